@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the library's files; nothing here is exported. */
+#ifndef ML_INTERNAL_H
+#define ML_INTERNAL_H
+
+#include <stddef.h>
+
+/*
+ * Zeroed memory aligned to `align` (a power of two); *base is what to pass
+ * to free(). Plain C so that every backend can use it.
+ */
+void *ml__aligned_zalloc(size_t size, size_t align, void **base);
+
+/*
+ * Copy a caller's options struct that starts with a uint32_t size, the way
+ * the kernel's copy_struct_from_user() does: a NULL `src` gives all zeroes,
+ * a size below `min_size` is -EINVAL, a larger struct than ours is accepted
+ * when the bytes we do not know are zero, else -EINVAL.
+ */
+int ml__copy_opts(void *dst, size_t dst_size, const void *src, size_t src_size,
+		  size_t min_size);
+
+#endif /* ML_INTERNAL_H */

@@ -1,0 +1,655 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Lock-free SPSC ring with one or three priority lanes. See ring_layout.h for
+ * the shared layout and include/memlink.h for the contract.
+ *
+ * Each side keeps its own index and a cached copy of the other side's index
+ * in its private handle, and touches the shared index lines only to publish
+ * its own progress or when the cached view says "full" (producer) or "empty"
+ * (consumer). Geometry is read from shared memory once, at init or attach,
+ * and never again.
+ */
+#include <errno.h>
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "ring_layout.h"
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2,
+	       "ring indices need lock-free 64-bit atomics to work across processes");
+
+struct ml__prod {
+	uint64_t head[ML_PRIO_COUNT];       /* authoritative, published to shm */
+	uint64_t tail_cache[ML_PRIO_COUNT]; /* last validated consumer tail */
+	uint32_t woff[ML_PRIO_COUNT];       /* head modulo lane capacity */
+	int res_lane;                       /* -1: no reservation outstanding */
+	int res_prio;
+	uint32_t res_at;                    /* offset of the reserved record */
+	uint32_t res_len;
+	uint32_t res_skip;                  /* pad bytes before the record */
+};
+
+struct ml__cons {
+	uint64_t tail[ML_PRIO_COUNT];       /* authoritative, published to shm */
+	uint64_t head_cache[ML_PRIO_COUNT]; /* last validated producer head */
+	uint32_t roff[ML_PRIO_COUNT];       /* tail modulo lane capacity */
+	uint32_t skipped[ML_PRIO_COUNT];    /* starvation guard counters */
+	int peek_lane;                      /* -1: no peek outstanding */
+	int peek_prio;
+	uint32_t peek_off;                  /* payload offset in the lane */
+	uint32_t peek_len;
+	uint32_t peek_adv;                  /* bytes the release frees */
+};
+
+struct ml_ring {
+	/* Immutable after init/attach: read by both sides. */
+	struct ml__ring_shm *shm;
+	uint8_t *lane_base[ML_PRIO_COUNT];
+	uint32_t lane_cap[ML_PRIO_COUNT];
+	uint32_t lanes;
+	uint32_t max_msg;
+	uint32_t capacity;
+	uint32_t starve_limit;
+	void *alloc_base;  /* what to free() for the handle */
+	void *mem_base;    /* heap ring data, or NULL for caller memory */
+	_Atomic unsigned poisoned; /* either side may set a bit */
+
+	/* Private to the producer and the consumer, each on its own lines. */
+	alignas(ML__LINE) struct ml__prod p;
+	alignas(ML__LINE) struct ml__cons c;
+};
+
+static inline uint32_t rec_size(uint32_t len)
+{
+	return (uint32_t)sizeof(struct ml__rec) + ((len + ML__REC_ALIGN - 1) & ~(ML__REC_ALIGN - 1));
+}
+
+static bool is_pow2(size_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/* The split is a pure function of capacity, so attach can re-derive it. */
+static void lane_geometry(uint32_t capacity, uint32_t lanes,
+			  uint32_t off[ML_PRIO_COUNT], uint32_t cap[ML_PRIO_COUNT])
+{
+	memset(off, 0, sizeof(uint32_t) * ML_PRIO_COUNT);
+	memset(cap, 0, sizeof(uint32_t) * ML_PRIO_COUNT);
+	if (lanes == 1) {
+		cap[0] = capacity;
+		return;
+	}
+	cap[ML_PRIO_CRITICAL] = (uint32_t)((uint64_t)capacity * 20 / 100) & ~(ML__REC_ALIGN - 1);
+	cap[ML_PRIO_HIGH] = (uint32_t)((uint64_t)capacity * 50 / 100) & ~(ML__REC_ALIGN - 1);
+	cap[ML_PRIO_LOW] = capacity - cap[ML_PRIO_CRITICAL] - cap[ML_PRIO_HIGH];
+	off[ML_PRIO_HIGH] = cap[ML_PRIO_CRITICAL];
+	off[ML_PRIO_LOW] = cap[ML_PRIO_CRITICAL] + cap[ML_PRIO_HIGH];
+}
+
+static uint32_t smallest_lane(const uint32_t cap[ML_PRIO_COUNT], uint32_t lanes)
+{
+	uint32_t m = cap[0];
+
+	for (uint32_t i = 1; i < lanes; i++)
+		if (cap[i] < m)
+			m = cap[i];
+	return m;
+}
+
+/*
+ * Any record (header + padded payload) must fit in half a lane, so that an
+ * empty lane always has room for it whatever its write offset: a quarter of
+ * the smallest lane for the payload guarantees that.
+ */
+static uint32_t max_msg_limit(const uint32_t cap[ML_PRIO_COUNT], uint32_t lanes)
+{
+	return smallest_lane(cap, lanes) / 4;
+}
+
+size_t ml_ring_mem_size(size_t capacity)
+{
+	if (!is_pow2(capacity) || capacity < ML_RING_MIN_CAPACITY ||
+	    capacity > ML_RING_MAX_CAPACITY)
+		return 0;
+	return ML__RING_HDR_SIZE + capacity;
+}
+
+static int resolve_opts(const struct ml_ring_opts *in, struct ml_ring_opts *out)
+{
+	int err = ml__copy_opts(out, sizeof(*out), in, in ? in->size : 0,
+				offsetof(struct ml_ring_opts, starve_limit) + sizeof(uint32_t));
+	if (err)
+		return err;
+	if (out->flags & ~ML_RING_LANES3)
+		return -EINVAL;
+	return 0;
+}
+
+static void set_geometry(ml_ring *r, struct ml__ring_shm *shm, uint32_t lanes,
+			 uint32_t capacity, uint32_t max_msg, uint32_t starve_limit)
+{
+	uint32_t off[ML_PRIO_COUNT], cap[ML_PRIO_COUNT];
+	uint8_t *data = (uint8_t *)shm + ML__RING_HDR_SIZE;
+
+	lane_geometry(capacity, lanes, off, cap);
+	r->shm = shm;
+	r->lanes = lanes;
+	r->capacity = capacity;
+	r->max_msg = max_msg;
+	r->starve_limit = starve_limit;
+	for (uint32_t i = 0; i < ML_PRIO_COUNT; i++) {
+		r->lane_cap[i] = cap[i];
+		r->lane_base[i] = i < lanes ? data + off[i] : NULL;
+	}
+	r->p.res_lane = -1;
+	r->c.peek_lane = -1;
+}
+
+static ml_ring *handle_alloc(void)
+{
+	void *base;
+	ml_ring *r = ml__aligned_zalloc(sizeof(*r), alignof(ml_ring), &base);
+
+	if (r)
+		r->alloc_base = base;
+	return r;
+}
+
+int ml_ring_init(ml_ring **out, void *mem, size_t len, size_t capacity,
+		 const struct ml_ring_opts *opts)
+{
+	struct ml_ring_opts o;
+	uint32_t off[ML_PRIO_COUNT], cap[ML_PRIO_COUNT], lanes, limit, max_msg;
+	struct ml__ring_shm *shm = mem;
+	size_t need = ml_ring_mem_size(capacity);
+	ml_ring *r;
+	int err;
+
+	if (!out || !mem || !need || len < need || ((uintptr_t)mem % ML__LINE))
+		return -EINVAL;
+	err = resolve_opts(opts, &o);
+	if (err)
+		return err;
+	lanes = (o.flags & ML_RING_LANES3) ? 3 : 1;
+	lane_geometry((uint32_t)capacity, lanes, off, cap);
+	limit = max_msg_limit(cap, lanes);
+	max_msg = o.max_msg ? o.max_msg : (limit < ML_RING_DEFAULT_MAX_MSG ? limit : ML_RING_DEFAULT_MAX_MSG);
+	if (max_msg > limit)
+		return -EINVAL;
+
+	r = handle_alloc();
+	if (!r)
+		return -ENOMEM;
+
+	memset(shm, 0, ML__RING_HDR_SIZE);
+	shm->version = ML__RING_VERSION;
+	shm->lanes = lanes;
+	shm->capacity = (uint32_t)capacity;
+	shm->max_msg = max_msg;
+	shm->starve_limit = o.starve_limit;
+	memcpy(shm->lane_off, off, sizeof(off));
+	memcpy(shm->lane_cap, cap, sizeof(cap));
+	/* The magic goes last: an attacher that sees it sees the rest. */
+	atomic_thread_fence(memory_order_release);
+	*(volatile uint32_t *)&shm->magic = ML__RING_MAGIC;
+
+	set_geometry(r, shm, lanes, (uint32_t)capacity, max_msg, o.starve_limit);
+	*out = r;
+	return 0;
+}
+
+int ml_ring_new(ml_ring **out, size_t capacity, const struct ml_ring_opts *opts)
+{
+	size_t need = ml_ring_mem_size(capacity);
+	void *base, *mem;
+	int err;
+
+	if (!out || !need)
+		return -EINVAL;
+	mem = ml__aligned_zalloc(need, ML__LINE, &base);
+	if (!mem)
+		return -ENOMEM;
+	err = ml_ring_init(out, mem, need, capacity, opts);
+	if (err) {
+		free(base);
+		return err;
+	}
+	(*out)->mem_base = base;
+	return 0;
+}
+
+int ml_ring_attach(ml_ring **out, void *mem, size_t len)
+{
+	struct ml__ring_shm *shm = mem;
+	struct ml__ring_shm cfg;
+	uint32_t off[ML_PRIO_COUNT], cap[ML_PRIO_COUNT];
+	ml_ring *r;
+
+	if (!out || !mem || len < ML__RING_HDR_SIZE || ((uintptr_t)mem % ML__LINE))
+		return -EINVAL;
+	if (*(volatile uint32_t *)&shm->magic != ML__RING_MAGIC)
+		return -EPROTO;
+	atomic_thread_fence(memory_order_acquire);
+	/* One snapshot of the config line; everything below checks the copy. */
+	memcpy(&cfg, shm, offsetof(struct ml__ring_shm, pad0));
+	if (cfg.version != ML__RING_VERSION || (cfg.lanes != 1 && cfg.lanes != 3) ||
+	    !ml_ring_mem_size(cfg.capacity) || ml_ring_mem_size(cfg.capacity) > len)
+		return -EPROTO;
+	lane_geometry(cfg.capacity, cfg.lanes, off, cap);
+	if (memcmp(off, cfg.lane_off, sizeof(off)) || memcmp(cap, cfg.lane_cap, sizeof(cap)) ||
+	    cfg.max_msg == 0 || cfg.max_msg > max_msg_limit(cap, cfg.lanes))
+		return -EPROTO;
+
+	r = handle_alloc();
+	if (!r)
+		return -ENOMEM;
+	set_geometry(r, shm, cfg.lanes, cfg.capacity, cfg.max_msg, cfg.starve_limit);
+	for (uint32_t i = 0; i < cfg.lanes; i++) {
+		uint64_t h = atomic_load_explicit(&shm->head[i], memory_order_acquire);
+		uint64_t t = atomic_load_explicit(&shm->tail[i], memory_order_acquire);
+
+		if (h - t > cap[i] || (h | t) % ML__REC_ALIGN) {
+			free(r->alloc_base);
+			return -EBADMSG;
+		}
+		r->p.head[i] = h;
+		r->p.tail_cache[i] = t;
+		r->p.woff[i] = (uint32_t)(h % cap[i]);
+		r->c.tail[i] = t;
+		r->c.head_cache[i] = t;
+		r->c.roff[i] = (uint32_t)(t % cap[i]);
+	}
+	*out = r;
+	return 0;
+}
+
+void ml_ring_free(ml_ring *r)
+{
+	if (!r)
+		return;
+	free(r->mem_base);
+	free(r->alloc_base);
+}
+
+static int poison(ml_ring *r, unsigned lane)
+{
+	atomic_fetch_or_explicit(&r->poisoned, 1u << lane, memory_order_relaxed);
+	return -EBADMSG;
+}
+
+static inline bool lane_poisoned(const ml_ring *r, unsigned lane)
+{
+	return atomic_load_explicit(&r->poisoned, memory_order_relaxed) & (1u << lane);
+}
+
+unsigned ml_ring_poisoned(const ml_ring *r)
+{
+	return r ? atomic_load_explicit(&r->poisoned, memory_order_relaxed) : 0;
+}
+
+/* ---- producer ---------------------------------------------------------- */
+
+/*
+ * Make room for `need` bytes in `lane`, re-reading the consumer's tail only
+ * when the cached one says the lane is too full.
+ */
+static inline int prod_room(ml_ring *r, unsigned lane, uint32_t need)
+{
+	struct ml__prod *p = &r->p;
+	uint32_t cap = r->lane_cap[lane];
+	uint64_t t;
+
+	if (p->head[lane] - p->tail_cache[lane] + need <= cap)
+		return 0;
+	t = atomic_load_explicit(&r->shm->tail[lane], memory_order_acquire);
+	/* The tail may only move forward, never past our head. */
+	if (t - p->tail_cache[lane] > p->head[lane] - p->tail_cache[lane] ||
+	    t % ML__REC_ALIGN)
+		return poison(r, lane);
+	p->tail_cache[lane] = t;
+	if (p->head[lane] - t + need > cap)
+		return -EAGAIN;
+	return 0;
+}
+
+static inline int prod_check(ml_ring *r, int prio, size_t len, unsigned *lane)
+{
+	if (!r || prio < ML_PRIO_CRITICAL || prio > ML_PRIO_LOW)
+		return -EINVAL;
+	if (len > r->max_msg)
+		return -EMSGSIZE;
+	*lane = r->lanes == 1 ? 0 : (unsigned)prio;
+	if (lane_poisoned(r, *lane))
+		return -EBADMSG;
+	return 0;
+}
+
+/*
+ * Claim space for a record of `len` payload bytes: *at is where its header
+ * goes, *skip the pad bytes in front of it (0 when it fits before the end).
+ */
+static inline int prod_claim(ml_ring *r, unsigned lane, uint32_t len,
+			     uint32_t *at, uint32_t *skip)
+{
+	uint32_t rec = rec_size(len);
+	uint32_t woff = r->p.woff[lane];
+	uint32_t room = r->lane_cap[lane] - woff;
+	int err;
+
+	*skip = rec <= room ? 0 : room;
+	*at = rec <= room ? woff : 0;
+	err = prod_room(r, lane, *skip + rec);
+	if (err)
+		return err;
+	if (*skip) {
+		struct ml__rec *pad = (struct ml__rec *)(r->lane_base[lane] + woff);
+
+		*pad = (struct ml__rec){ .len = room - (uint32_t)sizeof(*pad),
+					 .tag = ML__REC_TAG(ML__REC_PAD, 0) };
+	}
+	return 0;
+}
+
+static inline void prod_publish(ml_ring *r, unsigned lane, int prio,
+				uint32_t at, uint32_t skip, uint32_t len)
+{
+	struct ml__prod *p = &r->p;
+	struct ml__rec *h = (struct ml__rec *)(r->lane_base[lane] + at);
+	uint32_t rec = rec_size(len);
+	uint32_t end = at + rec;
+
+	*h = (struct ml__rec){ .len = len, .tag = ML__REC_TAG(ML__REC_DATA, prio) };
+	p->head[lane] += skip + rec;
+	p->woff[lane] = end == r->lane_cap[lane] ? 0 : end;
+	atomic_store_explicit(&r->shm->head[lane], p->head[lane], memory_order_release);
+}
+
+int ml_ring_write(ml_ring *r, int prio, const void *buf, size_t len)
+{
+	uint32_t at, skip;
+	unsigned lane;
+	int err;
+
+	if (r)
+		r->p.res_lane = -1;
+	err = prod_check(r, prio, len, &lane);
+	if (err)
+		return err;
+	if (len && !buf)
+		return -EINVAL;
+	err = prod_claim(r, lane, (uint32_t)len, &at, &skip);
+	if (err)
+		return err;
+	if (len)
+		memcpy(r->lane_base[lane] + at + sizeof(struct ml__rec), buf, len);
+	prod_publish(r, lane, prio, at, skip, (uint32_t)len);
+	return 0;
+}
+
+int ml_ring_reserve(ml_ring *r, int prio, size_t len, void **ptr)
+{
+	uint32_t at, skip;
+	unsigned lane;
+	int err;
+
+	if (r)
+		r->p.res_lane = -1;
+	err = prod_check(r, prio, len, &lane);
+	if (err)
+		return err;
+	if (!ptr)
+		return -EINVAL;
+	err = prod_claim(r, lane, (uint32_t)len, &at, &skip);
+	if (err)
+		return err;
+	r->p.res_lane = (int)lane;
+	r->p.res_prio = prio;
+	r->p.res_at = at;
+	r->p.res_len = (uint32_t)len;
+	r->p.res_skip = skip;
+	*ptr = r->lane_base[lane] + at + sizeof(struct ml__rec);
+	return 0;
+}
+
+int ml_ring_commit(ml_ring *r, size_t len)
+{
+	struct ml__prod *p;
+
+	if (!r)
+		return -EINVAL;
+	p = &r->p;
+	if (p->res_lane < 0 || len > p->res_len)
+		return -EINVAL;
+	prod_publish(r, (unsigned)p->res_lane, p->res_prio, p->res_at, p->res_skip,
+		     (uint32_t)len);
+	p->res_lane = -1;
+	return 0;
+}
+
+/* ---- consumer ---------------------------------------------------------- */
+
+/* Bytes readable in `lane`, re-reading the producer's head only when empty. */
+static inline int64_t cons_avail(ml_ring *r, unsigned lane)
+{
+	struct ml__cons *c = &r->c;
+	uint64_t h;
+
+	if (c->head_cache[lane] != c->tail[lane])
+		return (int64_t)(c->head_cache[lane] - c->tail[lane]);
+	h = atomic_load_explicit(&r->shm->head[lane], memory_order_acquire);
+	/* The head may only move forward and never by more than the lane. */
+	if (h - c->tail[lane] > r->lane_cap[lane] || h % ML__REC_ALIGN)
+		return poison(r, lane);
+	c->head_cache[lane] = h;
+	return (int64_t)(h - c->tail[lane]);
+}
+
+/* Read a record header once: the producer may change it under us. */
+static inline struct ml__rec rec_load(const ml_ring *r, unsigned lane, uint32_t off)
+{
+	const volatile struct ml__rec *h =
+		(const volatile struct ml__rec *)(r->lane_base[lane] + off);
+
+	return (struct ml__rec){ .len = h->len, .tag = h->tag };
+}
+
+/*
+ * Decode the next record of a lane that has `avail` > 0 bytes, checking
+ * every field against the lane's bounds, and fill the peek state.
+ */
+static int cons_decode(ml_ring *r, unsigned lane, uint64_t avail)
+{
+	struct ml__cons *c = &r->c;
+	uint32_t cap = r->lane_cap[lane];
+	uint32_t off = c->roff[lane];
+	uint32_t skip = 0, rec, prio;
+	struct ml__rec h = rec_load(r, lane, off);
+
+	if (!ML__REC_TAG_OK(h.tag))
+		return poison(r, lane);
+	if (ML__REC_TAG_TYPE(h.tag) == ML__REC_PAD) {
+		/* A pad runs exactly to the end and is published with the
+		 * record that follows it at offset 0.
+		 */
+		skip = cap - off;
+		if (h.len != skip - sizeof(h) || skip >= avail)
+			return poison(r, lane);
+		off = 0;
+		h = rec_load(r, lane, off);
+		if (!ML__REC_TAG_OK(h.tag))
+			return poison(r, lane);
+	}
+	prio = ML__REC_TAG_PRIO(h.tag);
+	if (ML__REC_TAG_TYPE(h.tag) != ML__REC_DATA || h.len > r->max_msg ||
+	    prio > ML_PRIO_LOW || (r->lanes == 3 && prio != lane))
+		return poison(r, lane);
+	rec = rec_size(h.len);
+	if (rec > cap - off || skip + rec > avail)
+		return poison(r, lane);
+	c->peek_lane = (int)lane;
+	c->peek_prio = (int)prio;
+	c->peek_off = off + (uint32_t)sizeof(h);
+	c->peek_len = h.len;
+	c->peek_adv = skip + rec;
+	return 0;
+}
+
+/* Does `lane` hold data, refreshing its head if the cache says empty? */
+static inline int64_t cons_ready(ml_ring *r, unsigned lane)
+{
+	if (lane_poisoned(r, lane))
+		return 0;
+	return cons_avail(r, lane);
+}
+
+/*
+ * Choose the lane to read: the most urgent one with data, unless the
+ * starvation guard says a less urgent one has waited long enough.
+ */
+static int cons_pick(ml_ring *r, uint64_t *avail)
+{
+	struct ml__cons *c = &r->c;
+	int64_t a[ML_PRIO_COUNT];
+	int pick = -1;
+
+	if (r->lanes == 1) {
+		a[0] = cons_ready(r, 0);
+		if (a[0] < 0)
+			return (int)a[0];
+		if (a[0] == 0)
+			return ml_ring_poisoned(r) ? -EBADMSG : -EAGAIN;
+		*avail = (uint64_t)a[0];
+		return 0;
+	}
+	for (unsigned i = 0; i < ML_PRIO_COUNT; i++) {
+		a[i] = cons_ready(r, i);
+		if (a[i] < 0)
+			return (int)a[i];
+		if (a[i] > 0 && pick < 0) {
+			pick = (int)i;
+			if (!r->starve_limit)
+				break;
+		}
+		if (a[i] == 0)
+			c->skipped[i] = 0;
+	}
+	if (pick < 0)
+		return ml_ring_poisoned(r) ? -EBADMSG : -EAGAIN;
+	if (r->starve_limit) {
+		/* Serve the least urgent lane that has waited too long, so the
+		 * read does not pass over any other starved lane.
+		 */
+		for (int i = ML_PRIO_COUNT - 1; i > pick; i--) {
+			if (a[i] > 0 && c->skipped[i] >= r->starve_limit) {
+				pick = i;
+				break;
+			}
+		}
+	}
+	*avail = (uint64_t)a[pick];
+	return pick;
+}
+
+static int cons_peek(ml_ring *r)
+{
+	uint64_t avail = 0;
+	int lane;
+
+	if (r->c.peek_lane >= 0)
+		return 0;
+	lane = cons_pick(r, &avail);
+	if (lane < 0)
+		return lane;
+	return cons_decode(r, (unsigned)lane, avail);
+}
+
+static void cons_release(ml_ring *r)
+{
+	struct ml__cons *c = &r->c;
+	unsigned lane = (unsigned)c->peek_lane;
+	uint32_t end = c->peek_off - (uint32_t)sizeof(struct ml__rec) + rec_size(c->peek_len);
+
+	if (r->starve_limit) {
+		for (unsigned i = lane + 1; i < r->lanes; i++)
+			if (c->head_cache[i] != c->tail[i])
+				c->skipped[i]++;
+		c->skipped[lane] = 0;
+	}
+	c->tail[lane] += c->peek_adv;
+	c->roff[lane] = end == r->lane_cap[lane] ? 0 : end;
+	c->peek_lane = -1;
+	atomic_store_explicit(&r->shm->tail[lane], c->tail[lane], memory_order_release);
+}
+
+int ml_ring_read(ml_ring *r, int *prio, void *buf, size_t buflen)
+{
+	struct ml__cons *c;
+	int err;
+
+	if (!r || (buflen && !buf))
+		return -EINVAL;
+	c = &r->c;
+	if (c->peek_lane >= 0)
+		return -EBUSY;
+	err = cons_peek(r);
+	if (err)
+		return err;
+	if (c->peek_len > buflen) {
+		c->peek_lane = -1; /* nothing consumed: the record stays */
+		return -EMSGSIZE;
+	}
+	if (c->peek_len)
+		memcpy(buf, r->lane_base[c->peek_lane] + c->peek_off, c->peek_len);
+	if (prio)
+		*prio = c->peek_prio;
+	err = (int)c->peek_len;
+	cons_release(r);
+	return err;
+}
+
+int ml_ring_peek(ml_ring *r, int *prio, const void **ptr)
+{
+	int err;
+
+	if (!r || !ptr)
+		return -EINVAL;
+	err = cons_peek(r);
+	if (err)
+		return err;
+	*ptr = r->lane_base[r->c.peek_lane] + r->c.peek_off;
+	if (prio)
+		*prio = r->c.peek_prio;
+	return (int)r->c.peek_len;
+}
+
+int ml_ring_release(ml_ring *r)
+{
+	if (!r || r->c.peek_lane < 0)
+		return -EINVAL;
+	cons_release(r);
+	return 0;
+}
+
+int ml_ring_info(ml_ring *r, struct ml_ring_info *info)
+{
+	if (!r || !info)
+		return -EINVAL;
+	memset(info, 0, sizeof(*info));
+	info->lanes = r->lanes;
+	info->max_msg = r->max_msg;
+	info->capacity = r->capacity;
+	info->poisoned = ml_ring_poisoned(r);
+	for (unsigned i = 0; i < r->lanes; i++) {
+		uint64_t t = atomic_load_explicit(&r->shm->tail[i], memory_order_acquire);
+		uint64_t h = atomic_load_explicit(&r->shm->head[i], memory_order_acquire);
+		uint64_t used = h - t;
+
+		info->lane_capacity[i] = r->lane_cap[i];
+		/* Shared values: clamp rather than trust. */
+		info->lane_used[i] = used > r->lane_cap[i] ? r->lane_cap[i] : (uint32_t)used;
+	}
+	return 0;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared-memory layout of a ring. Both processes map these bytes; either
+ * may be buggy, dead or hostile, so every value read from here is checked
+ * before it is used (see ring.c).
+ *
+ *   offset    0  config line   written once by init, read once by attach
+ *   offset  128  producer line heads of all lanes (one producer owns them)
+ *   offset  256  consumer line tails of all lanes (one consumer owns them)
+ *   offset  384  data: lane 0, lane 1, lane 2 back to back
+ *
+ * The producer and consumer lines are 128 bytes apart so that adjacent-line
+ * prefetch never makes them share a cache line pair. All heads sit in one
+ * line, so a reader of a three-lane ring learns every lane's state with a
+ * single cache-line transfer.
+ *
+ * Heads and tails are free-running byte counters; a lane's fill level is
+ * head - tail. Records are 8-byte aligned: an 8-byte header, then the
+ * payload padded to 8. A record never wraps; when it does not fit before the
+ * end of the lane the producer writes a pad record up to the end and puts
+ * the record at offset 0, publishing both with one head update.
+ */
+#ifndef ML_RING_LAYOUT_H
+#define ML_RING_LAYOUT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "memlink.h"
+
+#define ML__RING_MAGIC 0x4d4c5247u /* "MLRG" */
+#define ML__RING_VERSION 1u
+#define ML__LINE 128u
+#define ML__RING_HDR_SIZE (3u * ML__LINE)
+
+/* Record header. tag = ML__REC_TAG(type, prio). */
+struct ml__rec {
+	uint32_t len;
+	uint32_t tag;
+};
+
+#define ML__REC_ALIGN 8u
+#define ML__REC_DATA 0xd1u
+#define ML__REC_PAD 0xadu
+#define ML__REC_TAG(type, prio) (0x4d4c0000u | ((uint32_t)(type) << 8) | (uint32_t)(prio))
+#define ML__REC_TAG_TYPE(tag) (((tag) >> 8) & 0xffu)
+#define ML__REC_TAG_PRIO(tag) ((tag) & 0xffu)
+#define ML__REC_TAG_OK(tag) (((tag) & 0xffff0000u) == 0x4d4c0000u)
+
+struct ml__ring_shm {
+	/* config line */
+	uint32_t magic;
+	uint32_t version;
+	uint32_t lanes;
+	uint32_t capacity;
+	uint32_t max_msg;
+	uint32_t lane_off[ML_PRIO_COUNT];
+	uint32_t lane_cap[ML_PRIO_COUNT];
+	uint32_t starve_limit;  /* the reader's policy, set by the creator */
+	uint8_t pad0[ML__LINE - 12 * sizeof(uint32_t)];
+	/* producer line */
+	_Atomic uint64_t head[ML_PRIO_COUNT];
+	uint8_t pad1[ML__LINE - ML_PRIO_COUNT * sizeof(uint64_t)];
+	/* consumer line */
+	_Atomic uint64_t tail[ML_PRIO_COUNT];
+	uint8_t pad2[ML__LINE - ML_PRIO_COUNT * sizeof(uint64_t)];
+};
+
+_Static_assert(sizeof(struct ml__ring_shm) == ML__RING_HDR_SIZE,
+	       "ring header must be three 128-byte lines");
+
+#endif /* ML_RING_LAYOUT_H */

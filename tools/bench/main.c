@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+/*
+ * memlink-bench: measurement tools for memlink.
+ *
+ *   memlink-bench <subcommand> [options]
+ *   memlink-bench --help
+ *
+ * Each subcommand lives in its own file; this one only dispatches.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench_ring.h"
+#include "memlink.h"
+
+struct subcmd {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+	void (*usage)(FILE *f);
+};
+
+static const struct subcmd subcmds[] = {
+	{ "ring", "ring throughput and round-trip latency vs a baseline SPSC ring",
+	  bench_ring_main, bench_ring_usage },
+};
+
+#define NSUBCMDS (sizeof(subcmds) / sizeof(subcmds[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: memlink-bench <subcommand> [options]\n"
+		   "       memlink-bench <subcommand> --help\n"
+		   "       memlink-bench --help | --version\n\n"
+		   "subcommands:\n");
+	for (size_t i = 0; i < NSUBCMDS; i++)
+		fprintf(f, "  %-8s %s\n", subcmds[i].name, subcmds[i].summary);
+	fprintf(f, "\n");
+	for (size_t i = 0; i < NSUBCMDS; i++)
+		subcmds[i].usage(f);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("memlink-bench (memlink %s)\n", ml_version());
+		return 0;
+	}
+	for (size_t i = 0; i < NSUBCMDS; i++)
+		if (!strcmp(argv[1], subcmds[i].name))
+			return subcmds[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "memlink-bench: unknown subcommand '%s'\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Install the Debian packages a make target needs, only when missing.
+#   deps.sh GROUP...     groups: build
+# As root it runs apt-get; otherwise it prints the command to run and fails.
+set -e
+
+pkgs_build="gcc clang make binutils libc6-dev libcmocka-dev pkg-config"
+
+missing=""
+for group in "$@"; do
+	eval "list=\$pkgs_$group"
+	if [ -z "$list" ]; then
+		echo "deps.sh: unknown group '$group'" >&2
+		exit 2
+	fi
+	for p in $list; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+			missing="$missing $p"
+	done
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "memlink needs these Debian packages:$missing" >&2
+	echo "install them with:  sudo apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086  # one word per package
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
