@@ -32,16 +32,23 @@ struct ml__prod {
 	uint32_t res_skip;                  /* pad bytes before the record */
 };
 
+/* The next record of a lane, as decoded and checked by cons_next(). */
+struct ml__next {
+	unsigned lane;
+	int prio;
+	uint32_t off;      /* payload offset in the lane */
+	uint32_t len;
+	uint32_t adv;      /* bytes consuming it frees, pad included */
+	unsigned waiting;  /* lanes with data that this read passes over */
+};
+
 struct ml__cons {
 	uint64_t tail[ML_PRIO_COUNT];       /* authoritative, published to shm */
 	uint64_t head_cache[ML_PRIO_COUNT]; /* last validated producer head */
 	uint32_t roff[ML_PRIO_COUNT];       /* tail modulo lane capacity */
 	uint32_t skipped[ML_PRIO_COUNT];    /* starvation guard counters */
-	int peek_lane;                      /* -1: no peek outstanding */
-	int peek_prio;
-	uint32_t peek_off;                  /* payload offset in the lane */
-	uint32_t peek_len;
-	uint32_t peek_adv;                  /* bytes the release frees */
+	bool peeked;                        /* peek holds an unreleased record */
+	struct ml__next peek;               /* valid while peeked */
 };
 
 struct ml_ring {
@@ -145,7 +152,6 @@ static void set_geometry(ml_ring *r, struct ml__ring_shm *shm, uint32_t lanes,
 		r->lane_base[i] = i < lanes ? data + off[i] : NULL;
 	}
 	r->p.res_lane = -1;
-	r->c.peek_lane = -1;
 }
 
 static ml_ring *handle_alloc(void)
@@ -290,6 +296,24 @@ unsigned ml_ring_poisoned(const ml_ring *r)
 	return r ? atomic_load_explicit(&r->poisoned, memory_order_relaxed) : 0;
 }
 
+/* ---- record headers ---------------------------------------------------- */
+
+/*
+ * Headers are written and read as one 64-bit word: the reader may look at a
+ * header the producer is writing (cons_hint), and must never see half of it.
+ */
+static inline void hdr_store(uint8_t *at, uint32_t len, uint32_t tag)
+{
+	__atomic_store_n((uint64_t *)(void *)at, (uint64_t)tag << 32 | len, __ATOMIC_RELAXED);
+}
+
+static inline struct ml__rec hdr_load(const uint8_t *at)
+{
+	uint64_t w = __atomic_load_n((const uint64_t *)(const void *)at, __ATOMIC_RELAXED);
+
+	return (struct ml__rec){ .len = (uint32_t)w, .tag = (uint32_t)(w >> 32) };
+}
+
 /* ---- producer ---------------------------------------------------------- */
 
 /*
@@ -337,32 +361,28 @@ static inline int prod_claim(ml_ring *r, unsigned lane, uint32_t len,
 	uint32_t rec = rec_size(len);
 	uint32_t woff = r->p.woff[lane];
 	uint32_t room = r->lane_cap[lane] - woff;
-	int err;
 
 	*skip = rec <= room ? 0 : room;
 	*at = rec <= room ? woff : 0;
-	err = prod_room(r, lane, *skip + rec);
-	if (err)
-		return err;
-	if (*skip) {
-		struct ml__rec *pad = (struct ml__rec *)(r->lane_base[lane] + woff);
-
-		*pad = (struct ml__rec){ .len = room - (uint32_t)sizeof(*pad),
-					 .tag = ML__REC_TAG(ML__REC_PAD, 0) };
-	}
-	return 0;
+	return prod_room(r, lane, *skip + rec);
 }
 
+/* Write the headers (pad first, if any), then publish with one head store. */
 static inline void prod_publish(ml_ring *r, unsigned lane, int prio,
 				uint32_t at, uint32_t skip, uint32_t len)
 {
 	struct ml__prod *p = &r->p;
-	struct ml__rec *h = (struct ml__rec *)(r->lane_base[lane] + at);
-	uint32_t rec = rec_size(len);
-	uint32_t end = at + rec;
+	uint8_t *base = r->lane_base[lane];
+	uint64_t pos = p->head[lane];
+	uint32_t end = at + rec_size(len);
 
-	*h = (struct ml__rec){ .len = len, .tag = ML__REC_TAG(ML__REC_DATA, prio) };
-	p->head[lane] += skip + rec;
+	if (skip) {
+		hdr_store(base + p->woff[lane], skip - (uint32_t)sizeof(struct ml__rec),
+			  ML__REC_TAG(pos, ML__REC_PAD, 0));
+		pos += skip;
+	}
+	hdr_store(base + at, len, ML__REC_TAG(pos, ML__REC_DATA, prio));
+	p->head[lane] = pos + rec_size(len);
 	p->woff[lane] = end == r->lane_cap[lane] ? 0 : end;
 	atomic_store_explicit(&r->shm->head[lane], p->head[lane], memory_order_release);
 }
@@ -431,14 +451,38 @@ int ml_ring_commit(ml_ring *r, size_t len)
 
 /* ---- consumer ---------------------------------------------------------- */
 
-/* Bytes readable in `lane`, re-reading the producer's head only when empty. */
-static inline int64_t cons_avail(ml_ring *r, unsigned lane)
+/*
+ * Is a record committed at the lane's read position, going by its header?
+ * That word is written only when the producer puts a record there, so
+ * looking at it costs no cache-line transfer while nothing arrives, unlike
+ * the head line, which the producer writes for every lane. A false "yes" is
+ * caught by the head check that follows; a corrupt header that says "no" is
+ * found once the reader has nothing cached and reads the head anyway.
+ */
+static inline bool cons_hint(const ml_ring *r, unsigned lane)
+{
+	struct ml__rec h = hdr_load(r->lane_base[lane] + r->c.roff[lane]);
+
+	return ML__REC_TAG_POS_OK(h.tag, r->c.tail[lane]);
+}
+
+/*
+ * Bytes readable in `lane`. The head index is re-read only when the cached
+ * one shows nothing, and with `hint_first` only if the lane's next header
+ * says a record is there: the reader of a three-lane ring uses that for the
+ * more urgent lanes while it still has records cached in a less urgent one.
+ */
+static inline int64_t cons_avail(ml_ring *r, unsigned lane, bool hint_first)
 {
 	struct ml__cons *c = &r->c;
 	uint64_t h;
 
+	if (lane_poisoned(r, lane))
+		return 0;
 	if (c->head_cache[lane] != c->tail[lane])
 		return (int64_t)(c->head_cache[lane] - c->tail[lane]);
+	if (hint_first && !cons_hint(r, lane))
+		return 0;
 	h = atomic_load_explicit(&r->shm->head[lane], memory_order_acquire);
 	/* The head may only move forward and never by more than the lane. */
 	if (h - c->tail[lane] > r->lane_cap[lane] || h % ML__REC_ALIGN)
@@ -447,28 +491,20 @@ static inline int64_t cons_avail(ml_ring *r, unsigned lane)
 	return (int64_t)(h - c->tail[lane]);
 }
 
-/* Read a record header once: the producer may change it under us. */
-static inline struct ml__rec rec_load(const ml_ring *r, unsigned lane, uint32_t off)
-{
-	const volatile struct ml__rec *h =
-		(const volatile struct ml__rec *)(r->lane_base[lane] + off);
-
-	return (struct ml__rec){ .len = h->len, .tag = h->tag };
-}
-
 /*
- * Decode the next record of a lane that has `avail` > 0 bytes, checking
- * every field against the lane's bounds, and fill the peek state.
+ * Decode the record at the read position of a lane that has `avail` > 0
+ * bytes, checking every field against the lane's bounds.
  */
-static int cons_decode(ml_ring *r, unsigned lane, uint64_t avail)
+static inline int cons_decode(ml_ring *r, unsigned lane, uint64_t avail, struct ml__next *n)
 {
 	struct ml__cons *c = &r->c;
 	uint32_t cap = r->lane_cap[lane];
 	uint32_t off = c->roff[lane];
+	uint64_t pos = c->tail[lane];
 	uint32_t skip = 0, rec, prio;
-	struct ml__rec h = rec_load(r, lane, off);
+	struct ml__rec h = hdr_load(r->lane_base[lane] + off);
 
-	if (!ML__REC_TAG_OK(h.tag))
+	if (!ML__REC_TAG_POS_OK(h.tag, pos))
 		return poison(r, lane);
 	if (ML__REC_TAG_TYPE(h.tag) == ML__REC_PAD) {
 		/* A pad runs exactly to the end and is published with the
@@ -478,54 +514,53 @@ static int cons_decode(ml_ring *r, unsigned lane, uint64_t avail)
 		if (h.len != skip - sizeof(h) || skip >= avail)
 			return poison(r, lane);
 		off = 0;
-		h = rec_load(r, lane, off);
-		if (!ML__REC_TAG_OK(h.tag))
+		pos += skip;
+		h = hdr_load(r->lane_base[lane]);
+		if (!ML__REC_TAG_POS_OK(h.tag, pos) || ML__REC_TAG_TYPE(h.tag) != ML__REC_DATA)
 			return poison(r, lane);
 	}
 	prio = ML__REC_TAG_PRIO(h.tag);
-	if (ML__REC_TAG_TYPE(h.tag) != ML__REC_DATA || h.len > r->max_msg ||
-	    prio > ML_PRIO_LOW || (r->lanes == 3 && prio != lane))
+	if (h.len > r->max_msg || prio > ML_PRIO_LOW || (r->lanes == 3 && prio != lane))
 		return poison(r, lane);
 	rec = rec_size(h.len);
 	if (rec > cap - off || skip + rec > avail)
 		return poison(r, lane);
-	c->peek_lane = (int)lane;
-	c->peek_prio = (int)prio;
-	c->peek_off = off + (uint32_t)sizeof(h);
-	c->peek_len = h.len;
-	c->peek_adv = skip + rec;
+	n->lane = lane;
+	n->prio = (int)prio;
+	n->off = off + (uint32_t)sizeof(h);
+	n->len = h.len;
+	n->adv = skip + rec;
 	return 0;
 }
 
-/* Does `lane` hold data, refreshing its head if the cache says empty? */
-static inline int64_t cons_ready(ml_ring *r, unsigned lane)
-{
-	if (lane_poisoned(r, lane))
-		return 0;
-	return cons_avail(r, lane);
-}
-
 /*
- * Choose the lane to read: the most urgent one with data, unless the
- * starvation guard says a less urgent one has waited long enough.
+ * Find and decode the next record: the most urgent lane with data, unless
+ * the starvation guard says a less urgent one has waited long enough.
  */
-static int cons_pick(ml_ring *r, uint64_t *avail)
+static inline int cons_next(ml_ring *r, struct ml__next *n)
 {
 	struct ml__cons *c = &r->c;
 	int64_t a[ML_PRIO_COUNT];
 	int pick = -1;
 
+	unsigned cached = 0;
+
+	n->waiting = 0;
 	if (r->lanes == 1) {
-		a[0] = cons_ready(r, 0);
+		a[0] = cons_avail(r, 0, false);
+		if (a[0] > 0)
+			return cons_decode(r, 0, (uint64_t)a[0], n);
 		if (a[0] < 0)
 			return (int)a[0];
-		if (a[0] == 0)
-			return ml_ring_poisoned(r) ? -EBADMSG : -EAGAIN;
-		*avail = (uint64_t)a[0];
-		return 0;
+		return ml_ring_poisoned(r) ? -EBADMSG : -EAGAIN;
 	}
+	/* Lanes with records already known to the reader, as a bit mask. */
+	for (unsigned i = 0; i < ML_PRIO_COUNT; i++)
+		if (c->head_cache[i] != c->tail[i])
+			cached |= 1u << i;
+	cached &= ~ml_ring_poisoned(r);
 	for (unsigned i = 0; i < ML_PRIO_COUNT; i++) {
-		a[i] = cons_ready(r, i);
+		a[i] = cons_avail(r, i, cached >> (i + 1));
 		if (a[i] < 0)
 			return (int)a[i];
 		if (a[i] > 0 && pick < 0) {
@@ -548,88 +583,78 @@ static int cons_pick(ml_ring *r, uint64_t *avail)
 				break;
 			}
 		}
+		for (int i = pick + 1; i < ML_PRIO_COUNT; i++)
+			if (a[i] > 0)
+				n->waiting |= 1u << i;
 	}
-	*avail = (uint64_t)a[pick];
-	return pick;
+	return cons_decode(r, (unsigned)pick, (uint64_t)a[pick], n);
 }
 
-static int cons_peek(ml_ring *r)
-{
-	uint64_t avail = 0;
-	int lane;
-
-	if (r->c.peek_lane >= 0)
-		return 0;
-	lane = cons_pick(r, &avail);
-	if (lane < 0)
-		return lane;
-	return cons_decode(r, (unsigned)lane, avail);
-}
-
-static void cons_release(ml_ring *r)
+/* Consume the record: free its bytes for the producer. */
+static inline void cons_advance(ml_ring *r, const struct ml__next *n)
 {
 	struct ml__cons *c = &r->c;
-	unsigned lane = (unsigned)c->peek_lane;
-	uint32_t end = c->peek_off - (uint32_t)sizeof(struct ml__rec) + rec_size(c->peek_len);
+	uint32_t end = n->off - (uint32_t)sizeof(struct ml__rec) + rec_size(n->len);
 
 	if (r->starve_limit) {
-		for (unsigned i = lane + 1; i < r->lanes; i++)
-			if (c->head_cache[i] != c->tail[i])
+		for (unsigned i = n->lane + 1; i < r->lanes; i++)
+			if (n->waiting & (1u << i))
 				c->skipped[i]++;
-		c->skipped[lane] = 0;
+		c->skipped[n->lane] = 0;
 	}
-	c->tail[lane] += c->peek_adv;
-	c->roff[lane] = end == r->lane_cap[lane] ? 0 : end;
-	c->peek_lane = -1;
-	atomic_store_explicit(&r->shm->tail[lane], c->tail[lane], memory_order_release);
+	c->tail[n->lane] += n->adv;
+	c->roff[n->lane] = end == r->lane_cap[n->lane] ? 0 : end;
+	atomic_store_explicit(&r->shm->tail[n->lane], c->tail[n->lane], memory_order_release);
 }
 
 int ml_ring_read(ml_ring *r, int *prio, void *buf, size_t buflen)
 {
-	struct ml__cons *c;
+	struct ml__next n;
 	int err;
 
 	if (!r || (buflen && !buf))
 		return -EINVAL;
-	c = &r->c;
-	if (c->peek_lane >= 0)
+	if (r->c.peeked)
 		return -EBUSY;
-	err = cons_peek(r);
+	err = cons_next(r, &n);
 	if (err)
 		return err;
-	if (c->peek_len > buflen) {
-		c->peek_lane = -1; /* nothing consumed: the record stays */
-		return -EMSGSIZE;
-	}
-	if (c->peek_len)
-		memcpy(buf, r->lane_base[c->peek_lane] + c->peek_off, c->peek_len);
+	if (n.len > buflen)
+		return -EMSGSIZE; /* nothing consumed: the record stays */
+	if (n.len)
+		memcpy(buf, r->lane_base[n.lane] + n.off, n.len);
 	if (prio)
-		*prio = c->peek_prio;
-	err = (int)c->peek_len;
-	cons_release(r);
-	return err;
+		*prio = n.prio;
+	cons_advance(r, &n);
+	return (int)n.len;
 }
 
 int ml_ring_peek(ml_ring *r, int *prio, const void **ptr)
 {
+	struct ml__cons *c;
 	int err;
 
 	if (!r || !ptr)
 		return -EINVAL;
-	err = cons_peek(r);
-	if (err)
-		return err;
-	*ptr = r->lane_base[r->c.peek_lane] + r->c.peek_off;
+	c = &r->c;
+	if (!c->peeked) {
+		err = cons_next(r, &c->peek);
+		if (err)
+			return err;
+		c->peeked = true;
+	}
+	*ptr = r->lane_base[c->peek.lane] + c->peek.off;
 	if (prio)
-		*prio = r->c.peek_prio;
-	return (int)r->c.peek_len;
+		*prio = c->peek.prio;
+	return (int)c->peek.len;
 }
 
 int ml_ring_release(ml_ring *r)
 {
-	if (!r || r->c.peek_lane < 0)
+	if (!r || !r->c.peeked)
 		return -EINVAL;
-	cons_release(r);
+	cons_advance(r, &r->c.peek);
+	r->c.peeked = false;
 	return 0;
 }
 

@@ -33,19 +33,35 @@
 #define ML__LINE 128u
 #define ML__RING_HDR_SIZE (3u * ML__LINE)
 
-/* Record header. tag = ML__REC_TAG(type, prio). */
+/*
+ * Record header: one 64-bit word, tag in the high half, payload length in
+ * the low half, stored and loaded whole (ring.c: hdr_store/hdr_load).
+ *
+ *   tag = ((uint32_t)pos ^ ML__TAG_KEY) | type << 2 | prio
+ *
+ * pos is the record's free-running position (head when it was written), so
+ * a header names the lap it belongs to: the reader can tell a record that
+ * was just committed at its read position from one left there on an earlier
+ * lap by looking at that single word. That is only a hint (payload bytes of
+ * an old lap could look like a header); the head index is what proves a
+ * record is committed. The key keeps zeroed memory from looking like a
+ * record at position 0.
+ */
 struct ml__rec {
 	uint32_t len;
 	uint32_t tag;
 };
 
 #define ML__REC_ALIGN 8u
-#define ML__REC_DATA 0xd1u
-#define ML__REC_PAD 0xadu
-#define ML__REC_TAG(type, prio) (0x4d4c0000u | ((uint32_t)(type) << 8) | (uint32_t)(prio))
-#define ML__REC_TAG_TYPE(tag) (((tag) >> 8) & 0xffu)
-#define ML__REC_TAG_PRIO(tag) ((tag) & 0xffu)
-#define ML__REC_TAG_OK(tag) (((tag) & 0xffff0000u) == 0x4d4c0000u)
+#define ML__REC_DATA 0u
+#define ML__REC_PAD 1u
+#define ML__TAG_KEY 0x4d4c5200u
+#define ML__REC_TAG(pos, type, prio) \
+	((((uint32_t)(pos)) ^ ML__TAG_KEY) | ((uint32_t)(type) << 2) | (uint32_t)(prio))
+#define ML__REC_TAG_POS_OK(tag, pos) \
+	(((tag) & ~7u) == ((((uint32_t)(pos)) ^ ML__TAG_KEY) & ~7u))
+#define ML__REC_TAG_TYPE(tag) (((tag) >> 2) & 1u)
+#define ML__REC_TAG_PRIO(tag) ((tag) & 3u)
 
 struct ml__ring_shm {
 	/* config line */

@@ -199,10 +199,10 @@ static void test_pad_layout(void **state)
 	assert_int_equal(put(s.r, ML_PRIO_LOW, 16, 9, 100), 0);
 	assert_int_equal(used(s.r, 0), 16 + 24);
 	h = rec_at(&s, 0, 240);
-	assert_int_equal(h.tag, ML__REC_TAG(ML__REC_PAD, 0));
+	assert_int_equal(h.tag, ML__REC_TAG(240, ML__REC_PAD, 0));
 	assert_int_equal(h.len, 8);
 	h = rec_at(&s, 0, 0);
-	assert_int_equal(h.tag, ML__REC_TAG(ML__REC_DATA, ML_PRIO_LOW));
+	assert_int_equal(h.tag, ML__REC_TAG(256, ML__REC_DATA, ML_PRIO_LOW));
 	assert_int_equal(h.len, 16);
 	assert_int_equal(tu_check(s.mem + ML__RING_HDR_SIZE + 8, 16, 9, 100), 0);
 	/* The reader skips the pad and gets the record. */
@@ -211,7 +211,7 @@ static void test_pad_layout(void **state)
 	/* The next record follows it at 24. */
 	assert_int_equal(put(s.r, ML_PRIO_HIGH, 3, 9, 101), 0);
 	h = rec_at(&s, 0, 24);
-	assert_int_equal(h.tag, ML__REC_TAG(ML__REC_DATA, ML_PRIO_HIGH));
+	assert_int_equal(h.tag, ML__REC_TAG(280, ML__REC_DATA, ML_PRIO_HIGH));
 	assert_int_equal(h.len, 3);
 	get(s.r, ML_PRIO_HIGH, 3, 9, 101);
 	shm_ring_fini(&s);
@@ -233,13 +233,13 @@ static void test_exact_fit(void **state)
 	assert_int_equal(put(s.r, ML_PRIO_HIGH, 64, 10, 1), 0);
 	assert_int_equal(used(s.r, 0), 72);
 	h = rec_at(&s, 0, 184);
-	assert_int_equal(h.tag, ML__REC_TAG(ML__REC_DATA, ML_PRIO_HIGH));
+	assert_int_equal(h.tag, ML__REC_TAG(184, ML__REC_DATA, ML_PRIO_HIGH));
 	assert_int_equal(h.len, 64);
 
 	assert_int_equal(put(s.r, ML_PRIO_LOW, 5, 10, 2), 0);
 	assert_int_equal(used(s.r, 0), 72 + 16);
 	h = rec_at(&s, 0, 0);
-	assert_int_equal(h.tag, ML__REC_TAG(ML__REC_DATA, ML_PRIO_LOW));
+	assert_int_equal(h.tag, ML__REC_TAG(256, ML__REC_DATA, ML_PRIO_LOW));
 	assert_int_equal(h.len, 5);
 
 	get(s.r, ML_PRIO_HIGH, 64, 10, 1);

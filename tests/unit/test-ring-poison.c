@@ -219,13 +219,13 @@ static void test_bad_record_header(void **state)
 		{ 8, 0xdeadbeefu },                            /* not a tag */
 		{ 8, 0 },                                      /* zeroed */
 		{ 8, 0x1234d101u },        /* data type and prio, bad magic half */
-		{ 8, ML__REC_TAG(0x55, 0) },                   /* unknown type */
-		{ 8, ML__REC_TAG(ML__REC_DATA, 3) },           /* no such prio */
-		{ 8, ML__REC_TAG(ML__REC_DATA, 0xff) },
-		{ 65, ML__REC_TAG(ML__REC_DATA, 1) },          /* > max_msg */
-		{ UINT32_MAX, ML__REC_TAG(ML__REC_DATA, 1) },
-		{ 40, ML__REC_TAG(ML__REC_DATA, 1) },          /* past the head */
-		{ 8, ML__REC_TAG(ML__REC_PAD, 0) },            /* pad not at end */
+		{ 8, ML__REC_TAG(0, ML__REC_DATA, 1) },        /* another position */
+		{ 8, ML__REC_TAG(32 + CAP, ML__REC_DATA, 1) }, /* the next lap's */
+		{ 8, ML__REC_TAG(32, ML__REC_DATA, 3) },       /* no such prio */
+		{ 65, ML__REC_TAG(32, ML__REC_DATA, 1) },      /* > max_msg */
+		{ UINT32_MAX, ML__REC_TAG(32, ML__REC_DATA, 1) },
+		{ 40, ML__REC_TAG(32, ML__REC_DATA, 1) },      /* past the head */
+		{ 8, ML__REC_TAG(32, ML__REC_PAD, 0) },        /* pad not at end */
 	};
 
 	(void)state;
@@ -279,10 +279,10 @@ static void test_bad_pad(void **state)
 		put(s.r, ML_PRIO_LOW, 16, 0);
 		switch (c) {
 		case 0: /* pad shorter than the gap */
-			set_rec(&s, 0, 240, 0, ML__REC_TAG(ML__REC_PAD, 0));
+			set_rec(&s, 0, 240, 0, ML__REC_TAG(240, ML__REC_PAD, 0));
 			break;
 		case 1: /* pad longer than the gap */
-			set_rec(&s, 0, 240, 16, ML__REC_TAG(ML__REC_PAD, 0));
+			set_rec(&s, 0, 240, 16, ML__REC_TAG(240, ML__REC_PAD, 0));
 			break;
 		case 2: /* garbage where the record should be */
 			set_rec(&s, 0, 0, 16, 0x12345678u);
@@ -291,7 +291,7 @@ static void test_bad_pad(void **state)
 			set_rec(&s, 0, 0, 16, 0x1234d102u);
 			break;
 		case 4: /* a second pad at offset 0 */
-			set_rec(&s, 0, 0, CAP - 8, ML__REC_TAG(ML__REC_PAD, 0));
+			set_rec(&s, 0, 0, CAP - 8, ML__REC_TAG(256, ML__REC_PAD, 0));
 			break;
 		default: /* the head covers the pad only */
 			atomic_store(&s.shm->head[0], 256);
@@ -333,7 +333,7 @@ static void test_single_lane_stays_poisoned(void **state)
 	set_rec(&s, 0, 0, 8, 0);
 	assert_int_equal(ml_ring_read(s.r, NULL, buf, sizeof(buf)), -EBADMSG);
 	/* Repair the header behind the library's back: still poisoned. */
-	set_rec(&s, 0, 0, 8, ML__REC_TAG(ML__REC_DATA, ML_PRIO_LOW));
+	set_rec(&s, 0, 0, 8, ML__REC_TAG(0, ML__REC_DATA, ML_PRIO_LOW));
 	assert_lane0_dead(s.r);
 	/* The shared indices were not touched by the failed calls. */
 	assert_int_equal(atomic_load(&s.shm->head[0]), 16);
@@ -357,7 +357,7 @@ static void test_wrong_prio_for_lane(void **state)
 
 		shm_ring_init(&s, CAP, ML_RING_LANES3);
 		put(s.r, (int)lane, 8, 0);
-		set_rec(&s, lane, 0, 8, ML__REC_TAG(ML__REC_DATA, cases[i].prio));
+		set_rec(&s, lane, 0, 8, ML__REC_TAG(0, ML__REC_DATA, cases[i].prio));
 		assert_int_equal(ml_ring_read(s.r, &p, NULL, 0), -EBADMSG);
 		assert_int_equal(ml_ring_poisoned(s.r), 1u << lane);
 		assert_int_equal(ml_ring_write(s.r, (int)lane, NULL, 0), -EBADMSG);
@@ -411,6 +411,31 @@ static void test_three_lanes_others_deliver(void **state)
 }
 
 /*
+ * Three lanes: Critical's next header is corrupt while Low has records the
+ * reader already knows of. The header does not look like a record, so Low
+ * is served first, but once Low runs dry the head says Critical has data
+ * and the corruption is reported.
+ */
+static void test_three_lanes_corrupt_behind_cache(void **state)
+{
+	struct shm_ring s;
+
+	(void)state;
+	shm_ring_init(&s, CAP, ML_RING_LANES3);
+	put(s.r, ML_PRIO_LOW, 8, 0);
+	put(s.r, ML_PRIO_LOW, 8, 1);
+	get(s.r, ML_PRIO_LOW, 8, 0);  /* Low's record 1 is cached */
+	put(s.r, ML_PRIO_CRITICAL, 8, 0);
+	set_rec(&s, ML_PRIO_CRITICAL, 0, 8, 0xbadbadu);
+	get(s.r, ML_PRIO_LOW, 8, 1);
+	assert_int_equal(ml_ring_read(s.r, NULL, NULL, 0), -EBADMSG);
+	assert_int_equal(ml_ring_poisoned(s.r), 1u << ML_PRIO_CRITICAL);
+	put(s.r, ML_PRIO_HIGH, 8, 0);
+	get(s.r, ML_PRIO_HIGH, 8, 0);
+	shm_ring_fini(&s);
+}
+
+/*
  * Three lanes, High's head corrupt: strict priority reaches High only after
  * Critical is empty; Low then still delivers.
  */
@@ -458,7 +483,7 @@ static void test_poison_per_handle(void **state)
 	shm_ring_init(&s, CAP, 0);
 	assert_int_equal(ml_ring_attach(&reader, s.mem, s.len), 0);
 	put(s.r, ML_PRIO_LOW, 8, 0);
-	set_rec(&s, 0, 0, 8, ML__REC_TAG(ML__REC_DATA, 7));
+	set_rec(&s, 0, 0, 8, ML__REC_TAG(0, ML__REC_DATA, 3));
 	assert_int_equal(ml_ring_read(reader, NULL, NULL, 0), -EBADMSG);
 	assert_lane0_dead(reader);
 	assert_int_equal(ml_ring_poisoned(s.r), 0);
@@ -485,6 +510,7 @@ int main(void)
 		cmocka_unit_test(test_single_lane_stays_poisoned),
 		cmocka_unit_test(test_wrong_prio_for_lane),
 		cmocka_unit_test(test_three_lanes_others_deliver),
+		cmocka_unit_test(test_three_lanes_corrupt_behind_cache),
 		cmocka_unit_test(test_three_lanes_bad_head),
 		cmocka_unit_test(test_poison_per_handle),
 	};

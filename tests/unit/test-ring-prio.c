@@ -225,6 +225,32 @@ static void test_starvation_guard_exact(void **state)
 }
 
 /*
+ * A more urgent record written while the reader still has less urgent ones
+ * cached is read first: the reader looks at the urgent lanes' next headers
+ * on every read, not only when its cache runs dry.
+ */
+static void test_priority_over_cached(void **state)
+{
+	ml_ring *r = new_ring3(4096, 0);
+
+	(void)state;
+	for (uint32_t i = 0; i < 4; i++)
+		put(r, ML_PRIO_LOW, i);
+	get(r, ML_PRIO_LOW, 0); /* Low's records 1..3 are now cached */
+	put(r, ML_PRIO_CRITICAL, 0);
+	get(r, ML_PRIO_CRITICAL, 0);
+	get(r, ML_PRIO_LOW, 1);
+	put(r, ML_PRIO_HIGH, 0);
+	put(r, ML_PRIO_CRITICAL, 1);
+	get(r, ML_PRIO_CRITICAL, 1);
+	get(r, ML_PRIO_HIGH, 0);
+	get(r, ML_PRIO_LOW, 2);
+	get(r, ML_PRIO_LOW, 3);
+	assert_int_equal(ml_ring_read(r, NULL, NULL, 0), -EAGAIN);
+	ml_ring_free(r);
+}
+
+/*
  * The guard is the creator's policy and lives in the shared header, so a
  * reader that attached from elsewhere applies the same limit.
  */
@@ -440,6 +466,7 @@ int main(void)
 		cmocka_unit_test(test_capacity_split),
 		cmocka_unit_test(test_capacity_split_usable),
 		cmocka_unit_test(test_lane_order),
+		cmocka_unit_test(test_priority_over_cached),
 		cmocka_unit_test(test_full_lane_independent),
 		cmocka_unit_test(test_starvation_guard_exact),
 		cmocka_unit_test(test_starvation_guard_attached),

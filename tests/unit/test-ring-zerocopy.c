@@ -357,10 +357,10 @@ static void test_zero_copy_wrap(void **state)
 	assert_int_equal(ml_ring_commit(s.r, 4), 0);
 	assert_int_equal(used(s.r, 0), 16 + 16);
 	memcpy(&h, lane + 240, sizeof(h));
-	assert_int_equal(h.tag, ML__REC_TAG(ML__REC_PAD, 0));
+	assert_int_equal(h.tag, ML__REC_TAG(496, ML__REC_PAD, 0));
 	assert_int_equal(h.len, 8);
 	memcpy(&h, lane, sizeof(h));
-	assert_int_equal(h.tag, ML__REC_TAG(ML__REC_DATA, ML_PRIO_LOW));
+	assert_int_equal(h.tag, ML__REC_TAG(512, ML__REC_DATA, ML_PRIO_LOW));
 	assert_int_equal(h.len, 4);
 	/* The next record follows the shrunk one. */
 	put(s.r, ML_PRIO_CRITICAL, 3, 8, 102);

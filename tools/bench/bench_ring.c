@@ -643,8 +643,8 @@ static uint64_t opt_samples(const struct ring_opts *o)
 /* Counted throughput messages of one row: a byte budget, capped. */
 static uint64_t default_msgs(const struct ring_opts *o, size_t payload)
 {
-	uint64_t cap = o->quick ? 3000000ull : 15000000ull;
-	uint64_t budget = o->quick ? (256ull << 20) : (2ull << 30);
+	uint64_t cap = o->quick ? 3000000ull : 12000000ull;
+	uint64_t budget = o->quick ? (256ull << 20) : (3ull << 29);
 	uint64_t n = budget / rec_bytes(payload);
 
 	return n < cap ? n : cap;
@@ -826,8 +826,11 @@ static bool run_payload(const struct ring_opts *o, size_t payload, struct bench_
 				parts[np++] = wk->err;
 			if (rk->err[0])
 				parts[np++] = rk->err;
-			if (!wk->err[0] && !rk->err[0] && (w->err[0] || r->err[0]))
-				parts[np++] = w->err[0] ? w->err : r->err;
+			if (!wk->err[0] && !rk->err[0]) {
+				parts[np++] = "not finished: the run stopped when another transport failed";
+				if (w->err[0] || r->err[0])
+					parts[np++] = w->err[0] ? w->err : r->err;
+			}
 			if (why)
 				parts[np++] = why;
 			errs[k][0] = 0;
@@ -902,7 +905,7 @@ void bench_ring_usage(FILE *f)
 		"  --quick          fewer messages (a few seconds in all)\n"
 		"  --json           one JSON object per row on stdout, nothing else\n"
 		"  --msgs N         counted throughput messages per row (default by\n"
-		"                   payload: min(15M, 2 GiB of records); quick 3M, 256 MiB)\n"
+		"                   payload: min(12M, 1.5 GiB of records); quick 3M, 256 MiB)\n"
 		"  --samples N      timed round trips per row (default 200000; quick 30000)\n"
 		"  --rounds N       interleaved rounds, 1..%d (default 5; quick 3); msgs/s\n"
 		"                   is the median round\n"
@@ -927,8 +930,17 @@ static void print_targets(const struct ring_opts *o, const struct bench_row *row
 {
 	const struct bench_row *bl64 = find_row(rows, nrows, 64, "baseline-ring", 1);
 	const struct bench_row *ml64 = find_row(rows, nrows, 64, "memlink", 1);
+	double share = 1;
 
+	for (size_t i = 0; i < nrows; i++)
+		if (rows[i].cpu_share >= 0 && rows[i].cpu_share < share)
+			share = rows[i].cpu_share;
 	printf("\ntargets (ratios from this run):\n");
+	if (nrows && rows[0].cpu[0] < 0)
+		printf("  (unpinned on one CPU: these ratios mean nothing)\n");
+	else if (share < 0.9)
+		printf("  (other work shared these CPUs: a role got as little as %.0f%% of its CPU;\n"
+		       "   ratios are less reliable, see the cpu column)\n", share * 100);
 	if (bl64 && ml64 && bl64->msgs_per_s > 0 && bl64->rtt.p50) {
 		double t = ml64->msgs_per_s / bl64->msgs_per_s;
 		double l = (double)ml64->rtt.p50 / (double)bl64->rtt.p50;
@@ -976,7 +988,7 @@ static void print_preamble(const struct ring_opts *o, FILE *note)
 		if (o->msgs)
 			printf("%llu", (unsigned long long)o->msgs);
 		else
-			printf("%s", o->quick ? "min(3M, 256 MiB)" : "min(15M, 2 GiB)");
+			printf("%s", o->quick ? "min(3M, 256 MiB)" : "min(12M, 1.5 GiB)");
 		printf(" counted messages in %u interleaved rounds (msgs/s: median round),\n"
 		       "  %llu timed round trips in %u blocks; every message checked\n\n",
 		       opt_rounds(o), (unsigned long long)(opt_samples(o) / opt_rounds(o) * opt_rounds(o)),

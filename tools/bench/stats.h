@@ -43,7 +43,7 @@ struct bench_row {
 	bool verified;
 	size_t ring_bytes;      /* shared bytes of one ring (data area) */
 	int cpu[2];             /* -1: not pinned */
-	double cpu_share;       /* CPU time / wall time of the busier-starved role; <0: unknown */
+	double cpu_share;       /* CPU time / wall time of the role that got less; <0: unknown */
 	uint64_t preempted;     /* involuntary context switches, both roles */
 	const char *error;      /* NULL when fine */
 };
