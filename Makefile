@@ -53,7 +53,7 @@ STRESS_BINS := $(STRESS_SRCS:tests/stress/%.c=$(O)/tests/stress/%)
 TEST_HELPER_OBJS := $(O)/obj/tests/common/testutil.o
 
 .PHONY: all lib tools tests check demo deps clean test-unit test-stress \
-	test-stress-threads check-asan check-tsan check-clang check-abi
+	test-stress-threads check-asan check-tsan check-clang check-abi vm-check
 
 all: lib tools
 
@@ -134,7 +134,8 @@ check-abi: $(O)/lib/libmemlink.so
 check: deps
 	$(Q)$(MAKE) --no-print-directory all tests
 	$(Q)tests/run-all.sh "$(MAKE) --no-print-directory" \
-		test-unit test-stress check-abi check-clang check-asan check-tsan
+		test-unit test-stress check-abi check-clang check-asan check-tsan \
+		kmod-lint kmod-sparse vm-check
 
 deps:
 	$(Q)tools/deps.sh build
@@ -145,5 +146,65 @@ demo: deps
 
 clean:
 	rm -rf $(O)
+
+# ---- kernel module and VM tests ----------------------------------------------
+# memlink.ko is built against Debian's kernel headers in $(O)/kmod (a symlink
+# farm: kbuild writes nothing into the tree), tests/kmod/*_test.c are static
+# kselftest programs, and tools/vm/run.sh boots the kernel in QEMU with both.
+#   make vm-check        all of that; ends with "vm: N passed, N failed"
+#   make kmod            just memlink.ko;  make kmod-tests: the test programs
+#   make kmod-lint       checkpatch.pl --strict: fails on an ERROR or WARNING
+#   make kmod-sparse     the module build under sparse: fails on any warning
+# KVER=<ver> picks /lib/modules/<ver> (default: tools/vm/kernel-version.sh);
+# KDIR=<kernel build tree> VM_KERNEL=<bzImage> test another kernel;
+# VM_TIMEOUT=<seconds> bounds the VM (600).
+LINUX_SRC_TAR ?= /usr/src/linux-source-6.1.tar.xz
+LINUX_SRC := $(O)/linux-src
+KMOD_OUT := $(O)/kmod
+KMOD_BUILD = tools/vm/build-kmod.sh $(if $(KDIR),--kdir $(KDIR))
+KTEST_SRCS := $(wildcard tests/kmod/*_test.c)
+KTEST_BINS := $(KTEST_SRCS:tests/kmod/%.c=$(O)/tests/kmod/%)
+# Static: the initramfs has no libc. tests/kmod/memlink_test.h quiets the
+# harness's own unused parameters.
+KTEST_CFLAGS := -static -O2 -Wall -Wextra -Werror \
+	-Iinclude/uapi -I$(LINUX_SRC)/tools/testing/selftests
+
+.PHONY: kmod kmod-tests kmod-lint kmod-sparse kmod-clean deps-vm
+
+kmod:
+	$(Q)$(KMOD_BUILD) $(KMOD_OUT)
+
+kmod-sparse: deps-vm
+	$(Q)tests/run-suite.sh sparse "$(KMOD_BUILD) --sparse $(O)/kmod-sparse"
+
+kmod-tests: $(KTEST_BINS)
+
+# The kselftest headers and checkpatch.pl, from the tarball once (~15 s).
+$(LINUX_SRC)/.stamp:
+	$(Q)tools/vm/extract-linux-src.sh $(LINUX_SRC_TAR) $(LINUX_SRC)
+
+$(O)/tests/kmod/%: tests/kmod/%.c $(LINUX_SRC)/.stamp
+	$(call msg,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(KTEST_CFLAGS) -MMD -MP -MF $@.d -o $@ $<
+
+kmod-lint: $(LINUX_SRC)/.stamp
+	$(Q)tests/run-suite.sh checkpatch "tools/vm/lint-kmod.sh $(LINUX_SRC)/scripts/checkpatch.pl \
+		$(wildcard kmod/*.c kmod/*.h) include/uapi/linux/memlink.h"
+
+vm-check: deps-vm
+	$(Q)$(MAKE) --no-print-directory kmod kmod-tests
+	$(Q)tools/vm/run.sh --ko $(KMOD_OUT)/memlink.ko --out $(O)/vm \
+		$(if $(VM_KERNEL),--kernel $(VM_KERNEL)) $(KTEST_BINS:%=--tests %)
+
+deps-vm:
+	$(Q)tools/deps.sh build vm
+
+# Also what an in-tree build (make -C .../build M=$$PWD) left behind.
+clean: kmod-clean
+kmod-clean:
+	$(Q)$(KMOD_BUILD) --clean $(KMOD_OUT)
+
+-include $(KTEST_BINS:%=%.d)
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

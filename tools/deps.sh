@@ -1,10 +1,12 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, only when missing.
-#   deps.sh GROUP...     groups: build
+#   deps.sh GROUP...     groups: build, vm (kernel module and VM tests)
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -e
 
 pkgs_build="gcc clang make binutils libc6-dev libcmocka-dev pkg-config"
+pkgs_vm="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio
+	linux-source-6.1 sparse xz-utils perl"
 
 missing=""
 for group in "$@"; do
