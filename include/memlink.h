@@ -55,7 +55,8 @@ ML_API const char *ml_version(void);
  * A ring has one lane (a plain FIFO that stores each record's priority
  * with it) or three lanes (ML_RING_LANES3: Critical, High and Low get 20%,
  * 50% and 30% of the capacity, and a read returns the most urgent record
- * waiting).
+ * waiting; see urgent_every and starve_limit for the two ways to relax
+ * that).
  *
  * Errors:
  *  -EINVAL    bad argument (NULL handle, bad priority, bad option)
@@ -92,6 +93,12 @@ struct ml_ring_opts {
 	uint32_t starve_limit; /* 0 = strict priority; N = a waiting lane is
 				* passed over by at most N consecutive reads
 				* from more urgent lanes */
+	uint32_t urgent_every; /* 0 or 1 = every read looks for records in
+				* more urgent lanes; N = while it has records
+				* of a less urgent lane in view, a reader looks
+				* only every Nth read, so an urgent record may
+				* wait behind up to N-1 less urgent ones (for
+				* throughput under load; see BENCHMARKS.md) */
 };
 
 /*
@@ -119,7 +126,8 @@ ML_API int ml_ring_init(ml_ring **out, void *mem, size_t len, size_t capacity,
 /*
  * Attach to a ring that ml_ring_init() laid out in `mem`, typically from
  * another process. Every field of the header is validated; the handle keeps
- * its own copy of the geometry (and of the creator's starve_limit) and never
+ * its own copy of the geometry (and of the creator's read policy:
+ * starve_limit, urgent_every) and never
  * re-reads it. -EBADMSG: the memory holds corrupt indices.
  */
 ML_API int ml_ring_attach(ml_ring **out, void *mem, size_t len);

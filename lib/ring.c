@@ -47,6 +47,7 @@ struct ml__cons {
 	uint64_t head_cache[ML_PRIO_COUNT]; /* last validated producer head */
 	uint32_t roff[ML_PRIO_COUNT];       /* tail modulo lane capacity */
 	uint32_t skipped[ML_PRIO_COUNT];    /* starvation guard counters */
+	uint32_t unlooked;                  /* reads since urgent lanes were looked at */
 	bool peeked;                        /* peek holds an unreleased record */
 	struct ml__next peek;               /* valid while peeked */
 };
@@ -60,6 +61,7 @@ struct ml_ring {
 	uint32_t max_msg;
 	uint32_t capacity;
 	uint32_t starve_limit;
+	uint32_t urgent_every;
 	void *alloc_base;  /* what to free() for the handle */
 	void *mem_base;    /* heap ring data, or NULL for caller memory */
 	_Atomic unsigned poisoned; /* either side may set a bit */
@@ -127,7 +129,7 @@ size_t ml_ring_mem_size(size_t capacity)
 static int resolve_opts(const struct ml_ring_opts *in, struct ml_ring_opts *out)
 {
 	int err = ml__copy_opts(out, sizeof(*out), in, in ? in->size : 0,
-				offsetof(struct ml_ring_opts, starve_limit) + sizeof(uint32_t));
+				offsetof(struct ml_ring_opts, urgent_every) + sizeof(uint32_t));
 	if (err)
 		return err;
 	if (out->flags & ~ML_RING_LANES3)
@@ -136,7 +138,8 @@ static int resolve_opts(const struct ml_ring_opts *in, struct ml_ring_opts *out)
 }
 
 static void set_geometry(ml_ring *r, struct ml__ring_shm *shm, uint32_t lanes,
-			 uint32_t capacity, uint32_t max_msg, uint32_t starve_limit)
+			 uint32_t capacity, uint32_t max_msg, uint32_t starve_limit,
+			 uint32_t urgent_every)
 {
 	uint32_t off[ML_PRIO_COUNT], cap[ML_PRIO_COUNT];
 	uint8_t *data = (uint8_t *)shm + ML__RING_HDR_SIZE;
@@ -147,6 +150,7 @@ static void set_geometry(ml_ring *r, struct ml__ring_shm *shm, uint32_t lanes,
 	r->capacity = capacity;
 	r->max_msg = max_msg;
 	r->starve_limit = starve_limit;
+	r->urgent_every = urgent_every;
 	for (uint32_t i = 0; i < ML_PRIO_COUNT; i++) {
 		r->lane_cap[i] = cap[i];
 		r->lane_base[i] = i < lanes ? data + off[i] : NULL;
@@ -196,13 +200,15 @@ int ml_ring_init(ml_ring **out, void *mem, size_t len, size_t capacity,
 	shm->capacity = (uint32_t)capacity;
 	shm->max_msg = max_msg;
 	shm->starve_limit = o.starve_limit;
+	shm->urgent_every = o.urgent_every;
 	memcpy(shm->lane_off, off, sizeof(off));
 	memcpy(shm->lane_cap, cap, sizeof(cap));
 	/* The magic goes last: an attacher that sees it sees the rest. */
 	atomic_thread_fence(memory_order_release);
 	*(volatile uint32_t *)&shm->magic = ML__RING_MAGIC;
 
-	set_geometry(r, shm, lanes, (uint32_t)capacity, max_msg, o.starve_limit);
+	set_geometry(r, shm, lanes, (uint32_t)capacity, max_msg, o.starve_limit,
+		     o.urgent_every);
 	*out = r;
 	return 0;
 }
@@ -252,7 +258,8 @@ int ml_ring_attach(ml_ring **out, void *mem, size_t len)
 	r = handle_alloc();
 	if (!r)
 		return -ENOMEM;
-	set_geometry(r, shm, cfg.lanes, cfg.capacity, cfg.max_msg, cfg.starve_limit);
+	set_geometry(r, shm, cfg.lanes, cfg.capacity, cfg.max_msg, cfg.starve_limit,
+		     cfg.urgent_every);
 	for (uint32_t i = 0; i < cfg.lanes; i++) {
 		uint64_t h = atomic_load_explicit(&shm->head[i], memory_order_acquire);
 		uint64_t t = atomic_load_explicit(&shm->tail[i], memory_order_acquire);
@@ -541,9 +548,8 @@ static inline int cons_next(ml_ring *r, struct ml__next *n)
 {
 	struct ml__cons *c = &r->c;
 	int64_t a[ML_PRIO_COUNT];
+	unsigned cached = 0, first = 0, look_to = 0;
 	int pick = -1;
-
-	unsigned cached = 0;
 
 	n->waiting = 0;
 	if (r->lanes == 1) {
@@ -559,17 +565,33 @@ static inline int cons_next(ml_ring *r, struct ml__next *n)
 		if (c->head_cache[i] != c->tail[i])
 			cached |= 1u << i;
 	cached &= ~ml_ring_poisoned(r);
-	for (unsigned i = 0; i < ML_PRIO_COUNT; i++) {
+	/*
+	 * urgent_every: while a less urgent lane has records in view, look at
+	 * the lanes above it only every Nth read. They then fill up between
+	 * looks and are read in runs, instead of each urgent record being
+	 * fetched from the writer's cache the moment it lands.
+	 */
+	if (r->urgent_every > 1 && (cached & ~1u)) {
+		unsigned k = (unsigned)__builtin_ctz(cached);
+
+		if (k && ++c->unlooked < r->urgent_every) {
+			first = k;
+		} else {
+			/* A look brings every lane above k into view. */
+			c->unlooked = 0;
+			look_to = k;
+		}
+	}
+	for (unsigned i = first; i < ML_PRIO_COUNT; i++) {
 		a[i] = cons_avail(r, i, cached >> (i + 1));
 		if (a[i] < 0)
 			return (int)a[i];
-		if (a[i] > 0 && pick < 0) {
+		if (a[i] > 0 && pick < 0)
 			pick = (int)i;
-			if (!r->starve_limit)
-				break;
-		}
 		if (a[i] == 0)
 			c->skipped[i] = 0;
+		if (pick >= 0 && !r->starve_limit && i + 1 >= look_to)
+			break;
 	}
 	if (pick < 0)
 		return ml_ring_poisoned(r) ? -EBADMSG : -EAGAIN;

@@ -73,7 +73,8 @@ struct ml__ring_shm {
 	uint32_t lane_off[ML_PRIO_COUNT];
 	uint32_t lane_cap[ML_PRIO_COUNT];
 	uint32_t starve_limit;  /* the reader's policy, set by the creator */
-	uint8_t pad0[ML__LINE - 12 * sizeof(uint32_t)];
+	uint32_t urgent_every;  /* likewise */
+	uint8_t pad0[ML__LINE - 13 * sizeof(uint32_t)];
 	/* producer line */
 	_Atomic uint64_t head[ML_PRIO_COUNT];
 	uint8_t pad1[ML__LINE - ML_PRIO_COUNT * sizeof(uint64_t)];

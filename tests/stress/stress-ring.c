@@ -9,8 +9,9 @@
  *   stress-ring threads|procs [records]   (default 10 million, or
  *                                          $ML_STRESS_RECORDS)
  *
- * Both a three-lane ring and a single-lane ring are run; in the single-lane
- * ring the global order and each record's stored priority are checked too.
+ * A three-lane ring is run with strict reads and with urgent_every = 16, and
+ * a single-lane ring, where the global order and each record's stored
+ * priority are checked too.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -275,9 +276,10 @@ static int run_procs(struct run *run, ml_ring *r)
 	return err;
 }
 
-static int run_one(const char *mode, unsigned lanes, uint64_t records)
+static int run_one(const char *mode, unsigned lanes, uint32_t urgent_every, uint64_t records)
 {
-	struct ml_ring_opts o = { .size = sizeof(o), .flags = lanes == 3 ? ML_RING_LANES3 : 0 };
+	struct ml_ring_opts o = { .size = sizeof(o), .flags = lanes == 3 ? ML_RING_LANES3 : 0,
+				  .urgent_every = urgent_every };
 	struct run run = { .lanes = lanes, .records = records, .seed = (uint64_t)time(NULL) };
 	struct ml_ring_info info;
 	double t0, dt;
@@ -301,8 +303,8 @@ static int run_one(const char *mode, unsigned lanes, uint64_t records)
 	t0 = now_s();
 	err = strcmp(mode, "threads") ? run_procs(&run, r) : run_threads(&run, r);
 	dt = now_s() - t0;
-	printf("stress-ring %s lanes=%u seed=%llu: %llu records in %.2f s (%.2f M/s): %s\n",
-	       mode, lanes, (unsigned long long)run.seed, (unsigned long long)records, dt,
+	printf("stress-ring %s lanes=%u urgent_every=%u seed=%llu: %llu records in %.2f s (%.2f M/s): %s\n",
+	       mode, lanes, urgent_every, (unsigned long long)run.seed, (unsigned long long)records, dt,
 	       records / dt / 1e6, err ? "FAILED" : "ok");
 	ml_ring_free(r);
 	tu_shared_unmap(run.mem, ml_ring_mem_size(RING_CAP) + 4096);
@@ -322,7 +324,8 @@ int main(int argc, char **argv)
 		records = strtoull(argv[2], NULL, 0);
 	else if (env)
 		records = strtoull(env, NULL, 0);
-	if (run_one(argv[1], 3, records) || run_one(argv[1], 1, records / 4 + 1))
+	if (run_one(argv[1], 3, 0, records) || run_one(argv[1], 3, 16, records / 4 + 1) ||
+	    run_one(argv[1], 1, 0, records / 4 + 1))
 		return 1;
 	return 0;
 }

@@ -251,6 +251,50 @@ static void test_priority_over_cached(void **state)
 }
 
 /*
+ * urgent_every N: while Low has records in view, the reader looks at the
+ * more urgent lanes only every Nth read, so a Critical record waits behind
+ * at most N-1 Low ones; with nothing in view a read is strict again.
+ */
+static void test_urgent_every(void **state)
+{
+	struct ml_ring_opts o = { .size = sizeof(o), .flags = ML_RING_LANES3, .urgent_every = 4 };
+	size_t len = ml_ring_mem_size(4096);
+	void *mem = tu_shared_map(len);
+	ml_ring *w, *r;
+
+	(void)state;
+	assert_non_null(mem);
+	assert_int_equal(ml_ring_init(&w, mem, len, 4096, &o), 0);
+	/* The policy is the creator's: an attached reader applies it. */
+	assert_int_equal(ml_ring_attach(&r, mem, len), 0);
+	for (uint32_t i = 0; i < 8; i++)
+		put(w, ML_PRIO_LOW, i);
+	get(r, ML_PRIO_LOW, 0); /* Low 1..7 now in view */
+	put(w, ML_PRIO_CRITICAL, 0);
+	get(r, ML_PRIO_LOW, 1);
+	get(r, ML_PRIO_LOW, 2);
+	get(r, ML_PRIO_LOW, 3);
+	get(r, ML_PRIO_CRITICAL, 0); /* the 4th read looks */
+	put(w, ML_PRIO_HIGH, 0);
+	put(w, ML_PRIO_CRITICAL, 1);
+	get(r, ML_PRIO_LOW, 4);
+	get(r, ML_PRIO_LOW, 5);
+	get(r, ML_PRIO_LOW, 6);
+	get(r, ML_PRIO_CRITICAL, 1); /* that look brought High into view too */
+	get(r, ML_PRIO_HIGH, 0);
+	get(r, ML_PRIO_LOW, 7);
+	/* Nothing in view: the next read sees everything, strictly. */
+	put(w, ML_PRIO_LOW, 8);
+	put(w, ML_PRIO_CRITICAL, 2);
+	get(r, ML_PRIO_CRITICAL, 2);
+	get(r, ML_PRIO_LOW, 8);
+	assert_int_equal(ml_ring_read(r, NULL, NULL, 0), -EAGAIN);
+	ml_ring_free(r);
+	ml_ring_free(w);
+	tu_shared_unmap(mem, len);
+}
+
+/*
  * The guard is the creator's policy and lives in the shared header, so a
  * reader that attached from elsewhere applies the same limit.
  */
@@ -467,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_capacity_split_usable),
 		cmocka_unit_test(test_lane_order),
 		cmocka_unit_test(test_priority_over_cached),
+		cmocka_unit_test(test_urgent_every),
 		cmocka_unit_test(test_full_lane_independent),
 		cmocka_unit_test(test_starvation_guard_exact),
 		cmocka_unit_test(test_starvation_guard_attached),

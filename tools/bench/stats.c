@@ -84,21 +84,28 @@ static const char *ratio(char *buf, size_t len, double v)
 
 void stats_table_header(FILE *f)
 {
-	fprintf(f, "%-13s %-8s %5s %7s %9s %7s %7s %8s %8s %6s %6s %4s\n",
-		"transport", "api", "lanes", "payload", "msgs/s", "p50 ns", "p99 ns",
+	fprintf(f, "%-13s %-8s %5s %6s %7s %9s %7s %7s %8s %8s %6s %6s %4s\n",
+		"transport", "api", "lanes", "urgent", "payload", "msgs/s", "p50 ns", "p99 ns",
 		"p99.9 ns", "verified", "x tput", "x p50", "cpu");
 }
 
 void stats_table_row(FILE *f, const struct bench_row *r)
 {
-	char a[32], b[32], c[32], d[16];
+	char a[32], b[32], c[32], d[16], u[16];
 
 	if (r->cpu_share < 0)
 		snprintf(d, sizeof(d), "-");
 	else
 		snprintf(d, sizeof(d), "%.0f%%", r->cpu_share * 100);
-	fprintf(f, "%-13s %-8s %5u %7u %9s %7llu %7llu %8llu %8s %6s %6s %4s\n",
-		r->transport, r->api, r->lanes, r->payload,
+	/* How often a three-lane reader looks at its more urgent lanes. */
+	if (r->lanes < 3)
+		snprintf(u, sizeof(u), "-");
+	else if (r->urgent_every > 1)
+		snprintf(u, sizeof(u), "1/%u", r->urgent_every);
+	else
+		snprintf(u, sizeof(u), "every");
+	fprintf(f, "%-13s %-8s %5u %6s %7u %9s %7llu %7llu %8llu %8s %6s %6s %4s\n",
+		r->transport, r->api, r->lanes, u, r->payload,
 		rate(a, sizeof(a), r->msgs_per_s),
 		(unsigned long long)r->rtt.p50, (unsigned long long)r->rtt.p99,
 		(unsigned long long)r->rtt.p999, r->verified ? "yes" : "NO",
@@ -144,9 +151,9 @@ void stats_json_row(FILE *f, const struct bench_row *r)
 	json_str(f, "api", r->api);
 	fputc(',', f);
 	json_str(f, "backend", r->backend);
-	fprintf(f, ",\"payload\":%u,\"lanes\":%u,\"msgs\":%llu,\"rounds\":%u,"
+	fprintf(f, ",\"payload\":%u,\"lanes\":%u,\"urgent_every\":%u,\"msgs\":%llu,\"rounds\":%u,"
 		"\"msgs_per_s\":%.0f,\"msgs_per_s_min\":%.0f,\"msgs_per_s_max\":%.0f",
-		r->payload, r->lanes, (unsigned long long)r->msgs, r->rounds, r->msgs_per_s,
+		r->payload, r->lanes, r->urgent_every, (unsigned long long)r->msgs, r->rounds, r->msgs_per_s,
 		r->msgs_per_s_min, r->msgs_per_s_max);
 	fprintf(f, ",\"samples\":%llu,\"rtt_min_ns\":%llu,\"rtt_p50_ns\":%llu,"
 		"\"rtt_p90_ns\":%llu,\"rtt_p99_ns\":%llu,\"rtt_p999_ns\":%llu,"

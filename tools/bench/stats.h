@@ -32,6 +32,7 @@ struct bench_row {
 	const char *backend;    /* "shm" */
 	unsigned payload;
 	unsigned lanes;
+	unsigned urgent_every;  /* ml_ring_opts.urgent_every; 0: strict reads */
 	uint64_t msgs;          /* counted throughput messages, all rounds */
 	unsigned rounds;        /* throughput rounds */
 	double msgs_per_s;      /* median of the rounds */
