@@ -394,20 +394,31 @@ static inline void prod_publish(ml_ring *r, unsigned lane, int prio,
 	atomic_store_explicit(&r->shm->head[lane], p->head[lane], memory_order_release);
 }
 
-int ml_ring_write(ml_ring *r, int prio, const void *buf, size_t len)
+/*
+ * The start of a write or a reserve: drop any uncommitted reservation, check
+ * the arguments (`args_ok` is the caller's own pointer check), claim space.
+ */
+static inline int prod_begin(ml_ring *r, int prio, size_t len, bool args_ok,
+			     unsigned *lane, uint32_t *at, uint32_t *skip)
 {
-	uint32_t at, skip;
-	unsigned lane;
 	int err;
 
 	if (r)
 		r->p.res_lane = -1;
-	err = prod_check(r, prio, len, &lane);
+	err = prod_check(r, prio, len, lane);
 	if (err)
 		return err;
-	if (len && !buf)
+	if (!args_ok)
 		return -EINVAL;
-	err = prod_claim(r, lane, (uint32_t)len, &at, &skip);
+	return prod_claim(r, *lane, (uint32_t)len, at, skip);
+}
+
+int ml_ring_write(ml_ring *r, int prio, const void *buf, size_t len)
+{
+	uint32_t at, skip;
+	unsigned lane;
+	int err = prod_begin(r, prio, len, buf || !len, &lane, &at, &skip);
+
 	if (err)
 		return err;
 	if (len)
@@ -420,16 +431,8 @@ int ml_ring_reserve(ml_ring *r, int prio, size_t len, void **ptr)
 {
 	uint32_t at, skip;
 	unsigned lane;
-	int err;
+	int err = prod_begin(r, prio, len, ptr != NULL, &lane, &at, &skip);
 
-	if (r)
-		r->p.res_lane = -1;
-	err = prod_check(r, prio, len, &lane);
-	if (err)
-		return err;
-	if (!ptr)
-		return -EINVAL;
-	err = prod_claim(r, lane, (uint32_t)len, &at, &skip);
 	if (err)
 		return err;
 	r->p.res_lane = (int)lane;
