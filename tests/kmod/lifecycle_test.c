@@ -3,7 +3,8 @@
  * Region lifetime and the /proc/memlink listing: the listing shows each
  * live region and the module's totals; 1,000 create/destroy cycles leave no
  * region and no page behind; a creator killed in the middle of allocating
- * its region leaves nothing behind either.
+ * its region leaves nothing behind either; the module cannot be unloaded
+ * while a region exists.
  *
  * The tests here expect no other region to exist (each test binary runs on
  * its own, and every test process has exited, closing its files).
@@ -207,6 +208,28 @@ TEST_F_TIMEOUT(life, sigkill_during_create, 120)
 			break;
 		}
 	}
+}
+
+/*
+ * A bound file pins the module: rmmod must fail and leave the region and the
+ * listing in place. (The VM runner unloads the module once every test has
+ * ended and checks that /proc/memlink is gone.)
+ */
+TEST_F(life, no_unload_while_region_exists)
+{
+	struct ml_proc p;
+	int fd, status;
+
+	fd = ml_open_create(self->name, self->page, 0600);
+	ASSERT_LE(0, fd);
+	status = system("rmmod memlink 2>/dev/null");
+	ASSERT_NE(-1, status);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+	ASSERT_EQ(0, ml_proc_read(&p, self->name));
+	EXPECT_EQ(1, p.found);
+	EXPECT_EQ(1U, p.regions);
+	close(fd);
+	expect_empty(_metadata, "after close");
 }
 
 TEST_HARNESS_MAIN
