@@ -37,7 +37,8 @@ SAN_FLAGS := $(SAN_FLAGS_$(SAN))
 ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS) $(SAN_FLAGS) -MMD -MP
 ALL_LDFLAGS = -pthread $(SAN_FLAGS) $(LDFLAGS)
 
-LIB_SRCS := $(wildcard lib/*.c)
+# Portable code in lib/, each platform's backends in their own directory.
+LIB_SRCS := $(wildcard lib/*.c lib/posix/*.c lib/linux/*.c lib/kmod/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/obj/%.o)
 LIB_A := $(O)/lib/libmemlink.a
 LIB_SO := $(O)/lib/libmemlink.so.$(MAJOR).$(MINOR).$(PATCH)

@@ -181,6 +181,134 @@ ML_API int ml_ring_info(ml_ring *r, struct ml_ring_info *info);
  */
 ML_API unsigned ml_ring_poisoned(const ml_ring *r);
 
+/*
+ * Channels
+ * ========
+ *
+ * A daemon creates a named channel; clients connect to it by name. Every
+ * client gets its own pair of three-lane rings in the channel's shared
+ * memory (requests to the daemon, responses back), so clients never contend
+ * with each other and the daemon serves them fairly within each priority.
+ *
+ * Backends, chosen when the channel is created or opened (option .backend,
+ * else $MEMLINK_BACKEND = kmod|linux|win|darwin, else the first available):
+ *   kmod    /dev/memlink regions and wait/wake; the kernel reports a dead
+ *           daemon at once (Linux with memlink.ko loaded)
+ *   linux   POSIX shared memory and futexes; liveness from file locks
+ *   win     named file mappings, WaitOnAddress and named events
+ *   darwin  POSIX shared memory and os_sync_wait_on_address/__ulock_wait
+ *
+ * Errors, besides the ring's:
+ *  -ENOENT        connect: no channel of that name
+ *  -EEXIST        create: a live channel of that name exists
+ *  -EPROTO        connect: layout or version mismatch
+ *  -ECONNREFUSED  connect: every client slot is taken
+ *  -EAGAIN        send: that lane is full (or a send_wait timed out)
+ *  -ETIMEDOUT     wait: nothing arrived in time
+ *  -EPIPE         the peer is gone: the daemon died or shut down (client),
+ *                 or that client left (daemon, for replies)
+ *  -ENODEV        the requested backend is not available here
+ */
+
+typedef struct ml_chan ml_chan;
+
+enum ml_wait_mode {
+	ML_WAIT_ADAPTIVE = 0, /* spin for spin_ns, then sleep (default) */
+	ML_WAIT_BUSY = 1,     /* spin, never sleep: lowest latency, one CPU */
+	ML_WAIT_BLOCKING = 2, /* sleep at once */
+};
+
+enum ml_backend {
+	ML_BACKEND_AUTO = 0,
+	ML_BACKEND_KMOD = 1,
+	ML_BACKEND_LINUX = 2,
+	ML_BACKEND_WIN = 3,
+	ML_BACKEND_DARWIN = 4,
+};
+
+#define ML_CHAN_MAX_CLIENTS 32u
+#define ML_CHAN_NAME_MAX 63u
+
+/*
+ * Channel options: zero-initialise, set .size = sizeof(opts). Fields marked
+ * "daemon" shape the channel and are ignored by clients, who read them from
+ * the channel itself.
+ */
+struct ml_chan_opts {
+	uint32_t size;
+	uint32_t flags;        /* none defined yet: must be 0 */
+	uint32_t backend;      /* enum ml_backend */
+	uint32_t wait_mode;    /* enum ml_wait_mode */
+	uint32_t spin_ns;      /* adaptive spin before sleeping; 0: 50 us */
+	uint32_t max_clients;  /* daemon: 1..ML_CHAN_MAX_CLIENTS; 0: 8 */
+	uint32_t ring_size;    /* daemon: bytes of each direction's ring,
+				* a power of two; 0: 256 KiB */
+	uint32_t max_msg;      /* daemon: largest message; 0: 4096 */
+	uint32_t mode;         /* daemon: permission bits; 0: 0600 */
+};
+
+/* Daemon: create channel `name` (1-63 of [A-Za-z0-9._-]). */
+ML_API int ml_daemon_create(ml_chan **out, const char *name,
+			    const struct ml_chan_opts *opts);
+/* Client: connect to channel `name`. */
+ML_API int ml_client_connect(ml_chan **out, const char *name,
+			     const struct ml_chan_opts *opts);
+
+/* Client: send a message to the daemon. Non-blocking: -EAGAIN when full. */
+ML_API int ml_chan_send(ml_chan *c, int prio, const void *buf, size_t len);
+/* Daemon: send a message to client `client` (as returned by recv). */
+ML_API int ml_chan_reply(ml_chan *c, unsigned client, int prio, const void *buf, size_t len);
+/*
+ * Either side, blocking: like send (client, `client` ignored) or reply
+ * (daemon), waiting up to timeout_ns (< 0: forever) for room in the lane;
+ * -EAGAIN if there was none in time.
+ */
+ML_API int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf,
+			     size_t len, int64_t timeout_ns);
+
+/*
+ * Receive the most urgent message waiting; the daemon takes clients in
+ * turn within each priority. Returns its length; *prio and (daemon) *client
+ * are set when not NULL. -EAGAIN: nothing waiting.
+ */
+ML_API int ml_chan_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len);
+
+/*
+ * Wait until there is something to receive, the peer is gone (-EPIPE) or
+ * timeout_ns passed (-ETIMEDOUT; < 0: no timeout). Spins and/or sleeps as
+ * the wait mode says. Returns 0 when there is something to receive.
+ */
+ML_API int ml_chan_wait(ml_chan *c, int64_t timeout_ns);
+
+/* Wake the peer if it sleeps in ml_chan_wait (sends already do this). */
+ML_API int ml_chan_signal(ml_chan *c);
+
+/* 1 while the peer is there (client: the daemon; daemon: any client). */
+ML_API int ml_chan_connected(ml_chan *c);
+
+/* Daemon: stop serving; every client is told and gets -EPIPE. */
+ML_API int ml_chan_shutdown(ml_chan *c);
+
+/* Close the handle; a daemon's close shuts the channel down. NULL is ok. */
+ML_API void ml_chan_close(ml_chan *c);
+
+/*
+ * Backpressure from 0.0 (empty) to 1.0 (full): the fullest request lane
+ * (daemon: over all clients; client: its own), unless the daemon set an
+ * override with ml_chan_set_backpressure (level < 0 removes it).
+ */
+ML_API double ml_chan_backpressure(ml_chan *c);
+ML_API int ml_chan_set_backpressure(ml_chan *c, double level);
+
+/*
+ * A descriptor that polls readable when something may be waiting, for
+ * epoll or io_uring, or -ENOTSUP where the backend has none.
+ */
+ML_API int ml_chan_fd(ml_chan *c);
+
+/* The backend in use, as its name ("kmod", "linux", "win", "darwin"). */
+ML_API const char *ml_chan_backend(const ml_chan *c);
+
 #ifdef __cplusplus
 }
 #endif

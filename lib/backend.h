@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The interface every platform backend implements (lib/<os>/), in the
+ * manner of libuv: chan.c speaks only to this, never to an OS directly.
+ *
+ * A backend gives a named shared mapping, a way to sleep on and wake a
+ * 32-bit word in it, and liveness: who holds each "bell". Bell 0 is the
+ * daemon's, bell 1 + i is client slot i's. The holder of a bell is alive
+ * until it exits or crashes, whatever happens to its PID; a backend must
+ * never judge liveness from a PID alone.
+ */
+#ifndef ML_BACKEND_H
+#define ML_BACKEND_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memlink.h"
+
+#define ML__BELLS (1 + ML_CHAN_MAX_CLIENTS)
+
+struct ml__backend;
+
+struct ml__shm {
+	const struct ml__backend *be;
+	uint8_t *base;
+	size_t len;
+	bool creator;
+	char name[ML_CHAN_NAME_MAX + 1];
+	/* Backend state: descriptors or handles, -1 / 0 when unused. */
+	intptr_t h[4];
+	intptr_t bell_h[ML__BELLS];
+};
+
+struct ml__backend {
+	const char *name;
+	enum ml_backend id;
+	/* Can this backend work here (device present, OS support)? */
+	bool (*available)(void);
+	/*
+	 * Create s->name with `len` zeroed bytes and map it; the caller then
+	 * holds bell 0. -EEXIST if a live creator holds the name; a name
+	 * whose creator is gone is replaced.
+	 */
+	int (*create)(struct ml__shm *s, size_t len, unsigned mode);
+	/* Map the existing s->name; sets s->len. -ENOENT, -EACCES. */
+	int (*open)(struct ml__shm *s);
+	/* Unmap and let go of every bell held; the creator removes the name. */
+	void (*close)(struct ml__shm *s);
+	/*
+	 * Sleep while *word == expected, at most timeout_ns (< 0: forever).
+	 * 0 when woken or the word differs (callers re-check), -ETIMEDOUT,
+	 * -EINTR, or -EPIPE when the backend itself knows bell 0 is gone.
+	 */
+	int (*wait)(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word,
+		    uint32_t expected, int64_t timeout_ns);
+	/* Wake whoever sleeps on `word` (bell `bell`'s doorbell). */
+	int (*wake)(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word);
+	/* Become the live holder of `bell`; -EBUSY if someone alive holds it. */
+	int (*hold)(struct ml__shm *s, unsigned bell);
+	/* Give `bell` up (a client leaving its slot). */
+	void (*unhold)(struct ml__shm *s, unsigned bell);
+	/* 1 if a live process holds `bell`, 0 if not, < 0 on error. */
+	int (*alive)(struct ml__shm *s, unsigned bell);
+	/* A pollable descriptor, or -ENOTSUP. */
+	int (*fd)(struct ml__shm *s);
+};
+
+extern const struct ml__backend ml__backend_kmod;
+extern const struct ml__backend ml__backend_linux;
+extern const struct ml__backend ml__backend_win;
+extern const struct ml__backend ml__backend_darwin;
+
+/* The backends compiled into this build, NULL-terminated, best first. */
+extern const struct ml__backend *const ml__backends[];
+
+/* Pick by option, then $MEMLINK_BACKEND, then the first available. */
+int ml__backend_pick(enum ml_backend want, const struct ml__backend **out);
+
+/* Monotonic nanoseconds, this process's id, give up the CPU (per OS). */
+uint64_t ml__now_ns(void);
+int ml__os_pid(void);
+void ml__os_yield(void);
+
+/* Busy-wait hint for spin loops. */
+static inline void ml__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+#endif /* ML_BACKEND_H */

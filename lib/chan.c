@@ -1,0 +1,711 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Channels: a daemon and its clients over one shared region (chan_layout.h),
+ * through whichever backend (backend.h) the platform offers.
+ *
+ * Slot life cycle. A client takes a free slot by first holding its bell
+ * (so that it is known alive) and then moving the slot FREE -> CLAIMED; it
+ * attaches to the rings the daemon laid out and marks the slot CONNECTED.
+ * Leaving, it marks the slot LEAVING and lets go of the bell. Only the
+ * daemon lays out rings: it does so for every slot at creation and again
+ * when it finds a slot LEAVING, or held by nobody alive, before marking it
+ * FREE. So a ring is never re-initialised under a reader or a writer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "chan_layout.h"
+#include "internal.h"
+
+#define DEFAULT_MAX_CLIENTS 8u
+#define DEFAULT_RING_SIZE (256u << 10)
+#define DEFAULT_SPIN_NS 50000u
+/* Without kernel help, look at the peer's liveness this often while asleep. */
+#define LIVENESS_SLICE_NS 20000000
+/* A busy daemon asks who is alive this often. */
+#define LIVENESS_SCAN_NS 50000000
+
+struct ml_chan {
+	struct ml__shm shm;
+	struct ml__ctl *ctl;
+	bool daemon;
+	unsigned max_clients;
+	unsigned ring_size;
+	enum ml_wait_mode mode;
+	uint64_t spin_ns;
+	/* client */
+	unsigned slot;
+	ml_ring *req;                   /* producer */
+	ml_ring *resp;                  /* consumer */
+	/* daemon */
+	ml_ring *reqs[ML_CHAN_MAX_CLIENTS];   /* consumer, NULL: not connected */
+	ml_ring *resps[ML_CHAN_MAX_CLIENTS];  /* producer */
+	uint32_t gens[ML_CHAN_MAX_CLIENTS];   /* slot generation of the handles */
+	uint32_t slots_seq;                   /* ctl->slots_seq at the last scan */
+	uint64_t live_scan_ns;                /* time of the last liveness scan */
+	unsigned next[ML_PRIO_COUNT];         /* round-robin cursor per priority */
+	void *alloc_base;
+};
+
+static bool name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > ML_CHAN_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = name[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+static uint8_t *client_area(const ml_chan *c, unsigned i)
+{
+	return c->shm.base + c->ctl->ctl_size + (size_t)i * c->ctl->client_stride;
+}
+
+static size_t ring_mem(const ml_chan *c)
+{
+	return ml_ring_mem_size(c->ring_size);
+}
+
+static struct ml__bell *bell_of(ml_chan *c, unsigned bell)
+{
+	return bell ? &c->ctl->slot[bell - 1].bell : &c->ctl->bell;
+}
+
+/* Ring `i`: the request ring of slot i, or its response ring. */
+static uint8_t *ring_at(const ml_chan *c, unsigned i, bool resp)
+{
+	return client_area(c, i) + (resp ? ring_mem(c) : 0);
+}
+
+static int chan_alloc(ml_chan **out, const char *name, const struct ml_chan_opts *in,
+		      struct ml_chan_opts *o)
+{
+	void *base;
+	ml_chan *c;
+	int err;
+
+	if (!out || !name_ok(name))
+		return -EINVAL;
+	err = ml__copy_opts(o, sizeof(*o), in, in ? in->size : 0,
+			    offsetof(struct ml_chan_opts, mode) + sizeof(uint32_t));
+	if (err)
+		return err;
+	if (o->flags || o->wait_mode > ML_WAIT_BLOCKING || o->backend > ML_BACKEND_DARWIN)
+		return -EINVAL;
+	c = ml__aligned_zalloc(sizeof(*c), 64, &base);
+	if (!c)
+		return -ENOMEM;
+	c->alloc_base = base;
+	memcpy(c->shm.name, name, strlen(name) + 1);
+	for (unsigned i = 0; i < sizeof(c->shm.h) / sizeof(c->shm.h[0]); i++)
+		c->shm.h[i] = -1;
+	for (unsigned i = 0; i < ML__BELLS; i++)
+		c->shm.bell_h[i] = -1;
+	c->mode = (enum ml_wait_mode)o->wait_mode;
+	c->spin_ns = o->spin_ns ? o->spin_ns : DEFAULT_SPIN_NS;
+	err = ml__backend_pick((enum ml_backend)o->backend, &c->shm.be);
+	if (err) {
+		free(base);
+		return err;
+	}
+	*out = c;
+	return 0;
+}
+
+static void chan_free(ml_chan *c)
+{
+	for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++) {
+		ml_ring_free(c->reqs[i]);
+		ml_ring_free(c->resps[i]);
+	}
+	ml_ring_free(c->req);
+	ml_ring_free(c->resp);
+	if (c->shm.base)
+		c->shm.be->close(&c->shm);
+	free(c->alloc_base);
+}
+
+/* ---- waking ------------------------------------------------------------ */
+
+/* After a send: ring the peer's bell only if it may be asleep. */
+static void bell_ring(ml_chan *c, unsigned bell)
+{
+	struct ml__bell *b = bell_of(c, bell);
+
+	/* Pairs with the fence in chan_sleep(): either we see it asleep, or
+	 * it sees what we sent before it sleeps.
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&b->sleeping, memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&b->seq, 1, memory_order_release);
+		c->shm.be->wake(&c->shm, bell, &b->seq);
+	}
+}
+
+/* ---- daemon ------------------------------------------------------------ */
+
+static int lay_out_slot(ml_chan *c, unsigned i)
+{
+	struct ml_ring_opts o = { .size = sizeof(o), .flags = ML_RING_LANES3,
+				  .max_msg = c->ctl->max_msg };
+	ml_ring *a, *b;
+	int err;
+
+	err = ml_ring_init(&a, ring_at(c, i, false), ring_mem(c), c->ring_size, &o);
+	if (err)
+		return err;
+	err = ml_ring_init(&b, ring_at(c, i, true), ring_mem(c), c->ring_size, &o);
+	ml_ring_free(a);
+	if (err)
+		return err;
+	ml_ring_free(b);
+	return 0;
+}
+
+/* Drop the daemon's handles on slot i's rings. */
+static void daemon_detach(ml_chan *c, unsigned i)
+{
+	ml_ring_free(c->reqs[i]);
+	ml_ring_free(c->resps[i]);
+	c->reqs[i] = c->resps[i] = NULL;
+}
+
+/*
+ * Bring the daemon's view of the slots up to date: attach to newly
+ * connected clients, and reclaim slots whose client left or died.
+ * `liveness` also asks the backend who is alive (a system call per slot),
+ * which the hot paths skip.
+ */
+static void daemon_scan(ml_chan *c, bool liveness)
+{
+	unsigned connected = 0;
+
+	c->slots_seq = atomic_load_explicit(&c->ctl->slots_seq, memory_order_acquire);
+	if (liveness)
+		c->live_scan_ns = ml__now_ns();
+	for (unsigned i = 0; i < c->max_clients; i++) {
+		struct ml__slot *sl = &c->ctl->slot[i];
+		uint32_t st = atomic_load_explicit(&sl->state, memory_order_acquire);
+		uint32_t gen = atomic_load_explicit(&sl->gen, memory_order_relaxed);
+		bool gone = st == ML__SLOT_LEAVING;
+
+		if (!gone && st != ML__SLOT_FREE && liveness)
+			gone = c->shm.be->alive(&c->shm, 1 + i) == 0;
+		if (gone) {
+			daemon_detach(c, i);
+			if (lay_out_slot(c, i) == 0)
+				atomic_store_explicit(&sl->state, ML__SLOT_FREE,
+						      memory_order_release);
+			continue;
+		}
+		if (st != ML__SLOT_CONNECTED) {
+			if (c->reqs[i])
+				daemon_detach(c, i);
+			continue;
+		}
+		connected++;
+		if (c->reqs[i] && c->gens[i] == gen)
+			continue;
+		daemon_detach(c, i);
+		if (ml_ring_attach(&c->reqs[i], ring_at(c, i, false), ring_mem(c)) ||
+		    ml_ring_attach(&c->resps[i], ring_at(c, i, true), ring_mem(c))) {
+			daemon_detach(c, i);
+			continue;
+		}
+		c->gens[i] = gen;
+	}
+	atomic_store_explicit(&c->ctl->clients, connected, memory_order_relaxed);
+}
+
+/* Scan when a client came or went, and for the dead now and then. */
+static void daemon_refresh(ml_chan *c)
+{
+	bool live = ml__now_ns() - c->live_scan_ns > LIVENESS_SCAN_NS;
+
+	if (live || atomic_load_explicit(&c->ctl->slots_seq, memory_order_relaxed) != c->slots_seq)
+		daemon_scan(c, live);
+}
+
+int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts *opts)
+{
+	struct ml_chan_opts o;
+	struct ml__ctl *ctl;
+	size_t len, page = 4096;
+	ml_chan *c;
+	int err = chan_alloc(&c, name, opts, &o);
+
+	if (err)
+		return err;
+	c->daemon = true;
+	c->max_clients = o.max_clients ? o.max_clients : DEFAULT_MAX_CLIENTS;
+	c->ring_size = o.ring_size ? o.ring_size : DEFAULT_RING_SIZE;
+	err = -EINVAL;
+	if (c->max_clients > ML_CHAN_MAX_CLIENTS || !ml_ring_mem_size(c->ring_size) ||
+	    (o.mode & ~0777u))
+		goto fail;
+	len = ML__CTL_SIZE + (size_t)c->max_clients * 2 * ml_ring_mem_size(c->ring_size);
+	len = (len + page - 1) / page * page;
+	c->shm.creator = true;
+	err = c->shm.be->create(&c->shm, len, o.mode ? o.mode : 0600);
+	if (err)
+		goto fail;
+
+	ctl = c->ctl = (struct ml__ctl *)c->shm.base;
+	ctl->version = ML__CHAN_VERSION;
+	ctl->ctl_size = ML__CTL_SIZE;
+	ctl->max_clients = c->max_clients;
+	ctl->ring_size = c->ring_size;
+	ctl->max_msg = o.max_msg ? o.max_msg : ML_RING_DEFAULT_MAX_MSG;
+	ctl->client_stride = 2 * ml_ring_mem_size(c->ring_size);
+	ctl->region_size = len;
+	ctl->daemon_pid = (uint32_t)ml__os_pid();
+	for (unsigned i = 0; i < c->max_clients; i++) {
+		err = lay_out_slot(c, i);
+		if (err)
+			goto fail;
+	}
+	atomic_store_explicit(&ctl->daemon_state, ML__DAEMON_RUNNING, memory_order_relaxed);
+	/* The magic goes last: a client that sees it sees the rest. */
+	atomic_thread_fence(memory_order_release);
+	*(volatile uint32_t *)&ctl->magic = ML__CHAN_MAGIC;
+	*out = c;
+	return 0;
+fail:
+	chan_free(c);
+	return err;
+}
+
+/* The daemon's next message: most urgent first, clients in turn per lane. */
+static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len)
+{
+	int best_prio = ML_PRIO_COUNT, best = -1, n;
+	const void *p;
+
+	for (unsigned k = 0; k < c->max_clients; k++) {
+		int pr;
+
+		if (!c->reqs[k])
+			continue;
+		n = ml_ring_peek(c->reqs[k], &pr, &p);
+		if (n < 0)
+			continue;
+		if (pr < best_prio ||
+		    (pr == best_prio &&
+		     (k - c->next[pr]) % c->max_clients < ((unsigned)best - c->next[pr]) % c->max_clients)) {
+			best_prio = pr;
+			best = (int)k;
+		}
+	}
+	if (best < 0)
+		return -EAGAIN;
+	n = ml_ring_peek(c->reqs[best], &best_prio, &p);
+	if ((size_t)n > len)
+		return -EMSGSIZE;
+	if (n)
+		memcpy(buf, p, (size_t)n);
+	ml_ring_release(c->reqs[best]);
+	c->next[best_prio] = ((unsigned)best + 1) % c->max_clients;
+	if (prio)
+		*prio = best_prio;
+	if (client)
+		*client = (unsigned)best;
+	return n;
+}
+
+int ml_chan_reply(ml_chan *c, unsigned client, int prio, const void *buf, size_t len)
+{
+	int err;
+
+	if (!c || !c->daemon || client >= c->max_clients)
+		return -EINVAL;
+	if (!c->resps[client]) {
+		daemon_scan(c, false);
+		if (!c->resps[client])
+			return -EPIPE;
+	}
+	if (atomic_load_explicit(&c->ctl->slot[client].state, memory_order_acquire) !=
+	    ML__SLOT_CONNECTED)
+		return -EPIPE;
+	err = ml_ring_write(c->resps[client], prio, buf, len);
+	if (err)
+		return err;
+	bell_ring(c, 1 + client);
+	return 0;
+}
+
+int ml_chan_shutdown(ml_chan *c)
+{
+	if (!c || !c->daemon)
+		return -EINVAL;
+	atomic_store_explicit(&c->ctl->daemon_state, ML__DAEMON_SHUTDOWN, memory_order_release);
+	for (unsigned i = 0; i < c->max_clients; i++)
+		if (atomic_load_explicit(&c->ctl->slot[i].state, memory_order_acquire) !=
+		    ML__SLOT_FREE)
+			bell_ring(c, 1 + i);
+	return 0;
+}
+
+/* ---- client ------------------------------------------------------------ */
+
+/* Check a daemon's control region before trusting any of it. */
+static int ctl_check(ml_chan *c)
+{
+	struct ml__ctl *ctl = (struct ml__ctl *)c->shm.base;
+	uint64_t need;
+
+	if (c->shm.len < ML__CTL_SIZE)
+		return -EPROTO;
+	if (*(volatile uint32_t *)&ctl->magic != ML__CHAN_MAGIC)
+		return ctl->magic == 0 ? -ENOENT : -EPROTO; /* 0: still starting */
+	atomic_thread_fence(memory_order_acquire);
+	if (ctl->version != ML__CHAN_VERSION || ctl->ctl_size != ML__CTL_SIZE ||
+	    ctl->max_clients == 0 || ctl->max_clients > ML_CHAN_MAX_CLIENTS ||
+	    !ml_ring_mem_size(ctl->ring_size) ||
+	    ctl->client_stride != 2 * ml_ring_mem_size(ctl->ring_size))
+		return -EPROTO;
+	need = ML__CTL_SIZE + (uint64_t)ctl->max_clients * ctl->client_stride;
+	if (need > c->shm.len || ctl->region_size != c->shm.len)
+		return -EPROTO;
+	c->ctl = ctl;
+	c->max_clients = ctl->max_clients;
+	c->ring_size = ctl->ring_size;
+	return 0;
+}
+
+static bool daemon_gone(ml_chan *c, bool ask_backend)
+{
+	if (atomic_load_explicit(&c->ctl->daemon_state, memory_order_acquire) !=
+	    ML__DAEMON_RUNNING)
+		return true;
+	return ask_backend && c->shm.be->alive(&c->shm, 0) == 0;
+}
+
+/* Take a free slot: hold its bell first, so a claimed slot is never idle. */
+static int claim_slot(ml_chan *c)
+{
+	for (unsigned i = 0; i < c->max_clients; i++) {
+		struct ml__slot *sl = &c->ctl->slot[i];
+		uint32_t st = ML__SLOT_FREE;
+
+		if (atomic_load_explicit(&sl->state, memory_order_relaxed) != ML__SLOT_FREE)
+			continue;
+		if (c->shm.be->hold(&c->shm, 1 + i))
+			continue;
+		if (atomic_compare_exchange_strong_explicit(&sl->state, &st, ML__SLOT_CLAIMED,
+							    memory_order_acq_rel,
+							    memory_order_relaxed)) {
+			c->slot = i;
+			return 0;
+		}
+		c->shm.be->unhold(&c->shm, 1 + i);
+	}
+	return -ECONNREFUSED;
+}
+
+int ml_client_connect(ml_chan **out, const char *name, const struct ml_chan_opts *opts)
+{
+	struct ml_chan_opts o;
+	struct ml__slot *sl;
+	ml_chan *c;
+	int err = chan_alloc(&c, name, opts, &o);
+
+	if (err)
+		return err;
+	err = c->shm.be->open(&c->shm);
+	if (err)
+		goto fail;
+	err = ctl_check(c);
+	if (err)
+		goto fail;
+	if (daemon_gone(c, true)) {
+		err = -EPIPE;
+		goto fail;
+	}
+	err = claim_slot(c);
+	if (err)
+		goto fail;
+	sl = &c->ctl->slot[c->slot];
+	if (ml_ring_attach(&c->req, ring_at(c, c->slot, false), ring_mem(c)) ||
+	    ml_ring_attach(&c->resp, ring_at(c, c->slot, true), ring_mem(c))) {
+		atomic_store_explicit(&sl->state, ML__SLOT_LEAVING, memory_order_release);
+		atomic_fetch_add_explicit(&c->ctl->slots_seq, 1, memory_order_release);
+		c->shm.be->unhold(&c->shm, 1 + c->slot);
+		err = -EPROTO;
+		goto fail;
+	}
+	sl->pid = (uint32_t)ml__os_pid();
+	atomic_fetch_add_explicit(&sl->gen, 1, memory_order_relaxed);
+	atomic_store_explicit(&sl->state, ML__SLOT_CONNECTED, memory_order_release);
+	atomic_fetch_add_explicit(&c->ctl->slots_seq, 1, memory_order_release);
+	bell_ring(c, 0);
+	*out = c;
+	return 0;
+fail:
+	chan_free(c);
+	return err;
+}
+
+int ml_chan_send(ml_chan *c, int prio, const void *buf, size_t len)
+{
+	int err;
+
+	if (!c || c->daemon)
+		return -EINVAL;
+	if (daemon_gone(c, false))
+		return -EPIPE;
+	err = ml_ring_write(c->req, prio, buf, len);
+	if (err == -EAGAIN && daemon_gone(c, true))
+		return -EPIPE;
+	if (err)
+		return err;
+	bell_ring(c, 0);
+	return 0;
+}
+
+/* ---- both sides -------------------------------------------------------- */
+
+static unsigned own_bell(const ml_chan *c)
+{
+	return c->daemon ? 0 : 1 + c->slot;
+}
+
+/* Something to receive? Never consumes; ring peeks are sticky. */
+static bool has_data(ml_chan *c)
+{
+	const void *p;
+
+	if (!c->daemon)
+		return ml_ring_peek(c->resp, NULL, &p) >= 0;
+	daemon_refresh(c);
+	for (unsigned i = 0; i < c->max_clients; i++)
+		if (c->reqs[i] && ml_ring_peek(c->reqs[i], NULL, &p) >= 0)
+			return true;
+	return false;
+}
+
+int ml_chan_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len)
+{
+	const void *p;
+	int n;
+
+	if (!c || (len && !buf))
+		return -EINVAL;
+	if (c->daemon) {
+		daemon_refresh(c);
+		return daemon_recv(c, prio, client, buf, len);
+	}
+	n = ml_ring_peek(c->resp, prio, &p);
+	if (n == -EAGAIN)
+		return daemon_gone(c, false) ? -EPIPE : -EAGAIN;
+	if (n < 0)
+		return n;
+	if ((size_t)n > len)
+		return -EMSGSIZE;
+	if (n)
+		memcpy(buf, p, (size_t)n);
+	ml_ring_release(c->resp);
+	if (client)
+		*client = 0;
+	return n;
+}
+
+/*
+ * Sleep on our bell until woken. The flag is set before the last look at
+ * the rings, and the sender looks at the flag after its send (bell_ring):
+ * one of the two sees the other, so no wake-up is lost.
+ */
+static int chan_sleep(ml_chan *c, uint64_t deadline)
+{
+	unsigned bell = own_bell(c);
+	struct ml__bell *b = bell_of(c, bell);
+	uint32_t seq = atomic_load_explicit(&b->seq, memory_order_acquire);
+	int64_t left = -1;
+	int err = 0;
+
+	atomic_store_explicit(&b->sleeping, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (has_data(c))
+		goto out;
+	if (c->daemon)
+		daemon_scan(c, true);
+	else if (daemon_gone(c, true)) {
+		err = -EPIPE;
+		goto out;
+	}
+	if (deadline != UINT64_MAX) {
+		uint64_t now = ml__now_ns();
+
+		left = now >= deadline ? 0 : (int64_t)(deadline - now);
+	}
+	/* Liveness needs a look now and then unless the backend reports it. */
+	if (left < 0 || left > LIVENESS_SLICE_NS)
+		left = LIVENESS_SLICE_NS;
+	err = c->shm.be->wait(&c->shm, bell, &b->seq, seq, left);
+	if (err == -ETIMEDOUT || err == -EINTR)
+		err = 0;
+out:
+	atomic_store_explicit(&b->sleeping, 0, memory_order_relaxed);
+	return err;
+}
+
+int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
+{
+	uint64_t start, deadline, spin_end;
+
+	if (!c)
+		return -EINVAL;
+	start = ml__now_ns();
+	deadline = timeout_ns < 0 ? UINT64_MAX : start + (uint64_t)timeout_ns;
+	spin_end = c->mode == ML_WAIT_BLOCKING ? start :
+		   c->mode == ML_WAIT_BUSY ? deadline : start + c->spin_ns;
+	for (unsigned n = 0;; n++) {
+		uint64_t now;
+
+		if (has_data(c))
+			return 0;
+		if (!c->daemon && daemon_gone(c, false))
+			return -EPIPE;
+		now = (n & 63) ? start : ml__now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		if (now < spin_end) {
+			ml__cpu_relax();
+			continue;
+		}
+		if (chan_sleep(c, deadline) == -EPIPE)
+			return has_data(c) ? 0 : -EPIPE;
+		if (ml__now_ns() >= deadline && !has_data(c))
+			return -ETIMEDOUT;
+	}
+}
+
+int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, size_t len,
+		      int64_t timeout_ns)
+{
+	uint64_t deadline;
+
+	if (!c)
+		return -EINVAL;
+	deadline = timeout_ns < 0 ? UINT64_MAX : ml__now_ns() + (uint64_t)timeout_ns;
+	for (;;) {
+		int err = c->daemon ? ml_chan_reply(c, client, prio, buf, len) :
+				      ml_chan_send(c, prio, buf, len);
+
+		if (err != -EAGAIN)
+			return err;
+		if (ml__now_ns() >= deadline)
+			return -EAGAIN;
+		/* Room comes back as the peer reads; it rings no bell for it. */
+		ml__os_yield();
+	}
+}
+
+int ml_chan_signal(ml_chan *c)
+{
+	if (!c)
+		return -EINVAL;
+	if (!c->daemon) {
+		bell_ring(c, 0);
+		return 0;
+	}
+	for (unsigned i = 0; i < c->max_clients; i++)
+		if (c->reqs[i])
+			bell_ring(c, 1 + i);
+	return 0;
+}
+
+int ml_chan_connected(ml_chan *c)
+{
+	if (!c)
+		return 0;
+	if (c->daemon) {
+		daemon_refresh(c);
+		return atomic_load_explicit(&c->ctl->clients, memory_order_relaxed) > 0;
+	}
+	return !daemon_gone(c, true);
+}
+
+void ml_chan_close(ml_chan *c)
+{
+	if (!c)
+		return;
+	if (c->daemon && c->ctl) {
+		ml_chan_shutdown(c);
+	} else if (c->ctl && c->req) {
+		atomic_store_explicit(&c->ctl->slot[c->slot].state, ML__SLOT_LEAVING,
+				      memory_order_release);
+		atomic_fetch_add_explicit(&c->ctl->slots_seq, 1, memory_order_release);
+		c->shm.be->unhold(&c->shm, 1 + c->slot);
+		bell_ring(c, 0);
+	}
+	chan_free(c);
+}
+
+/* The fullest lane of a request ring, 0..1. */
+static double ring_fill(ml_ring *r)
+{
+	struct ml_ring_info info;
+	double worst = 0;
+
+	if (!r || ml_ring_info(r, &info))
+		return 0;
+	for (unsigned l = 0; l < info.lanes; l++) {
+		double f = info.lane_capacity[l] ? (double)info.lane_used[l] / info.lane_capacity[l] : 0;
+
+		if (f > worst)
+			worst = f;
+	}
+	return worst;
+}
+
+double ml_chan_backpressure(ml_chan *c)
+{
+	uint32_t o;
+	double worst = 0;
+
+	if (!c || !c->ctl)
+		return 0;
+	o = atomic_load_explicit(&c->ctl->bp_override, memory_order_relaxed);
+	if (o)
+		return o > 1000001u ? 1.0 : (double)(o - 1) / 1e6;
+	if (!c->daemon)
+		return ring_fill(c->req);
+	for (unsigned i = 0; i < c->max_clients; i++) {
+		double f = ring_fill(c->reqs[i]);
+
+		if (f > worst)
+			worst = f;
+	}
+	return worst;
+}
+
+int ml_chan_set_backpressure(ml_chan *c, double level)
+{
+	if (!c || !c->daemon || level > 1.0)
+		return -EINVAL;
+	atomic_store_explicit(&c->ctl->bp_override,
+			      level < 0 ? 0 : 1 + (uint32_t)(level * 1e6 + 0.5),
+			      memory_order_relaxed);
+	return 0;
+}
+
+int ml_chan_fd(ml_chan *c)
+{
+	if (!c)
+		return -EINVAL;
+	return c->shm.be->fd(&c->shm);
+}
+
+const char *ml_chan_backend(const ml_chan *c)
+{
+	return c ? c->shm.be->name : NULL;
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared layout of a channel: a 4 KiB control region, then for each
+ * client slot a request ring (client -> daemon) and a response ring (daemon
+ * -> client), each a three-lane ml_ring (ring_layout.h).
+ *
+ *   0      config line     written once by the daemon before it publishes
+ *                          the magic; a client checks every field
+ *   128    daemon line     state, connected count, backpressure override,
+ *                          heartbeat
+ *   256    daemon bell     the daemon's doorbell (bell 0)
+ *   384    client slots    ML_CHAN_MAX_CLIENTS x 64 bytes, each with its
+ *                          client's doorbell (bell 1 + i)
+ *   4096   client areas    client_stride bytes each
+ *
+ * A doorbell is a sequence word to sleep on and a "sleeping" flag: a side
+ * about to sleep sets the flag, re-checks its rings and sleeps only if they
+ * are still empty; the other side, after a send, wakes it only when the
+ * flag is set, so a send to a busy receiver makes no system call.
+ */
+#ifndef ML_CHAN_LAYOUT_H
+#define ML_CHAN_LAYOUT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "memlink.h"
+
+#define ML__CHAN_MAGIC 0x4d4c4348u /* "MLCH" */
+#define ML__CHAN_VERSION 1u
+#define ML__CTL_SIZE 4096u
+
+enum ml__daemon_state {
+	ML__DAEMON_STARTING = 0,
+	ML__DAEMON_RUNNING = 1,
+	ML__DAEMON_SHUTDOWN = 2,
+};
+
+enum ml__slot_state {
+	ML__SLOT_FREE = 0,
+	ML__SLOT_CLAIMED = 1,   /* a client is setting up its rings */
+	ML__SLOT_CONNECTED = 2,
+	ML__SLOT_LEAVING = 3,   /* gone; the daemon lays its rings out anew */
+};
+
+struct ml__bell {
+	_Atomic uint32_t seq;      /* the word sleepers wait on */
+	_Atomic uint32_t sleeping; /* owner may be asleep: wake after a send */
+};
+
+struct ml__slot {
+	_Atomic uint32_t state;    /* enum ml__slot_state */
+	_Atomic uint32_t gen;      /* bumped by every connect */
+	uint32_t pid;              /* for humans and memlink-stat only */
+	uint32_t pad0;
+	uint64_t start;            /* backend token (Windows: creation time) */
+	struct ml__bell bell;
+	uint8_t pad1[64 - 32];
+};
+
+struct ml__ctl {
+	/* config line */
+	uint32_t magic;
+	uint32_t version;
+	uint32_t ctl_size;
+	uint32_t max_clients;
+	uint32_t ring_size;
+	uint32_t max_msg;
+	uint64_t client_stride;
+	uint64_t region_size;
+	uint32_t daemon_pid;
+	uint32_t pad0;
+	uint64_t daemon_start;
+	uint8_t pad1[128 - 56];
+	/* daemon line */
+	_Atomic uint32_t daemon_state;
+	_Atomic uint32_t clients;         /* connected slots, as the daemon saw */
+	_Atomic uint32_t bp_override;     /* 0: none; else 1 + level * 1e6 */
+	_Atomic uint32_t slots_seq;       /* bumped when a client comes or goes */
+	_Atomic uint64_t heartbeat_ns;
+	uint8_t pad3[128 - 24];
+	/* daemon bell line */
+	struct ml__bell bell;
+	uint8_t pad4[128 - sizeof(struct ml__bell)];
+	struct ml__slot slot[ML_CHAN_MAX_CLIENTS];
+};
+
+_Static_assert(sizeof(struct ml__slot) == 64, "a slot is one cache line");
+_Static_assert(sizeof(struct ml__ctl) <= ML__CTL_SIZE, "control region fits 4 KiB");
+
+#endif /* ML_CHAN_LAYOUT_H */

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shm.h"
+
+void ml__posix_shm_path(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "/memlink.%s", name);
+}
+
+static int map(struct ml__shm *s, int fd, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	s->base = p;
+	s->len = len;
+	return 0;
+}
+
+int ml__posix_shm_create(struct ml__shm *s, size_t len, unsigned mode, int *fd)
+{
+	char path[ML_CHAN_NAME_MAX + 16];
+	int err;
+
+	ml__posix_shm_path(path, sizeof(path), s->name);
+	*fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+	if (*fd < 0)
+		return -errno;
+	/* shm_open applies the umask; the mode asked for is the mode meant. */
+	if (fchmod(*fd, (mode_t)mode) || ftruncate(*fd, (off_t)len)) {
+		err = -errno;
+		goto fail;
+	}
+	err = map(s, *fd, len);
+	if (err)
+		goto fail;
+	return 0;
+fail:
+	shm_unlink(path);
+	close(*fd);
+	*fd = -1;
+	return err;
+}
+
+int ml__posix_shm_open(struct ml__shm *s, int *fd)
+{
+	char path[ML_CHAN_NAME_MAX + 16];
+	struct stat st;
+	int err;
+
+	ml__posix_shm_path(path, sizeof(path), s->name);
+	*fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+	if (*fd < 0)
+		return -errno;
+	if (fstat(*fd, &st)) {
+		err = -errno;
+		goto fail;
+	}
+	err = st.st_size > 0 ? map(s, *fd, (size_t)st.st_size) : -EPROTO;
+	if (err)
+		goto fail;
+	return 0;
+fail:
+	close(*fd);
+	*fd = -1;
+	return err;
+}
+
+void ml__posix_shm_unlink_if_ours(const struct ml__shm *s, int fd)
+{
+	char path[ML_CHAN_NAME_MAX + 16];
+	struct stat mine, named;
+	int nfd;
+
+	ml__posix_shm_path(path, sizeof(path), s->name);
+	nfd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (nfd < 0)
+		return;
+	/* A newer daemon may have replaced the object: leave that one be. */
+	if (!fstat(fd, &mine) && !fstat(nfd, &named) && mine.st_ino == named.st_ino &&
+	    mine.st_dev == named.st_dev)
+		shm_unlink(path);
+	close(nfd);
+}
+
+void ml__posix_shm_close(struct ml__shm *s, int fd)
+{
+	if (s->base)
+		munmap(s->base, s->len);
+	s->base = NULL;
+	if (fd >= 0)
+		close(fd);
+}
