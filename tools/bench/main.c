@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench_chan.h"
 #include "bench_ring.h"
 #include "memlink.h"
 
@@ -23,6 +24,10 @@ struct subcmd {
 static const struct subcmd subcmds[] = {
 	{ "ring", "ring throughput and round-trip latency vs a baseline SPSC ring",
 	  bench_ring_main, bench_ring_usage },
+	{ "rtt", "channel round trips vs baseline ring, raw futex and Unix socket",
+	  bench_chan_main, bench_chan_usage },
+	{ "tput", "channel throughput, one and several producers",
+	  bench_chan_main, bench_chan_usage },
 };
 
 #define NSUBCMDS (sizeof(subcmds) / sizeof(subcmds[0]))

@@ -84,8 +84,8 @@ static const char *ratio(char *buf, size_t len, double v)
 
 void stats_table_header(FILE *f)
 {
-	fprintf(f, "%-13s %-8s %5s %6s %7s %9s %7s %7s %8s %8s %6s %6s %4s\n",
-		"transport", "api", "lanes", "urgent", "payload", "msgs/s", "p50 ns", "p99 ns",
+	fprintf(f, "%-13s %-8s %-8s %5s %6s %7s %9s %7s %7s %8s %8s %6s %6s %4s\n",
+		"transport", "mode", "api", "lanes", "urgent", "payload", "msgs/s", "p50 ns", "p99 ns",
 		"p99.9 ns", "verified", "x tput", "x p50", "cpu");
 }
 
@@ -104,8 +104,8 @@ void stats_table_row(FILE *f, const struct bench_row *r)
 		snprintf(u, sizeof(u), "1/%u", r->urgent_every);
 	else
 		snprintf(u, sizeof(u), "every");
-	fprintf(f, "%-13s %-8s %5u %6s %7u %9s %7llu %7llu %8llu %8s %6s %6s %4s\n",
-		r->transport, r->api, r->lanes, u, r->payload,
+	fprintf(f, "%-13s %-8s %-8s %5u %6s %7u %9s %7llu %7llu %8llu %8s %6s %6s %4s\n",
+		r->transport, r->mode, r->api, r->lanes, u, r->payload,
 		rate(a, sizeof(a), r->msgs_per_s),
 		(unsigned long long)r->rtt.p50, (unsigned long long)r->rtt.p99,
 		(unsigned long long)r->rtt.p999, r->verified ? "yes" : "NO",
