@@ -37,6 +37,8 @@ struct ml__shm {
 struct ml__backend {
 	const char *name;
 	enum ml_backend id;
+	/* wait() itself returns -EPIPE when bell 0's holder dies. */
+	bool notifies_peer_gone;
 	/* Can this backend work here (device present, OS support)? */
 	bool (*available)(void);
 	/*
@@ -83,6 +85,9 @@ int ml__backend_pick(enum ml_backend want, const struct ml__backend **out);
 uint64_t ml__now_ns(void);
 int ml__os_pid(void);
 void ml__os_yield(void);
+/* Sleep about ns nanoseconds; the page size shared mappings round to. */
+void ml__os_nap(uint64_t ns);
+size_t ml__os_page_size(void);
 
 /* Busy-wait hint for spin loops. */
 static inline void ml__cpu_relax(void)

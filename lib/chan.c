@@ -37,6 +37,7 @@ struct ml_chan {
 	uint64_t spin_ns;
 	/* client */
 	unsigned slot;
+	bool peer_gone;                 /* the daemon is known to be gone */
 	ml_ring *req;                   /* producer */
 	ml_ring *resp;                  /* consumer */
 	/* daemon */
@@ -179,6 +180,18 @@ static void daemon_detach(ml_chan *c, unsigned i)
 	c->reqs[i] = c->resps[i] = NULL;
 }
 
+/* (Re)attach the daemon's handles to slot i's rings. */
+static void daemon_attach(ml_chan *c, unsigned i, uint32_t gen)
+{
+	daemon_detach(c, i);
+	if (ml_ring_attach(&c->reqs[i], ring_at(c, i, false), ring_mem(c)) ||
+	    ml_ring_attach(&c->resps[i], ring_at(c, i, true), ring_mem(c))) {
+		daemon_detach(c, i);
+		return;
+	}
+	c->gens[i] = gen;
+}
+
 /*
  * Bring the daemon's view of the slots up to date: attach to newly
  * connected clients, and reclaim slots whose client left or died.
@@ -200,6 +213,15 @@ static void daemon_scan(ml_chan *c, bool liveness)
 
 		if (!gone && st != ML__SLOT_FREE && liveness)
 			gone = c->shm.be->alive(&c->shm, 1 + i) == 0;
+		/* What a client sent before it left is read before its slot goes. */
+		if (gone && st != ML__SLOT_CLAIMED) {
+			const void *p;
+
+			if (!c->reqs[i] || c->gens[i] != gen)
+				daemon_attach(c, i, gen);
+			if (c->reqs[i] && ml_ring_peek(c->reqs[i], NULL, &p) >= 0)
+				continue;
+		}
 		if (gone) {
 			daemon_detach(c, i);
 			if (lay_out_slot(c, i) == 0)
@@ -213,15 +235,8 @@ static void daemon_scan(ml_chan *c, bool liveness)
 			continue;
 		}
 		connected++;
-		if (c->reqs[i] && c->gens[i] == gen)
-			continue;
-		daemon_detach(c, i);
-		if (ml_ring_attach(&c->reqs[i], ring_at(c, i, false), ring_mem(c)) ||
-		    ml_ring_attach(&c->resps[i], ring_at(c, i, true), ring_mem(c))) {
-			daemon_detach(c, i);
-			continue;
-		}
-		c->gens[i] = gen;
+		if (!c->reqs[i] || c->gens[i] != gen)
+			daemon_attach(c, i, gen);
 	}
 	atomic_store_explicit(&c->ctl->clients, connected, memory_order_relaxed);
 }
@@ -239,7 +254,7 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 {
 	struct ml_chan_opts o;
 	struct ml__ctl *ctl;
-	size_t len, page = 4096;
+	size_t len, page = ml__os_page_size();
 	ml_chan *c;
 	int err = chan_alloc(&c, name, opts, &o);
 
@@ -264,7 +279,7 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 	ctl->ctl_size = ML__CTL_SIZE;
 	ctl->max_clients = c->max_clients;
 	ctl->ring_size = c->ring_size;
-	ctl->max_msg = o.max_msg ? o.max_msg : ML_RING_DEFAULT_MAX_MSG;
+	ctl->max_msg = o.max_msg; /* 0: the ring's default, read back below */
 	ctl->client_stride = 2 * ml_ring_mem_size(c->ring_size);
 	ctl->region_size = len;
 	ctl->daemon_pid = (uint32_t)ml__os_pid();
@@ -272,6 +287,17 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 		err = lay_out_slot(c, i);
 		if (err)
 			goto fail;
+	}
+	if (!ctl->max_msg) {
+		struct ml_ring_info info;
+		ml_ring *r;
+
+		err = ml_ring_attach(&r, ring_at(c, 0, false), ring_mem(c));
+		if (err)
+			goto fail;
+		ml_ring_info(r, &info);
+		ml_ring_free(r);
+		ctl->max_msg = info.max_msg;
 	}
 	atomic_store_explicit(&ctl->daemon_state, ML__DAEMON_RUNNING, memory_order_relaxed);
 	/* The magic goes last: a client that sees it sees the rest. */
@@ -361,11 +387,13 @@ static int ctl_check(ml_chan *c)
 {
 	struct ml__ctl *ctl = (struct ml__ctl *)c->shm.base;
 	uint64_t need;
+	uint32_t magic;
 
 	if (c->shm.len < ML__CTL_SIZE)
 		return -EPROTO;
-	if (*(volatile uint32_t *)&ctl->magic != ML__CHAN_MAGIC)
-		return ctl->magic == 0 ? -ENOENT : -EPROTO; /* 0: still starting */
+	magic = *(volatile uint32_t *)&ctl->magic;
+	if (magic != ML__CHAN_MAGIC)
+		return magic == 0 ? -ENOENT : -EPROTO; /* 0: still starting */
 	atomic_thread_fence(memory_order_acquire);
 	if (ctl->version != ML__CHAN_VERSION || ctl->ctl_size != ML__CTL_SIZE ||
 	    ctl->max_clients == 0 || ctl->max_clients > ML_CHAN_MAX_CLIENTS ||
@@ -381,12 +409,15 @@ static int ctl_check(ml_chan *c)
 	return 0;
 }
 
+/* Once known, the daemon's death is remembered: every later call says so. */
 static bool daemon_gone(ml_chan *c, bool ask_backend)
 {
-	if (atomic_load_explicit(&c->ctl->daemon_state, memory_order_acquire) !=
-	    ML__DAEMON_RUNNING)
-		return true;
-	return ask_backend && c->shm.be->alive(&c->shm, 0) == 0;
+	if (!c->peer_gone &&
+	    (atomic_load_explicit(&c->ctl->daemon_state, memory_order_acquire) !=
+		     ML__DAEMON_RUNNING ||
+	     (ask_backend && c->shm.be->alive(&c->shm, 0) == 0)))
+		c->peer_gone = true;
+	return c->peer_gone;
 }
 
 /* Take a free slot: hold its bell first, so a claimed slot is never idle. */
@@ -504,8 +535,11 @@ int ml_chan_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len)
 		return daemon_recv(c, prio, client, buf, len);
 	}
 	n = ml_ring_peek(c->resp, prio, &p);
+	/* A reply sent just before the daemon went is still delivered. */
+	if (n == -EAGAIN && daemon_gone(c, false))
+		n = ml_ring_peek(c->resp, prio, &p);
 	if (n == -EAGAIN)
-		return daemon_gone(c, false) ? -EPIPE : -EAGAIN;
+		return c->peer_gone ? -EPIPE : -EAGAIN;
 	if (n < 0)
 		return n;
 	if ((size_t)n > len)
@@ -546,10 +580,16 @@ static int chan_sleep(ml_chan *c, uint64_t deadline)
 
 		left = now >= deadline ? 0 : (int64_t)(deadline - now);
 	}
-	/* Liveness needs a look now and then unless the backend reports it. */
-	if (left < 0 || left > LIVENESS_SLICE_NS)
+	/*
+	 * Liveness needs a look now and then: by the daemon for its clients,
+	 * by a client unless the backend reports the daemon's death itself.
+	 */
+	if ((c->daemon || !c->shm.be->notifies_peer_gone) &&
+	    (left < 0 || left > LIVENESS_SLICE_NS))
 		left = LIVENESS_SLICE_NS;
 	err = c->shm.be->wait(&c->shm, bell, &b->seq, seq, left);
+	if (err == -EPIPE && !c->daemon)
+		c->peer_gone = true;
 	if (err == -ETIMEDOUT || err == -EINTR)
 		err = 0;
 out:
@@ -572,11 +612,16 @@ int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
 
 		if (has_data(c))
 			return 0;
+		/* Gone, but what it sent before going is still read first. */
 		if (!c->daemon && daemon_gone(c, false))
-			return -EPIPE;
+			return has_data(c) ? 0 : -EPIPE;
 		now = (n & 63) ? start : ml__now_ns();
-		if (now >= deadline)
+		if (now >= deadline) {
+			/* A poll (timeout 0) still learns of a dead daemon. */
+			if (!c->daemon && daemon_gone(c, true))
+				return has_data(c) ? 0 : -EPIPE;
 			return -ETIMEDOUT;
+		}
 		if (now < spin_end) {
 			ml__cpu_relax();
 			continue;
@@ -592,6 +637,7 @@ int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, si
 		      int64_t timeout_ns)
 {
 	uint64_t deadline;
+	unsigned naps = 0;
 
 	if (!c)
 		return -EINVAL;
@@ -604,8 +650,15 @@ int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, si
 			return err;
 		if (ml__now_ns() >= deadline)
 			return -EAGAIN;
-		/* Room comes back as the peer reads; it rings no bell for it. */
-		ml__os_yield();
+		/*
+		 * Room comes back as the peer reads, and it rings no bell for
+		 * that: yield at first, then nap, up to 1 ms, not to burn a CPU.
+		 */
+		if (naps < 64)
+			ml__os_yield();
+		else
+			ml__os_nap(naps < 128 ? 20000 : 1000000);
+		naps++;
 	}
 }
 

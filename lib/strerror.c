@@ -26,6 +26,22 @@ const char *ml_strerror(int err)
 		return "Out of memory";
 	case EBUSY:
 		return "A zero-copy peek is still outstanding";
+	case ENOENT:
+		return "No such channel (or it is still starting)";
+	case EEXIST:
+		return "A live channel of that name exists";
+	case ECONNREFUSED:
+		return "Every client slot of the channel is taken";
+	case ETIMEDOUT:
+		return "Timed out";
+	case EPIPE:
+		return "The peer is gone: the daemon died or shut down, or the client left";
+	case ENODEV:
+		return "The requested memlink backend is not available here";
+	case ENOTSUP:
+		return "Not supported by this backend";
+	case EACCES:
+		return "Permission denied by the channel's mode";
 	default:
 		return strerror(e);
 	}

@@ -1,12 +1,17 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, only when missing.
-#   deps.sh GROUP...     groups: build, vm (kernel module and VM tests)
+#   deps.sh GROUP...     groups: build, vm (kernel module and VM tests),
+#                        kernel (building the debug kernel of vm-check-debug)
 # As root it runs apt-get; otherwise it prints the command to run and fails.
+# shellcheck disable=SC2034  # the pkgs_GROUP lists are read through eval
 set -e
 
 pkgs_build="gcc clang make binutils libc6-dev libcmocka-dev pkg-config"
 pkgs_vm="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio
 	linux-source-6.1 sparse xz-utils perl"
+pkgs_darwin="npm"
+pkgs_kernel="flex bison bc libelf-dev libssl-dev linux-source-6.1 xz-utils util-linux"
+pkgs_win="gcc-mingw-w64-x86-64 wine64"
 
 missing=""
 for group in "$@"; do

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -12,4 +13,19 @@ int ml__os_pid(void)
 void ml__os_yield(void)
 {
 	sched_yield();
+}
+
+void ml__os_nap(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
+			       .tv_nsec = (long)(ns % 1000000000u) };
+
+	nanosleep(&ts, NULL);
+}
+
+size_t ml__os_page_size(void)
+{
+	long p = sysconf(_SC_PAGESIZE);
+
+	return p > 0 ? (size_t)p : 4096;
 }

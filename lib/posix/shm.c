@@ -63,7 +63,8 @@ int ml__posix_shm_open(struct ml__shm *s, int *fd)
 		err = -errno;
 		goto fail;
 	}
-	err = st.st_size > 0 ? map(s, *fd, (size_t)st.st_size) : -EPROTO;
+	/* Size 0: the daemon has created the object but not sized it yet. */
+	err = st.st_size > 0 ? map(s, *fd, (size_t)st.st_size) : -ENOENT;
 	if (err)
 		goto fail;
 	return 0;

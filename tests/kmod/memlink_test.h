@@ -61,6 +61,19 @@ static inline long ml_page_size(void)
 	return sysconf(_SC_PAGESIZE);
 }
 
+/*
+ * How much slower than the stock kernel this one runs: the debug (KASAN,
+ * lockdep) VM sets ML_TIME_SCALE from memlink_vm.time_scale; timing bounds
+ * are multiplied by it.
+ */
+static inline int64_t ml_time_scale(void)
+{
+	const char *s = getenv("ML_TIME_SCALE");
+	long v = s ? strtol(s, NULL, 10) : 1;
+
+	return v > 0 ? v : 1;
+}
+
 static inline int64_t ml_now_ns(void)
 {
 	struct timespec ts;

@@ -1,19 +1,23 @@
 #!/bin/sh
 # Pack the test VM's initramfs: busybox-static, memlink.ko, the test
 # programs (each --tests names a program or a directory of them; they run in
-# name order) and init.sh as /init.
-#   mkinitramfs.sh --ko MEMLINK.KO --tests PATH [--tests PATH...] --out INITRD.GZ
+# name order), more modules for init.sh to load after memlink.ko (/extra)
+# and init.sh as /init.
+#   mkinitramfs.sh --ko MEMLINK.KO --tests PATH [--tests PATH...]
+#                  [--extra-ko MODULE.KO...] --out INITRD.GZ
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 ko=''
 tests=''
 out=''
+extra=''
 busybox=${BUSYBOX:-/bin/busybox}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--ko) ko=$2; shift 2 ;;
 	--tests) tests="$tests $2"; shift 2 ;;
 	--out) out=$2; shift 2 ;;
+	--extra-ko) extra="$extra $2"; shift 2 ;;
 	*) echo "mkinitramfs.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -31,11 +35,14 @@ fi
 root=${out%.gz}.d
 rm -rf "$root"
 mkdir -p "$root/bin" "$root/dev" "$root/proc" "$root/sys" "$root/tmp" \
-	"$root/etc" "$root/tests"
+	"$root/etc" "$root/tests" "$root/extra"
 cp "$busybox" "$root/bin/busybox"
 cp "$here/init.sh" "$root/init"
 chmod 755 "$root/init"
 cp "$ko" "$root/memlink.ko"
+for m in $extra; do  # paths without blanks
+	cp "$m" "$root/extra/" || exit 1
+done
 n=0
 for p in $tests; do  # paths without blanks
 	[ -e "$p" ] || { echo "mkinitramfs.sh: no such test $p" >&2; exit 1; }

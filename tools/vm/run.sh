@@ -2,15 +2,19 @@
 # Boot a kernel in QEMU (TCG, no KVM) with memlink.ko and the kselftest
 # programs in an initramfs (init.sh), and judge the console log.
 #   run.sh [--kernel IMAGE] [--ko MEMLINK.KO] [--tests PATH]... [--out DIR]
-#          [--timeout SECONDS] [--append "KERNEL ARGS"]
-# Each --tests names a static test program or a directory of them.
+#          [--timeout SECONDS] [--append "KERNEL ARGS"] [--mem MB]
+#          [--extra-ko MODULE.KO]... [--name SUITE]
+# Each --tests names a static test program or a directory of them; each
+# --extra-ko a module that init.sh loads after memlink.ko.
 # Defaults: the Debian kernel of kernel-version.sh, build/kmod/memlink.ko,
-# build/tests/kmod, build/vm, $VM_TIMEOUT or 600 s. Any kernel works (a
-# KASAN/lockdep build, say) with a module built against it.
+# build/tests/kmod, build/vm, $VM_TIMEOUT or 600 s, 512 MB, suite "vm".
+# Any kernel works (a KASAN/lockdep build, say) with a module built against
+# it; "memlink_vm.kmemleak=1" in --append makes init.sh check for leaks.
 # Fails when a test fails, insmod or rmmod fails, the VM does not reach the
 # final marker (crash, hang, timeout) or the kernel log shows a BUG, WARNING,
-# oops, lockdep, KASAN/UBSAN report or panic. Ends with
-# "vm: N passed, N failed" and appends "N M" to $ML_TALLY when set.
+# oops, lockdep, KASAN/UBSAN report, kmemleak report in memlink or panic.
+# Ends with "SUITE: N passed, N failed" and appends "N M" to $ML_TALLY when
+# set.
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 kernel=''
@@ -19,6 +23,9 @@ ko=build/kmod/memlink.ko
 tests=
 out=build/vm
 timeout=${VM_TIMEOUT:-600}
+mem=512
+name=vm
+extra=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2; shift 2 ;;
@@ -27,6 +34,9 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--append) append=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--name) name=$2; shift 2 ;;
+	--extra-ko) extra="$extra --extra-ko $2"; shift 2 ;;
 	*) echo "run.sh: unknown argument $1 (see the head of $0)" >&2; exit 2 ;;
 	esac
 done
@@ -36,13 +46,13 @@ done
 
 mkdir -p "$out"
 # shellcheck disable=SC2086  # "--tests PATH" pairs, paths without blanks
-"$here/mkinitramfs.sh" --ko "$ko" $tests --out "$out/initrd.gz"
+"$here/mkinitramfs.sh" --ko "$ko" $tests $extra --out "$out/initrd.gz"
 log=$out/console.log
-echo "vm: booting $kernel under TCG (timeout ${timeout}s; log: $log)"
+echo "$name: booting $kernel under TCG (timeout ${timeout}s; log: $log)"
 start=$(date +%s)
 set +e
 # panic=-1 reboots at once on a panic, and -no-reboot turns that into exit.
-timeout "$timeout" qemu-system-x86_64 -accel tcg -m 512 -smp 2 \
+timeout "$timeout" qemu-system-x86_64 -accel tcg -m "$mem" -smp 2 \
 	-nographic -no-reboot -nic none \
 	-kernel "$kernel" -initrd "$out/initrd.gz" \
 	-append "console=ttyS0 quiet panic=-1 oops=panic $append" \
@@ -51,11 +61,11 @@ qemu_rc=$?
 set -e
 tr -d '\r' <"$log.raw" >"$log"
 rm -f "$log.raw"
-echo "vm: QEMU exited with $qemu_rc after $(($(date +%s) - start)) s"
+echo "$name: QEMU exited with $qemu_rc after $(($(date +%s) - start)) s"
 
 # One awk pass: print the tests' output, count, and list the problems.
-awk -v qemu_rc="$qemu_rc" -v timeout="$timeout" -v tally="${ML_TALLY:-}" '
-function problem(msg) { problems = problems "!! vm: " msg "\n" }
+awk -v qemu_rc="$qemu_rc" -v timeout="$timeout" -v tally="${ML_TALLY:-}" -v name="$name" '
+function problem(msg) { problems = problems "!! " name ": " msg "\n" }
 function quote(from, to,   i) {
 	for (i = from; i <= to; i++) problems = problems "   | " all[i] "\n"
 }
@@ -69,7 +79,7 @@ function close_test(rc,   t, p, f, s) {
 		if (rc != 0 && f == 0) f = 1
 	} else if (rc == 0) p = 1
 	else f = 1
-	summary = summary sprintf("vm: %-24s %d passed, %d failed, %d skipped (exit %s)\n", cur ":", p, f, s, rc)
+	summary = summary sprintf("%s: %-24s %d passed, %d failed, %d skipped (exit %s)\n", name, cur ":", p, f, s, rc)
 	if (f) problem(cur " failed (exit " rc ")")
 	passed += p; failed += f; cur = ""; tot = ""
 }
@@ -77,6 +87,10 @@ function close_test(rc,   t, p, f, s) {
 /^MEMLINK-VM-(LOAD|UNLOAD)$/ { show = 1; next }
 /^MEMLINK-VM-INSMOD: / { print; show = 0; if ($2 != "ok") { problem("insmod memlink.ko failed"); other++ } next }
 /^MEMLINK-VM-RMMOD: / { print; show = 0; if ($2 != "ok") { problem("rmmod: " $0); other++ } next }
+/^MEMLINK-VM-EXTRA: / { print; if ($3 != "ok" && $3 != "unloaded") { problem($2 ": " $3 " " $4); other++ } next }
+/^MEMLINK-VM-KMEMLEAK: / { print; if ($2 != "ok") { problem("kmemleak: " $0); other++ } next }
+/^MEMLINK-VM-KMEMLEAK-IGNORED-BEGIN$/ { ignored = 1; next }
+/^MEMLINK-VM-KMEMLEAK-IGNORED-END$/ { ignored = 0; next }
 /^MEMLINK-VM-BEGIN: / { print; cur = $2; tot = ""; show = 1; next }
 /^MEMLINK-VM-END: / { print; sub(/^rc=/, "", $3); close_test($3); show = 0; next }
 /^MEMLINK-VM-DMESG-BEGIN$/ { indmesg = 1; next }
@@ -85,9 +99,10 @@ function close_test(rc,   t, p, f, s) {
 cur != "" && /^# Totals: pass:/ { tot = $0 }
 show && !indmesg { print; shown[n] = 1 }
 # Kernel trouble, on the console or in the dmesg dump; the TAP lines of the
-# tests ("# ...", "ok ...") are not kernel messages.
-!/^(#|ok |not ok |TAP version|[0-9]+\.\.[0-9]+)/ &&
-/BUG:|WARNING:|Oops|Call Trace|lockdep|possible circular locking|KASAN|UBSAN|[Kk]ernel panic|kernel BUG|general protection fault|blocked for more than|rcu: INFO|unreferenced object|refcount_t: / {
+# tests ("# ...", "ok ...") are not kernel messages, nor are the leaks
+# outside memlink that init.sh lists (ignored).
+!ignored && !/^(#|ok |not ok |TAP version|[0-9]+\.\.[0-9]+)/ &&
+/BUG:|WARNING:|Oops|Call Trace|lockdep is turned off|DEBUG_LOCKS_WARN_ON|possible circular locking|KASAN|UBSAN|[Kk]ernel panic|kernel BUG|general protection fault|blocked for more than|rcu: INFO|unreferenced object|refcount_t: / {
 	bad[++nbad] = n
 }
 END {
@@ -114,7 +129,7 @@ END {
 	}
 	printf "%s%s", summary, problems
 	# Each trouble outside the test programs counts as one failed test.
-	printf "vm: %d passed, %d failed\n", passed, failed + other
+	printf "%s: %d passed, %d failed\n", name, passed, failed + other
 	if (tally != "") printf "%d %d\n", passed, failed + other >> tally
 	exit (failed + other) > 0
 }' "$log"

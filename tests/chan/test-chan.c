@@ -1,0 +1,2140 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Channel integration tests: a daemon and its clients as real processes
+ * (fork, and fork+exec of this same binary), through whichever backend
+ * $MEMLINK_BACKEND names (make test-chan sets "linux"; the VM runs the same
+ * program, linked statically, with "kmod").
+ *
+ * Plain C11 + POSIX, no test framework: every test runs in its own process
+ * group under a watchdog and prints "ok N name" or "not ok N name: reason";
+ * the last line is "chan: N passed, N failed" and the exit status is
+ * non-zero when anything failed.
+ *
+ *   test-chan [test-name...]        run all tests, or only those named
+ * Environment:
+ *   MEMLINK_BACKEND  backend to use (kmod|linux|...; default: the library's)
+ *   CHAN_MSGS        messages per client in the many-clients tests
+ *                    (default 1000000)
+ *   CHAN_SEED        seed of the many-clients tests (default: time)
+ *   CHAN_TIMEOUT     watchdog per test in seconds (default 300)
+ *   CHAN_WAIT_MODE   adaptive|blocking|busy for every handle (default
+ *                    adaptive)
+ *   CHAN_SUITE       name on the summary line (default "chan")
+ *   ML_TALLY         a file to append "passed failed" to (make check)
+ *
+ * Tests that look at /dev/shm or at the control region's bytes only apply
+ * to backends with a POSIX shared memory object ("linux", "darwin"); they
+ * report "# SKIP" elsewhere.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "memlink.h"
+#include "chan_layout.h" /* only for the layout-mismatch test */
+
+#define MS 1000000ll
+#define SEC 1000000000ll
+
+/* ---- runner ------------------------------------------------------------ */
+
+/* Shared with every process of a test: the first failure's reason wins. */
+struct report {
+	_Atomic int failed;
+	_Atomic int skipped;
+	char reason[1024];
+};
+
+static struct report *R;
+static char self_exe[PATH_MAX];
+static unsigned name_seq;
+static pid_t runner_pid;
+static int g_wait_mode = ML_WAIT_ADAPTIVE;
+
+static void vfail(const char *fmt, va_list ap)
+{
+	char buf[sizeof(R->reason)];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (R && !atomic_exchange(&R->failed, 1))
+		memcpy(R->reason, buf, sizeof(buf));
+	else
+		fprintf(stderr, "  # also (pid %d): %s\n", (int)getpid(), buf);
+}
+
+static void failf(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(fmt, ap);
+	va_end(ap);
+}
+
+static void fail_at(int line, const char *fmt, ...)
+{
+	char buf[900];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	failf("line %d: %s", line, buf);
+}
+
+static void skipf(const char *why)
+{
+	atomic_store(&R->skipped, 1);
+	snprintf(R->reason, sizeof(R->reason), "%s", why);
+}
+
+#define CHECK(cond, ...)                              \
+	do {                                          \
+		if (!(cond)) {                        \
+			fail_at(__LINE__, __VA_ARGS__); \
+			goto out;                     \
+		}                                     \
+	} while (0)
+
+/* Like CHECK_RC, but go on: later checks still run (and print). */
+#define SOFT_RC(expr, want)                                                        \
+	do {                                                                       \
+		int rc_ = (expr), want_ = (want);                                  \
+		if (rc_ != want_)                                                  \
+			fail_at(__LINE__, "%s = %d (%s), want %d (%s)", #expr, rc_, \
+				rc_ < 0 ? ml_strerror(rc_) : "ok", want_,          \
+				want_ < 0 ? ml_strerror(want_) : "ok");            \
+	} while (0)
+
+/* expr must return `want` (an int, usually 0 or a negative errno). */
+#define CHECK_RC(expr, want)                                                       \
+	do {                                                                       \
+		int rc_ = (expr), want_ = (want);                                  \
+		if (rc_ != want_) {                                                \
+			fail_at(__LINE__, "%s = %d (%s), want %d (%s)", #expr, rc_, \
+				rc_ < 0 ? ml_strerror(rc_) : "ok", want_,          \
+				want_ < 0 ? ml_strerror(want_) : "ok");            \
+			goto out;                                          \
+		}                                                          \
+	} while (0)
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static struct ml_chan_opts opts_default(void)
+{
+	struct ml_chan_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.size = sizeof(o);
+	o.wait_mode = (uint32_t)g_wait_mode;
+	return o;
+}
+
+/* A channel name unique to this run and test. */
+static void chan_name(char *buf, size_t len, const char *tag)
+{
+	snprintf(buf, len, "mlt-%d-%u-%s", (int)runner_pid, ++name_seq, tag);
+}
+
+static const char *backend_name(void)
+{
+	const char *b = getenv("MEMLINK_BACKEND");
+
+	return b && *b ? b : "auto";
+}
+
+/* The backend the library picks, by creating a throwaway channel. */
+static char active_backend[16] = "?";
+
+static bool posix_shm_backend(void)
+{
+	return !strcmp(active_backend, "linux") || !strcmp(active_backend, "darwin");
+}
+
+static bool shm_exists(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/dev/shm/memlink.%s", name);
+	return access(path, F_OK) == 0;
+}
+
+/* Poll `*flag` until it reaches `want` (or timeout): false on timeout. */
+static bool wait_flag(_Atomic int *flag, int want, int64_t timeout_ns)
+{
+	int64_t end = now_ns() + timeout_ns;
+
+	while (atomic_load(flag) < want) {
+		if (now_ns() > end)
+			return false;
+		sleep_ms(1);
+	}
+	return true;
+}
+
+/* A MAP_SHARED anonymous page set that survives fork(). */
+static void *shared_map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(2);
+	}
+	memset(p, 0, len);
+	return p;
+}
+
+/* Fork a child running fn(arg); its return value is the exit status. */
+static pid_t spawn(int (*fn)(void *), void *arg)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0)
+		_exit(fn(arg));
+	if (pid < 0)
+		failf("fork: %s", strerror(errno));
+	return pid;
+}
+
+/* Fork and exec this binary with the given role arguments (NULL-ended). */
+static pid_t spawn_exec(const char *const *args)
+{
+	char *argv[16];
+	unsigned n = 0;
+	pid_t pid;
+
+	argv[n++] = self_exe;
+	while (*args && n < 15)
+		argv[n++] = (char *)*args++;
+	argv[n] = NULL;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0) {
+		execv(self_exe, argv);
+		fprintf(stderr, "exec %s: %s\n", self_exe, strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0)
+		failf("fork: %s", strerror(errno));
+	return pid;
+}
+
+/* Reap `pid` within timeout; returns its wait status, or -1 (killed it). */
+static int reap(pid_t pid, int64_t timeout_ns)
+{
+	int64_t end = now_ns() + timeout_ns;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			return status;
+		if (r < 0)
+			return -1;
+		if (now_ns() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		sleep_ms(2);
+	}
+}
+
+/* The child must exit 0 within timeout. */
+static bool reap_ok(pid_t pid, const char *what, int64_t timeout_ns)
+{
+	int st = reap(pid, timeout_ns);
+
+	if (st == -1) {
+		failf("%s (pid %d) did not finish in %lld ms", what, (int)pid,
+		      (long long)(timeout_ns / MS));
+		return false;
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		failf("%s (pid %d) failed: %s %d", what, (int)pid,
+		      WIFEXITED(st) ? "exit" : "signal",
+		      WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+		return false;
+	}
+	return true;
+}
+
+/* Connect, retrying while the channel is not there yet (a starting daemon). */
+static int connect_retry(ml_chan **c, const char *name, int64_t timeout_ns, int retry_on)
+{
+	int64_t end = now_ns() + timeout_ns;
+	struct ml_chan_opts o = opts_default();
+	int err;
+
+	for (;;) {
+		err = ml_client_connect(c, name, &o);
+		if (err != retry_on || now_ns() > end)
+			return err;
+		sleep_ms(2);
+	}
+}
+
+/* ---- an echo daemon and echo clients ------------------------------------ */
+
+/*
+ * Serve: echo every request back to its client at its priority, until
+ * *stop (when not NULL) or the deadline. Replies to a client that left are
+ * dropped (-EPIPE). Returns the number of messages served, < 0 on error.
+ */
+static long serve_echo(ml_chan *d, _Atomic int *stop, int64_t timeout_ns)
+{
+	int64_t end = now_ns() + timeout_ns;
+	static char buf[1 << 16];
+	long served = 0;
+
+	while (!(stop && atomic_load(stop))) {
+		int prio, n, err;
+		unsigned cl;
+
+		if (now_ns() > end)
+			return served;
+		err = ml_chan_wait(d, 20 * MS);
+		if (err == -ETIMEDOUT)
+			continue;
+		if (err) {
+			failf("daemon: ml_chan_wait: %s", ml_strerror(err));
+			return -1;
+		}
+		while ((n = ml_chan_recv(d, &prio, &cl, buf, sizeof(buf))) >= 0) {
+			err = ml_chan_send_wait(d, cl, prio, buf, (size_t)n, 5 * SEC);
+			if (err && err != -EPIPE) {
+				failf("daemon: reply to %u: %s", cl, ml_strerror(err));
+				return -1;
+			}
+			served++;
+		}
+		if (n != -EAGAIN) {
+			failf("daemon: ml_chan_recv: %s", ml_strerror(n));
+			return -1;
+		}
+	}
+	return served;
+}
+
+/* Client: send `len` bytes at prio and wait for the same bytes back. */
+static int roundtrip(ml_chan *c, int prio, const void *msg, size_t len, int64_t timeout_ns)
+{
+	static char buf[1 << 16];
+	int64_t end = now_ns() + timeout_ns;
+	int err, n, p = -1;
+
+	err = ml_chan_send_wait(c, 0, prio, msg, len, timeout_ns);
+	if (err) {
+		failf("client %d: send: %s", (int)getpid(), ml_strerror(err));
+		return err;
+	}
+	for (;;) {
+		n = ml_chan_recv(c, &p, NULL, buf, sizeof(buf));
+		if (n >= 0)
+			break;
+		if (n != -EAGAIN) {
+			failf("client %d: recv: %s", (int)getpid(), ml_strerror(n));
+			return n;
+		}
+		if (now_ns() > end) {
+			failf("client %d: no reply in %lld ms", (int)getpid(),
+			      (long long)(timeout_ns / MS));
+			return -ETIMEDOUT;
+		}
+		err = ml_chan_wait(c, 50 * MS);
+		if (err && err != -ETIMEDOUT) {
+			failf("client %d: wait: %s", (int)getpid(), ml_strerror(err));
+			return err;
+		}
+	}
+	if ((size_t)n != len || p != prio || (len && memcmp(buf, msg, len))) {
+		failf("client %d: reply differs (len %d/%zu, prio %d/%d)", (int)getpid(), n, len, p,
+		      prio);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static _Atomic int serve_stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	atomic_store(&serve_stop, 1);
+}
+
+/* Role "serve NAME [MAX_CLIENTS]": an echo daemon until SIGTERM or killed. */
+static int role_serve(int argc, char **argv)
+{
+	struct sigaction sa;
+
+	struct ml_chan_opts o = opts_default();
+	ml_chan *d;
+	int err;
+
+	if (argc < 1)
+		return 2;
+	if (argc > 1)
+		o.max_clients = (uint32_t)atoi(argv[1]);
+	err = ml_daemon_create(&d, argv[0], &o);
+	if (err) {
+		fprintf(stderr, "serve: create %s: %s\n", argv[0], ml_strerror(err));
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	err = serve_echo(d, &serve_stop, 600 * SEC) < 0;
+	ml_chan_close(d);
+	return err;
+}
+
+/* ---- test: every priority, both ways ------------------------------------ */
+
+struct rt_shared {
+	_Atomic int connected;
+	_Atomic int done;
+	char name[80];
+};
+
+/* Client k sends at each prio, sizes 0, 1, mid and max, the bytes keyed. */
+static void rt_payload(char *buf, size_t len, int k, int prio, size_t i)
+{
+	for (size_t j = 0; j < len; j++)
+		buf[j] = (char)(k * 131 + prio * 31 + (int)i * 7 + (int)j);
+}
+
+/* The empty one last: the first of each lane tells the daemon who sent it. */
+static const size_t rt_sizes[] = { 1, 100, 4096, 0 };
+#define RT_SIZES (sizeof(rt_sizes) / sizeof(rt_sizes[0]))
+
+static int rt_client(void *arg)
+{
+	struct rt_shared *sh = arg;
+	static char msg[4096], buf[8192];
+	ml_chan *c = NULL;
+	int k = -1, err, ret = 1;
+
+	CHECK_RC(connect_retry(&c, sh->name, 5 * SEC, -ENOENT), 0);
+	k = atomic_fetch_add(&sh->connected, 1);
+	CHECK(!strcmp(ml_chan_backend(c), active_backend), "client backend %s", ml_chan_backend(c));
+	CHECK(ml_chan_connected(c) == 1, "client: not connected");
+	/* Wait until both clients are connected, so the ids differ. */
+	CHECK(wait_flag(&sh->connected, 2, 10 * SEC), "other client never connected");
+	for (int prio = ML_PRIO_CRITICAL; prio <= ML_PRIO_LOW; prio++) {
+		for (size_t i = 0; i < RT_SIZES; i++) {
+			/* First byte of a non-empty message: who sent it. */
+			rt_payload(msg, rt_sizes[i], k, prio, i);
+			if (rt_sizes[i])
+				msg[0] = (char)k;
+			CHECK_RC(ml_chan_send(c, prio, msg, rt_sizes[i]), 0);
+		}
+	}
+	/* Too big: refused, nothing sent. */
+	CHECK_RC(ml_chan_send(c, ML_PRIO_LOW, msg, 4097), -EMSGSIZE);
+	CHECK_RC(ml_chan_send(c, 3, msg, 1), -EINVAL);
+	CHECK_RC(ml_chan_send(c, -1, msg, 1), -EINVAL);
+	/* The daemon answers each at its priority: expect them all, per lane in order. */
+	{
+		size_t got[ML_PRIO_COUNT] = { 0 }, total = 0;
+		int64_t end = now_ns() + 10 * SEC;
+
+		while (total < ML_PRIO_COUNT * RT_SIZES) {
+			unsigned cl = 99;
+			int p = -1, n = ml_chan_recv(c, &p, &cl, buf, sizeof(buf));
+
+			if (n == -EAGAIN) {
+				CHECK(now_ns() < end, "only %zu replies arrived", total);
+				err = ml_chan_wait(c, 100 * MS);
+				CHECK(err == 0 || err == -ETIMEDOUT, "wait: %s", ml_strerror(err));
+				continue;
+			}
+			CHECK(n >= 0, "recv: %s", ml_strerror(n));
+			CHECK(p >= 0 && p < ML_PRIO_COUNT, "reply prio %d", p);
+			CHECK(got[p] < RT_SIZES, "too many replies at prio %d", p);
+			/* Reply = request with every byte + 1. */
+			rt_payload(msg, rt_sizes[got[p]], k, p, got[p]);
+			if (rt_sizes[got[p]])
+				msg[0] = (char)k;
+			CHECK((size_t)n == rt_sizes[got[p]], "prio %d reply %zu: len %d, want %zu", p,
+			      got[p], n, rt_sizes[got[p]]);
+			for (int j = 0; j < n; j++)
+				CHECK(buf[j] == (char)(msg[j] + 1), "prio %d reply %zu byte %d differs",
+				      p, got[p], j);
+			got[p]++;
+			total++;
+		}
+	}
+	CHECK_RC(ml_chan_recv(c, NULL, NULL, buf, sizeof(buf)), -EAGAIN);
+	ret = 0;
+out:
+	ml_chan_close(c);
+	return ret;
+}
+
+static int t_roundtrip_prios(void)
+{
+	struct rt_shared *sh = shared_map(sizeof(*sh));
+	struct ml_chan_opts o = opts_default();
+	static char buf[8192];
+	size_t got[2][ML_PRIO_COUNT] = { { 0 } };
+	int id_of[2] = { -1, -1 };
+	pid_t pid[2] = { 0, 0 };
+	ml_chan *d = NULL;
+	int ret = -1, n, prio;
+	unsigned cl;
+	size_t total = 0;
+
+	chan_name(sh->name, sizeof(sh->name), "rt");
+	CHECK_RC(ml_daemon_create(&d, sh->name, &o), 0);
+	CHECK(!strcmp(ml_chan_backend(d), active_backend), "backend %s", ml_chan_backend(d));
+	CHECK(ml_chan_connected(d) == 0, "daemon connected with no client");
+	for (int k = 0; k < 2; k++)
+		pid[k] = spawn(rt_client, sh);
+	while (total < 2 * ML_PRIO_COUNT * RT_SIZES) {
+		int err = ml_chan_wait(d, 10 * SEC);
+		int k;
+
+		CHECK(err == 0, "daemon wait: %s after %zu messages", ml_strerror(err), total);
+		n = ml_chan_recv(d, &prio, &cl, buf, sizeof(buf));
+		if (n == -EAGAIN)
+			continue;
+		CHECK(n >= 0, "daemon recv: %s", ml_strerror(n));
+		CHECK(cl < 8, "client id %u out of range", cl);
+		CHECK(prio >= 0 && prio < ML_PRIO_COUNT, "prio %d", prio);
+		/* Which client: byte 0 of a non-empty message; an empty one comes
+		 * after non-empty ones of its lane, so its id is known by then. */
+		if (n > 0) {
+			k = buf[0];
+			CHECK(k == 0 || k == 1, "bad sender byte %d", k);
+		} else {
+			k = id_of[0] == (int)cl ? 0 : id_of[1] == (int)cl ? 1 : -1;
+			CHECK(k >= 0, "empty message from unknown id %u", cl);
+		}
+		if (id_of[k] < 0)
+			id_of[k] = (int)cl;
+		CHECK(id_of[k] == (int)cl, "client %d came as id %u, earlier %d", k, cl, id_of[k]);
+		CHECK(got[k][prio] < RT_SIZES, "too many at prio %d", prio);
+		{
+			static char want[4096];
+			size_t i = got[k][prio], len = rt_sizes[i];
+
+			rt_payload(want, len, k, prio, i);
+			if (len)
+				want[0] = (char)k;
+			CHECK((size_t)n == len && !memcmp(buf, want, len),
+			      "client %d prio %d message %zu: len %d (want %zu) or bytes differ", k,
+			      prio, i, n, len);
+		}
+		got[k][prio]++;
+		total++;
+		for (int j = 0; j < n; j++)
+			buf[j]++;
+		CHECK_RC(ml_chan_send_wait(d, cl, prio, buf, (size_t)n, 5 * SEC), 0);
+	}
+	CHECK(id_of[0] != id_of[1], "both clients have id %d", id_of[0]);
+	CHECK_RC(ml_chan_reply(d, 8, 0, buf, 1), -EINVAL);
+	CHECK_RC(ml_chan_send(d, 0, buf, 1), -EINVAL);
+	for (int k = 0; k < 2; k++) {
+		CHECK(reap_ok(pid[k], "client", 20 * SEC), "client");
+		pid[k] = 0;
+	}
+	/* Both left: their ids are no longer valid for replies. */
+	CHECK_RC(ml_chan_reply(d, (unsigned)id_of[0], 0, buf, 1), -EPIPE);
+	CHECK(ml_chan_connected(d) == 0, "daemon still connected after the clients left");
+	ret = 0;
+out:
+	for (int k = 0; k < 2; k++)
+		if (pid[k] > 0)
+			reap(pid[k], 5 * SEC);
+	ml_chan_close(d);
+	return ret;
+}
+
+/* ---- test: many clients, many messages ---------------------------------- */
+
+/* A request: this header, then body bytes from (seed, client, lane, seq). */
+struct req_hdr {
+	uint32_t client;
+	uint32_t lane;
+	uint64_t seq;
+	uint32_t len;
+	uint32_t sum;
+};
+
+/* A reply: what the daemon saw, then filler to a length keyed by seq. */
+struct rep_hdr {
+	uint64_t seq;
+	uint32_t lane;
+	uint32_t sum;
+};
+
+#define WINDOW 65536u /* replies a client can be owed per lane */
+
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static uint32_t body_sum(const unsigned char *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0x100000001b3ull;
+		h ^= h >> 29;
+	}
+	for (; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static uint32_t stress_len(uint64_t seed, unsigned client, unsigned lane, uint64_t seq,
+			   uint32_t max_msg)
+{
+	uint64_t h = mix(seed ^ ((uint64_t)client << 40) ^ ((uint64_t)lane << 56) ^ (seq * 3));
+	uint32_t min = sizeof(struct req_hdr);
+
+	if ((h & 15) == 0) /* 1 in 16 anywhere up to the largest */
+		return min + (uint32_t)((h >> 8) % (max_msg - min + 1));
+	return min + (uint32_t)((h >> 8) % 233);
+}
+
+/* Role "stress-client NAME INDEX MSGS SEED": send, check every reply. */
+static int role_stress_client(int argc, char **argv)
+{
+	static unsigned char msg[65536], buf[65536];
+	static uint32_t sums[ML_PRIO_COUNT][WINDOW];
+	uint64_t sent[ML_PRIO_COUNT] = { 0 }, rcvd[ML_PRIO_COUNT] = { 0 };
+	uint64_t n_sent = 0, n_rcvd = 0, msgs, seed;
+	int64_t last_progress;
+	unsigned idx, lane = 0;
+	bool pending = false;
+	ml_chan *c = NULL;
+	int err, ret = 1;
+
+	if (argc < 4)
+		return 2;
+	idx = (unsigned)atoi(argv[1]);
+	msgs = strtoull(argv[2], NULL, 0);
+	seed = strtoull(argv[3], NULL, 0);
+	err = connect_retry(&c, argv[0], 10 * SEC, -ENOENT);
+	if (err) {
+		fprintf(stderr, "stress-client %u: connect: %s\n", idx, ml_strerror(err));
+		return 1;
+	}
+	last_progress = now_ns();
+	while (n_sent < msgs || n_rcvd < msgs) {
+		bool progress = false;
+		int n, p;
+
+		/* Build the next request once; send it when there is room. */
+		if (n_sent < msgs && !pending) {
+			struct req_hdr h;
+			uint64_t x;
+
+			lane = (unsigned)(mix(seed ^ ((uint64_t)idx << 48) ^ n_sent) % ML_PRIO_COUNT);
+			h.client = idx;
+			h.lane = lane;
+			h.seq = sent[lane];
+			h.len = stress_len(seed, idx, lane, h.seq, 4096);
+			x = mix(seed + ((uint64_t)idx << 40) + ((uint64_t)lane << 56) + h.seq);
+			for (uint32_t i = sizeof(h); i < h.len; i += 8) {
+				x = mix(x);
+				memcpy(msg + i, &x, h.len - i < 8 ? h.len - i : 8);
+			}
+			h.sum = body_sum(msg + sizeof(h), h.len - sizeof(h));
+			memcpy(msg, &h, sizeof(h));
+			pending = true;
+		}
+		if (pending && sent[lane] - rcvd[lane] < WINDOW) {
+			struct req_hdr h;
+
+			memcpy(&h, msg, sizeof(h));
+			err = ml_chan_send(c, (int)lane, msg, h.len);
+			if (!err) {
+				sums[lane][h.seq % WINDOW] = h.sum;
+				sent[lane]++;
+				n_sent++;
+				pending = false;
+				progress = true;
+			} else if (err != -EAGAIN) {
+				fprintf(stderr, "stress-client %u: send %llu: %s\n", idx,
+					(unsigned long long)n_sent, ml_strerror(err));
+				goto out;
+			}
+		}
+		while ((n = ml_chan_recv(c, &p, NULL, buf, sizeof(buf))) >= 0) {
+			struct rep_hdr r;
+			uint32_t want_len;
+
+			if ((size_t)n < sizeof(r) || p < 0 || p >= ML_PRIO_COUNT) {
+				fprintf(stderr, "stress-client %u: bad reply (len %d, prio %d)\n", idx,
+					n, p);
+				goto out;
+			}
+			memcpy(&r, buf, sizeof(r));
+			want_len = (uint32_t)(sizeof(r) + r.seq % 49);
+			if (r.lane != (uint32_t)p || r.seq != rcvd[p] || rcvd[p] >= sent[p] ||
+			    r.sum != sums[p][r.seq % WINDOW] || (uint32_t)n != want_len) {
+				fprintf(stderr,
+					"stress-client %u: reply prio %d: seq %llu lane %u sum %08x len %d, want seq %llu sum %08x len %u\n",
+					idx, p, (unsigned long long)r.seq, r.lane, r.sum, n,
+					(unsigned long long)rcvd[p], sums[p][rcvd[p] % WINDOW], want_len);
+				goto out;
+			}
+			for (int i = (int)sizeof(r); i < n; i++)
+				if (buf[i] != (unsigned char)(r.seq + (uint64_t)i)) {
+					fprintf(stderr, "stress-client %u: reply filler differs\n", idx);
+					goto out;
+				}
+			rcvd[p]++;
+			n_rcvd++;
+			progress = true;
+		}
+		if (n != -EAGAIN) {
+			fprintf(stderr, "stress-client %u: recv: %s\n", idx, ml_strerror(n));
+			goto out;
+		}
+		if (progress) {
+			if ((n_rcvd & 4095) == 0)
+				last_progress = now_ns();
+			continue;
+		}
+		if (now_ns() - last_progress > 60 * SEC) {
+			fprintf(stderr, "stress-client %u: no progress for 60 s (sent %llu, got %llu)\n",
+				idx, (unsigned long long)n_sent, (unsigned long long)n_rcvd);
+			goto out;
+		}
+		err = ml_chan_wait(c, 50 * MS);
+		if (err && err != -ETIMEDOUT) {
+			fprintf(stderr, "stress-client %u: wait: %s\n", idx, ml_strerror(err));
+			goto out;
+		}
+		last_progress = err ? last_progress : now_ns();
+	}
+	ret = 0;
+out:
+	ml_chan_close(c);
+	return ret;
+}
+
+static uint64_t stress_msgs(void)
+{
+	const char *e = getenv("CHAN_MSGS");
+
+	return e && *e ? strtoull(e, NULL, 0) : 1000000;
+}
+
+static int many_clients(unsigned nclients)
+{
+	static unsigned char buf[65536], rep[128];
+	uint64_t expect[ML_CHAN_MAX_CLIENTS][ML_PRIO_COUNT];
+	int idx_of_slot[ML_CHAN_MAX_CLIENTS];
+	struct ml_chan_opts o = opts_default();
+	uint64_t msgs = stress_msgs(), total = 0, seed;
+	pid_t pid[16] = { 0 };
+	char name[80], sidx[16], smsgs[32], sseed[32];
+	int64_t t0, last = 0;
+	double dt;
+	ml_chan *d = NULL;
+	int ret = -1;
+
+	seed = getenv("CHAN_SEED") ? strtoull(getenv("CHAN_SEED"), NULL, 0) :
+				     (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	memset(expect, 0, sizeof(expect));
+	for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++)
+		idx_of_slot[i] = -1;
+	chan_name(name, sizeof(name), "many");
+	o.max_clients = nclients;
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	snprintf(smsgs, sizeof(smsgs), "%llu", (unsigned long long)msgs);
+	snprintf(sseed, sizeof(sseed), "%llu", (unsigned long long)seed);
+	t0 = now_ns();
+	for (unsigned k = 0; k < nclients; k++) {
+		const char *args[] = { "--role", "stress-client", name, sidx, smsgs, sseed, NULL };
+
+		snprintf(sidx, sizeof(sidx), "%u", k);
+		pid[k] = spawn_exec(args);
+		CHECK(pid[k] > 0, "spawn");
+	}
+	last = now_ns();
+	while (total < msgs * nclients) {
+		int prio, n, err;
+		unsigned cl;
+
+		n = ml_chan_recv(d, &prio, &cl, buf, sizeof(buf));
+		if (n == -EAGAIN) {
+			if (now_ns() - last > 60 * SEC) {
+				int st;
+
+				for (unsigned k = 0; k < nclients; k++)
+					if (waitpid(pid[k], &st, WNOHANG) == pid[k]) {
+						failf("client %u exited early (status %#x) at %llu messages",
+						      k, st, (unsigned long long)total);
+						pid[k] = 0;
+						goto out;
+					}
+				CHECK(0, "no message for 60 s after %llu", (unsigned long long)total);
+			}
+			err = ml_chan_wait(d, 100 * MS);
+			CHECK(err == 0 || err == -ETIMEDOUT, "daemon wait: %s", ml_strerror(err));
+			if (err == -ETIMEDOUT) {
+				/* A client that died early shows as no traffic. */
+				for (unsigned k = 0; k < nclients; k++) {
+					int st;
+
+					if (pid[k] > 0 && waitpid(pid[k], &st, WNOHANG) == pid[k]) {
+						pid[k] = 0;
+						CHECK(0, "client %u exited (status %#x) before the end, at %llu messages",
+						      k, st, (unsigned long long)total);
+					}
+				}
+			}
+			continue;
+		}
+		CHECK(n >= 0, "daemon recv: %s", ml_strerror(n));
+		CHECK(cl < nclients, "client id %u", cl);
+		{
+			struct req_hdr h;
+			struct rep_hdr r;
+			uint32_t rlen;
+
+			CHECK((size_t)n >= sizeof(h), "short message (%d bytes) from %u", n, cl);
+			memcpy(&h, buf, sizeof(h));
+			if (idx_of_slot[cl] < 0)
+				idx_of_slot[cl] = (int)h.client;
+			CHECK(h.client < nclients && idx_of_slot[cl] == (int)h.client,
+			      "slot %u: message from client %u, earlier %d", cl, h.client,
+			      idx_of_slot[cl]);
+			CHECK(h.lane == (uint32_t)prio, "client %u: lane %u came at prio %d", h.client,
+			      h.lane, prio);
+			CHECK(h.seq == expect[cl][prio],
+			      "client %u lane %d: seq %llu, want %llu (lost or reordered)", h.client,
+			      prio, (unsigned long long)h.seq,
+			      (unsigned long long)expect[cl][prio]);
+			CHECK(h.len == (uint32_t)n &&
+				      h.len == stress_len(seed, h.client, h.lane, h.seq, 4096),
+			      "client %u lane %d seq %llu: len %d, header %u", h.client, prio,
+			      (unsigned long long)h.seq, n, h.len);
+			CHECK(body_sum(buf + sizeof(h), h.len - sizeof(h)) == h.sum,
+			      "client %u lane %d seq %llu: checksum differs", h.client, prio,
+			      (unsigned long long)h.seq);
+			expect[cl][prio]++;
+			total++;
+			r.seq = h.seq;
+			r.lane = h.lane;
+			r.sum = h.sum;
+			rlen = (uint32_t)(sizeof(r) + r.seq % 49);
+			memcpy(rep, &r, sizeof(r));
+			for (uint32_t i = sizeof(r); i < rlen; i++)
+				rep[i] = (unsigned char)(r.seq + i);
+			err = ml_chan_reply(d, cl, prio, rep, rlen);
+			if (err == -EAGAIN)
+				err = ml_chan_send_wait(d, cl, prio, rep, rlen, 30 * SEC);
+			CHECK_RC(err, 0);
+		}
+		if ((total & 1023) == 0)
+			last = now_ns();
+	}
+	for (unsigned k = 0; k < nclients; k++) {
+		CHECK(reap_ok(pid[k], "stress client", 60 * SEC), "client %u", k);
+		pid[k] = 0;
+	}
+	dt = (double)(now_ns() - t0) / 1e9;
+	/* Every client gone, nothing left over. */
+	CHECK_RC(ml_chan_recv(d, NULL, NULL, buf, sizeof(buf)), -EAGAIN);
+	CHECK(ml_chan_connected(d) == 0, "daemon still sees clients");
+	for (unsigned s = 0; s < nclients; s++) {
+		uint64_t sum = 0;
+
+		for (int p = 0; p < ML_PRIO_COUNT; p++)
+			sum += expect[s][p];
+		CHECK(sum == msgs, "slot %u: %llu messages, want %llu", s, (unsigned long long)sum,
+		      (unsigned long long)msgs);
+	}
+	printf("  # %u clients x %llu messages (seed %llu): %.2f s, %.0f round trips/s\n", nclients,
+	       (unsigned long long)msgs, (unsigned long long)seed, dt, (double)total / dt);
+	ret = 0;
+out:
+	for (unsigned k = 0; k < nclients; k++)
+		if (pid[k] > 0) {
+			kill(pid[k], SIGKILL);
+			waitpid(pid[k], NULL, 0);
+		}
+	ml_chan_close(d);
+	return ret;
+}
+
+static int t_many_clients_4(void)
+{
+	return many_clients(4);
+}
+
+static int t_many_clients_8(void)
+{
+	return many_clients(8);
+}
+
+/* ---- test: a full lane ---------------------------------------------------- */
+
+struct full_shared {
+	_Atomic int step;     /* daemon -> client */
+	_Atomic int cstep;    /* client -> daemon */
+	_Atomic long sent_low;
+	_Atomic long sent_crit;
+	_Atomic long long wait_ns;
+	char name[80];
+};
+
+#define FULL_RING 4096u
+#define FULL_MSG 64u
+
+static int full_client(void *arg)
+{
+	struct full_shared *sh = arg;
+	char msg[FULL_MSG];
+	ml_chan *c = NULL;
+	long n = 0;
+	int64_t t;
+	int err, ret = 1;
+
+	memset(msg, 0x5a, sizeof(msg));
+	CHECK_RC(connect_retry(&c, sh->name, 5 * SEC, -ENOENT), 0);
+	/* Fill the Low lane: the daemon does not read. */
+	while ((err = ml_chan_send(c, ML_PRIO_LOW, msg, sizeof(msg))) == 0)
+		CHECK(++n < 100000, "Low lane never fills");
+	CHECK_RC(err, -EAGAIN);
+	CHECK(n > 0, "not one message fit");
+	/* Still full a little later: nothing was lost or read. */
+	CHECK_RC(ml_chan_send(c, ML_PRIO_LOW, msg, sizeof(msg)), -EAGAIN);
+	/* Lanes are separate: Critical still has room. */
+	CHECK_RC(ml_chan_send(c, ML_PRIO_CRITICAL, msg, sizeof(msg)), 0);
+	atomic_store(&sh->sent_crit, 1);
+	/* Timed blocking send with no reader: -EAGAIN after about the timeout. */
+	t = now_ns();
+	err = ml_chan_send_wait(c, 0, ML_PRIO_LOW, msg, sizeof(msg), 200 * MS);
+	t = now_ns() - t;
+	CHECK_RC(err, -EAGAIN);
+	CHECK(t >= 190 * MS && t < 5 * SEC, "send_wait(200 ms) gave up after %lld ms",
+	      (long long)(t / MS));
+	CHECK_RC(ml_chan_send_wait(c, 0, ML_PRIO_LOW, msg, sizeof(msg), 0), -EAGAIN);
+	atomic_store(&sh->sent_low, n);
+	/* Now the daemon starts reading after 300 ms: a long send_wait succeeds. */
+	atomic_store(&sh->cstep, 1);
+	t = now_ns();
+	err = ml_chan_send_wait(c, 0, ML_PRIO_LOW, msg, sizeof(msg), 10 * SEC);
+	t = now_ns() - t;
+	CHECK_RC(err, 0);
+	atomic_store(&sh->wait_ns, t);
+	CHECK(t >= 250 * MS, "send_wait succeeded after %lld ms, before the daemon read",
+	      (long long)(t / MS));
+	atomic_store(&sh->sent_low, n + 1);
+	atomic_store(&sh->cstep, 2);
+	/* Wait for the daemon's half: its replies fill our response lane. */
+	CHECK(wait_flag(&sh->step, 1, 20 * SEC), "daemon never filled the response lane");
+	ret = 0;
+out:
+	ml_chan_close(c);
+	return ret;
+}
+
+static int t_full_lane(void)
+{
+	struct full_shared *sh = shared_map(sizeof(*sh));
+	struct ml_chan_opts o = opts_default();
+	char buf[FULL_MSG * 2];
+	ml_chan *d = NULL;
+	long got_low = 0, got_crit = 0, nrep = 0, want_low;
+	unsigned cl = 0;
+	pid_t pid = 0;
+	int64_t t;
+	int err, prio, n, ret = -1;
+
+	chan_name(sh->name, sizeof(sh->name), "full");
+	o.ring_size = FULL_RING;
+	o.max_msg = FULL_MSG;
+	o.max_clients = 1;
+	CHECK_RC(ml_daemon_create(&d, sh->name, &o), 0);
+	pid = spawn(full_client, sh);
+	CHECK(wait_flag(&sh->cstep, 1, 20 * SEC), "client never filled its lane");
+	sleep_ms(300);
+	/* Read everything, including the send that waited for the room. */
+	t = now_ns();
+	want_low = atomic_load(&sh->sent_low) + 1;
+	while (got_low < want_low || got_crit < 1) {
+		CHECK(now_ns() - t < 10 * SEC, "got %ld Low + %ld Critical, want %ld + 1", got_low,
+		      got_crit, want_low);
+		n = ml_chan_recv(d, &prio, &cl, buf, sizeof(buf));
+		if (n == -EAGAIN) {
+			ml_chan_wait(d, 20 * MS);
+			continue;
+		}
+		CHECK(n == FULL_MSG, "recv: %d (%s)", n, n < 0 ? ml_strerror(n) : "");
+		CHECK(prio == ML_PRIO_CRITICAL || prio == ML_PRIO_LOW, "prio %d", prio);
+		if (prio == ML_PRIO_CRITICAL) {
+			/* Critical goes first even though it was sent after Low filled. */
+			CHECK(got_low == 0, "Critical read after %ld Low", got_low);
+			got_crit++;
+		} else {
+			got_low++;
+		}
+	}
+	CHECK(wait_flag(&sh->cstep, 2, 10 * SEC), "client send_wait never returned");
+	CHECK(got_low == atomic_load(&sh->sent_low), "read %ld Low, client sent %ld", got_low,
+	      atomic_load(&sh->sent_low));
+	CHECK_RC(ml_chan_recv(d, NULL, NULL, buf, sizeof(buf)), -EAGAIN);
+	/* The daemon's side: the client does not read, so the response lane fills. */
+	memset(buf, 1, sizeof(buf));
+	while ((err = ml_chan_reply(d, cl, ML_PRIO_HIGH, buf, FULL_MSG)) == 0)
+		CHECK(++nrep < 100000, "response lane never fills");
+	CHECK_RC(err, -EAGAIN);
+	t = now_ns();
+	err = ml_chan_send_wait(d, cl, ML_PRIO_HIGH, buf, FULL_MSG, 150 * MS);
+	t = now_ns() - t;
+	CHECK_RC(err, -EAGAIN);
+	CHECK(t >= 140 * MS && t < 5 * SEC, "daemon send_wait(150 ms) gave up after %lld ms",
+	      (long long)(t / MS));
+	atomic_store(&sh->step, 1);
+	CHECK(reap_ok(pid, "client", 20 * SEC), "client");
+	pid = 0;
+	printf("  # Low lane held %ld x %u-byte messages; send_wait succeeded after %lld ms\n",
+	       atomic_load(&sh->sent_low) - 1, FULL_MSG, atomic_load(&sh->wait_ns) / MS);
+	ret = 0;
+out:
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	ml_chan_close(d);
+	return ret;
+}
+
+/* ---- test: backpressure --------------------------------------------------- */
+
+struct bp_shared {
+	_Atomic int step;  /* daemon -> client */
+	_Atomic int cstep; /* client -> daemon */
+	double fill;       /* the client's own view when full */
+	char name[80];
+};
+
+#define BP_EPS 1e-6
+
+static bool near(double a, double b)
+{
+	return a > b - BP_EPS && a < b + BP_EPS;
+}
+
+static int bp_client(void *arg)
+{
+	struct bp_shared *sh = arg;
+	char msg[FULL_MSG];
+	double prev, bp;
+	ml_chan *c = NULL;
+	int err, ret = 1, n = 0;
+
+	memset(msg, 7, sizeof(msg));
+	CHECK_RC(connect_retry(&c, sh->name, 5 * SEC, -ENOENT), 0);
+	bp = ml_chan_backpressure(c);
+	CHECK(bp == 0.0, "empty channel: backpressure %g", bp);
+	CHECK_RC(ml_chan_set_backpressure(c, 0.5), -EINVAL);
+	prev = 0.0;
+	while ((err = ml_chan_send(c, ML_PRIO_HIGH, msg, sizeof(msg))) == 0) {
+		bp = ml_chan_backpressure(c);
+		CHECK(bp > prev && bp <= 1.0, "after %d sends: backpressure %g, before %g", n + 1,
+		      bp, prev);
+		prev = bp;
+		CHECK(++n < 100000, "lane never fills");
+	}
+	CHECK_RC(err, -EAGAIN);
+	CHECK(prev > 0.8, "full lane: backpressure only %g", prev);
+	sh->fill = prev;
+	atomic_store(&sh->cstep, 1);
+	/* Step 1: the daemon set 0.25. */
+	CHECK(wait_flag(&sh->step, 1, 10 * SEC), "daemon step 1");
+	bp = ml_chan_backpressure(c);
+	CHECK(near(bp, 0.25), "override 0.25: client sees %g", bp);
+	atomic_store(&sh->cstep, 2);
+	/* Step 2: the daemon set 1.0. */
+	CHECK(wait_flag(&sh->step, 2, 10 * SEC), "daemon step 2");
+	bp = ml_chan_backpressure(c);
+	CHECK(near(bp, 1.0), "override 1.0: client sees %g", bp);
+	atomic_store(&sh->cstep, 3);
+	/* Step 3: override removed: the real fill again. */
+	CHECK(wait_flag(&sh->step, 3, 10 * SEC), "daemon step 3");
+	bp = ml_chan_backpressure(c);
+	CHECK(near(bp, sh->fill), "override removed: client sees %g, fill is %g", bp, sh->fill);
+	atomic_store(&sh->cstep, 4);
+	/* Step 4: the daemon read everything. */
+	CHECK(wait_flag(&sh->step, 4, 10 * SEC), "daemon step 4");
+	bp = ml_chan_backpressure(c);
+	CHECK(bp == 0.0, "drained: client sees %g", bp);
+	/* And 0.0 as an override is an override, not "none". */
+	atomic_store(&sh->cstep, 5);
+	CHECK(wait_flag(&sh->step, 5, 10 * SEC), "daemon step 5");
+	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, msg, sizeof(msg)), 0);
+	bp = ml_chan_backpressure(c);
+	CHECK(near(bp, 0.0), "override 0.0 with one message in: client sees %g", bp);
+	atomic_store(&sh->cstep, 6);
+	ret = 0;
+out:
+	ml_chan_close(c);
+	return ret;
+}
+
+static int t_backpressure(void)
+{
+	struct bp_shared *sh = shared_map(sizeof(*sh));
+	struct ml_chan_opts o = opts_default();
+	char buf[FULL_MSG];
+	ml_chan *d = NULL;
+	pid_t pid = 0;
+	double bp;
+	int n, ret = -1;
+
+	chan_name(sh->name, sizeof(sh->name), "bp");
+	o.ring_size = FULL_RING;
+	o.max_msg = FULL_MSG;
+	o.max_clients = 2;
+	CHECK_RC(ml_daemon_create(&d, sh->name, &o), 0);
+	bp = ml_chan_backpressure(d);
+	CHECK(bp == 0.0, "new daemon: backpressure %g", bp);
+	pid = spawn(bp_client, sh);
+	CHECK(wait_flag(&sh->cstep, 1, 10 * SEC), "client never filled its lane");
+	/* The daemon sees the same fill (once it has looked at its clients). */
+	ml_chan_connected(d);
+	ml_chan_wait(d, 0);
+	bp = ml_chan_backpressure(d);
+	CHECK(near(bp, sh->fill), "daemon sees %g, client %g", bp, sh->fill);
+	CHECK_RC(ml_chan_set_backpressure(d, 1.5), -EINVAL);
+	CHECK_RC(ml_chan_set_backpressure(d, 0.25), 0);
+	CHECK(near(ml_chan_backpressure(d), 0.25), "daemon override: %g", ml_chan_backpressure(d));
+	atomic_store(&sh->step, 1);
+	CHECK(wait_flag(&sh->cstep, 2, 10 * SEC), "client step 2");
+	CHECK_RC(ml_chan_set_backpressure(d, 1.0), 0);
+	atomic_store(&sh->step, 2);
+	CHECK(wait_flag(&sh->cstep, 3, 10 * SEC), "client step 3");
+	CHECK_RC(ml_chan_set_backpressure(d, -1.0), 0);
+	CHECK(near(ml_chan_backpressure(d), sh->fill), "daemon: override removed: %g",
+	      ml_chan_backpressure(d));
+	atomic_store(&sh->step, 3);
+	CHECK(wait_flag(&sh->cstep, 4, 10 * SEC), "client step 4");
+	while ((n = ml_chan_recv(d, NULL, NULL, buf, sizeof(buf))) >= 0)
+		;
+	CHECK_RC(n, -EAGAIN);
+	CHECK(ml_chan_backpressure(d) == 0.0, "daemon, drained: %g", ml_chan_backpressure(d));
+	atomic_store(&sh->step, 4);
+	CHECK(wait_flag(&sh->cstep, 5, 10 * SEC), "client step 5");
+	CHECK_RC(ml_chan_set_backpressure(d, 0.0), 0);
+	atomic_store(&sh->step, 5);
+	CHECK(wait_flag(&sh->cstep, 6, 10 * SEC), "client step 6");
+	CHECK(reap_ok(pid, "client", 10 * SEC), "client");
+	pid = 0;
+	ret = 0;
+out:
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	ml_chan_close(d);
+	return ret;
+}
+
+/* ---- test: shutdown ------------------------------------------------------- */
+
+#define SD_CLIENTS 3
+
+struct sd_shared {
+	_Atomic int connected;
+	_Atomic int going; /* the daemon is about to shut down */
+	_Atomic int down;  /* the daemon has shut down */
+	_Atomic long long going_at;
+	int use_close;
+	long long seen_ns[SD_CLIENTS];
+	char name[80];
+};
+
+/*
+ * Client k: k = 0 waits in ml_chan_wait all along (it must wake with
+ * -EPIPE); the others look only after the daemon is down. Each must first
+ * get the three replies sent before the shutdown, most urgent first.
+ */
+static int sd_client(void *arg)
+{
+	struct sd_shared *sh = (struct sd_shared *)((uintptr_t)arg & ~(uintptr_t)7);
+	int k = (int)((uintptr_t)arg & 7), got = 0, n, p, err, ret = 1;
+	char buf[64];
+	ml_chan *c = NULL;
+
+	CHECK_RC(connect_retry(&c, sh->name, 5 * SEC, -ENOENT), 0);
+	CHECK_RC(ml_chan_send(c, ML_PRIO_LOW, "h", 1), 0);
+	atomic_fetch_add(&sh->connected, 1);
+	if (k == 0) {
+		for (;;) {
+			err = ml_chan_wait(c, 20 * SEC);
+			if (err == -EPIPE)
+				break;
+			CHECK_RC(err, 0);
+			while ((n = ml_chan_recv(c, &p, NULL, buf, sizeof(buf))) >= 0) {
+				/* Sent c, b, a: this one may see them as they come. */
+				CHECK(n == 1 && buf[0] == 'a' + p, "reply %d: '%c' len %d prio %d",
+				      got, buf[0], n, p);
+				got++;
+			}
+			if (n == -EPIPE)
+				break;
+			CHECK_RC(n, -EAGAIN);
+		}
+		sh->seen_ns[k] = now_ns() - atomic_load(&sh->going_at);
+		CHECK(atomic_load(&sh->going), "-EPIPE before the daemon went down");
+	} else {
+		CHECK(wait_flag(&sh->down, 1, 20 * SEC), "daemon never went down");
+	}
+	/* Whatever is left, most urgent first, then -EPIPE for good. */
+	while ((n = ml_chan_recv(c, &p, NULL, buf, sizeof(buf))) >= 0) {
+		CHECK(n == 1 && buf[0] == 'a' + p, "reply %d: '%c' len %d prio %d", got, buf[0], n,
+		      p);
+		CHECK(k == 0 || p == got, "reply %d at prio %d: not most urgent first", got, p);
+		got++;
+	}
+	CHECK(got == 3, "client %d got %d of 3 replies sent before the shutdown", k, got);
+	CHECK_RC(n, -EPIPE);
+	CHECK_RC(ml_chan_recv(c, &p, NULL, buf, sizeof(buf)), -EPIPE);
+	CHECK_RC(ml_chan_wait(c, 0), -EPIPE);
+	CHECK_RC(ml_chan_wait(c, 1 * SEC), -EPIPE);
+	CHECK_RC(ml_chan_send(c, ML_PRIO_LOW, "x", 1), -EPIPE);
+	CHECK_RC(ml_chan_send_wait(c, 0, ML_PRIO_LOW, "x", 1, 100 * MS), -EPIPE);
+	CHECK(ml_chan_connected(c) == 0, "client still connected");
+	ret = 0;
+out:
+	ml_chan_close(c);
+	return ret;
+}
+
+static int shutdown_test(bool use_close)
+{
+	struct sd_shared *sh = shared_map(sizeof(*sh));
+	struct ml_chan_opts o = opts_default();
+	pid_t pid[SD_CLIENTS] = { 0 };
+	char buf[8];
+	unsigned ids[SD_CLIENTS];
+	ml_chan *d = NULL;
+	int ret = -1, n;
+
+	chan_name(sh->name, sizeof(sh->name), use_close ? "close" : "shut");
+	sh->use_close = use_close;
+	CHECK_RC(ml_daemon_create(&d, sh->name, &o), 0);
+	for (int k = 0; k < SD_CLIENTS; k++)
+		pid[k] = spawn(sd_client, (void *)((uintptr_t)sh | (uintptr_t)k));
+	CHECK(wait_flag(&sh->connected, SD_CLIENTS, 10 * SEC), "clients never connected");
+	/* The daemon learns its clients' ids from one message each. */
+	for (int k = 0; k < SD_CLIENTS; k++) {
+		int prio;
+
+		CHECK_RC(ml_chan_wait(d, 10 * SEC), 0);
+		n = ml_chan_recv(d, &prio, &ids[k], buf, sizeof(buf));
+		CHECK(n == 1 && buf[0] == 'h', "hello %d: %d", k, n);
+		for (int j = 0; j < k; j++)
+			CHECK(ids[j] != ids[k], "two clients with id %u", ids[k]);
+	}
+	/* Replies in reverse priority, one per lane: they must come out a, b, c. */
+	sleep_ms(50);
+	for (int k = 0; k < SD_CLIENTS; k++) {
+		CHECK_RC(ml_chan_reply(d, ids[k], ML_PRIO_LOW, "c", 1), 0);
+		CHECK_RC(ml_chan_reply(d, ids[k], ML_PRIO_HIGH, "b", 1), 0);
+		CHECK_RC(ml_chan_reply(d, ids[k], ML_PRIO_CRITICAL, "a", 1), 0);
+	}
+	sleep_ms(50);
+	atomic_store(&sh->going_at, now_ns());
+	atomic_store(&sh->going, 1);
+	if (use_close) {
+		ml_chan_close(d);
+		d = NULL;
+	} else {
+		CHECK_RC(ml_chan_shutdown(d), 0);
+	}
+	atomic_store(&sh->down, 1);
+	for (int k = 0; k < SD_CLIENTS; k++) {
+		CHECK(reap_ok(pid[k], "client", 20 * SEC), "client %d", k);
+		pid[k] = 0;
+	}
+	if (d) {
+		/* A shut-down daemon receives nothing more and is not connected. */
+		n = ml_chan_recv(d, NULL, NULL, buf, sizeof(buf));
+		CHECK(n == -EAGAIN || n == -EPIPE, "recv after shutdown: %d", n);
+	}
+	if (posix_shm_backend() && !d)
+		CHECK(!shm_exists(sh->name), "/dev/shm/memlink.%s left after close", sh->name);
+	printf("  # the waiting client saw -EPIPE %.1f ms after the shutdown began\n",
+	       (double)sh->seen_ns[0] / 1e6);
+	ret = 0;
+out:
+	for (int k = 0; k < SD_CLIENTS; k++)
+		if (pid[k] > 0) {
+			kill(pid[k], SIGKILL);
+			waitpid(pid[k], NULL, 0);
+		}
+	ml_chan_close(d);
+	return ret;
+}
+
+static int t_shutdown(void)
+{
+	return shutdown_test(false);
+}
+
+static int t_shutdown_by_close(void)
+{
+	return shutdown_test(true);
+}
+
+/* ---- test: connect errors -------------------------------------------------- */
+
+struct hold_shared {
+	_Atomic int connected;
+	_Atomic int release; /* client k leaves when release > k */
+	_Atomic int left;
+	char name[80];
+};
+
+static int hold_client(void *arg)
+{
+	struct hold_shared *sh = (struct hold_shared *)((uintptr_t)arg & ~(uintptr_t)7);
+	int k = (int)((uintptr_t)arg & 7), ret = 1;
+	ml_chan *c = NULL;
+
+	CHECK_RC(connect_retry(&c, sh->name, 5 * SEC, -ENOENT), 0);
+	CHECK_RC(roundtrip(c, ML_PRIO_HIGH, "hold", 4, 5 * SEC), 0);
+	atomic_fetch_add(&sh->connected, 1);
+	CHECK(wait_flag(&sh->release, k + 1, 60 * SEC), "never released");
+	ml_chan_close(c);
+	c = NULL;
+	atomic_fetch_add(&sh->left, 1);
+	ret = 0;
+out:
+	ml_chan_close(c);
+	return ret;
+}
+
+static int t_connect_errors(void)
+{
+	struct hold_shared *sh = shared_map(sizeof(*sh));
+	struct ml_chan_opts o = opts_default();
+	const char *args[] = { "--role", "serve", sh->name, "2", NULL };
+	pid_t daemon = 0, pid[2] = { 0, 0 };
+	char missing[80];
+	ml_chan *c = NULL, *c2 = NULL, *d2 = NULL;
+	int64_t t;
+	int err, ret = -1;
+
+	chan_name(missing, sizeof(missing), "missing");
+	CHECK_RC(ml_client_connect(&c, missing, &o), -ENOENT);
+	CHECK_RC(ml_client_connect(&c, "", &o), -EINVAL);
+	CHECK_RC(ml_client_connect(&c, "bad/name", &o), -EINVAL);
+	CHECK_RC(ml_client_connect(&c, NULL, &o), -EINVAL);
+	{
+		char longname[ML_CHAN_NAME_MAX + 2];
+
+		memset(longname, 'a', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = 0;
+		CHECK_RC(ml_client_connect(&c, longname, &o), -EINVAL);
+		CHECK_RC(ml_daemon_create(&c, longname, &o), -EINVAL);
+	}
+	{
+		struct ml_chan_opts bad = opts_default();
+
+		bad.flags = 1;
+		CHECK_RC(ml_daemon_create(&c, missing, &bad), -EINVAL);
+		bad = opts_default();
+		bad.max_clients = ML_CHAN_MAX_CLIENTS + 1;
+		CHECK_RC(ml_daemon_create(&c, missing, &bad), -EINVAL);
+		bad = opts_default();
+		bad.ring_size = 1000;
+		CHECK_RC(ml_daemon_create(&c, missing, &bad), -EINVAL);
+		if (posix_shm_backend())
+			CHECK(!shm_exists(missing), "a refused create left /dev/shm/memlink.%s",
+			      missing);
+	}
+
+	/* A daemon process with two slots. */
+	chan_name(sh->name, sizeof(sh->name), "slots");
+	daemon = spawn_exec(args);
+	CHECK(daemon > 0, "spawn");
+	for (int k = 0; k < 2; k++)
+		pid[k] = spawn(hold_client, (void *)((uintptr_t)sh | (uintptr_t)k));
+	CHECK(wait_flag(&sh->connected, 2, 10 * SEC), "clients never connected");
+	/* A live daemon's name cannot be taken. */
+	CHECK_RC(ml_daemon_create(&d2, sh->name, &o), -EEXIST);
+	/* Both slots taken. */
+	CHECK_RC(ml_client_connect(&c, sh->name, &o), -ECONNREFUSED);
+	/* Client 0 leaves: its slot comes back (once the daemon has seen it go). */
+	atomic_store(&sh->release, 1);
+	CHECK(wait_flag(&sh->left, 1, 10 * SEC), "client 0 never left");
+	t = now_ns();
+	err = connect_retry(&c, sh->name, 2 * SEC, -ECONNREFUSED);
+	t = now_ns() - t;
+	CHECK(err == 0, "connect after a client left: %s (after %lld ms)", ml_strerror(err),
+	      (long long)(t / MS));
+	CHECK_RC(roundtrip(c, ML_PRIO_LOW, "new", 3, 5 * SEC), 0);
+	printf("  # a freed slot could be taken %.1f ms after its client left\n", (double)t / 1e6);
+	/* Full again. */
+	CHECK_RC(ml_client_connect(&c2, sh->name, &o), -ECONNREFUSED);
+	atomic_store(&sh->release, 2);
+	CHECK(reap_ok(pid[0], "client 0", 10 * SEC), "client 0");
+	pid[0] = 0;
+	CHECK(reap_ok(pid[1], "client 1", 10 * SEC), "client 1");
+	pid[1] = 0;
+	ret = 0;
+out:
+	ml_chan_close(c);
+	ml_chan_close(c2);
+	ml_chan_close(d2);
+	atomic_store(&sh->release, 99);
+	for (int k = 0; k < 2; k++)
+		if (pid[k] > 0)
+			reap(pid[k], 5 * SEC);
+	if (daemon > 0) {
+		kill(daemon, SIGTERM);
+		if (!reap_ok(daemon, "daemon (SIGTERM)", 5 * SEC))
+			ret = -1;
+		if (posix_shm_backend() && shm_exists(sh->name)) {
+			failf("/dev/shm/memlink.%s left after the daemon closed", sh->name);
+			ret = -1;
+		}
+	}
+	return ret;
+}
+
+/* Corrupt one field of the control region and expect -EPROTO, then restore. */
+static int t_layout_mismatch(void)
+{
+	struct ml_chan_opts o = opts_default();
+	char name[80], path[160];
+	struct ml__ctl *ctl = NULL;
+	ml_chan *d = NULL, *c = NULL;
+	struct stat st;
+	int fd = -1, ret = -1;
+
+	if (!posix_shm_backend()) {
+		skipf("needs a /dev/shm backend");
+		return 1;
+	}
+	chan_name(name, sizeof(name), "proto");
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	snprintf(path, sizeof(path), "/dev/shm/memlink.%s", name);
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0, "open %s: %s", path, strerror(errno));
+	CHECK(!fstat(fd, &st) && (size_t)st.st_size >= ML__CTL_SIZE, "size");
+	CHECK((st.st_mode & 0777) == 0600, "mode %o, want 0600", (unsigned)(st.st_mode & 0777));
+	ctl = mmap(NULL, ML__CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(ctl != MAP_FAILED, "mmap: %s", strerror(errno));
+	CHECK(ctl->magic == ML__CHAN_MAGIC && ctl->version == ML__CHAN_VERSION,
+	      "magic %#x version %u", ctl->magic, ctl->version);
+	{
+		/* Each field alone: version, magic, ctl_size, stride, region size. */
+		uint32_t *f32[] = { &ctl->version, &ctl->magic, &ctl->ctl_size, &ctl->max_clients };
+		uint32_t bad32[] = { ML__CHAN_VERSION + 1, 0x12345678, 8192, ML_CHAN_MAX_CLIENTS + 1 };
+		uint64_t *f64[] = { &ctl->client_stride, &ctl->region_size };
+
+		for (unsigned i = 0; i < 4; i++) {
+			uint32_t keep = *f32[i];
+
+			*f32[i] = bad32[i];
+			c = NULL;
+			int err = ml_client_connect(&c, name, &o);
+
+			*f32[i] = keep;
+			CHECK(err == -EPROTO, "field %u corrupted: connect = %d (%s), want -EPROTO", i,
+			      err, ml_strerror(err));
+		}
+		for (unsigned i = 0; i < 2; i++) {
+			uint64_t keep = *f64[i];
+
+			*f64[i] = keep * 2;
+			c = NULL;
+			int err = ml_client_connect(&c, name, &o);
+
+			*f64[i] = keep;
+			CHECK(err == -EPROTO, "64-bit field %u corrupted: connect = %d (%s), want -EPROTO",
+			      i, err, ml_strerror(err));
+		}
+	}
+	/* Restored: connecting works, and a round trip goes through. */
+	c = NULL;
+	CHECK_RC(ml_client_connect(&c, name, &o), 0);
+	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, "v", 1), 0);
+	{
+		char b[4];
+		unsigned cl;
+		int prio;
+
+		CHECK_RC(ml_chan_wait(d, 2 * SEC), 0);
+		CHECK_RC(ml_chan_recv(d, &prio, &cl, b, sizeof(b)), 1);
+		CHECK(prio == ML_PRIO_HIGH && b[0] == 'v', "prio %d byte %c", prio, b[0]);
+	}
+	ret = 0;
+out:
+	if (ctl && ctl != MAP_FAILED)
+		munmap(ctl, ML__CTL_SIZE);
+	if (fd >= 0)
+		close(fd);
+	ml_chan_close(c);
+	ml_chan_close(d);
+	return ret;
+}
+
+/* ---- test: a daemon killed with SIGKILL ----------------------------------- */
+
+struct kill_shared {
+	_Atomic long long killed_at;
+};
+
+static int killer(void *arg)
+{
+	struct kill_shared *sh = arg;
+	pid_t victim = (pid_t)atomic_load(&sh->killed_at);
+
+	sleep_ms(300);
+	atomic_store(&sh->killed_at, now_ns());
+	kill(victim, SIGKILL);
+	return 0;
+}
+
+/*
+ * `every_call`: after the wait saw -EPIPE, check that every other call on
+ * the handle says -EPIPE too; else check reconnecting and replacing.
+ */
+static int daemon_sigkill(bool every_call)
+{
+	struct kill_shared *sh = shared_map(sizeof(*sh));
+	struct ml_chan_opts o = opts_default();
+	char name[80], buf[8];
+	const char *args[] = { "--role", "serve", name, NULL };
+	pid_t daemon = 0, k = 0;
+	ml_chan *c = NULL, *c2 = NULL, *d2 = NULL;
+	int64_t t, delay;
+	int err, st, ret = -1;
+
+	chan_name(name, sizeof(name), "dkill");
+	daemon = spawn_exec(args);
+	CHECK(daemon > 0, "spawn");
+	CHECK_RC(connect_retry(&c, name, 5 * SEC, -ENOENT), 0);
+	CHECK_RC(roundtrip(c, ML_PRIO_CRITICAL, "ping", 4, 5 * SEC), 0);
+	CHECK(ml_chan_connected(c) == 1, "not connected");
+	/* Kill the daemon while we wait for a reply that never comes. */
+	atomic_store(&sh->killed_at, daemon);
+	k = spawn(killer, sh);
+	t = now_ns();
+	err = ml_chan_wait(c, 10 * SEC);
+	delay = now_ns() - atomic_load(&sh->killed_at);
+	t = now_ns() - t;
+	CHECK(err == -EPIPE, "wait with the daemon killed: %d (%s) after %lld ms", err,
+	      ml_strerror(err), (long long)(t / MS));
+	CHECK(t >= 250 * MS, "wait returned -EPIPE after %lld ms, before the kill",
+	      (long long)(t / MS));
+	CHECK(delay < 1 * SEC, "client noticed the dead daemon after %lld ms", (long long)(delay / MS));
+	printf("  # client saw the daemon's death after %.1f ms\n", (double)delay / 1e6);
+	st = reap(daemon, 5 * SEC);
+	daemon = 0;
+	CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "daemon status %#x", st);
+	reap(k, 5 * SEC);
+	k = 0;
+	if (!every_call)
+		goto reconnect;
+	/* After that, every call on the handle says so (include/memlink.h:
+	 * -EPIPE "the peer is gone: the daemon died"), as after a shutdown.
+	 * Soft checks: each is reported. */
+	SOFT_RC(ml_chan_connected(c), 0);
+	SOFT_RC(ml_chan_wait(c, 100 * MS), -EPIPE);
+	SOFT_RC(ml_chan_wait(c, 0), -EPIPE);
+	SOFT_RC(ml_chan_recv(c, NULL, NULL, buf, sizeof(buf)), -EPIPE);
+	SOFT_RC(ml_chan_send(c, ML_PRIO_LOW, "x", 1), -EPIPE);
+	SOFT_RC(ml_chan_send_wait(c, 0, ML_PRIO_LOW, "x", 1, 100 * MS), -EPIPE);
+	ret = atomic_load(&R->failed) ? -1 : 0;
+	goto out;
+reconnect:
+	/* A new client of the dead daemon's name is refused. */
+	err = ml_client_connect(&c2, name, &o);
+	CHECK(err == -EPIPE || err == -ENOENT, "connect to a dead daemon: %d (%s)", err,
+	      ml_strerror(err));
+	/* A new daemon replaces the dead one's channel; its close removes it. */
+	CHECK_RC(ml_daemon_create(&d2, name, &o), 0);
+	ml_chan_close(d2);
+	d2 = NULL;
+	if (posix_shm_backend())
+		CHECK(!shm_exists(name), "/dev/shm/memlink.%s left after the replacement closed", name);
+	ret = 0;
+out:
+	ml_chan_close(d2);
+	ml_chan_close(c2);
+	ml_chan_close(c);
+	if (k > 0)
+		reap(k, 5 * SEC);
+	if (daemon > 0) {
+		kill(daemon, SIGKILL);
+		reap(daemon, 5 * SEC);
+	}
+	if ((ret || every_call) && posix_shm_backend()) {
+		char path[160];
+
+		snprintf(path, sizeof(path), "/memlink.%s", name);
+		shm_unlink(path);
+	}
+	return ret;
+}
+
+static int t_daemon_sigkill(void)
+{
+	return daemon_sigkill(false);
+}
+
+static int t_daemon_sigkill_every_call(void)
+{
+	return daemon_sigkill(true);
+}
+
+/* ---- test: a client killed with SIGKILL ------------------------------------ */
+
+struct ckill_shared {
+	_Atomic int connected;
+	_Atomic int go;
+	_Atomic int done;
+	_Atomic int refused_ok;
+	_Atomic long long d_latency;
+	char name[80];
+};
+
+#define CK_ROUNDS 2000
+
+static int ck_victim(void *arg)
+{
+	struct ckill_shared *sh = arg;
+	ml_chan *c = NULL;
+	int ret = 1;
+
+	CHECK_RC(connect_retry(&c, sh->name, 5 * SEC, -ENOENT), 0);
+	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, "victim", 6), 0);
+	atomic_fetch_add(&sh->connected, 1);
+	for (;;)
+		pause();
+out:
+	ml_chan_close(c);
+	return ret;
+}
+
+static int ck_worker(void *arg)
+{
+	struct ckill_shared *sh = arg;
+	char msg[64];
+	ml_chan *c = NULL;
+	int ret = 1;
+
+	CHECK_RC(connect_retry(&c, sh->name, 5 * SEC, -ENOENT), 0);
+	atomic_fetch_add(&sh->connected, 1);
+	CHECK(wait_flag(&sh->go, 1, 20 * SEC), "never told to go");
+	for (int i = 0; i < CK_ROUNDS; i++) {
+		int len = snprintf(msg, sizeof(msg), "w%d-%d", (int)getpid(), i);
+
+		CHECK_RC(roundtrip(c, i % ML_PRIO_COUNT, msg, (size_t)len, 10 * SEC), 0);
+	}
+	atomic_fetch_add(&sh->done, 1);
+	ret = 0;
+out:
+	ml_chan_close(c);
+	return ret;
+}
+
+static int ck_refused(void *arg)
+{
+	struct ckill_shared *sh = arg;
+	struct ml_chan_opts o = opts_default();
+	ml_chan *c = NULL;
+	int err = ml_client_connect(&c, sh->name, &o);
+
+	if (err != -ECONNREFUSED) {
+		failf("4th client: connect = %d (%s), want -ECONNREFUSED", err, ml_strerror(err));
+		ml_chan_close(c);
+		return 1;
+	}
+	atomic_store(&sh->refused_ok, 1);
+	return 0;
+}
+
+static int ck_newcomer(void *arg)
+{
+	struct ckill_shared *sh = arg;
+	ml_chan *c = NULL;
+	int64_t t = now_ns();
+	int ret = 1;
+
+	CHECK_RC(connect_retry(&c, sh->name, 3 * SEC, -ECONNREFUSED), 0);
+	atomic_store(&sh->d_latency, now_ns() - t);
+	CHECK_RC(roundtrip(c, ML_PRIO_LOW, "newcomer", 8, 5 * SEC), 0);
+	ret = 0;
+out:
+	ml_chan_close(c);
+	return ret;
+}
+
+static int t_client_sigkill(void)
+{
+	struct ckill_shared *sh = shared_map(sizeof(*sh));
+	struct ml_chan_opts o = opts_default();
+	pid_t victim = 0, w[2] = { 0, 0 }, r = 0, nc = 0;
+	unsigned victim_id = 99;
+	char buf[128];
+	ml_chan *d = NULL;
+	long served = 0;
+	int st, n, prio, ret = -1;
+	unsigned cl;
+
+	chan_name(sh->name, sizeof(sh->name), "ckill");
+	o.max_clients = 3;
+	CHECK_RC(ml_daemon_create(&d, sh->name, &o), 0);
+	victim = spawn(ck_victim, sh);
+	/* The victim's one message tells its id. */
+	CHECK_RC(ml_chan_wait(d, 10 * SEC), 0);
+	n = ml_chan_recv(d, &prio, &victim_id, buf, sizeof(buf));
+	CHECK(n == 6 && !memcmp(buf, "victim", 6), "victim's message: %d", n);
+	w[0] = spawn(ck_worker, sh);
+	w[1] = spawn(ck_worker, sh);
+	CHECK(wait_flag(&sh->connected, 3, 10 * SEC), "clients never connected");
+	/* Every slot taken. */
+	r = spawn(ck_refused, sh);
+	CHECK(reap_ok(r, "4th client", 10 * SEC), "4th client");
+	r = 0;
+	CHECK(atomic_load(&sh->refused_ok), "4th client was not refused");
+	/* Kill the victim. */
+	kill(victim, SIGKILL);
+	st = reap(victim, 5 * SEC);
+	victim = 0;
+	CHECK(st != -1 && WIFSIGNALED(st), "victim status %#x", st);
+	/* The daemon finds out: replies to the dead client fail with -EPIPE. */
+	{
+		int64_t t = now_ns();
+		int err;
+
+		while ((err = ml_chan_reply(d, victim_id, ML_PRIO_LOW, "z", 1)) == 0 &&
+		       now_ns() - t < 2 * SEC)
+			ml_chan_wait(d, 20 * MS);
+		CHECK_RC(err, -EPIPE);
+		printf("  # replies to the killed client failed after %.1f ms\n",
+		       (double)(now_ns() - t) / 1e6);
+	}
+	CHECK(ml_chan_connected(d) == 1, "daemon lost its other clients");
+	/* The others go on. */
+	atomic_store(&sh->go, 1);
+	/* A newcomer takes the dead one's slot while the workers go on. */
+	nc = spawn(ck_newcomer, sh);
+	{
+		int64_t end = now_ns() + 60 * SEC;
+		bool saw_newcomer = false;
+
+		while (atomic_load(&sh->done) < 2 || !saw_newcomer) {
+			int err;
+
+			CHECK(now_ns() < end, "workers done %d, newcomer seen %d after 60 s",
+			      atomic_load(&sh->done), saw_newcomer);
+			err = ml_chan_wait(d, 20 * MS);
+			CHECK(err == 0 || err == -ETIMEDOUT, "daemon wait: %s", ml_strerror(err));
+			while ((n = ml_chan_recv(d, &prio, &cl, buf, sizeof(buf))) >= 0) {
+				if (n == 8 && !memcmp(buf, "newcomer", 8)) {
+					saw_newcomer = true;
+					CHECK(cl == victim_id, "newcomer got slot %u, the dead client's was %u",
+					      cl, victim_id);
+				} else {
+					CHECK(cl != victim_id, "message from the dead client's slot %u: %.*s",
+					      cl, n, buf);
+				}
+				err = ml_chan_send_wait(d, cl, prio, buf, (size_t)n, 5 * SEC);
+				CHECK_RC(err, 0);
+				served++;
+			}
+			CHECK_RC(n, -EAGAIN);
+		}
+	}
+	CHECK(reap_ok(w[0], "worker", 20 * SEC), "worker");
+	w[0] = 0;
+	CHECK(reap_ok(w[1], "worker", 20 * SEC), "worker");
+	w[1] = 0;
+	CHECK(reap_ok(nc, "newcomer", 20 * SEC), "newcomer");
+	nc = 0;
+	CHECK(served == 2 * CK_ROUNDS + 1, "served %ld, want %d", served, 2 * CK_ROUNDS + 1);
+	printf("  # the dead client's slot was taken %.1f ms after the kill\n",
+	       (double)atomic_load(&sh->d_latency) / 1e6);
+	ret = 0;
+out:
+	atomic_store(&sh->go, 1);
+	{
+		pid_t all[] = { victim, w[0], w[1], r, nc };
+
+		for (unsigned i = 0; i < 5; i++)
+			if (all[i] > 0) {
+				kill(all[i], SIGKILL);
+				waitpid(all[i], NULL, 0);
+			}
+	}
+	ml_chan_close(d);
+	return ret;
+}
+
+/* ---- test: nothing left behind ------------------------------------------------ */
+
+static int t_shm_cleanup(void)
+{
+	struct ml_chan_opts o = opts_default();
+	char name[80];
+	const char *args[] = { "--role", "serve", name, NULL };
+	ml_chan *d = NULL, *c1 = NULL, *c2 = NULL, *old = NULL;
+	pid_t daemon = 0;
+	int err, ret = -1;
+	bool shm = posix_shm_backend();
+
+	/* 1. daemon, clients come and go, daemon closes. */
+	chan_name(name, sizeof(name), "clean");
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	if (shm)
+		CHECK(shm_exists(name), "no /dev/shm/memlink.%s while the daemon runs", name);
+	CHECK_RC(ml_client_connect(&c1, name, &o), 0);
+	CHECK_RC(ml_client_connect(&c2, name, &o), 0);
+	ml_chan_close(c1);
+	c1 = NULL;
+	/* 2. ... and one client still connected when the daemon closes. */
+	ml_chan_close(d);
+	d = NULL;
+	if (shm)
+		CHECK(!shm_exists(name), "/dev/shm/memlink.%s left after the daemon closed", name);
+	CHECK_RC(ml_chan_wait(c2, 0), -EPIPE);
+	/* The name is free again at once. */
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	/* The old client, of the old channel, must not see the new one. */
+	CHECK_RC(ml_chan_send(c2, ML_PRIO_LOW, "x", 1), -EPIPE);
+	ml_chan_close(c2);
+	c2 = NULL;
+	ml_chan_close(d);
+	d = NULL;
+	if (shm)
+		CHECK(!shm_exists(name), "/dev/shm/memlink.%s left after the second daemon", name);
+
+	/* 3. a daemon killed with SIGKILL, replaced by a new one of the same name. */
+	chan_name(name, sizeof(name), "replace");
+	daemon = spawn_exec(args);
+	CHECK(daemon > 0, "spawn");
+	CHECK_RC(connect_retry(&old, name, 5 * SEC, -ENOENT), 0);
+	CHECK_RC(roundtrip(old, ML_PRIO_HIGH, "one", 3, 5 * SEC), 0);
+	/* While it lives, the name is taken. */
+	CHECK_RC(ml_daemon_create(&d, name, &o), -EEXIST);
+	kill(daemon, SIGKILL);
+	err = reap(daemon, 5 * SEC);
+	daemon = 0;
+	CHECK(err != -1 && WIFSIGNALED(err), "daemon status %#x", err);
+	err = ml_daemon_create(&d, name, &o);
+	CHECK(err == 0, "create over a dead daemon's channel: %s", ml_strerror(err));
+	/* The old client still sees a dead daemon, not the new one. */
+	CHECK_RC(ml_chan_wait(old, 200 * MS), -EPIPE);
+	CHECK(ml_chan_connected(old) == 0, "old client connected to the new daemon");
+	/* A new client reaches the new daemon. */
+	CHECK_RC(ml_client_connect(&c1, name, &o), 0);
+	CHECK_RC(ml_chan_send(c1, ML_PRIO_CRITICAL, "two", 3), 0);
+	{
+		char b[8];
+		unsigned cl;
+		int prio;
+
+		CHECK_RC(ml_chan_wait(d, 2 * SEC), 0);
+		CHECK_RC(ml_chan_recv(d, &prio, &cl, b, sizeof(b)), 3);
+		CHECK(!memcmp(b, "two", 3) && prio == ML_PRIO_CRITICAL, "wrong message");
+		CHECK_RC(ml_chan_recv(d, &prio, &cl, b, sizeof(b)), -EAGAIN);
+	}
+	ml_chan_close(c1);
+	c1 = NULL;
+	ml_chan_close(old);
+	old = NULL;
+	ml_chan_close(d);
+	d = NULL;
+	if (shm)
+		CHECK(!shm_exists(name), "/dev/shm/memlink.%s left after the replacement closed",
+		      name);
+	ret = 0;
+out:
+	ml_chan_close(old);
+	ml_chan_close(c1);
+	ml_chan_close(c2);
+	ml_chan_close(d);
+	if (daemon > 0) {
+		kill(daemon, SIGKILL);
+		reap(daemon, 5 * SEC);
+	}
+	return ret;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+struct test {
+	const char *name;
+	int (*fn)(void);
+};
+
+static const struct test tests[] = {
+	{ "roundtrip_every_priority", t_roundtrip_prios },
+	{ "connect_errors_and_slot_reuse", t_connect_errors },
+	{ "layout_version_mismatch", t_layout_mismatch },
+	{ "full_lane_and_send_wait", t_full_lane },
+	{ "backpressure", t_backpressure },
+	{ "shutdown_seen_by_every_client", t_shutdown },
+	{ "daemon_close_seen_by_every_client", t_shutdown_by_close },
+	{ "daemon_sigkill_wait_returns_epipe", t_daemon_sigkill },
+	{ "daemon_sigkill_then_every_call_epipe", t_daemon_sigkill_every_call },
+	{ "client_sigkill", t_client_sigkill },
+	{ "shm_cleanup_and_replace_dead_daemon", t_shm_cleanup },
+	{ "many_clients_4", t_many_clients_4 },
+	{ "many_clients_8", t_many_clients_8 },
+};
+
+/* Run one test in its own process group; the group dies with it. */
+static int run_test(const struct test *t, int64_t timeout_ns, double *secs)
+{
+	int64_t t0 = now_ns();
+	siginfo_t si;
+	pid_t pid;
+	int st;
+
+	memset(R, 0, sizeof(*R));
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		snprintf(R->reason, sizeof(R->reason), "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		int r;
+
+		setpgid(0, 0);
+		r = t->fn();
+		fflush(stdout);
+		if (r < 0 && !atomic_load(&R->failed))
+			failf("failed without a reason");
+		exit(r < 0 ? 1 : 0);
+	}
+	setpgid(pid, pid);
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+			break;
+		if (now_ns() - t0 > timeout_ns) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			*secs = (double)(now_ns() - t0) / 1e9;
+			{
+				char first[512];
+
+				first[0] = 0;
+				if (atomic_load(&R->failed)) {
+					memcpy(first, R->reason, sizeof(first) - 1);
+					first[sizeof(first) - 1] = 0;
+				}
+				snprintf(R->reason, sizeof(R->reason), "timed out after %.0f s%s%s",
+					 *secs, *first ? "; first failure: " : "", first);
+			}
+			return -1;
+		}
+		sleep_ms(5);
+	}
+	/* Whatever the test left running goes with it. */
+	kill(-pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	*secs = (double)(now_ns() - t0) / 1e9;
+	if (atomic_load(&R->failed))
+		return -1;
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		snprintf(R->reason, sizeof(R->reason), "test process %s %d", WIFEXITED(st) ? "exited" : "killed by signal",
+			 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+		return -1;
+	}
+	return atomic_load(&R->skipped) ? 1 : 0;
+}
+
+/* Count what this run left in /dev/shm. */
+static int leftovers(void)
+{
+	char prefix[64];
+	struct dirent *e;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(prefix, sizeof(prefix), "memlink.mlt-%d-", (int)runner_pid);
+	dir = opendir("/dev/shm");
+	if (!dir)
+		return 0;
+	while ((e = readdir(dir)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix))) {
+			char path[300];
+
+			printf("  # left behind: /dev/shm/%s\n", e->d_name);
+			snprintf(path, sizeof(path), "/%s", e->d_name);
+			shm_unlink(path);
+			n++;
+		}
+	closedir(dir);
+	return n;
+}
+
+static int wait_mode_from_env(void)
+{
+	const char *m = getenv("CHAN_WAIT_MODE");
+
+	if (!m || !*m || !strcmp(m, "adaptive"))
+		return ML_WAIT_ADAPTIVE;
+	if (!strcmp(m, "blocking"))
+		return ML_WAIT_BLOCKING;
+	if (!strcmp(m, "busy"))
+		return ML_WAIT_BUSY;
+	fprintf(stderr, "CHAN_WAIT_MODE=%s: want adaptive, blocking or busy\n", m);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	const char *to = getenv("CHAN_TIMEOUT");
+	int64_t timeout = (to && *to ? atoll(to) : 300) * SEC;
+	unsigned passed = 0, failed = 0, num = 0;
+	const char *suite, *tally;
+	ssize_t n;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	g_wait_mode = wait_mode_from_env();
+	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+	if (n > 0)
+		self_exe[n] = 0;
+	else
+		snprintf(self_exe, sizeof(self_exe), "%s", argv[0]);
+
+	/* Helper processes: fork+exec of this binary in a role. */
+	if (argc >= 3 && !strcmp(argv[1], "--role")) {
+		runner_pid = getppid();
+		if (!strcmp(argv[2], "serve"))
+			return role_serve(argc - 3, argv + 3);
+		if (!strcmp(argv[2], "stress-client"))
+			return role_stress_client(argc - 3, argv + 3);
+		fprintf(stderr, "unknown role %s\n", argv[2]);
+		return 2;
+	}
+
+	runner_pid = getpid();
+	R = shared_map(sizeof(*R));
+	{
+		struct ml_chan_opts o = opts_default();
+		char name[80];
+		ml_chan *d;
+		int err;
+
+		chan_name(name, sizeof(name), "probe");
+		err = ml_daemon_create(&d, name, &o);
+		if (err) {
+			printf("not ok 1 backend: ml_daemon_create with MEMLINK_BACKEND=%s: %s\n",
+			       backend_name(), ml_strerror(err));
+			printf("chan: 0 passed, 1 failed\n");
+			return 1;
+		}
+		snprintf(active_backend, sizeof(active_backend), "%s", ml_chan_backend(d));
+		ml_chan_close(d);
+	}
+	printf("# memlink %s, backend %s (MEMLINK_BACKEND=%s), %llu messages per client\n",
+	       ml_version(), active_backend, backend_name(), (unsigned long long)stress_msgs());
+
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		const struct test *t = &tests[i];
+		double secs = 0;
+		int r;
+
+		if (argc > 1) {
+			bool want = false;
+
+			for (int a = 1; a < argc; a++)
+				want |= !strcmp(argv[a], t->name);
+			if (!want)
+				continue;
+		}
+		num++;
+		r = run_test(t, timeout, &secs);
+		if (r < 0) {
+			printf("not ok %u %s: %s (%.2f s)\n", num, t->name, R->reason, secs);
+			failed++;
+		} else if (r > 0) {
+			printf("ok %u %s # SKIP %s\n", num, t->name, R->reason);
+			passed++;
+		} else {
+			printf("ok %u %s (%.2f s)\n", num, t->name, secs);
+			passed++;
+		}
+	}
+	if (posix_shm_backend()) {
+		int left = leftovers();
+
+		num++;
+		if (left) {
+			printf("not ok %u nothing_left_in_dev_shm: %d objects\n", num, left);
+			failed++;
+		} else {
+			printf("ok %u nothing_left_in_dev_shm\n", num);
+			passed++;
+		}
+	}
+	suite = getenv("CHAN_SUITE");
+	printf("%s: %u passed, %u failed\n", suite && *suite ? suite : "chan", passed, failed);
+	/* Like tests/run-suite.sh: make check adds up every suite's counts. */
+	tally = getenv("ML_TALLY");
+	if (tally && *tally) {
+		FILE *f = fopen(tally, "a");
+
+		if (f) {
+			fprintf(f, "%u %u\n", passed, failed);
+			fclose(f);
+		}
+	}
+	return failed ? 1 : 0;
+}
