@@ -45,7 +45,7 @@ struct ml_chan {
 	ml_ring *resps[ML_CHAN_MAX_CLIENTS];  /* producer */
 	uint32_t gens[ML_CHAN_MAX_CLIENTS];   /* slot generation of the handles */
 	uint32_t slots_seq;                   /* ctl->slots_seq at the last scan */
-	uint64_t live_scan_ns;                /* time of the last liveness scan */
+	uint64_t live_scan_ns;                /* when peers' liveness was last asked */
 	unsigned next[ML_PRIO_COUNT];         /* round-robin cursor per priority */
 	void *alloc_base;
 };
@@ -412,6 +412,8 @@ static int ctl_check(ml_chan *c)
 /* Once known, the daemon's death is remembered: every later call says so. */
 static bool daemon_gone(ml_chan *c, bool ask_backend)
 {
+	if (ask_backend)
+		c->live_scan_ns = ml__now_ns();
 	if (!c->peer_gone &&
 	    (atomic_load_explicit(&c->ctl->daemon_state, memory_order_acquire) !=
 		     ML__DAEMON_RUNNING ||
@@ -569,9 +571,11 @@ static int chan_sleep(ml_chan *c, uint64_t deadline)
 	atomic_thread_fence(memory_order_seq_cst);
 	if (has_data(c))
 		goto out;
-	if (c->daemon)
-		daemon_scan(c, true);
-	else if (daemon_gone(c, true)) {
+	/*
+	 * Liveness costs a system call per peer: ask at most once a slice,
+	 * not on every sleep of a busy ping-pong.
+	 */
+	if (!c->daemon && daemon_gone(c, ml__now_ns() - c->live_scan_ns > LIVENESS_SLICE_NS)) {
 		err = -EPIPE;
 		goto out;
 	}
