@@ -302,7 +302,12 @@ ML_API int ml_chan_set_backpressure(ml_chan *c, double level);
 
 /*
  * A descriptor that polls readable when something may be waiting, for
- * epoll or io_uring, or -ENOTSUP where the backend has none.
+ * epoll or io_uring, or -ENOTSUP where the backend has none (today only
+ * kmod has one). From the first call on, every send by a peer wakes this
+ * handle (a system call per send, as with an eventfd), and an
+ * ml_chan_recv() that finds nothing clears the readiness. It may be
+ * readable with nothing to read (any wake in the channel counts): recv
+ * until -EAGAIN, then poll again.
  */
 ML_API int ml_chan_fd(ml_chan *c);
 

@@ -68,6 +68,8 @@ struct ml__backend {
 	int (*alive)(struct ml__shm *s, unsigned bell);
 	/* A pollable descriptor, or -ENOTSUP. */
 	int (*fd)(struct ml__shm *s);
+	/* Mark the descriptor's readiness as seen (NULL: nothing to do). */
+	void (*fd_ack)(struct ml__shm *s);
 };
 
 extern const struct ml__backend ml__backend_kmod;

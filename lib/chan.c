@@ -31,6 +31,7 @@ struct ml_chan {
 	struct ml__shm shm;
 	struct ml__ctl *ctl;
 	bool daemon;
+	bool armed;                     /* ml_chan_fd() was called: peers always ring */
 	unsigned max_clients;
 	unsigned ring_size;
 	enum ml_wait_mode mode;
@@ -525,13 +526,32 @@ static bool has_data(ml_chan *c)
 	return false;
 }
 
+static int recv_once(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len);
+
 int ml_chan_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len)
 {
-	const void *p;
 	int n;
 
 	if (!c || (len && !buf))
 		return -EINVAL;
+	n = recv_once(c, prio, client, buf, len);
+	/*
+	 * Nothing to read on an armed handle: mark the descriptor's readiness
+	 * seen, then look once more, so a send that raced with us is read now
+	 * or makes the descriptor readable again.
+	 */
+	if (n == -EAGAIN && c->armed && c->shm.be->fd_ack) {
+		c->shm.be->fd_ack(&c->shm);
+		n = recv_once(c, prio, client, buf, len);
+	}
+	return n;
+}
+
+static int recv_once(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len)
+{
+	const void *p;
+	int n;
+
 	if (c->daemon) {
 		daemon_refresh(c);
 		return daemon_recv(c, prio, client, buf, len);
@@ -597,7 +617,8 @@ static int chan_sleep(ml_chan *c, uint64_t deadline)
 	if (err == -ETIMEDOUT || err == -EINTR)
 		err = 0;
 out:
-	atomic_store_explicit(&b->sleeping, 0, memory_order_relaxed);
+	if (!c->armed)
+		atomic_store_explicit(&b->sleeping, 0, memory_order_relaxed);
 	return err;
 }
 
@@ -755,11 +776,24 @@ int ml_chan_set_backpressure(ml_chan *c, double level)
 	return 0;
 }
 
+/*
+ * The descriptor polls readable after a peer's send only if the peer rings
+ * our bell, which it does when it sees us "sleeping": an armed handle keeps
+ * that flag up for good. Readiness is cleared before the last look at the
+ * rings (chan_idle), so a send after that look makes it readable again.
+ */
 int ml_chan_fd(ml_chan *c)
 {
+	int fd;
+
 	if (!c)
 		return -EINVAL;
-	return c->shm.be->fd(&c->shm);
+	fd = c->shm.be->fd(&c->shm);
+	if (fd >= 0 && !c->armed) {
+		c->armed = true;
+		atomic_store_explicit(&bell_of(c, own_bell(c))->sleeping, 1, memory_order_seq_cst);
+	}
+	return fd;
 }
 
 const char *ml_chan_backend(const ml_chan *c)

@@ -321,6 +321,15 @@ static int kmod_fd(struct ml__shm *s)
 	return FD(s) >= 0 ? FD(s) : -ENOTSUP;
 }
 
+/* Reading the region's wake count clears EPOLLIN until the next wake. */
+static void kmod_fd_ack(struct ml__shm *s)
+{
+	uint64_t wakes;
+
+	if (read(FD(s), &wakes, sizeof(wakes)) != sizeof(wakes))
+		return;
+}
+
 const struct ml__backend ml__backend_kmod = {
 	.name = "kmod",
 	.id = ML_BACKEND_KMOD,
@@ -335,4 +344,5 @@ const struct ml__backend ml__backend_kmod = {
 	.unhold = kmod_unhold,
 	.alive = kmod_alive,
 	.fd = kmod_fd,
+	.fd_ack = kmod_fd_ack,
 };

@@ -11,6 +11,8 @@
  */
 #include "memlink_test.h"
 
+#include <poll.h>
+
 #include <memlink.h>
 
 /* -DCHAN_TEST_BACKEND=ML_BACKEND_LINUX: try the test logic on a host. */
@@ -488,6 +490,74 @@ TEST(long_names)
 	EXPECT_EQ(1, ml_chan_connected(d));
 	ml_chan_close(c);
 	ml_chan_close(d);
+}
+
+/*
+ * ml_chan_fd(): the descriptor polls readable once a peer has sent, not
+ * before, and no longer once ml_chan_recv() has found nothing left: an
+ * event loop can wait on it next to sockets and timers.
+ */
+TEST(fd_readiness)
+{
+	struct ml_chan_opts o = chan_opts(ML_WAIT_BLOCKING, 0);
+	char name[ML_CHAN_NAME_MAX + 1], buf[64];
+	struct pollfd dp = { .events = POLLIN }, cp = { .events = POLLIN };
+	int prio, st;
+	unsigned cl;
+	int64_t t0;
+	ml_chan *d, *c;
+	pid_t pid;
+
+	setenv("MEMLINK_BACKEND", "kmod", 1);
+	chan_name(name, "fd");
+	ASSERT_EQ(0, ml_daemon_create(&d, name, &o));
+	dp.fd = ml_chan_fd(d);
+	ASSERT_LE(0, dp.fd);
+	EXPECT_EQ(-EAGAIN, ml_chan_recv(d, &prio, &cl, buf, sizeof(buf)));
+	EXPECT_EQ(0, poll(&dp, 1, 0));
+
+	/* A client in another process sends after 100 ms: poll wakes for it. */
+	pid = ml_fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		ml_sleep_ms(100);
+		if (ml_client_connect(&c, name, &o) || ml_chan_send(c, ML_PRIO_HIGH, "ping", 4))
+			_exit(1);
+		/* Stay until the daemon closes, so the message is not orphaned. */
+		while (ml_chan_wait(c, -1) != -EPIPE)
+			;
+		ml_chan_close(c);
+		_exit(0);
+	}
+	t0 = ml_now_ns();
+	while (ml_chan_recv(d, &prio, &cl, buf, sizeof(buf)) == -EAGAIN)
+		ASSERT_EQ(1, poll(&dp, 1, 5000 * ml_time_scale()));
+	TH_LOG("readable %.1f ms after the client was started",
+	       (ml_now_ns() - t0) / 1e6);
+	EXPECT_LE(90 * ML_NSEC_PER_MSEC, ml_now_ns() - t0);
+	EXPECT_EQ(0, memcmp(buf, "ping", 4));
+	EXPECT_EQ(-EAGAIN, ml_chan_recv(d, &prio, &cl, buf, sizeof(buf)));
+	EXPECT_EQ(0, poll(&dp, 1, 0));
+
+	/* The client side, in this process: readable after a reply. */
+	ASSERT_EQ(0, ml_client_connect(&c, name, &o));
+	cp.fd = ml_chan_fd(c);
+	ASSERT_LE(0, cp.fd);
+	EXPECT_EQ(-EAGAIN, ml_chan_recv(c, &prio, NULL, buf, sizeof(buf)));
+	EXPECT_EQ(0, poll(&cp, 1, 0));
+	EXPECT_EQ(0, ml_chan_send(c, ML_PRIO_LOW, "ask", 3));
+	EXPECT_EQ(3, ml_chan_recv(d, &prio, &cl, buf, sizeof(buf)));
+	EXPECT_EQ(0, ml_chan_reply(d, cl, ML_PRIO_LOW, "answer", 6));
+	EXPECT_EQ(1, poll(&cp, 1, 1000 * ml_time_scale()));
+	EXPECT_EQ(6, ml_chan_recv(c, &prio, NULL, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "answer", 6));
+	EXPECT_EQ(-EAGAIN, ml_chan_recv(c, &prio, NULL, buf, sizeof(buf)));
+	EXPECT_EQ(0, poll(&cp, 1, 0));
+
+	ml_chan_close(c);
+	ml_chan_close(d);
+	st = ml_reap_timeout(pid, 5000 * ml_time_scale());
+	EXPECT_EQ(0, st);
 }
 
 TEST_HARNESS_MAIN
