@@ -348,7 +348,16 @@ KTEST_CFLAGS := -static -O2 -Wall -Wextra -Werror \
 	-Iinclude/uapi -I$(LINUX_SRC)/tools/testing/selftests
 
 # What the VM runs, under either kernel.
-VM_TESTS = $(KTEST_BINS)
+VM_TESTS = $(KTEST_BINS) $(VM_CHAN)
+# tests/chan against the kmod backend: static, with its settings in
+# test-chan.env beside it (init.sh sources NAME.env before running NAME).
+VM_CHAN := $(O)/tests/kmod/test-chan
+
+$(VM_CHAN): $(O)/obj/tests/chan/test-chan.o $(LIB_A)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -static -o $@ $^ $(ALL_LDFLAGS)
+	$(Q)echo 'export MEMLINK_BACKEND=kmod CHAN_MSGS=5000 CHAN_SUITE=chan-kmod' >$@.env
 DEBUG_CONFIG := tests/vm/debug.config
 VM_DEBUG ?= 1
 VM_DEBUG_TIMEOUT ?= 1800
@@ -367,7 +376,7 @@ kmod:
 kmod-sparse: deps-vm
 	$(Q)tests/run-suite.sh sparse "$(KMOD_BUILD) --sparse $(O)/kmod-sparse"
 
-kmod-tests: $(KTEST_BINS)
+kmod-tests: $(KTEST_BINS) $(VM_CHAN)
 
 # The kselftest headers and checkpatch.pl, from the tarball once (~15 s).
 $(LINUX_SRC)/.stamp:

@@ -107,7 +107,8 @@ if [ $rc -eq 0 ]; then
 		name=${t##*/}
 		echo "MEMLINK-VM-BEGIN: $name"
 		# The programs run as root from /tmp; a test may setuid(1000).
-		(cd /tmp && "$t")
+		# NAME.env, when there is one, sets the test's environment.
+		(cd /tmp && { [ ! -f "$t.env" ] || . "$t.env"; } && "$t")
 		rc=$?
 		echo "MEMLINK-VM-END: $name rc=$rc"
 		if [ $rc -eq 0 ]; then

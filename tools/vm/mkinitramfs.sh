@@ -50,6 +50,8 @@ for p in $tests; do  # paths without blanks
 	for t in "$@"; do
 		if [ -f "$t" ] && [ -x "$t" ]; then
 			cp "$t" "$root/tests/"
+			# Settings for the test, sourced by init.sh before it runs.
+			[ ! -f "$t.env" ] || cp "$t.env" "$root/tests/"
 			n=$((n + 1))
 		fi
 	done
