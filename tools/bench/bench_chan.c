@@ -308,9 +308,11 @@ static int rtt_role(const struct proc_ctx *ctx, void *arg)
 			return fail(ctx, res->err, "message does not check out", (long)i);
 		if (ctx->role == 1 && (err = xsend(&e, e.rbuf, (size_t)n)))
 			return fail(ctx, res->err, "echo", err);
-		if (ctx->role == 0 && i >= RTT_WARM)
-			samples[i - RTT_WARM] = (uint32_t)(now_ns() - t0 > UINT32_MAX ? UINT32_MAX :
-							    now_ns() - t0);
+		if (ctx->role == 0 && i >= RTT_WARM) {
+			uint64_t dt = now_ns() - t0;
+
+			samples[i - RTT_WARM] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
+		}
 	}
 	proc_usage_mark(&u1);
 	memset(&res->use, 0, sizeof(res->use));
