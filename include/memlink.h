@@ -311,6 +311,22 @@ ML_API int ml_chan_set_backpressure(ml_chan *c, double level);
  */
 ML_API int ml_chan_fd(ml_chan *c);
 
+/*
+ * Heartbeat, for a peer that lives but hangs (the OS tells a dead peer
+ * apart by itself: -EPIPE). Each side records "alive now" in the channel
+ * as it runs ml_chan_recv() and ml_chan_wait(), at least every 50 ms
+ * while it is in either (a wait wakes for it); a side that works longer
+ * between calls, or waits elsewhere (epoll on ml_chan_fd()), calls
+ * ml_chan_beat() itself.
+ *
+ * ml_chan_peer_alive(): 1 if the peer (client: the daemon; daemon: client
+ * `client`) recorded a beat within the last within_ns nanoseconds, 0 if
+ * not (it is hung, stopped, or not calling), -EPIPE if it is gone.
+ * Times are the system's monotonic clock, the same for every process.
+ */
+ML_API int ml_chan_beat(ml_chan *c);
+ML_API int ml_chan_peer_alive(ml_chan *c, unsigned client, int64_t within_ns);
+
 /* The backend in use, as its name ("kmod", "linux", "win", "darwin"). */
 ML_API const char *ml_chan_backend(const ml_chan *c);
 

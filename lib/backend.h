@@ -34,6 +34,17 @@ struct ml__shm {
 	intptr_t bell_h[ML__BELLS];
 };
 
+/*
+ * The one way into a mapping: `len` bytes at `off`, or NULL when they are
+ * not all inside it. Offsets may come from memory another process writes.
+ */
+static inline void *ml__shm_at(const struct ml__shm *s, uint64_t off, uint64_t len)
+{
+	if (!s->base || off > s->len || len > s->len - off)
+		return NULL;
+	return s->base + off;
+}
+
 struct ml__backend {
 	const char *name;
 	enum ml_backend id;

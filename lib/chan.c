@@ -10,6 +10,11 @@
  * daemon lays out rings: it does so for every slot at creation and again
  * when it finds a slot LEAVING, or held by nobody alive, before marking it
  * FREE. So a ring is never re-initialised under a reader or a writer.
+ *
+ * Any process mapping the region can write all of it. So the geometry is
+ * read from it once (by a client, after checking it) and kept privately;
+ * ring memory is found through ml__shm_at() only, and the rings check
+ * their own indices.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +31,9 @@
 #define LIVENESS_SLICE_NS 20000000
 /* A busy daemon asks who is alive this often. */
 #define LIVENESS_SCAN_NS 50000000
+/* Heartbeats: written at most this often, and a sleeper wakes to beat. */
+#define BEAT_MIN_NS 10000000
+#define BEAT_SLICE_NS 50000000
 
 struct ml_chan {
 	struct ml__shm shm;
@@ -34,6 +42,10 @@ struct ml_chan {
 	bool armed;                     /* ml_chan_fd() was called: peers always ring */
 	unsigned max_clients;
 	unsigned ring_size;
+	unsigned max_msg;
+	uint64_t stride;                /* bytes of one client's two rings */
+	uint64_t beat_ns;               /* our last heartbeat */
+	unsigned ticks;                 /* calls, to read the clock on some only */
 	enum ml_wait_mode mode;
 	uint64_t spin_ns;
 	/* client */
@@ -67,11 +79,6 @@ static bool name_ok(const char *name)
 	return true;
 }
 
-static uint8_t *client_area(const ml_chan *c, unsigned i)
-{
-	return c->shm.base + c->ctl->ctl_size + (size_t)i * c->ctl->client_stride;
-}
-
 static size_t ring_mem(const ml_chan *c)
 {
 	return ml_ring_mem_size(c->ring_size);
@@ -82,10 +89,26 @@ static struct ml__bell *bell_of(ml_chan *c, unsigned bell)
 	return bell ? &c->ctl->slot[bell - 1].bell : &c->ctl->bell;
 }
 
-/* Ring `i`: the request ring of slot i, or its response ring. */
-static uint8_t *ring_at(const ml_chan *c, unsigned i, bool resp)
+/* Slot i's request ring, or its response ring; NULL if out of the map. */
+static void *ring_at(const ml_chan *c, unsigned i, bool resp)
 {
-	return client_area(c, i) + (resp ? ring_mem(c) : 0);
+	return ml__shm_at(&c->shm, ML__CTL_SIZE + (uint64_t)i * c->stride +
+			  (resp ? ring_mem(c) : 0), ring_mem(c));
+}
+
+/* Our heartbeat word: the daemon's, or our slot's. */
+static _Atomic uint64_t *beat_word(ml_chan *c)
+{
+	return c->daemon ? &c->ctl->heartbeat_ns : &c->ctl->slot[c->slot].beat_ns;
+}
+
+/* Record "alive at now", at most every BEAT_MIN_NS. */
+static void beat(ml_chan *c, uint64_t now)
+{
+	if (now - c->beat_ns >= BEAT_MIN_NS) {
+		c->beat_ns = now;
+		atomic_store_explicit(beat_word(c), now, memory_order_relaxed);
+	}
 }
 
 static int chan_alloc(ml_chan **out, const char *name, const struct ml_chan_opts *in,
@@ -158,7 +181,7 @@ static void bell_ring(ml_chan *c, unsigned bell)
 static int lay_out_slot(ml_chan *c, unsigned i)
 {
 	struct ml_ring_opts o = { .size = sizeof(o), .flags = ML_RING_LANES3,
-				  .max_msg = c->ctl->max_msg };
+				  .max_msg = c->max_msg };
 	ml_ring *a, *b;
 	int err;
 
@@ -242,11 +265,21 @@ static void daemon_scan(ml_chan *c, bool liveness)
 	atomic_store_explicit(&c->ctl->clients, connected, memory_order_relaxed);
 }
 
-/* Scan when a client came or went, and for the dead now and then. */
-static void daemon_refresh(ml_chan *c)
+/*
+ * Scan when a client came or went, and for the dead now and then; beat.
+ * The clock is read on every 32nd call only, or when told that the
+ * caller is idle anyway.
+ */
+static void daemon_refresh(ml_chan *c, bool idle)
 {
-	bool live = ml__now_ns() - c->live_scan_ns > LIVENESS_SCAN_NS;
+	bool live = false;
 
+	if (idle || (++c->ticks & 31) == 0) {
+		uint64_t now = ml__now_ns();
+
+		live = now - c->live_scan_ns > LIVENESS_SCAN_NS;
+		beat(c, now);
+	}
 	if (live || atomic_load_explicit(&c->ctl->slots_seq, memory_order_relaxed) != c->slots_seq)
 		daemon_scan(c, live);
 }
@@ -264,6 +297,8 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 	c->daemon = true;
 	c->max_clients = o.max_clients ? o.max_clients : DEFAULT_MAX_CLIENTS;
 	c->ring_size = o.ring_size ? o.ring_size : DEFAULT_RING_SIZE;
+	c->max_msg = o.max_msg; /* 0: the ring's default, read back below */
+	c->stride = 2 * (uint64_t)ml_ring_mem_size(c->ring_size);
 	err = -EINVAL;
 	if (c->max_clients > ML_CHAN_MAX_CLIENTS || !ml_ring_mem_size(c->ring_size) ||
 	    (o.mode & ~0777u))
@@ -280,8 +315,7 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 	ctl->ctl_size = ML__CTL_SIZE;
 	ctl->max_clients = c->max_clients;
 	ctl->ring_size = c->ring_size;
-	ctl->max_msg = o.max_msg; /* 0: the ring's default, read back below */
-	ctl->client_stride = 2 * ml_ring_mem_size(c->ring_size);
+	ctl->client_stride = c->stride;
 	ctl->region_size = len;
 	ctl->daemon_pid = (uint32_t)ml__os_pid();
 	for (unsigned i = 0; i < c->max_clients; i++) {
@@ -289,7 +323,7 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 		if (err)
 			goto fail;
 	}
-	if (!ctl->max_msg) {
+	if (!c->max_msg) {
 		struct ml_ring_info info;
 		ml_ring *r;
 
@@ -298,8 +332,11 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 			goto fail;
 		ml_ring_info(r, &info);
 		ml_ring_free(r);
-		ctl->max_msg = info.max_msg;
+		c->max_msg = info.max_msg;
 	}
+	ctl->max_msg = c->max_msg;
+	c->beat_ns = ml__now_ns();
+	atomic_store_explicit(&ctl->heartbeat_ns, c->beat_ns, memory_order_relaxed);
 	atomic_store_explicit(&ctl->daemon_state, ML__DAEMON_RUNNING, memory_order_relaxed);
 	/* The magic goes last: a client that sees it sees the rest. */
 	atomic_thread_fence(memory_order_release);
@@ -407,6 +444,8 @@ static int ctl_check(ml_chan *c)
 	c->ctl = ctl;
 	c->max_clients = ctl->max_clients;
 	c->ring_size = ctl->ring_size;
+	c->stride = ctl->client_stride;
+	c->max_msg = ctl->max_msg;
 	return 0;
 }
 
@@ -477,6 +516,8 @@ int ml_client_connect(ml_chan **out, const char *name, const struct ml_chan_opts
 		goto fail;
 	}
 	sl->pid = (uint32_t)ml__os_pid();
+	c->beat_ns = ml__now_ns();
+	atomic_store_explicit(&sl->beat_ns, c->beat_ns, memory_order_relaxed);
 	atomic_fetch_add_explicit(&sl->gen, 1, memory_order_relaxed);
 	atomic_store_explicit(&sl->state, ML__SLOT_CONNECTED, memory_order_release);
 	atomic_fetch_add_explicit(&c->ctl->slots_seq, 1, memory_order_release);
@@ -519,7 +560,7 @@ static bool has_data(ml_chan *c)
 
 	if (!c->daemon)
 		return ml_ring_peek(c->resp, NULL, &p) >= 0;
-	daemon_refresh(c);
+	daemon_refresh(c, false);
 	for (unsigned i = 0; i < c->max_clients; i++)
 		if (c->reqs[i] && ml_ring_peek(c->reqs[i], NULL, &p) >= 0)
 			return true;
@@ -553,9 +594,11 @@ static int recv_once(ml_chan *c, int *prio, unsigned *client, void *buf, size_t 
 	int n;
 
 	if (c->daemon) {
-		daemon_refresh(c);
+		daemon_refresh(c, false);
 		return daemon_recv(c, prio, client, buf, len);
 	}
+	if ((++c->ticks & 31) == 0)
+		beat(c, ml__now_ns());
 	n = ml_ring_peek(c->resp, prio, &p);
 	/* A reply sent just before the daemon went is still delivered. */
 	if (n == -EAGAIN && daemon_gone(c, false))
@@ -584,32 +627,33 @@ static int chan_sleep(ml_chan *c, uint64_t deadline)
 	unsigned bell = own_bell(c);
 	struct ml__bell *b = bell_of(c, bell);
 	uint32_t seq = atomic_load_explicit(&b->seq, memory_order_acquire);
-	int64_t left = -1;
+	uint64_t now;
+	int64_t left;
 	int err = 0;
 
 	atomic_store_explicit(&b->sleeping, 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (has_data(c))
 		goto out;
+	now = ml__now_ns();
+	beat(c, now);
 	/*
 	 * Liveness costs a system call per peer: ask at most once a slice,
 	 * not on every sleep of a busy ping-pong.
 	 */
-	if (!c->daemon && daemon_gone(c, ml__now_ns() - c->live_scan_ns > LIVENESS_SLICE_NS)) {
+	if (!c->daemon && daemon_gone(c, now - c->live_scan_ns > LIVENESS_SLICE_NS)) {
 		err = -EPIPE;
 		goto out;
 	}
-	if (deadline != UINT64_MAX) {
-		uint64_t now = ml__now_ns();
-
+	/* Wake to beat now and then, however long the wait. */
+	left = BEAT_SLICE_NS;
+	if (deadline != UINT64_MAX && deadline - now < (uint64_t)left)
 		left = now >= deadline ? 0 : (int64_t)(deadline - now);
-	}
 	/*
-	 * Liveness needs a look now and then: by the daemon for its clients,
+	 * Liveness needs a look more often: by the daemon for its clients,
 	 * by a client unless the backend reports the daemon's death itself.
 	 */
-	if ((c->daemon || !c->shm.be->notifies_peer_gone) &&
-	    (left < 0 || left > LIVENESS_SLICE_NS))
+	if ((c->daemon || !c->shm.be->notifies_peer_gone) && left > LIVENESS_SLICE_NS)
 		left = LIVENESS_SLICE_NS;
 	err = c->shm.be->wait(&c->shm, bell, &b->seq, seq, left);
 	if (err == -EPIPE && !c->daemon)
@@ -640,7 +684,12 @@ int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
 		/* Gone, but what it sent before going is still read first. */
 		if (!c->daemon && daemon_gone(c, false))
 			return has_data(c) ? 0 : -EPIPE;
-		now = (n & 63) ? start : ml__now_ns();
+		if (n & 63) {
+			now = start;
+		} else {
+			now = ml__now_ns();
+			beat(c, now);
+		}
 		if (now >= deadline) {
 			/* A poll (timeout 0) still learns of a dead daemon. */
 			if (!c->daemon && daemon_gone(c, true))
@@ -706,10 +755,46 @@ int ml_chan_connected(ml_chan *c)
 	if (!c)
 		return 0;
 	if (c->daemon) {
-		daemon_refresh(c);
+		daemon_refresh(c, true);
 		return atomic_load_explicit(&c->ctl->clients, memory_order_relaxed) > 0;
 	}
 	return !daemon_gone(c, true);
+}
+
+int ml_chan_beat(ml_chan *c)
+{
+	uint64_t now;
+
+	if (!c || !c->ctl)
+		return -EINVAL;
+	now = ml__now_ns();
+	c->beat_ns = now;
+	atomic_store_explicit(beat_word(c), now, memory_order_relaxed);
+	return 0;
+}
+
+int ml_chan_peer_alive(ml_chan *c, unsigned client, int64_t within_ns)
+{
+	_Atomic uint64_t *word;
+	uint64_t now, then;
+
+	if (!c || !c->ctl || within_ns < 0 || (c->daemon && client >= c->max_clients))
+		return -EINVAL;
+	if (c->daemon) {
+		if (atomic_load_explicit(&c->ctl->slot[client].state, memory_order_acquire) !=
+			    ML__SLOT_CONNECTED ||
+		    c->shm.be->alive(&c->shm, 1 + client) != 1)
+			return -EPIPE;
+		word = &c->ctl->slot[client].beat_ns;
+	} else {
+		if (daemon_gone(c, true))
+			return -EPIPE;
+		word = &c->ctl->heartbeat_ns;
+	}
+	then = atomic_load_explicit(word, memory_order_relaxed);
+	now = ml__now_ns();
+	/* A beat after our clock read is as alive as can be. */
+	return then >= now || now - then <= (uint64_t)within_ns;
 }
 
 void ml_chan_close(ml_chan *c)

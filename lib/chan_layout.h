@@ -6,8 +6,8 @@
  *
  *   0      config line     written once by the daemon before it publishes
  *                          the magic; a client checks every field
- *   128    daemon line     state, connected count, backpressure override,
- *                          heartbeat
+ *   128    daemon line     state, connected count, backpressure override;
+ *                          at 192 its heartbeat
  *   256    daemon bell     the daemon's doorbell (bell 0)
  *   384    client slots    ML_CHAN_MAX_CLIENTS x 64 bytes, each with its
  *                          client's doorbell (bell 1 + i)
@@ -22,12 +22,13 @@
 #define ML_CHAN_LAYOUT_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "memlink.h"
 
 #define ML__CHAN_MAGIC 0x4d4c4348u /* "MLCH" */
-#define ML__CHAN_VERSION 1u
+#define ML__CHAN_VERSION 2u /* 2: heartbeats */
 #define ML__CTL_SIZE 4096u
 
 enum ml__daemon_state {
@@ -55,7 +56,8 @@ struct ml__slot {
 	uint32_t pad0;
 	uint64_t start;            /* backend token (Windows: creation time) */
 	struct ml__bell bell;
-	uint8_t pad1[64 - 32];
+	_Atomic uint64_t beat_ns;  /* the client's heartbeat, monotonic ns */
+	uint8_t pad1[64 - 40];
 };
 
 struct ml__ctl {
@@ -77,8 +79,10 @@ struct ml__ctl {
 	_Atomic uint32_t clients;         /* connected slots, as the daemon saw */
 	_Atomic uint32_t bp_override;     /* 0: none; else 1 + level * 1e6 */
 	_Atomic uint32_t slots_seq;       /* bumped when a client comes or goes */
-	_Atomic uint64_t heartbeat_ns;
-	uint8_t pad3[128 - 24];
+	uint8_t pad2[64 - 16];
+	/* its own cache line: written while clients read the one above */
+	_Atomic uint64_t heartbeat_ns;    /* the daemon's heartbeat, monotonic ns */
+	uint8_t pad3[64 - 8];
 	/* daemon bell line */
 	struct ml__bell bell;
 	uint8_t pad4[128 - sizeof(struct ml__bell)];
@@ -86,6 +90,7 @@ struct ml__ctl {
 };
 
 _Static_assert(sizeof(struct ml__slot) == 64, "a slot is one cache line");
+_Static_assert(offsetof(struct ml__ctl, heartbeat_ns) == 192, "heartbeat on its own line");
 _Static_assert(sizeof(struct ml__ctl) <= ML__CTL_SIZE, "control region fits 4 KiB");
 
 #endif /* ML_CHAN_LAYOUT_H */
