@@ -18,8 +18,8 @@
  * A new daemon always makes a new lock file (and a new object): clients
  * of a dead daemon keep the old file, whose byte 0 nobody holds, so they
  * see it gone. Clients open the lock file before the object, and a daemon
- * creates them in the same order, so a client never pairs an old object
- * with a new daemon's lock file.
+ * creates them in the same order (darwin_create), so a client never pairs
+ * an old object with a new daemon's lock file.
  *
  * Not run here: this file is only compiled and linked for macOS (zig cc).
  */
@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,6 +58,9 @@ int __ulock_wait(uint32_t operation, void *addr, uint64_t value, uint32_t timeou
 int __ulock_wake(uint32_t operation, void *addr, uint64_t wake_value);
 
 #define SHM_FD(s) ((int)(s)->h[0])
+
+/* xnu's PSHMNAMLEN is 31 and its length check counts the final NUL. */
+const size_t ml__posix_shm_name_max = 30;
 #define LF(s) ((struct lockfile *)(s)->h[1])
 
 /* This process's one descriptor on a lock file (see the top). */
@@ -94,19 +98,18 @@ static struct lockfile *lf_find(dev_t dev, ino_t ino)
 }
 
 /*
- * Take a reference on the lock file of s->name, opening it if this
- * process has no descriptor on it yet; `excl` creates a new one. Looking
- * the path up with stat() first never opens a second descriptor of a file
- * in the table: a file, once unlinked, never returns under the name.
+ * Take a reference on the lock file at `path`, opening it if this process
+ * has no descriptor on it yet; `excl` creates a new one. Looking the path
+ * up with stat() first never opens a second descriptor of a file in the
+ * table: a file, once unlinked, never returns under the name (a new
+ * daemon's file is linked in, but it is a new file).
  */
-static int lf_get(struct ml__shm *s, bool excl, unsigned mode)
+static int lf_get(struct ml__shm *s, const char *path, bool excl, unsigned mode)
 {
-	char path[ML_CHAN_NAME_MAX + 32];
 	struct lockfile *l = NULL;
 	struct stat st;
 	int fd, err = 0;
 
-	lock_path(path, sizeof(path), s->name);
 	pthread_mutex_lock(&lf_lock);
 	if (!excl && !stat(path, &st))
 		l = lf_find(st.st_dev, st.st_ino);
@@ -229,47 +232,89 @@ static void lf_unlink_if_ours(struct ml__shm *s)
 		unlink(path);
 }
 
+/*
+ * The lock file under s->name is a dead daemon's? Then remove its object
+ * and its name and return 0; -EEXIST if its daemon lives. Holding its
+ * byte 0 while we do keeps any other new daemon from doing the same.
+ */
+static int lf_unlink_dead(const struct ml__shm *s)
+{
+	char path[ML_CHAN_NAME_MAX + 32], obj[ML_CHAN_NAME_MAX + 16];
+	struct ml__shm old = { .h = { -1, -1, -1, -1 } };
+	int err;
+
+	memcpy(old.name, s->name, sizeof(old.name));
+	for (unsigned b = 0; b < ML__BELLS; b++)
+		old.bell_h[b] = -1;
+	lock_path(path, sizeof(path), s->name);
+	err = lf_get(&old, path, false, 0);
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	err = darwin_hold(&old, 0);
+	if (!err) {
+		ml__posix_shm_path(obj, sizeof(obj), s->name);
+		shm_unlink(obj);
+		lf_unlink_if_ours(&old);
+		darwin_unhold(&old, 0);
+	}
+	lf_put(&old);
+	return err == -EBUSY ? -EEXIST : err;
+}
+
+/*
+ * A new lock file, with bell 0 held, is linked in under the name: of
+ * daemons starting together exactly one links it, and a name never
+ * belongs to a daemon that is not yet holding it. Only then is the object
+ * made: clients open the lock file first, so none pairs a new daemon's
+ * lock file with an old object.
+ */
 static int darwin_create(struct ml__shm *s, size_t len, unsigned mode)
 {
-	char path[ML_CHAN_NAME_MAX + 32];
+	char path[ML_CHAN_NAME_MAX + 32], tmp[ML_CHAN_NAME_MAX + 48];
+	char obj[ML_CHAN_NAME_MAX + 16];
 	int fd, err;
 
-	/* A live daemon holds byte 0 of the current lock file. */
-	err = lf_get(s, false, 0);
-	if (!err) {
-		err = darwin_alive(s, 0);
-		if (err == 0)
-			lf_unlink_if_ours(s); /* its daemon is gone */
-		lf_put(s);
-		if (err)
-			return err == 1 ? -EEXIST : err;
-	} else if (err != -ENOENT) {
-		return err;
-	}
-	/* Whatever object is left under the name is a dead daemon's. */
-	ml__posix_shm_path(path, sizeof(path), s->name);
-	shm_unlink(path);
-
-	/* Two daemons racing here: O_EXCL lets one through, the other -EEXIST. */
-	err = lf_get(s, true, mode);
+	lock_path(path, sizeof(path), s->name);
+	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	unlink(tmp); /* a dead process with our pid may have left it */
+	err = lf_get(s, tmp, true, mode);
 	if (err)
 		return err;
 	err = darwin_hold(s, 0);
-	if (!err)
-		err = ml__posix_shm_create(s, len, mode, &fd);
+	for (int tries = 0; !err; tries++) {
+		if (!link(tmp, path))
+			break;
+		if (errno != EEXIST)
+			err = -errno;
+		else
+			err = tries < 8 ? lf_unlink_dead(s) : -EEXIST;
+	}
+	unlink(tmp);
+	if (err)
+		goto fail;
+	/* The name is ours now: an object under it is a dead daemon's. */
+	ml__posix_shm_path(obj, sizeof(obj), s->name);
+	shm_unlink(obj);
+	err = ml__posix_shm_create(s, len, mode, &fd);
 	if (err) {
-		darwin_unhold(s, 0);
 		lf_unlink_if_ours(s);
-		lf_put(s);
-		return err;
+		goto fail;
 	}
 	s->h[0] = fd;
 	return 0;
+fail:
+	darwin_unhold(s, 0);
+	lf_put(s);
+	return err;
 }
 
 static int darwin_open(struct ml__shm *s)
 {
-	int fd, err = lf_get(s, false, 0);
+	char path[ML_CHAN_NAME_MAX + 32];
+	int fd, err;
+
+	lock_path(path, sizeof(path), s->name);
+	err = lf_get(s, path, false, 0);
 
 	if (err)
 		return err;

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +21,10 @@
 #include "backend.h"
 
 #define FD(s) ((int)(s)->h[0])
+/* Where glibc's shm_open() keeps its objects. */
+#define SHM_DIR "/dev/shm"
+
+const size_t ml__posix_shm_name_max = NAME_MAX;
 
 static bool linux_available(void)
 {
@@ -55,38 +61,74 @@ static void linux_unhold(struct ml__shm *s, unsigned bell)
 	bell_lock(FD(s), bell, F_UNLCK, false);
 }
 
-static int linux_create(struct ml__shm *s, size_t len, unsigned mode)
+/*
+ * Is the object at `path` a dead daemon's? Then remove the name and
+ * return 0; -EEXIST if its daemon lives. Holding its bell 0 while we look
+ * keeps any other new daemon from doing the same at the same time.
+ */
+static int unlink_dead(const char *path)
 {
+	struct stat mine, named;
 	int fd, err;
 
-	for (int tries = 0; tries < 2; tries++) {
-		err = ml__posix_shm_create(s, len, mode, &fd);
-		if (err != -EEXIST)
-			break;
-		/* The name exists: refuse a live daemon's, replace a dead one's. */
-		err = ml__posix_shm_open(s, &fd);
-		if (err == -ENOENT)
-			continue;
-		if (err)
-			return err;
-		err = bell_lock(fd, 0, F_WRLCK, true);
-		if (!err)
-			ml__posix_shm_unlink_if_ours(s, fd);
-		ml__posix_shm_close(s, fd);
-		if (err)
-			return err == 1 ? -EEXIST : err;
-		err = -EEXIST;
-	}
-	if (err)
-		return err;
-	s->h[0] = fd;
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
 	err = bell_lock(fd, 0, F_WRLCK, false);
-	if (err) {
-		ml__posix_shm_unlink_if_ours(s, fd);
-		ml__posix_shm_close(s, fd);
-		return err;
+	if (err == -EBUSY)
+		err = -EEXIST;
+	if (!err && !fstat(fd, &mine) && !stat(path, &named) && mine.st_ino == named.st_ino &&
+	    mine.st_dev == named.st_dev)
+		unlink(path);
+	close(fd); /* and with it our lock */
+	return err;
+}
+
+/*
+ * The object is made whole before it gets its name: an unnamed file in
+ * /dev/shm (O_TMPFILE), sized, mapped and with bell 0 held, is then linked
+ * in. A name thus always belongs to a live daemon or a dead one, never to
+ * one half-started, and of daemons starting together exactly one wins.
+ */
+static int linux_create(struct ml__shm *s, size_t len, unsigned mode)
+{
+	char name[ML_CHAN_NAME_MAX + 16], path[ML_CHAN_NAME_MAX + 32], self[64];
+	int fd, err;
+
+	ml__posix_shm_path(name, sizeof(name), s->name);
+	snprintf(path, sizeof(path), SHM_DIR "%s", name);
+	fd = open(SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, (mode_t)mode);
+	if (fd < 0)
+		return -errno;
+	/* open() applies the umask; the mode asked for is the mode meant. */
+	if (fchmod(fd, (mode_t)mode) || ftruncate(fd, (off_t)len)) {
+		err = -errno;
+		goto fail;
 	}
-	return 0;
+	err = bell_lock(fd, 0, F_WRLCK, false);
+	if (!err)
+		err = ml__posix_shm_map(s, fd, len);
+	if (err)
+		goto fail;
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	for (int tries = 0; tries < 8; tries++) {
+		if (!linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) ||
+		    (errno == ENOENT && !linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH))) {
+			s->h[0] = fd;
+			return 0;
+		}
+		if (errno != EEXIST) {
+			err = -errno; /* ENOENT: no /proc, and no right to AT_EMPTY_PATH */
+			goto fail;
+		}
+		err = unlink_dead(path);
+		if (err)
+			goto fail;
+	}
+	err = -EEXIST; /* daemons keep coming and going under this name */
+fail:
+	ml__posix_shm_close(s, fd);
+	return err;
 }
 
 static int linux_open(struct ml__shm *s)

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,10 +12,24 @@
 
 void ml__posix_shm_path(char *buf, size_t len, const char *name)
 {
-	snprintf(buf, len, "/memlink.%s", name);
+	ml__posix_shm_path_max(buf, len, name, ml__posix_shm_name_max);
 }
 
-static int map(struct ml__shm *s, int fd, size_t len)
+void ml__posix_shm_path_max(char *buf, size_t len, const char *name, size_t max)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+
+	if (strlen("/memlink.") + strlen(name) <= max) {
+		snprintf(buf, len, "/memlink.%s", name);
+		return;
+	}
+	/* Too long for this OS: a hash, after a '#' no channel name has. */
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+	snprintf(buf, len, "/memlink#%016llx", (unsigned long long)h);
+}
+
+int ml__posix_shm_map(struct ml__shm *s, int fd, size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
@@ -38,7 +54,7 @@ int ml__posix_shm_create(struct ml__shm *s, size_t len, unsigned mode, int *fd)
 		err = -errno;
 		goto fail;
 	}
-	err = map(s, *fd, len);
+	err = ml__posix_shm_map(s, *fd, len);
 	if (err)
 		goto fail;
 	return 0;
@@ -64,7 +80,7 @@ int ml__posix_shm_open(struct ml__shm *s, int *fd)
 		goto fail;
 	}
 	/* Size 0: the daemon has created the object but not sized it yet. */
-	err = st.st_size > 0 ? map(s, *fd, (size_t)st.st_size) : -ENOENT;
+	err = st.st_size > 0 ? ml__posix_shm_map(s, *fd, (size_t)st.st_size) : -ENOENT;
 	if (err)
 		goto fail;
 	return 0;

@@ -5,8 +5,21 @@
 
 #include "backend.h"
 
-/* "/memlink.<name>": the object's name under shm_open(). */
+/*
+ * The longest object name shm_open() takes here, counting the leading '/'
+ * (defined by the backend: macOS allows 31 bytes, Linux NAME_MAX).
+ */
+extern const size_t ml__posix_shm_name_max;
+
+/*
+ * The object's name under shm_open(): "/memlink.<name>", or for a name too
+ * long for this OS "/memlink#<16 hex digits>", a hash of it.
+ */
 void ml__posix_shm_path(char *buf, size_t len, const char *name);
+/* The same for a given longest name (tests). */
+void ml__posix_shm_path_max(char *buf, size_t len, const char *name, size_t max);
+/* Map `len` bytes of fd shared, read-write, into s->base and s->len. */
+int ml__posix_shm_map(struct ml__shm *s, int fd, size_t len);
 
 /*
  * Create the object exclusively (O_EXCL), size it and map it; *fd gets the

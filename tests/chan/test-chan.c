@@ -29,11 +29,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1622,6 +1624,9 @@ out:
 
 		snprintf(path, sizeof(path), "/memlink.%s", name);
 		shm_unlink(path);
+		/* and the darwin backend's lock file (lib/darwin/darwin.c) */
+		snprintf(path, sizeof(path), "/tmp/memlink.%s.lock", name);
+		unlink(path);
 	}
 	return ret;
 }
@@ -1911,6 +1916,217 @@ out:
 	return ret;
 }
 
+/* ---- test: daemons starting together ------------------------------------ */
+
+#define RACERS 4
+#define RACE_ROUNDS 30
+
+struct race {
+	_Atomic int ready, go, done, release, dead_up;
+	int rc[RACERS];
+	char name[64];
+};
+
+static struct race *RC;
+
+static int racer(void *arg)
+{
+	int i = (int)(intptr_t)arg, rc;
+	struct ml_chan_opts o = opts_default();
+	ml_chan *d = NULL;
+
+	atomic_fetch_add(&RC->ready, 1);
+	while (!atomic_load(&RC->go))
+		;
+	rc = ml_daemon_create(&d, RC->name, &o);
+	RC->rc[i] = rc;
+	atomic_fetch_add(&RC->done, 1);
+	while (rc == 0 && !atomic_load(&RC->release))
+		sleep_ms(1);
+	ml_chan_close(d);
+	return 0;
+}
+
+/* A daemon that starts and is then killed: its channel is left behind. */
+static int dead_daemon(void *arg)
+{
+	struct ml_chan_opts o = opts_default();
+	ml_chan *d;
+
+	(void)arg;
+	if (ml_daemon_create(&d, RC->name, &o))
+		return 1;
+	atomic_store(&RC->dead_up, 1);
+	for (;;)
+		pause();
+}
+
+/*
+ * RACERS processes create the same channel at the same moment, over a
+ * free name and over a dead daemon's: exactly one of them wins, the others
+ * get -EEXIST, and a client then finds the winner's channel.
+ */
+static int t_create_race(void)
+{
+	struct ml_chan_opts o = opts_default();
+	pid_t pids[RACERS] = { 0 }, dead = 0;
+	ml_chan *c = NULL;
+	int ret = -1, replaced = 0;
+
+	RC = shared_map(sizeof(*RC));
+	chan_name(RC->name, sizeof(RC->name), "race");
+	for (int round = 0; round < RACE_ROUNDS; round++) {
+		int wins = 0, st;
+
+		memset(RC, 0, offsetof(struct race, name));
+		if (round % 3 == 2) {
+			dead = spawn(dead_daemon, NULL);
+			CHECK(wait_flag(&RC->dead_up, 1, 5 * SEC), "the daemon to kill did not start");
+			kill(dead, SIGKILL);
+			st = reap(dead, 5 * SEC);
+			dead = 0;
+			CHECK(st != -1 && WIFSIGNALED(st), "daemon to kill: status %#x", st);
+			replaced++;
+		}
+		for (int i = 0; i < RACERS; i++)
+			pids[i] = spawn(racer, (void *)(intptr_t)i);
+		CHECK(wait_flag(&RC->ready, RACERS, 5 * SEC), "racers did not start");
+		atomic_store(&RC->go, 1);
+		CHECK(wait_flag(&RC->done, RACERS, 10 * SEC), "a create hung (round %d)", round);
+		for (int i = 0; i < RACERS; i++) {
+			CHECK(RC->rc[i] == 0 || RC->rc[i] == -EEXIST,
+			      "round %d: create = %d (%s), want 0 or -EEXIST", round, RC->rc[i],
+			      ml_strerror(RC->rc[i]));
+			wins += RC->rc[i] == 0;
+		}
+		CHECK(wins == 1, "round %d: %d of %d racing daemons won", round, wins, RACERS);
+		CHECK_RC(ml_client_connect(&c, RC->name, &o), 0);
+		CHECK(ml_chan_peer_alive(c, 0, 5 * SEC) == 1, "round %d: no live daemon", round);
+		ml_chan_close(c);
+		c = NULL;
+		atomic_store(&RC->release, 1);
+		for (int i = 0; i < RACERS; i++) {
+			bool ok = reap_ok(pids[i], "racer", 10 * SEC);
+
+			pids[i] = 0;
+			CHECK(ok, "round %d", round);
+		}
+	}
+	if (posix_shm_backend())
+		CHECK(!shm_exists(RC->name), "/dev/shm/memlink.%s left after the races", RC->name);
+	printf("  # %d rounds of %d racers (%d over a dead daemon): one winner each\n",
+	       RACE_ROUNDS, RACERS, replaced);
+	ret = 0;
+out:
+	ml_chan_close(c);
+	atomic_store(&RC->release, 1);
+	atomic_store(&RC->go, 1);
+	for (int i = 0; i < RACERS; i++)
+		if (pids[i] > 0)
+			reap(pids[i], 5 * SEC);
+	if (dead > 0) {
+		kill(dead, SIGKILL);
+		reap(dead, 5 * SEC);
+	}
+	return ret;
+}
+
+/* ---- permissions --------------------------------------------------------- */
+
+/*
+ * A channel's mode is enforced against other users: the daemon (root)
+ * creates it 0600 and a client that dropped to an unprivileged uid/gid gets
+ * -EACCES; at 0666 the same client connects and a message goes there and
+ * back. Needs root to switch users.
+ */
+#define PERM_UID 65534
+
+struct perm_shared {
+	char name[80];
+	_Atomic int done;	/* the client is finished with the daemon */
+};
+
+/* Exit status: 0 as expected, 1 otherwise (the reason is in R). */
+static int perm_client(void *arg, int want)
+{
+	struct perm_shared *sh = arg;
+	struct ml_chan_opts o = opts_default();
+	ml_chan *c = NULL;
+	int err, ret = 1;
+
+	if (setgroups(0, NULL) || setgid(PERM_UID) || setuid(PERM_UID)) {
+		failf("client: cannot become uid %d: %s", PERM_UID, strerror(errno));
+		goto out;
+	}
+	CHECK(geteuid() == PERM_UID && getegid() == PERM_UID, "client still uid %d gid %d",
+	      (int)geteuid(), (int)getegid());
+	err = ml_client_connect(&c, sh->name, &o);
+	CHECK(err == want, "uid %d connecting to a %s channel: %d (%s), want %d (%s)", PERM_UID,
+	      want ? "0600" : "0666", err, err ? ml_strerror(err) : "ok", want,
+	      want ? ml_strerror(want) : "ok");
+	if (!want)
+		CHECK_RC(roundtrip(c, ML_PRIO_HIGH, "not root", 8, 10 * SEC), 0);
+	ret = 0;
+out:
+	ml_chan_close(c);
+	atomic_store(&sh->done, 1);
+	return ret;
+}
+
+static int perm_client_refused(void *arg)
+{
+	return perm_client(arg, -EACCES);
+}
+
+static int perm_client_admitted(void *arg)
+{
+	return perm_client(arg, 0);
+}
+
+static int t_perm_other_user(void)
+{
+	struct perm_shared *sh = shared_map(sizeof(*sh));
+	struct ml_chan_opts o = opts_default();
+	ml_chan *d = NULL;
+	pid_t pid = 0;
+	int ret = -1;
+	long served;
+
+	if (geteuid() != 0) {
+		skipf("needs root to switch to an unprivileged uid");
+		return 1;
+	}
+	/* 0600: refused before the daemon ever hears of the client. */
+	chan_name(sh->name, sizeof(sh->name), "perm600");
+	o.mode = 0600;
+	CHECK_RC(ml_daemon_create(&d, sh->name, &o), 0);
+	pid = spawn(perm_client_refused, sh);
+	CHECK(pid > 0, "spawn");
+	CHECK(reap_ok(pid, "client of the 0600 channel", 20 * SEC), "client");
+	pid = 0;
+	CHECK(ml_chan_connected(d) == 0, "a refused client shows as connected");
+	ml_chan_close(d);
+	d = NULL;
+
+	/* 0666: the same client is served. */
+	chan_name(sh->name, sizeof(sh->name), "perm666");
+	atomic_store(&sh->done, 0);
+	o.mode = 0666;
+	CHECK_RC(ml_daemon_create(&d, sh->name, &o), 0);
+	pid = spawn(perm_client_admitted, sh);
+	CHECK(pid > 0, "spawn");
+	served = serve_echo(d, &sh->done, 20 * SEC);
+	CHECK(served == 1, "the daemon served %ld messages, want 1", served);
+	CHECK(reap_ok(pid, "client of the 0666 channel", 20 * SEC), "client");
+	pid = 0;
+	ret = 0;
+out:
+	if (pid > 0)
+		reap(pid, 5 * SEC);
+	ml_chan_close(d);
+	return ret;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 struct test {
@@ -1930,8 +2146,10 @@ static const struct test tests[] = {
 	{ "daemon_sigkill_then_every_call_epipe", t_daemon_sigkill_every_call },
 	{ "client_sigkill", t_client_sigkill },
 	{ "shm_cleanup_and_replace_dead_daemon", t_shm_cleanup },
+	{ "create_race", t_create_race },
 	{ "many_clients_4", t_many_clients_4 },
 	{ "many_clients_8", t_many_clients_8 },
+	{ "other_user_and_mode", t_perm_other_user },
 };
 
 /* Run one test in its own process group; the group dies with it. */
@@ -1999,7 +2217,8 @@ static int run_test(const struct test *t, int64_t timeout_ns, double *secs)
 }
 
 /* Count what this run left in /dev/shm. */
-static int leftovers(void)
+/* Objects (and the darwin backend's lock files) of this run in `dirname`. */
+static int leftovers_in(const char *dirname)
 {
 	char prefix[64];
 	struct dirent *e;
@@ -2007,20 +2226,26 @@ static int leftovers(void)
 	int n = 0;
 
 	snprintf(prefix, sizeof(prefix), "memlink.mlt-%d-", (int)runner_pid);
-	dir = opendir("/dev/shm");
+	dir = opendir(dirname);
 	if (!dir)
 		return 0;
 	while ((e = readdir(dir)))
 		if (!strncmp(e->d_name, prefix, strlen(prefix))) {
 			char path[300];
 
-			printf("  # left behind: /dev/shm/%s\n", e->d_name);
-			snprintf(path, sizeof(path), "/%s", e->d_name);
-			shm_unlink(path);
+			printf("  # left behind: %s/%s\n", dirname, e->d_name);
+			snprintf(path, sizeof(path), "%s/%s", dirname, e->d_name);
+			unlink(path);
 			n++;
 		}
 	closedir(dir);
 	return n;
+}
+
+static int leftovers(void)
+{
+	return leftovers_in("/dev/shm") +
+	       (!strcmp(active_backend, "darwin") ? leftovers_in("/tmp") : 0);
 }
 
 static int wait_mode_from_env(void)
