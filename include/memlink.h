@@ -244,7 +244,10 @@ struct ml_chan_opts {
 	uint32_t ring_size;    /* daemon: bytes of each direction's ring,
 				* a power of two; 0: 256 KiB */
 	uint32_t max_msg;      /* daemon: largest message; 0: 4096 */
-	uint32_t mode;         /* daemon: permission bits; 0: 0600 */
+	uint32_t mode;         /* daemon: permission bits; 0: 0600. Windows
+				* ignores it: the objects have the creating
+				* user's default security, in the session's
+				* Local\ namespace */
 };
 
 /* Daemon: create channel `name` (1-63 of [A-Za-z0-9._-]). */
@@ -302,12 +305,17 @@ ML_API int ml_chan_set_backpressure(ml_chan *c, double level);
 
 /*
  * A descriptor that polls readable when something may be waiting, for
- * epoll or io_uring, or -ENOTSUP where the backend has none (today only
- * kmod has one). From the first call on, every send by a peer wakes this
- * handle (a system call per send, as with an eventfd), and an
- * ml_chan_recv() that finds nothing clears the readiness. It may be
- * readable with nothing to read (any wake in the channel counts): recv
- * until -EAGAIN, then poll again.
+ * epoll or io_uring, or -ENOTSUP where the backend has none. From the
+ * first call on, every send by a peer wakes this handle (a system call per
+ * send, as with an eventfd). It may be ready with nothing to read (a stale
+ * or shared wake-up): recv until -EAGAIN, then poll again. It belongs to
+ * the handle: do not close it; ml_chan_close() does.
+ *   kmod    the region's descriptor; an ml_chan_recv() that finds nothing
+ *           clears its readiness
+ *   win     the value of a HANDLE, (HANDLE)(intptr_t)fd, of an auto-reset
+ *           event: a wait on it that returns (WaitForMultipleObjects,
+ *           RegisterWaitForSingleObject) clears it
+ *   linux, darwin   -ENOTSUP: a futex or address wait has no descriptor
  */
 ML_API int ml_chan_fd(ml_chan *c);
 

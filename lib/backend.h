@@ -77,8 +77,11 @@ struct ml__backend {
 	void (*unhold)(struct ml__shm *s, unsigned bell);
 	/* 1 if a live process holds `bell`, 0 if not, < 0 on error. */
 	int (*alive)(struct ml__shm *s, unsigned bell);
-	/* A pollable descriptor, or -ENOTSUP. */
-	int (*fd)(struct ml__shm *s);
+	/*
+	 * A descriptor (Windows: a HANDLE's value) that becomes ready when
+	 * `bell` is rung, or -ENOTSUP.
+	 */
+	int (*fd)(struct ml__shm *s, unsigned bell);
 	/* Mark the descriptor's readiness as seen (NULL: nothing to do). */
 	void (*fd_ack)(struct ml__shm *s);
 };

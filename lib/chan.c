@@ -873,7 +873,7 @@ int ml_chan_fd(ml_chan *c)
 
 	if (!c)
 		return -EINVAL;
-	fd = c->shm.be->fd(&c->shm);
+	fd = c->shm.be->fd(&c->shm, own_bell(c));
 	if (fd >= 0 && !c->armed) {
 		c->armed = true;
 		atomic_store_explicit(&bell_of(c, own_bell(c))->sleeping, 1, memory_order_seq_cst);

@@ -401,9 +401,10 @@ static int darwin_wake(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word)
 	return ret < 0 && ret != -ENOENT ? ret : 0;
 }
 
-static int darwin_fd(struct ml__shm *s)
+static int darwin_fd(struct ml__shm *s, unsigned bell)
 {
 	(void)s;
+	(void)bell;
 	return -ENOTSUP;
 }
 

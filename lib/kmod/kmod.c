@@ -316,8 +316,9 @@ static int kmod_alive(struct ml__shm *s, unsigned bell)
 	return 1;
 }
 
-static int kmod_fd(struct ml__shm *s)
+static int kmod_fd(struct ml__shm *s, unsigned bell)
 {
+	(void)bell; /* the region's fd: any wake in the region */
 	return FD(s) >= 0 ? FD(s) : -ENOTSUP;
 }
 

@@ -178,9 +178,10 @@ static int linux_wake(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word)
 	return 0;
 }
 
-static int linux_fd(struct ml__shm *s)
+static int linux_fd(struct ml__shm *s, unsigned bell)
 {
 	(void)s;
+	(void)bell;
 	return -ENOTSUP;
 }
 

@@ -542,21 +542,35 @@ static int win_wake(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word)
 	if (bell >= ML__BELLS)
 		return -EINVAL;
 	there = bell ? held_here(ST(s)->region, bell) : NULL;
-	if (there) {
-		/* The client is in this process and sleeps on its own view. */
+	if (there)
+		/*
+		 * The client is in this process and sleeps on its own view;
+		 * the event is set as well, for a handle from ml_chan_fd().
+		 */
 		WakeByAddressAll(there + ((uint8_t *)word - s->base));
-		return 0;
-	}
 	ev = bell_event(s, bell);
 	if (!ev || !SetEvent(ev))
 		return win_err(GetLastError());
 	return 0;
 }
 
-static int win_fd(struct ml__shm *s)
+/*
+ * The bell's auto-reset event: a wait on it that returns consumes the
+ * signal, which is all the "ack" it needs. Handle values fit 32 bits
+ * (Windows keeps them so for 32-bit processes).
+ */
+static int win_fd(struct ml__shm *s, unsigned bell)
 {
-	(void)s;
-	return -ENOTSUP;
+	HANDLE ev;
+
+	if (bell >= ML__BELLS)
+		return -EINVAL;
+	ev = bell_event(s, bell);
+	if (!ev)
+		return win_err(GetLastError());
+	if ((uintptr_t)ev > INT32_MAX)
+		return -EOVERFLOW;
+	return (int)(intptr_t)ev;
 }
 
 const struct ml__backend ml__backend_win = {

@@ -427,6 +427,92 @@ out:
 	CloseHandle(e.ready);
 }
 
+/*
+ * ml_chan_fd() on Windows: a HANDLE of an auto-reset event, signalled by
+ * each reply, whether the daemon is another process or a thread of ours
+ * (which otherwise wakes us by address): wait on it, recv until -EAGAIN.
+ */
+static int handle_rounds(ml_chan *c, unsigned rounds)
+{
+	uint8_t in[MAX_MSG];
+	HANDLE h;
+	int fd = ml_chan_fd(c), n, err = 0;
+
+	CHECK(fd >= 0, "ml_chan_fd: %s", ml_strerror(fd));
+	h = (HANDLE)(intptr_t)fd;
+	CHECK(WaitForSingleObject(h, 0) == WAIT_TIMEOUT, "signalled before anything was sent");
+	for (unsigned r = 0; r < rounds; r++) {
+		uint8_t out[16];
+
+		pattern(out, sizeof(out), r);
+		err = ml_chan_send(c, ML_PRIO_HIGH, out, sizeof(out));
+		CHECK(err == 0, "send %u: %s", r, ml_strerror(err));
+		CHECK(WaitForSingleObject(h, 10000) == WAIT_OBJECT_0, "round %u: never signalled", r);
+		n = ml_chan_recv(c, NULL, NULL, in, sizeof(in));
+		CHECK(n == (int)sizeof(out), "round %u: recv %d", r, n);
+		for (size_t i = 0; i < sizeof(out); i++)
+			CHECK(in[i] == (out[i] ^ 0xa5), "byte %zu of round %u", i, r);
+		n = ml_chan_recv(c, NULL, NULL, in, sizeof(in));
+		CHECK(n == -EAGAIN, "round %u: second recv %d", r, n);
+	}
+	/* Everything read: quiet until the next reply. */
+	CHECK(WaitForSingleObject(h, 200) == WAIT_TIMEOUT, "signalled with nothing sent");
+	return 0;
+out:
+	return err ? err : -EBADMSG;
+}
+
+static void test_handle_procs(void)
+{
+	struct ml_chan_opts o = { .size = sizeof(o) };
+	HANDLE d = NULL;
+	ml_chan *c = NULL;
+	char name[64];
+	int err;
+
+	chan_name(name, sizeof(name), "fd");
+	d = spawn("echo %s %d", name, ML_WAIT_BLOCKING);
+	CHECK(d, "spawn");
+	err = connect_retry(&c, name, &o, 20 * SEC);
+	CHECK(err == 0, "connect: %s", ml_strerror(err));
+	CHECK(handle_rounds(c, 100) == 0, "across processes");
+	err = quit(c);
+	CHECK(err == 0, "quit: %s", ml_strerror(err));
+	printf("    100 replies, each seen through the handle, across processes\n");
+out:
+	ml_chan_close(c);
+	reap(&d);
+}
+
+static void test_handle_threads(void)
+{
+	struct echo_thread e = { .mode = ML_WAIT_BLOCKING };
+	struct ml_chan_opts o = { .size = sizeof(o) };
+	HANDLE th = NULL;
+	ml_chan *c = NULL;
+	int err;
+
+	chan_name(e.name, sizeof(e.name), "fd-thr");
+	e.ready = CreateEventW(NULL, TRUE, FALSE, NULL);
+	th = CreateThread(NULL, 0, echo_thread_main, &e, 0, NULL);
+	CHECK(th, "CreateThread");
+	WaitForSingleObject(e.ready, INFINITE);
+	CHECK(e.err == 0, "create: %s", ml_strerror(e.err));
+	err = ml_client_connect(&c, e.name, &o);
+	CHECK(err == 0, "connect: %s", ml_strerror(err));
+	CHECK(handle_rounds(c, 100) == 0, "between threads");
+	err = quit(c);
+	CHECK(err == 0, "quit: %s", ml_strerror(err));
+	printf("    100 replies, each seen through the handle, between threads\n");
+out:
+	ml_chan_close(c);
+	if (th) {
+		WaitForSingleObject(th, 10000);
+		CloseHandle(th);
+	}
+	CloseHandle(e.ready);
+}
+
 /* FLOOD_CLIENTS processes x FLOOD_N messages per lane: no loss, lane order kept. */
 static void test_flood(void)
 {
@@ -761,6 +847,8 @@ static const struct test tests[] = {
 	{ "too many clients: -ECONNREFUSED", test_refused },
 	{ "daemon killed: -EPIPE, name reusable", test_daemon_killed },
 	{ "client killed: slot reclaimed", test_client_killed },
+	{ "ml_chan_fd: a HANDLE across processes", test_handle_procs },
+	{ "ml_chan_fd: a HANDLE between threads", test_handle_threads },
 };
 
 int main(int argc, char **argv)
