@@ -103,7 +103,7 @@ struct ml_ring_opts {
 
 /*
  * Bytes of caller memory needed for a ring of `capacity` data bytes:
- * a 384-byte header plus the data area. Returns 0 if capacity is not a
+ * a 512-byte header plus the data area. Returns 0 if capacity is not a
  * power of two between ML_RING_MIN_CAPACITY and ML_RING_MAX_CAPACITY.
  */
 ML_API size_t ml_ring_mem_size(size_t capacity);
@@ -334,6 +334,30 @@ ML_API int ml_chan_fd(ml_chan *c);
  */
 ML_API int ml_chan_beat(ml_chan *c);
 ML_API int ml_chan_peer_alive(ml_chan *c, unsigned client, int64_t within_ns);
+
+/*
+ * What dead or broken peers left behind, as this handle saw it. Set
+ * .size = sizeof(stats) before the call.
+ *
+ * The daemon's ml_chan_recv() also reports each such event once, with
+ * *client set, in place of -EAGAIN (so never ahead of a message waiting):
+ *   -EOWNERDEAD  that client died in the middle of a send: the part it
+ *                wrote was dropped, never delivered; its slot is free again
+ *   -EBADMSG     that client's request lanes are corrupt (it wrote over
+ *                them): they are not read any more; the others still are
+ * A client's ml_chan_recv() returns -EBADMSG for corrupt response lanes
+ * (ring semantics), and a daemon that died mid-reply is counted here.
+ */
+struct ml_chan_stats {
+	uint32_t size;
+	uint32_t flags;            /* none yet: 0 */
+	uint64_t abandoned;        /* records claimed by a peer that died, dropped */
+	uint64_t poisoned;         /* rings found corrupt */
+	uint64_t clients_died;     /* daemon: clients gone without leaving */
+	int32_t last_error;        /* the latest of them: -EOWNERDEAD, -EBADMSG; 0 */
+	uint32_t last_client;      /* daemon: whose */
+};
+ML_API int ml_chan_stats(ml_chan *c, struct ml_chan_stats *stats);
 
 /* The backend in use, as its name ("kmod", "linux", "win", "darwin"). */
 ML_API const char *ml_chan_backend(const ml_chan *c);

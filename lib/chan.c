@@ -46,6 +46,10 @@ struct ml_chan {
 	uint64_t stride;                /* bytes of one client's two rings */
 	uint64_t beat_ns;               /* our last heartbeat */
 	unsigned ticks;                 /* calls, to read the clock on some only */
+	struct ml_chan_stats stats;
+	/* daemon: slots with a report for recv (-EOWNERDEAD, -EBADMSG) */
+	uint32_t owner_dead_due, poison_due;
+	uint32_t poison_seen;           /* slots whose poisoned ring was counted */
 	enum ml_wait_mode mode;
 	uint64_t spin_ns;
 	/* client */
@@ -176,6 +180,53 @@ static void bell_ring(ml_chan *c, unsigned bell)
 	}
 }
 
+/* ---- faults a dead or broken peer leaves ------------------------------- */
+
+static void note_fault(ml_chan *c, int err, unsigned client)
+{
+	if (err == -EOWNERDEAD)
+		c->stats.abandoned++;
+	else
+		c->stats.poisoned++;
+	c->stats.last_error = err;
+	c->stats.last_client = client;
+}
+
+/* A peer gone: did it die with a record half written into `r`? */
+static void check_abandoned(ml_chan *c, ml_ring *r, unsigned client)
+{
+	unsigned lanes = r ? ml__ring_claims(r) : 0;
+
+	for (; lanes; lanes &= lanes - 1) {
+		note_fault(c, -EOWNERDEAD, client);
+		if (c->daemon)
+			c->owner_dead_due |= 1u << client;
+	}
+}
+
+/* Daemon: client k's request ring turned out corrupt; say so once. */
+static void check_poison(ml_chan *c, unsigned k)
+{
+	if (!ml_ring_poisoned(c->reqs[k]) || (c->poison_seen & (1u << k)))
+		return;
+	c->poison_seen |= 1u << k;
+	c->poison_due |= 1u << k;
+	note_fault(c, -EBADMSG, k);
+}
+
+/* Daemon: hand the next due report to recv, with its client. */
+static int take_report(ml_chan *c, unsigned *client)
+{
+	uint32_t *due = c->owner_dead_due ? &c->owner_dead_due : &c->poison_due;
+	unsigned k = (unsigned)__builtin_ctz(*due);
+	int err = due == &c->owner_dead_due ? -EOWNERDEAD : -EBADMSG;
+
+	*due &= *due - 1;
+	if (client)
+		*client = k;
+	return err;
+}
+
 /* ---- daemon ------------------------------------------------------------ */
 
 static int lay_out_slot(ml_chan *c, unsigned i)
@@ -208,6 +259,7 @@ static void daemon_detach(ml_chan *c, unsigned i)
 static void daemon_attach(ml_chan *c, unsigned i, uint32_t gen)
 {
 	daemon_detach(c, i);
+	c->poison_seen &= ~(1u << i);
 	if (ml_ring_attach(&c->reqs[i], ring_at(c, i, false), ring_mem(c)) ||
 	    ml_ring_attach(&c->resps[i], ring_at(c, i, true), ring_mem(c))) {
 		daemon_detach(c, i);
@@ -247,6 +299,10 @@ static void daemon_scan(ml_chan *c, bool liveness)
 				continue;
 		}
 		if (gone) {
+			if (st != ML__SLOT_LEAVING && st != ML__SLOT_FREE)
+				c->stats.clients_died++;
+			if (c->reqs[i] && c->gens[i] == gen)
+				check_abandoned(c, c->reqs[i], i);
 			daemon_detach(c, i);
 			if (lay_out_slot(c, i) == 0)
 				atomic_store_explicit(&sl->state, ML__SLOT_FREE,
@@ -360,8 +416,11 @@ static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_
 		if (!c->reqs[k])
 			continue;
 		n = ml_ring_peek(c->reqs[k], &pr, &p);
-		if (n < 0)
+		if (n < 0) {
+			if (n == -EBADMSG)
+				check_poison(c, k);
 			continue;
+		}
 		if (pr < best_prio ||
 		    (pr == best_prio &&
 		     (k - c->next[pr]) % c->max_clients < ((unsigned)best - c->next[pr]) % c->max_clients)) {
@@ -449,6 +508,15 @@ static int ctl_check(ml_chan *c)
 	return 0;
 }
 
+/* The daemon is gone: remember it, and whether it died mid-reply. */
+static void client_lost_daemon(ml_chan *c)
+{
+	if (c->peer_gone)
+		return;
+	c->peer_gone = true;
+	check_abandoned(c, c->resp, 0);
+}
+
 /* Once known, the daemon's death is remembered: every later call says so. */
 static bool daemon_gone(ml_chan *c, bool ask_backend)
 {
@@ -458,7 +526,7 @@ static bool daemon_gone(ml_chan *c, bool ask_backend)
 	    (atomic_load_explicit(&c->ctl->daemon_state, memory_order_acquire) !=
 		     ML__DAEMON_RUNNING ||
 	     (ask_backend && c->shm.be->alive(&c->shm, 0) == 0)))
-		c->peer_gone = true;
+		client_lost_daemon(c);
 	return c->peer_gone;
 }
 
@@ -561,6 +629,8 @@ static bool has_data(ml_chan *c)
 	if (!c->daemon)
 		return ml_ring_peek(c->resp, NULL, &p) >= 0;
 	daemon_refresh(c, false);
+	if (c->owner_dead_due | c->poison_due)
+		return true;
 	for (unsigned i = 0; i < c->max_clients; i++)
 		if (c->reqs[i] && ml_ring_peek(c->reqs[i], NULL, &p) >= 0)
 			return true;
@@ -595,7 +665,10 @@ static int recv_once(ml_chan *c, int *prio, unsigned *client, void *buf, size_t 
 
 	if (c->daemon) {
 		daemon_refresh(c, false);
-		return daemon_recv(c, prio, client, buf, len);
+		n = daemon_recv(c, prio, client, buf, len);
+		if (n == -EAGAIN && (c->owner_dead_due | c->poison_due))
+			return take_report(c, client);
+		return n;
 	}
 	if ((++c->ticks & 31) == 0)
 		beat(c, ml__now_ns());
@@ -605,6 +678,10 @@ static int recv_once(ml_chan *c, int *prio, unsigned *client, void *buf, size_t 
 		n = ml_ring_peek(c->resp, prio, &p);
 	if (n == -EAGAIN)
 		return c->peer_gone ? -EPIPE : -EAGAIN;
+	if (n == -EBADMSG && !c->poison_seen) {
+		c->poison_seen = 1;
+		note_fault(c, -EBADMSG, 0);
+	}
 	if (n < 0)
 		return n;
 	if ((size_t)n > len)
@@ -657,7 +734,7 @@ static int chan_sleep(ml_chan *c, uint64_t deadline)
 		left = LIVENESS_SLICE_NS;
 	err = c->shm.be->wait(&c->shm, bell, &b->seq, seq, left);
 	if (err == -EPIPE && !c->daemon)
-		c->peer_gone = true;
+		client_lost_daemon(c);
 	if (err == -ETIMEDOUT || err == -EINTR)
 		err = 0;
 out:
@@ -759,6 +836,22 @@ int ml_chan_connected(ml_chan *c)
 		return atomic_load_explicit(&c->ctl->clients, memory_order_relaxed) > 0;
 	}
 	return !daemon_gone(c, true);
+}
+
+int ml_chan_stats(ml_chan *c, struct ml_chan_stats *st)
+{
+	size_t n;
+
+	if (!c || !st || st->size < offsetof(struct ml_chan_stats, last_client) + 4)
+		return -EINVAL;
+	if (c->daemon)
+		daemon_refresh(c, true);
+	/* As much as the caller's struct holds; zeroes past ours. */
+	n = st->size < sizeof(c->stats) ? st->size : sizeof(c->stats);
+	memcpy((uint8_t *)st + 8, (uint8_t *)&c->stats + 8, n - 8);
+	memset((uint8_t *)st + n, 0, st->size - n);
+	st->flags = 0;
+	return 0;
 }
 
 int ml_chan_beat(ml_chan *c)

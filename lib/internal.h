@@ -20,4 +20,12 @@ void *ml__aligned_zalloc(size_t size, size_t align, void **base);
 int ml__copy_opts(void *dst, size_t dst_size, const void *src, size_t src_size,
 		  size_t min_size);
 
+/*
+ * Lanes (bit per lane) whose producer claimed room for a record and never
+ * published it: a reservation left open, or a producer that died in the
+ * middle of a write. Meaningful once the producer is known gone.
+ */
+struct ml_ring;
+unsigned ml__ring_claims(const struct ml_ring *r);
+
 #endif /* ML_INTERNAL_H */

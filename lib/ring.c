@@ -298,6 +298,17 @@ static inline bool lane_poisoned(const ml_ring *r, unsigned lane)
 	return atomic_load_explicit(&r->poisoned, memory_order_relaxed) & (1u << lane);
 }
 
+unsigned ml__ring_claims(const ml_ring *r)
+{
+	unsigned mask = 0;
+
+	for (unsigned l = 0; r && l < r->lanes; l++)
+		if (atomic_load_explicit(&r->shm->claim[l], memory_order_relaxed) !=
+		    atomic_load_explicit(&r->shm->head[l], memory_order_acquire))
+			mask |= 1u << l;
+	return mask;
+}
+
 unsigned ml_ring_poisoned(const ml_ring *r)
 {
 	return r ? atomic_load_explicit(&r->poisoned, memory_order_relaxed) : 0;
@@ -410,7 +421,13 @@ static inline int prod_begin(ml_ring *r, int prio, size_t len, bool args_ok,
 		return err;
 	if (!args_ok)
 		return -EINVAL;
-	return prod_claim(r, *lane, (uint32_t)len, at, skip);
+	err = prod_claim(r, *lane, (uint32_t)len, at, skip);
+	/* Where this record ends: the head it is published with. */
+	if (!err)
+		atomic_store_explicit(&r->shm->claim[*lane],
+				      r->p.head[*lane] + *skip + rec_size((uint32_t)len),
+				      memory_order_relaxed);
+	return err;
 }
 
 int ml_ring_write(ml_ring *r, int prio, const void *buf, size_t len)

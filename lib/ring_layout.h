@@ -7,7 +7,12 @@
  *   offset    0  config line   written once by init, read once by attach
  *   offset  128  producer line heads of all lanes (one producer owns them)
  *   offset  256  consumer line tails of all lanes (one consumer owns them)
- *   offset  384  data: lane 0, lane 1, lane 2 back to back
+ *   offset  384  claim line    per lane, the head the producer will publish
+ *                              when the record it is writing is done: read
+ *                              by nobody while the producer lives, it tells
+ *                              a record claimed and never committed by a
+ *                              producer that died (ml__ring_claims)
+ *   offset  512  data: lane 0, lane 1, lane 2 back to back
  *
  * The producer and consumer lines are 128 bytes apart so that adjacent-line
  * prefetch never makes them share a cache line pair. All heads sit in one
@@ -29,9 +34,9 @@
 #include "memlink.h"
 
 #define ML__RING_MAGIC 0x4d4c5247u /* "MLRG" */
-#define ML__RING_VERSION 1u
+#define ML__RING_VERSION 2u /* 2: the claim line */
 #define ML__LINE 128u
-#define ML__RING_HDR_SIZE (3u * ML__LINE)
+#define ML__RING_HDR_SIZE (4u * ML__LINE)
 
 /*
  * Record header: one 64-bit word, tag in the high half, payload length in
@@ -81,9 +86,12 @@ struct ml__ring_shm {
 	/* consumer line */
 	_Atomic uint64_t tail[ML_PRIO_COUNT];
 	uint8_t pad2[ML__LINE - ML_PRIO_COUNT * sizeof(uint64_t)];
+	/* claim line */
+	_Atomic uint64_t claim[ML_PRIO_COUNT];
+	uint8_t pad3[ML__LINE - ML_PRIO_COUNT * sizeof(uint64_t)];
 };
 
 _Static_assert(sizeof(struct ml__ring_shm) == ML__RING_HDR_SIZE,
-	       "ring header must be three 128-byte lines");
+	       "ring header must be four 128-byte lines");
 
 #endif /* ML_RING_LAYOUT_H */

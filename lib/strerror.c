@@ -42,6 +42,8 @@ const char *ml_strerror(int err)
 		return "Not supported by this backend";
 	case EACCES:
 		return "Permission denied by the channel's mode";
+	case EOWNERDEAD:
+		return "A peer died in the middle of a message; that message was dropped";
 	default:
 		return strerror(e);
 	}

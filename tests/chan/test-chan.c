@@ -48,7 +48,8 @@
 #include <unistd.h>
 
 #include "memlink.h"
-#include "chan_layout.h" /* only for the layout-mismatch test */
+#include "chan_layout.h" /* for the tests that corrupt the layout */
+#include "ring_layout.h"
 
 #define MS 1000000ll
 #define SEC 1000000000ll
@@ -1916,6 +1917,212 @@ out:
 	return ret;
 }
 
+/* ---- tests: a client dead mid-send, a client that corrupts its lanes -------- */
+
+/* The whole region of a /dev/shm channel, mapped; NULL on failure. */
+static uint8_t *map_region(const char *name, size_t *len)
+{
+	char path[160];
+	struct stat st;
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/shm/memlink.%s", name);
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st)) {
+		close(fd);
+		return NULL;
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Slot `slot`'s request ring in a mapped region. */
+static struct ml__ring_shm *req_ring(uint8_t *base, unsigned slot)
+{
+	struct ml__ctl *ctl = (struct ml__ctl *)base;
+
+	return (struct ml__ring_shm *)(base + ctl->ctl_size + slot * ctl->client_stride);
+}
+
+/* Receive until `want` (an errno) comes, collecting messages into log. */
+static int drain_until(ml_chan *d, int want, unsigned *who, char log[][16], int *nlog,
+		       int max)
+{
+	int64_t end = now_ns() + 3 * SEC;
+
+	while (now_ns() < end) {
+		char b[16];
+		int prio, n = ml_chan_recv(d, &prio, who, b, sizeof(b) - 1);
+
+		if (n == want)
+			return 0;
+		if (n >= 0 && *nlog < max) {
+			b[n] = '\0';
+			snprintf(log[(*nlog)++], 16, "%s", b);
+			continue;
+		}
+		if (n >= 0)
+			return -E2BIG;
+		if (n != -EAGAIN)
+			return n;
+		ml_chan_wait(d, 50 * MS);
+	}
+	return -ETIMEDOUT;
+}
+
+/*
+ * A client killed in the middle of a send: room claimed, half the bytes
+ * written. The daemon delivers what it sent before, never the torn one,
+ * reports -EOWNERDEAD once for its slot, and a new client takes the slot.
+ */
+static int t_dead_mid_send(void)
+{
+	struct ml_chan_opts o = opts_default();
+	struct ml_chan_stats st = { .size = sizeof(st) };
+	char log[8][16], name[80];
+	int nlog = 0, ret = -1, status;
+	unsigned who = 99;
+	ml_chan *d = NULL, *c = NULL;
+	pid_t pid;
+
+	if (!posix_shm_backend()) {
+		skipf("needs a /dev/shm backend");
+		return 1;
+	}
+	o.max_clients = 1;
+	o.ring_size = 16384;
+	chan_name(name, sizeof(name), "torn");
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct ml__ring_shm *rs;
+		uint8_t *base;
+		uint64_t h;
+		size_t len;
+
+		if (ml_client_connect(&c, name, &o))
+			_exit(1);
+		for (int i = 0; i < 3; i++) {
+			char m[8];
+
+			snprintf(m, sizeof(m), "m%d", i);
+			if (ml_chan_send(c, ML_PRIO_HIGH, m, strlen(m)))
+				_exit(2);
+		}
+		base = map_region(name, &len);
+		if (!base)
+			_exit(3);
+		/* What ml_ring_write does up to its memcpy, then death. */
+		rs = req_ring(base, 0);
+		h = atomic_load(&rs->head[ML_PRIO_HIGH]);
+		atomic_store(&rs->claim[ML_PRIO_HIGH], h + 48);
+		memset(base + ML__RING_HDR_SIZE + ((uint8_t *)rs - base) +
+			       rs->lane_off[ML_PRIO_HIGH] + h % rs->lane_cap[ML_PRIO_HIGH],
+		       0xee, 24);
+		kill(getpid(), SIGKILL);
+		_exit(4);
+	}
+	CHECK(pid > 0, "fork");
+	CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status),
+	      "the client did not die as planned: %#x", status);
+	CHECK_RC(drain_until(d, -EOWNERDEAD, &who, log, &nlog, 8), 0);
+	CHECK(who == 0, "-EOWNERDEAD for client %u, want 0", who);
+	CHECK(nlog == 3 && !strcmp(log[0], "m0") && !strcmp(log[1], "m1") &&
+	      !strcmp(log[2], "m2"), "delivered %d messages (first %s), want m0 m1 m2", nlog,
+	      nlog ? log[0] : "-");
+	CHECK_RC(ml_chan_recv(d, NULL, &who, log[0], 16), -EAGAIN);
+	CHECK_RC(ml_chan_stats(d, &st), 0);
+	CHECK(st.abandoned == 1 && st.clients_died == 1 && st.last_error == -EOWNERDEAD &&
+	      st.last_client == 0 && st.poisoned == 0,
+	      "stats: abandoned %llu died %llu last %d/%u poisoned %llu",
+	      (unsigned long long)st.abandoned, (unsigned long long)st.clients_died,
+	      st.last_error, st.last_client, (unsigned long long)st.poisoned);
+	/* The slot, laid out anew, serves the next client. */
+	CHECK_RC(connect_retry(&c, name, 2 * SEC, -ECONNREFUSED), 0);
+	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, "again", 5), 0);
+	CHECK_RC(ml_chan_wait(d, 2 * SEC), 0);
+	CHECK_RC(ml_chan_recv(d, NULL, &who, log[0], 15), 5);
+	CHECK(!memcmp(log[0], "again", 5) && who == 0, "after: wrong message");
+	ret = 0;
+out:
+	ml_chan_close(c);
+	ml_chan_close(d);
+	return ret;
+}
+
+/*
+ * A client that writes garbage over one of its lanes' indices: the daemon
+ * still delivers its other lanes and the other client, reports -EBADMSG
+ * once for it, and keeps serving.
+ */
+static int t_corrupt_lane(void)
+{
+	struct ml_chan_opts o = opts_default();
+	struct ml_chan_stats st = { .size = sizeof(st) };
+	ml_chan *d = NULL, *a = NULL, *b = NULL;
+	char log[8][16], name[80];
+	int nlog = 0, ret = -1;
+	unsigned who = 99, slot_a = 99;
+	uint8_t *base = NULL;
+	size_t len = 0;
+
+	if (!posix_shm_backend()) {
+		skipf("needs a /dev/shm backend");
+		return 1;
+	}
+	o.max_clients = 2;
+	o.ring_size = 16384;
+	chan_name(name, sizeof(name), "bad");
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	CHECK_RC(ml_client_connect(&a, name, &o), 0);
+	CHECK_RC(ml_chan_send(a, ML_PRIO_CRITICAL, "a0", 2), 0);
+	CHECK_RC(ml_chan_send(a, ML_PRIO_CRITICAL, "a1", 2), 0);
+	base = map_region(name, &len);
+	CHECK(base, "map");
+	for (unsigned i = 0; i < 2; i++)
+		if (((struct ml__ctl *)base)->slot[i].state == ML__SLOT_CONNECTED)
+			slot_a = i;
+	CHECK(slot_a < 2, "no connected slot");
+	/* A record in the Low lane whose header then claims a megabyte. */
+	CHECK_RC(ml_chan_send(a, ML_PRIO_LOW, "a2", 2), 0);
+	{
+		struct ml__ring_shm *rs = req_ring(base, slot_a);
+		uint32_t huge = 1u << 20;
+
+		memcpy((uint8_t *)rs + ML__RING_HDR_SIZE + rs->lane_off[ML_PRIO_LOW], &huge, 4);
+	}
+	CHECK_RC(ml_client_connect(&b, name, &o), 0);
+	CHECK_RC(ml_chan_send(b, ML_PRIO_HIGH, "b0", 2), 0);
+	CHECK_RC(drain_until(d, -EBADMSG, &who, log, &nlog, 8), 0);
+	CHECK(who == slot_a, "-EBADMSG for client %u, want %u", who, slot_a);
+	CHECK(nlog == 3 && !strcmp(log[0], "a0") && !strcmp(log[1], "a1") &&
+	      !strcmp(log[2], "b0"), "delivered %d (first %s), want a0 a1 b0", nlog,
+	      nlog ? log[0] : "-");
+	CHECK_RC(ml_chan_recv(d, NULL, &who, log[0], 16), -EAGAIN);
+	CHECK_RC(ml_chan_stats(d, &st), 0);
+	CHECK(st.poisoned == 1 && st.last_error == -EBADMSG && st.last_client == slot_a &&
+	      st.abandoned == 0, "stats: poisoned %llu last %d/%u",
+	      (unsigned long long)st.poisoned, st.last_error, st.last_client);
+	/* The other client is still served. */
+	CHECK_RC(ml_chan_send(b, ML_PRIO_LOW, "b1", 2), 0);
+	CHECK_RC(ml_chan_wait(d, 2 * SEC), 0);
+	CHECK_RC(ml_chan_recv(d, NULL, &who, log[0], 15), 2);
+	CHECK(!memcmp(log[0], "b1", 2) && who != slot_a, "after: wrong message");
+	ret = 0;
+out:
+	if (base)
+		munmap(base, len);
+	ml_chan_close(a);
+	ml_chan_close(b);
+	ml_chan_close(d);
+	return ret;
+}
+
 /* ---- test: daemons starting together ------------------------------------ */
 
 #define RACERS 4
@@ -2147,6 +2354,8 @@ static const struct test tests[] = {
 	{ "client_sigkill", t_client_sigkill },
 	{ "shm_cleanup_and_replace_dead_daemon", t_shm_cleanup },
 	{ "create_race", t_create_race },
+	{ "client_dead_mid_send", t_dead_mid_send },
+	{ "client_corrupts_a_lane", t_corrupt_lane },
 	{ "many_clients_4", t_many_clients_4 },
 	{ "many_clients_8", t_many_clients_8 },
 	{ "other_user_and_mode", t_perm_other_user },

@@ -258,10 +258,10 @@ static void test_bad_capacity(void **state)
 	assert_ptr_equal(r, (ml_ring *)&r);
 	assert_int_equal(ml_ring_new(NULL, CAP, NULL), -EINVAL);
 
-	/* The good ones: a 384-byte header plus the data. */
-	assert_int_equal(ml_ring_mem_size(ML_RING_MIN_CAPACITY), 384 + 256);
-	assert_int_equal(ml_ring_mem_size(4096), 384 + 4096);
-	assert_int_equal(ml_ring_mem_size(ML_RING_MAX_CAPACITY), 384 + (size_t)ML_RING_MAX_CAPACITY);
+	/* The good ones: a 512-byte header plus the data. */
+	assert_int_equal(ml_ring_mem_size(ML_RING_MIN_CAPACITY), 512 + 256);
+	assert_int_equal(ml_ring_mem_size(4096), 512 + 4096);
+	assert_int_equal(ml_ring_mem_size(ML_RING_MAX_CAPACITY), 512 + (size_t)ML_RING_MAX_CAPACITY);
 
 	r = new_ring(ML_RING_MIN_CAPACITY, NULL);
 	ml_ring_free(r);
