@@ -68,6 +68,11 @@ static int run_daemon(const char *name, const struct ml_chan_opts *o)
 			ml_chan_wait(d, 200000000);
 			continue;
 		}
+		/* A client died mid-send, or wrote over its lanes: note it, go on. */
+		if (n == -EOWNERDEAD || n == -EBADMSG) {
+			fprintf(stderr, "memlink-ping: client %u: %s\n", client, ml_strerror(n));
+			continue;
+		}
 		if (n < 0) {
 			err = n;
 			break;
