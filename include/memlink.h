@@ -359,6 +359,63 @@ struct ml_chan_stats {
 };
 ML_API int ml_chan_stats(ml_chan *c, struct ml_chan_stats *stats);
 
+/*
+ * Inspection, for monitoring (memlink-stat): a channel's state read from
+ * outside, without joining it. Values come from memory other processes
+ * write: they are checked, and only ever reported.
+ */
+struct ml_chan_client_status {
+	uint32_t state;            /* 0 free, 1 connecting, 2 connected, 3 leaving */
+	uint32_t pid;              /* as the client wrote it: for humans only */
+	int32_t alive;             /* 1, 0, or a negative errno */
+	uint32_t corrupt;          /* bit l: request lane l, bit 3 + l: response
+				    * lane l has insane indices */
+	int64_t beat_age_ns;       /* since its last heartbeat; -1: none */
+	uint32_t req_used[ML_PRIO_COUNT], req_cap[ML_PRIO_COUNT];
+	uint32_t resp_used[ML_PRIO_COUNT], resp_cap[ML_PRIO_COUNT];
+};
+
+struct ml_chan_status {
+	uint32_t size;             /* set to sizeof before the call */
+	uint32_t flags;
+	char name[ML_CHAN_NAME_MAX + 1];
+	char backend[8];
+	uint64_t region_size;
+	uint32_t daemon_pid;       /* as the daemon wrote it: for humans only */
+	int32_t daemon_alive;      /* 1, 0, or a negative errno */
+	uint32_t daemon_state;     /* 0 starting, 1 running, 2 shut down */
+	uint32_t max_clients;
+	uint32_t clients;          /* connected, as the daemon last counted */
+	uint32_t ring_size;
+	uint32_t max_msg;
+	uint32_t pad;
+	double backpressure;
+	int64_t beat_age_ns;       /* since the daemon's last heartbeat; -1: none */
+	struct ml_chan_client_status client[ML_CHAN_MAX_CLIENTS];
+};
+
+/*
+ * Fill *st for channel `name` (backend: enum ml_backend, 0 = as usual).
+ * -ENOENT: no such channel; -EPIPE (kmod): its daemon is gone, and the
+ * module lets no one new in (the region lives on for its clients).
+ */
+ML_API int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_status *st);
+/*
+ * Call fn(name, arg) for every channel of the backend here (a dead
+ * daemon's too) until fn returns non-zero, which is returned. -ENOTSUP on
+ * Windows, whose named objects cannot be listed. kmod: channels whose
+ * names are over 60 bytes are not listed (their regions carry a hash).
+ */
+ML_API int ml_chan_list(unsigned backend, int (*fn)(const char *name, void *arg), void *arg);
+/*
+ * Remove what dead daemons left behind: channel `name`, or with NULL every
+ * channel, whose daemon is gone (linux: its /dev/shm object; darwin: its
+ * object and lock file). A live daemon's channel is left alone. The
+ * module frees a region with its last user, and Windows its objects, so
+ * there is nothing to remove there. Returns how many were removed.
+ */
+ML_API int ml_chan_gc(const char *name, unsigned backend);
+
 /* The backend in use, as its name ("kmod", "linux", "win", "darwin"). */
 ML_API const char *ml_chan_backend(const ml_chan *c);
 

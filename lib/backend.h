@@ -84,7 +84,20 @@ struct ml__backend {
 	int (*fd)(struct ml__shm *s, unsigned bell);
 	/* Mark the descriptor's readiness as seen (NULL: nothing to do). */
 	void (*fd_ack)(struct ml__shm *s);
+	/*
+	 * Call fn with the name of every channel this backend has here,
+	 * until fn returns non-zero (returned). -ENOTSUP if it cannot tell.
+	 */
+	int (*list)(int (*fn)(const char *name, void *arg), void *arg);
+	/*
+	 * Remove what a dead daemon left under `name` (objects, files):
+	 * 1 removed, 0 nothing to remove, -EEXIST its daemon lives.
+	 */
+	int (*gc)(const char *name);
 };
+
+/* A channel name: 1-63 of [A-Za-z0-9._-] (chan.c). */
+bool ml__name_ok(const char *name);
 
 extern const struct ml__backend ml__backend_kmod;
 extern const struct ml__backend ml__backend_linux;

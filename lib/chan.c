@@ -67,7 +67,7 @@ struct ml_chan {
 	void *alloc_base;
 };
 
-static bool name_ok(const char *name)
+bool ml__name_ok(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
 
@@ -122,7 +122,7 @@ static int chan_alloc(ml_chan **out, const char *name, const struct ml_chan_opts
 	ml_chan *c;
 	int err;
 
-	if (!out || !name_ok(name))
+	if (!out || !ml__name_ok(name))
 		return -EINVAL;
 	err = ml__copy_opts(o, sizeof(*o), in, in ? in->size : 0,
 			    offsetof(struct ml_chan_opts, mode) + sizeof(uint32_t));
@@ -479,32 +479,47 @@ int ml_chan_shutdown(ml_chan *c)
 
 /* ---- client ------------------------------------------------------------ */
 
-/* Check a daemon's control region before trusting any of it. */
-static int ctl_check(ml_chan *c)
+/*
+ * Read a daemon's geometry from its control region, each field once, and
+ * check it before anything is trusted (memlink-stat's way in too).
+ */
+int ml__ctl_read(const struct ml__shm *s, struct ml__geom *g)
 {
-	struct ml__ctl *ctl = (struct ml__ctl *)c->shm.base;
-	uint64_t need;
+	const volatile struct ml__ctl *ctl = ml__shm_at(s, 0, ML__CTL_SIZE);
 	uint32_t magic;
 
-	if (c->shm.len < ML__CTL_SIZE)
+	if (!ctl)
 		return -EPROTO;
-	magic = *(volatile uint32_t *)&ctl->magic;
+	magic = ctl->magic;
 	if (magic != ML__CHAN_MAGIC)
 		return magic == 0 ? -ENOENT : -EPROTO; /* 0: still starting */
 	atomic_thread_fence(memory_order_acquire);
-	if (ctl->version != ML__CHAN_VERSION || ctl->ctl_size != ML__CTL_SIZE ||
-	    ctl->max_clients == 0 || ctl->max_clients > ML_CHAN_MAX_CLIENTS ||
-	    !ml_ring_mem_size(ctl->ring_size) ||
-	    ctl->client_stride != 2 * ml_ring_mem_size(ctl->ring_size))
+	if (ctl->version != ML__CHAN_VERSION || ctl->ctl_size != ML__CTL_SIZE)
 		return -EPROTO;
-	need = ML__CTL_SIZE + (uint64_t)ctl->max_clients * ctl->client_stride;
-	if (need > c->shm.len || ctl->region_size != c->shm.len)
+	g->max_clients = ctl->max_clients;
+	g->ring_size = ctl->ring_size;
+	g->max_msg = ctl->max_msg;
+	g->stride = ctl->client_stride;
+	if (g->max_clients == 0 || g->max_clients > ML_CHAN_MAX_CLIENTS ||
+	    !ml_ring_mem_size(g->ring_size) || g->stride != 2 * ml_ring_mem_size(g->ring_size) ||
+	    ctl->region_size != s->len ||
+	    ML__CTL_SIZE + (uint64_t)g->max_clients * g->stride > s->len)
 		return -EPROTO;
-	c->ctl = ctl;
-	c->max_clients = ctl->max_clients;
-	c->ring_size = ctl->ring_size;
-	c->stride = ctl->client_stride;
-	c->max_msg = ctl->max_msg;
+	return 0;
+}
+
+static int ctl_check(ml_chan *c)
+{
+	struct ml__geom g;
+	int err = ml__ctl_read(&c->shm, &g);
+
+	if (err)
+		return err;
+	c->ctl = (struct ml__ctl *)c->shm.base;
+	c->max_clients = g.max_clients;
+	c->ring_size = g.ring_size;
+	c->stride = g.stride;
+	c->max_msg = g.max_msg;
 	return 0;
 }
 
@@ -670,8 +685,13 @@ static int recv_once(ml_chan *c, int *prio, unsigned *client, void *buf, size_t 
 			return take_report(c, client);
 		return n;
 	}
-	if ((++c->ticks & 31) == 0)
-		beat(c, ml__now_ns());
+	if ((++c->ticks & 31) == 0) {
+		uint64_t now = ml__now_ns();
+
+		beat(c, now);
+		/* A client that only polls learns of a dead daemon too. */
+		daemon_gone(c, now - c->live_scan_ns > LIVENESS_SLICE_NS);
+	}
 	n = ml_ring_peek(c->resp, prio, &p);
 	/* A reply sent just before the daemon went is still delivered. */
 	if (n == -EAGAIN && daemon_gone(c, false))
@@ -766,6 +786,9 @@ int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
 		} else {
 			now = ml__now_ns();
 			beat(c, now);
+			/* A client spinning (busy mode) asks too, once a slice. */
+			if (!c->daemon && daemon_gone(c, now - c->live_scan_ns > LIVENESS_SLICE_NS))
+				return has_data(c) ? 0 : -EPIPE;
 		}
 		if (now >= deadline) {
 			/* A poll (timeout 0) still learns of a dead daemon. */
@@ -946,7 +969,8 @@ double ml_chan_backpressure(ml_chan *c)
 
 int ml_chan_set_backpressure(ml_chan *c, double level)
 {
-	if (!c || !c->daemon || level > 1.0)
+	/* Not "level > 1.0": a NaN must not reach the conversion below. */
+	if (!c || !c->daemon || !(level <= 1.0))
 		return -EINVAL;
 	atomic_store_explicit(&c->ctl->bp_override,
 			      level < 0 ? 0 : 1 + (uint32_t)(level * 1e6 + 0.5),

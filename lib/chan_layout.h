@@ -93,4 +93,16 @@ _Static_assert(sizeof(struct ml__slot) == 64, "a slot is one cache line");
 _Static_assert(offsetof(struct ml__ctl, heartbeat_ns) == 192, "heartbeat on its own line");
 _Static_assert(sizeof(struct ml__ctl) <= ML__CTL_SIZE, "control region fits 4 KiB");
 
+/* A channel's geometry, as read and checked once (chan.c). */
+struct ml__geom {
+	uint32_t max_clients;
+	uint32_t ring_size;
+	uint32_t max_msg;
+	uint64_t stride;           /* bytes of one client's two rings */
+};
+
+struct ml__shm;
+/* -ENOENT: still starting (no magic yet); -EPROTO: not a channel we know. */
+int ml__ctl_read(const struct ml__shm *s, struct ml__geom *g);
+
 #endif /* ML_CHAN_LAYOUT_H */

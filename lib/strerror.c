@@ -21,7 +21,7 @@ const char *ml_strerror(int err)
 	case EBADMSG:
 		return "Shared memory holds a corrupt index, length or header; the lane is poisoned";
 	case EPROTO:
-		return "Memory does not hold a memlink ring of this layout version";
+		return "Memory does not hold a memlink ring or channel of this layout version";
 	case ENOMEM:
 		return "Out of memory";
 	case EBUSY:

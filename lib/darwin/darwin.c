@@ -23,6 +23,7 @@
  *
  * Not run here: this file is only compiled and linked for macOS (zig cc).
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -234,8 +235,9 @@ static void lf_unlink_if_ours(struct ml__shm *s)
 
 /*
  * The lock file under s->name is a dead daemon's? Then remove its object
- * and its name and return 0; -EEXIST if its daemon lives. Holding its
- * byte 0 while we do keeps any other new daemon from doing the same.
+ * and its name: 1, or 0 if there is no lock file; -EEXIST if its daemon
+ * lives. Holding its byte 0 while we do keeps any other new daemon from
+ * doing the same.
  */
 static int lf_unlink_dead(const struct ml__shm *s)
 {
@@ -256,9 +258,50 @@ static int lf_unlink_dead(const struct ml__shm *s)
 		shm_unlink(obj);
 		lf_unlink_if_ours(&old);
 		darwin_unhold(&old, 0);
+		err = 1;
 	}
 	lf_put(&old);
 	return err == -EBUSY ? -EEXIST : err;
+}
+
+static int darwin_gc(const char *name)
+{
+	struct ml__shm s = { .h = { -1, -1, -1, -1 } };
+	char obj[ML_CHAN_NAME_MAX + 16];
+	int err;
+
+	memcpy(s.name, name, strlen(name) + 1);
+	err = lf_unlink_dead(&s);
+	if (err)
+		return err;
+	/* No lock file (a cleaned /tmp): an object left is nobody's. */
+	ml__posix_shm_path(obj, sizeof(obj), name);
+	return shm_unlink(obj) == 0;
+}
+
+/* Channels by their lock files, /tmp/memlink.<name>.lock. */
+static int darwin_list(int (*fn)(const char *name, void *arg), void *arg)
+{
+	char name[ML_CHAN_NAME_MAX + 1];
+	DIR *dir = opendir("/tmp");
+	struct dirent *e;
+	int ret = 0;
+
+	if (!dir)
+		return -errno;
+	while (!ret && (e = readdir(dir))) {
+		size_t n = strlen(e->d_name);
+
+		if (n < 8 + 5 + 1 || n - 13 > ML_CHAN_NAME_MAX ||
+		    strncmp(e->d_name, "memlink.", 8) || strcmp(e->d_name + n - 5, ".lock"))
+			continue;
+		memcpy(name, e->d_name + 8, n - 13);
+		name[n - 13] = '\0';
+		if (ml__name_ok(name))
+			ret = fn(name, arg);
+	}
+	closedir(dir);
+	return ret;
 }
 
 /*
@@ -286,8 +329,8 @@ static int darwin_create(struct ml__shm *s, size_t len, unsigned mode)
 			break;
 		if (errno != EEXIST)
 			err = -errno;
-		else
-			err = tries < 8 ? lf_unlink_dead(s) : -EEXIST;
+		else if ((err = tries < 8 ? lf_unlink_dead(s) : -EEXIST) > 0)
+			err = 0;
 	}
 	unlink(tmp);
 	if (err)
@@ -421,4 +464,6 @@ const struct ml__backend ml__backend_darwin = {
 	.unhold = darwin_unhold,
 	.alive = darwin_alive,
 	.fd = darwin_fd,
+	.list = darwin_list,
+	.gc = darwin_gc,
 };

@@ -322,6 +322,32 @@ static int kmod_fd(struct ml__shm *s, unsigned bell)
 	return FD(s) >= 0 ? FD(s) : -ENOTSUP;
 }
 
+/* Channels from the module's listing: its "ch.<channel>" regions. */
+static int kmod_list(int (*fn)(const char *name, void *arg), void *arg)
+{
+	char line[256], name[MEMLINK_NAME_MAX];
+	FILE *f = fopen("/proc/memlink", "re");
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	while (!ret && fgets(line, sizeof(line), f))
+		if (sscanf(line, "ch.%63s", name) == 1 && ml__name_ok(name))
+			ret = fn(name, arg);
+	fclose(f);
+	return ret;
+}
+
+/*
+ * Nothing to collect: the module frees a region when its last file goes,
+ * and a new daemon replaces one whose creator died.
+ */
+static int kmod_gc(const char *name)
+{
+	(void)name;
+	return 0;
+}
+
 /* Reading the region's wake count clears EPOLLIN until the next wake. */
 static void kmod_fd_ack(struct ml__shm *s)
 {
@@ -345,5 +371,7 @@ const struct ml__backend ml__backend_kmod = {
 	.unhold = kmod_unhold,
 	.alive = kmod_alive,
 	.fd = kmod_fd,
+	.list = kmod_list,
+	.gc = kmod_gc,
 	.fd_ack = kmod_fd_ack,
 };

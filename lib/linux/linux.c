@@ -7,11 +7,13 @@
  * file goes, so a crashed or killed process lets go of its bells by itself,
  * and nobody is judged alive or dead from a PID.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -62,9 +64,9 @@ static void linux_unhold(struct ml__shm *s, unsigned bell)
 }
 
 /*
- * Is the object at `path` a dead daemon's? Then remove the name and
- * return 0; -EEXIST if its daemon lives. Holding its bell 0 while we look
- * keeps any other new daemon from doing the same at the same time.
+ * Is the object at `path` a dead daemon's? Then remove the name: 1, or 0
+ * if there is none; -EEXIST if its daemon lives. Holding its bell 0 while
+ * we look keeps any other new daemon from doing the same at the same time.
  */
 static int unlink_dead(const char *path)
 {
@@ -78,10 +80,41 @@ static int unlink_dead(const char *path)
 	if (err == -EBUSY)
 		err = -EEXIST;
 	if (!err && !fstat(fd, &mine) && !stat(path, &named) && mine.st_ino == named.st_ino &&
-	    mine.st_dev == named.st_dev)
-		unlink(path);
+	    mine.st_dev == named.st_dev && !unlink(path))
+		err = 1;
 	close(fd); /* and with it our lock */
 	return err;
+}
+
+static void object_path(char *buf, size_t len, const char *name)
+{
+	char obj[ML_CHAN_NAME_MAX + 16];
+
+	ml__posix_shm_path(obj, sizeof(obj), name);
+	snprintf(buf, len, SHM_DIR "%s", obj);
+}
+
+static int linux_gc(const char *name)
+{
+	char path[ML_CHAN_NAME_MAX + 32];
+
+	object_path(path, sizeof(path), name);
+	return unlink_dead(path);
+}
+
+static int linux_list(int (*fn)(const char *name, void *arg), void *arg)
+{
+	DIR *dir = opendir(SHM_DIR);
+	struct dirent *e;
+	int ret = 0;
+
+	if (!dir)
+		return -errno;
+	while (!ret && (e = readdir(dir)))
+		if (!strncmp(e->d_name, "memlink.", 8) && ml__name_ok(e->d_name + 8))
+			ret = fn(e->d_name + 8, arg);
+	closedir(dir);
+	return ret;
 }
 
 /*
@@ -92,11 +125,10 @@ static int unlink_dead(const char *path)
  */
 static int linux_create(struct ml__shm *s, size_t len, unsigned mode)
 {
-	char name[ML_CHAN_NAME_MAX + 16], path[ML_CHAN_NAME_MAX + 32], self[64];
+	char path[ML_CHAN_NAME_MAX + 32], self[64];
 	int fd, err;
 
-	ml__posix_shm_path(name, sizeof(name), s->name);
-	snprintf(path, sizeof(path), SHM_DIR "%s", name);
+	object_path(path, sizeof(path), s->name);
 	fd = open(SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, (mode_t)mode);
 	if (fd < 0)
 		return -errno;
@@ -122,7 +154,7 @@ static int linux_create(struct ml__shm *s, size_t len, unsigned mode)
 			goto fail;
 		}
 		err = unlink_dead(path);
-		if (err)
+		if (err < 0)
 			goto fail;
 	}
 	err = -EEXIST; /* daemons keep coming and going under this name */
@@ -198,4 +230,6 @@ const struct ml__backend ml__backend_linux = {
 	.unhold = linux_unhold,
 	.alive = linux_alive,
 	.fd = linux_fd,
+	.list = linux_list,
+	.gc = linux_gc,
 };

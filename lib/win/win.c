@@ -573,6 +573,20 @@ static int win_fd(struct ml__shm *s, unsigned bell)
 	return (int)(intptr_t)ev;
 }
 
+/* Named objects cannot be listed, and vanish with their last handle. */
+static int win_list(int (*fn)(const char *name, void *arg), void *arg)
+{
+	(void)fn;
+	(void)arg;
+	return -ENOTSUP;
+}
+
+static int win_gc(const char *name)
+{
+	(void)name;
+	return 0;
+}
+
 const struct ml__backend ml__backend_win = {
 	.name = "win",
 	.id = ML_BACKEND_WIN,
@@ -586,4 +600,6 @@ const struct ml__backend ml__backend_win = {
 	.unhold = win_unhold,
 	.alive = win_alive,
 	.fd = win_fd,
+	.list = win_list,
+	.gc = win_gc,
 };

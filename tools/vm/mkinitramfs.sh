@@ -2,15 +2,16 @@
 # Pack the test VM's initramfs: busybox-static, memlink.ko, the test
 # programs (each --tests names a program or a directory of them; they run in
 # name order), more modules for init.sh to load after memlink.ko (/extra)
-# and init.sh as /init.
+# and init.sh as /init; --bin programs go to /bin, for the tests to run.
 #   mkinitramfs.sh --ko MEMLINK.KO --tests PATH [--tests PATH...]
-#                  [--extra-ko MODULE.KO...] --out INITRD.GZ
+#                  [--extra-ko MODULE.KO...] [--bin PROGRAM...] --out INITRD.GZ
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 ko=''
 tests=''
 out=''
 extra=''
+bins=''
 busybox=${BUSYBOX:-/bin/busybox}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -18,6 +19,7 @@ while [ $# -gt 0 ]; do
 	--tests) tests="$tests $2"; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--extra-ko) extra="$extra $2"; shift 2 ;;
+	--bin) bins="$bins $2"; shift 2 ;;
 	*) echo "mkinitramfs.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -42,6 +44,9 @@ chmod 755 "$root/init"
 cp "$ko" "$root/memlink.ko"
 for m in $extra; do  # paths without blanks
 	cp "$m" "$root/extra/" || exit 1
+done
+for b in $bins; do  # paths without blanks
+	cp "$b" "$root/bin/" || exit 1
 done
 n=0
 for p in $tests; do  # paths without blanks

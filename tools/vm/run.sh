@@ -3,9 +3,10 @@
 # programs in an initramfs (init.sh), and judge the console log.
 #   run.sh [--kernel IMAGE] [--ko MEMLINK.KO] [--tests PATH]... [--out DIR]
 #          [--timeout SECONDS] [--append "KERNEL ARGS"] [--mem MB]
-#          [--extra-ko MODULE.KO]... [--name SUITE]
+#          [--extra-ko MODULE.KO]... [--bin PROGRAM]... [--name SUITE]
 # Each --tests names a static test program or a directory of them; each
-# --extra-ko a module that init.sh loads after memlink.ko.
+# --extra-ko a module that init.sh loads after memlink.ko; each --bin a
+# static program the tests may run, from /bin.
 # Defaults: the Debian kernel of kernel-version.sh, build/kmod/memlink.ko,
 # build/tests/kmod, build/vm, $VM_TIMEOUT or 600 s, 512 MB, suite "vm".
 # Any kernel works (a KASAN/lockdep build, say) with a module built against
@@ -26,6 +27,7 @@ timeout=${VM_TIMEOUT:-600}
 mem=512
 name=vm
 extra=
+bins=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2; shift 2 ;;
@@ -37,6 +39,7 @@ while [ $# -gt 0 ]; do
 	--mem) mem=$2; shift 2 ;;
 	--name) name=$2; shift 2 ;;
 	--extra-ko) extra="$extra --extra-ko $2"; shift 2 ;;
+	--bin) bins="$bins --bin $2"; shift 2 ;;
 	*) echo "run.sh: unknown argument $1 (see the head of $0)" >&2; exit 2 ;;
 	esac
 done
@@ -46,7 +49,7 @@ done
 
 mkdir -p "$out"
 # shellcheck disable=SC2086  # "--tests PATH" pairs, paths without blanks
-"$here/mkinitramfs.sh" --ko "$ko" $tests $extra --out "$out/initrd.gz"
+"$here/mkinitramfs.sh" --ko "$ko" $tests $extra $bins --out "$out/initrd.gz"
 log=$out/console.log
 echo "$name: booting $kernel under TCG (timeout ${timeout}s; log: $log)"
 start=$(date +%s)

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Looking at channels from outside (memlink-stat): list them, read one's
+ * state without joining it, and remove what dead daemons left behind.
+ * Everything here is read from memory other processes write: it is read
+ * once, checked, and only ever reported, never acted on.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "backend.h"
+#include "chan_layout.h"
+#include "internal.h"
+#include "ring_layout.h"
+
+static int pick(unsigned backend, const struct ml__backend **be)
+{
+	if (backend > ML_BACKEND_DARWIN)
+		return -EINVAL;
+	return ml__backend_pick((enum ml_backend)backend, be);
+}
+
+int ml_chan_list(unsigned backend, int (*fn)(const char *name, void *arg), void *arg)
+{
+	const struct ml__backend *be;
+	int err;
+
+	if (!fn)
+		return -EINVAL;
+	err = pick(backend, &be);
+	return err ? err : be->list(fn, arg);
+}
+
+struct gc_count {
+	const struct ml__backend *be;
+	int removed;
+};
+
+static int gc_one(const char *name, void *arg)
+{
+	struct gc_count *g = arg;
+
+	if (g->be->gc(name) > 0)
+		g->removed++;
+	return 0;
+}
+
+int ml_chan_gc(const char *name, unsigned backend)
+{
+	struct gc_count g = { 0 };
+	int err;
+
+	if (name && !ml__name_ok(name))
+		return -EINVAL;
+	err = pick(backend, &g.be);
+	if (err)
+		return err;
+	if (name) {
+		err = g.be->gc(name);
+		return err == -EEXIST ? 0 : err;
+	}
+	err = g.be->list(gc_one, &g);
+	return err < 0 ? err : g.removed;
+}
+
+/* Nanoseconds since a heartbeat, or -1 for none (or one from the future). */
+static int64_t age(uint64_t beat, uint64_t now)
+{
+	return beat && beat <= now ? (int64_t)(now - beat) : -1;
+}
+
+/* One ring's lanes: fill levels, and which lanes' indices are insane. */
+static unsigned ring_status(void *mem, size_t len, uint32_t *used, uint32_t *cap)
+{
+	const struct ml__ring_shm *shm = mem;
+	struct ml_ring_info info;
+	unsigned bad = 0;
+	ml_ring *r;
+
+	if (ml_ring_attach(&r, mem, len))
+		return 7;
+	ml_ring_info(r, &info);
+	for (unsigned l = 0; l < info.lanes; l++) {
+		uint64_t h = atomic_load_explicit(&shm->head[l], memory_order_relaxed);
+		uint64_t t = atomic_load_explicit(&shm->tail[l], memory_order_relaxed);
+
+		used[l] = info.lane_used[l];
+		cap[l] = info.lane_capacity[l];
+		if (h - t > info.lane_capacity[l] || (h | t) % ML__REC_ALIGN)
+			bad |= 1u << l;
+	}
+	ml_ring_free(r);
+	return bad;
+}
+
+static void slot_status(struct ml__shm *s, const struct ml__geom *g, unsigned i,
+			uint64_t now, struct ml_chan_client_status *cs)
+{
+	struct ml__slot *sl = &((struct ml__ctl *)s->base)->slot[i];
+	size_t rmem = ml_ring_mem_size(g->ring_size);
+	uint64_t off = ML__CTL_SIZE + (uint64_t)i * g->stride;
+	void *req = ml__shm_at(s, off, rmem), *resp = ml__shm_at(s, off + rmem, rmem);
+
+	cs->state = atomic_load_explicit(&sl->state, memory_order_acquire);
+	cs->pid = sl->pid;
+	cs->alive = cs->state == ML__SLOT_FREE ? 0 : s->be->alive(s, 1 + i);
+	cs->beat_age_ns = age(atomic_load_explicit(&sl->beat_ns, memory_order_relaxed), now);
+	cs->corrupt = 0;
+	if (req && resp) {
+		cs->corrupt = ring_status(req, rmem, cs->req_used, cs->req_cap);
+		cs->corrupt |= ring_status(resp, rmem, cs->resp_used, cs->resp_cap) << 3;
+	}
+}
+
+int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_status *st)
+{
+	struct ml__shm s = { 0 };
+	struct ml__geom g;
+	struct ml__ctl *ctl;
+	uint32_t o;
+	uint64_t now;
+	int err;
+
+	if (!st || st->size < sizeof(*st) || !ml__name_ok(name))
+		return -EINVAL;
+	err = pick(backend, &s.be);
+	if (err)
+		return err;
+	memcpy(s.name, name, strlen(name) + 1);
+	for (unsigned i = 0; i < sizeof(s.h) / sizeof(s.h[0]); i++)
+		s.h[i] = -1;
+	for (unsigned i = 0; i < ML__BELLS; i++)
+		s.bell_h[i] = -1;
+	err = s.be->open(&s);
+	if (err)
+		return err;
+	err = ml__ctl_read(&s, &g);
+	if (err)
+		goto out;
+	ctl = (struct ml__ctl *)s.base;
+	now = ml__now_ns();
+	memset((uint8_t *)st + 8, 0, st->size - 8);
+	memcpy(st->name, name, strlen(name) + 1);
+	memcpy(st->backend, s.be->name, strlen(s.be->name) + 1);
+	st->region_size = s.len;
+	st->daemon_pid = ctl->daemon_pid;
+	st->daemon_alive = s.be->alive(&s, 0);
+	st->daemon_state = atomic_load_explicit(&ctl->daemon_state, memory_order_acquire);
+	st->max_clients = g.max_clients;
+	st->clients = atomic_load_explicit(&ctl->clients, memory_order_relaxed);
+	st->ring_size = g.ring_size;
+	st->max_msg = g.max_msg;
+	st->beat_age_ns = age(atomic_load_explicit(&ctl->heartbeat_ns, memory_order_relaxed), now);
+	for (unsigned i = 0; i < g.max_clients; i++) {
+		struct ml_chan_client_status *cs = &st->client[i];
+
+		slot_status(&s, &g, i, now, cs);
+		/* Backpressure as the daemon sees it: the fullest request lane. */
+		for (unsigned l = 0; cs->state == ML__SLOT_CONNECTED && l < ML_PRIO_COUNT; l++)
+			if (cs->req_cap[l] && (double)cs->req_used[l] / cs->req_cap[l] >
+						      st->backpressure)
+				st->backpressure = (double)cs->req_used[l] / cs->req_cap[l];
+	}
+	o = atomic_load_explicit(&ctl->bp_override, memory_order_relaxed);
+	if (o)
+		st->backpressure = o > 1000001u ? 1.0 : (double)(o - 1) / 1e6;
+out:
+	s.be->close(&s);
+	return err;
+}
