@@ -340,7 +340,8 @@ ML_API int ml_chan_peer_alive(ml_chan *c, unsigned client, int64_t within_ns);
  * .size = sizeof(stats) before the call.
  *
  * The daemon's ml_chan_recv() also reports each such event once, with
- * *client set, in place of -EAGAIN (so never ahead of a message waiting):
+ * *client set, after that client's last message and before its slot can
+ * go to a new client:
  *   -EOWNERDEAD  that client died in the middle of a send: the part it
  *                wrote was dropped, never delivered; its slot is free again
  *   -EBADMSG     that client's request lanes are corrupt (it wrote over

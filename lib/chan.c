@@ -49,6 +49,7 @@ struct ml_chan {
 	struct ml_chan_stats stats;
 	/* daemon: slots with a report for recv (-EOWNERDEAD, -EBADMSG) */
 	uint32_t owner_dead_due, poison_due;
+	uint32_t owner_dead_told;       /* slots whose -EOWNERDEAD recv returned */
 	uint32_t poison_seen;           /* slots whose poisoned ring was counted */
 	enum ml_wait_mode mode;
 	uint64_t spin_ns;
@@ -222,6 +223,11 @@ static int take_report(ml_chan *c, unsigned *client)
 	int err = due == &c->owner_dead_due ? -EOWNERDEAD : -EBADMSG;
 
 	*due &= *due - 1;
+	if (err == -EOWNERDEAD) {
+		/* Now the slot may go: look at it again soon. */
+		c->owner_dead_told |= 1u << k;
+		c->live_scan_ns = 0;
+	}
 	if (client)
 		*client = k;
 	return err;
@@ -299,10 +305,22 @@ static void daemon_scan(ml_chan *c, bool liveness)
 				continue;
 		}
 		if (gone) {
+			uint32_t bit = 1u << i;
+
+			/*
+			 * A record left half-written: recv says so before the
+			 * slot can go to a new client, which it then names.
+			 */
+			if (c->owner_dead_due & bit)
+				continue;
+			if (!(c->owner_dead_told & bit) && c->reqs[i] && c->gens[i] == gen &&
+			    ml__ring_claims(c->reqs[i])) {
+				check_abandoned(c, c->reqs[i], i);
+				continue;
+			}
+			c->owner_dead_told &= ~bit;
 			if (st != ML__SLOT_LEAVING && st != ML__SLOT_FREE)
 				c->stats.clients_died++;
-			if (c->reqs[i] && c->gens[i] == gen)
-				check_abandoned(c, c->reqs[i], i);
 			daemon_detach(c, i);
 			if (lay_out_slot(c, i) == 0)
 				atomic_store_explicit(&sl->state, ML__SLOT_FREE,
@@ -680,10 +698,10 @@ static int recv_once(ml_chan *c, int *prio, unsigned *client, void *buf, size_t 
 
 	if (c->daemon) {
 		daemon_refresh(c, false);
-		n = daemon_recv(c, prio, client, buf, len);
-		if (n == -EAGAIN && (c->owner_dead_due | c->poison_due))
+		/* Due only once the client's last message was read. */
+		if (c->owner_dead_due | c->poison_due)
 			return take_report(c, client);
-		return n;
+		return daemon_recv(c, prio, client, buf, len);
 	}
 	if ((++c->ticks & 31) == 0) {
 		uint64_t now = ml__now_ns();
