@@ -292,6 +292,14 @@ ML_API int ml_chan_connected(ml_chan *c);
 /* Daemon: stop serving; every client is told and gets -EPIPE. */
 ML_API int ml_chan_shutdown(ml_chan *c);
 
+/*
+ * Daemon: write this process's PID to `path`, for humans and init scripts;
+ * ml_chan_close() removes the file. memlink itself never reads it: whether
+ * a daemon lives is the OS's to say (a lock or handle it drops at death),
+ * never a PID's, which the system reuses.
+ */
+ML_API int ml_chan_pidfile(ml_chan *c, const char *path);
+
 /* Close the handle; a daemon's close shuts the channel down. NULL is ok. */
 ML_API void ml_chan_close(ml_chan *c);
 

@@ -17,6 +17,7 @@
  * their own indices.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,7 @@ struct ml_chan {
 	uint32_t owner_dead_due, poison_due;
 	uint32_t owner_dead_told;       /* slots whose -EOWNERDEAD recv returned */
 	uint32_t poison_seen;           /* slots whose poisoned ring was counted */
+	char *pidfile;                  /* daemon: ml_chan_pidfile()'s, removed at close */
 	enum ml_wait_mode mode;
 	uint64_t spin_ns;
 	/* client */
@@ -161,6 +163,9 @@ static void chan_free(ml_chan *c)
 	ml_ring_free(c->resp);
 	if (c->shm.base)
 		c->shm.be->close(&c->shm);
+	if (c->pidfile)
+		remove(c->pidfile);
+	free(c->pidfile);
 	free(c->alloc_base);
 }
 
@@ -929,6 +934,31 @@ int ml_chan_peer_alive(ml_chan *c, unsigned client, int64_t within_ns)
 	now = ml__now_ns();
 	/* A beat after our clock read is as alive as can be. */
 	return then >= now || now - then <= (uint64_t)within_ns;
+}
+
+int ml_chan_pidfile(ml_chan *c, const char *path)
+{
+	size_t n = path ? strlen(path) : 0;
+	char *copy;
+	FILE *f;
+
+	if (!c || !c->daemon || !n || c->pidfile)
+		return -EINVAL;
+	copy = malloc(n + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, path, n + 1);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "%d\n", ml__os_pid()) < 0 || fclose(f)) {
+		int err = errno ? -errno : -EIO;
+
+		if (f)
+			remove(path);
+		free(copy);
+		return err;
+	}
+	c->pidfile = copy;
+	return 0;
 }
 
 void ml_chan_close(ml_chan *c)

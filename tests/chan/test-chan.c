@@ -2243,6 +2243,23 @@ static int t_inspect_and_gc(void)
 	CHECK(ml_chan_list(0, find_name, dead) == 0, "%s still listed", dead);
 	CHECK_RC(ml_chan_inspect(name, 0, st), 0);
 	CHECK_RC(ml_chan_inspect("no-such-channel-here", 0, st), -ENOENT);
+	/* A PID file for humans: this process's pid, gone with the daemon. */
+	{
+		char pidfile[128], line[32] = "";
+		FILE *f;
+
+		snprintf(pidfile, sizeof(pidfile), "/tmp/%s.pid", name);
+		CHECK_RC(ml_chan_pidfile(d, pidfile), 0);
+		CHECK_RC(ml_chan_pidfile(d, pidfile), -EINVAL);
+		CHECK_RC(ml_chan_pidfile(a, pidfile), -EINVAL);
+		f = fopen(pidfile, "r");
+		CHECK(f && fgets(line, sizeof(line), f), "no pid file %s", pidfile);
+		fclose(f);
+		CHECK(atoi(line) == (int)getpid(), "pid file says %s", line);
+		ml_chan_close(d);
+		d = NULL;
+		CHECK(access(pidfile, F_OK) != 0, "%s left after close", pidfile);
+	}
 	st->size = 8;
 	CHECK_RC(ml_chan_inspect(name, 0, st), -EINVAL);
 	ret = 0;
