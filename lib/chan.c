@@ -52,6 +52,7 @@ struct ml_chan {
 	uint32_t owner_dead_due, poison_due;
 	uint32_t owner_dead_told;       /* slots whose -EOWNERDEAD recv returned */
 	uint32_t poison_seen;           /* slots whose poisoned ring was counted */
+	uint32_t bad_rings;             /* slots whose rings (this gen) we refused */
 	char *pidfile;                  /* daemon: ml_chan_pidfile()'s, removed at close */
 	enum ml_wait_mode mode;
 	uint64_t spin_ns;
@@ -266,17 +267,47 @@ static void daemon_detach(ml_chan *c, unsigned i)
 	c->reqs[i] = c->resps[i] = NULL;
 }
 
+/*
+ * Attach to a ring of slot i, and check that it is still the one the
+ * daemon laid out: anyone mapping the region can rewrite its config line
+ * (another lane count, a larger max_msg) before we look.
+ */
+static int attach_ring(ml_chan *c, unsigned i, bool resp, ml_ring **out)
+{
+	struct ml_ring_info info;
+	int err = ml_ring_attach(out, ring_at(c, i, resp), ring_mem(c));
+
+	if (err)
+		return err;
+	ml_ring_info(*out, &info);
+	if (info.lanes != ML_PRIO_COUNT || info.capacity != c->ring_size ||
+	    info.max_msg != c->max_msg) {
+		ml_ring_free(*out);
+		*out = NULL;
+		return -EPROTO;
+	}
+	return 0;
+}
+
 /* (Re)attach the daemon's handles to slot i's rings. */
 static void daemon_attach(ml_chan *c, unsigned i, uint32_t gen)
 {
+	uint32_t bit = 1u << i;
+
+	if (c->gens[i] == gen && (c->bad_rings & bit))
+		return; /* refused and reported already */
 	daemon_detach(c, i);
-	c->poison_seen &= ~(1u << i);
-	if (ml_ring_attach(&c->reqs[i], ring_at(c, i, false), ring_mem(c)) ||
-	    ml_ring_attach(&c->resps[i], ring_at(c, i, true), ring_mem(c))) {
-		daemon_detach(c, i);
-		return;
-	}
+	c->poison_seen &= ~bit;
+	c->bad_rings &= ~bit;
 	c->gens[i] = gen;
+	if (attach_ring(c, i, false, &c->reqs[i]) || attach_ring(c, i, true, &c->resps[i])) {
+		daemon_detach(c, i);
+		/* Not what we laid out: that client broke its rings; say so once. */
+		c->bad_rings |= bit;
+		c->poison_seen |= bit;
+		c->poison_due |= bit;
+		note_fault(c, -EBADMSG, i);
+	}
 }
 
 /*
@@ -613,8 +644,7 @@ int ml_client_connect(ml_chan **out, const char *name, const struct ml_chan_opts
 	if (err)
 		goto fail;
 	sl = &c->ctl->slot[c->slot];
-	if (ml_ring_attach(&c->req, ring_at(c, c->slot, false), ring_mem(c)) ||
-	    ml_ring_attach(&c->resp, ring_at(c, c->slot, true), ring_mem(c))) {
+	if (attach_ring(c, c->slot, false, &c->req) || attach_ring(c, c->slot, true, &c->resp)) {
 		atomic_store_explicit(&sl->state, ML__SLOT_LEAVING, memory_order_release);
 		atomic_fetch_add_explicit(&c->ctl->slots_seq, 1, memory_order_release);
 		c->shm.be->unhold(&c->shm, 1 + c->slot);

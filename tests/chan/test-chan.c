@@ -2370,6 +2370,61 @@ out:
 	return ret;
 }
 
+/*
+ * A client that rewrites its rings' config line (a larger max_msg) before
+ * the daemon looks: the daemon refuses those rings, says -EBADMSG once for
+ * that client, and serves the others.
+ */
+static int t_rewritten_ring_config(void)
+{
+	struct ml_chan_opts o = opts_default();
+	struct ml_chan_stats st = { .size = sizeof(st) };
+	ml_chan *d = NULL, *a = NULL, *b = NULL;
+	char name[80], buf[16];
+	unsigned who = 99, slot_a = 99;
+	uint8_t *base = NULL;
+	size_t len = 0;
+	int ret = -1, n;
+
+	if (!posix_shm_backend()) {
+		skipf("needs a /dev/shm backend");
+		return 1;
+	}
+	o.max_clients = 2;
+	o.ring_size = 16384;
+	chan_name(name, sizeof(name), "cfg");
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	CHECK_RC(ml_client_connect(&a, name, &o), 0);
+	base = map_region(name, &len);
+	CHECK(base, "map");
+	for (unsigned i = 0; i < 2; i++)
+		if (((struct ml__ctl *)base)->slot[i].state == ML__SLOT_CONNECTED)
+			slot_a = i;
+	CHECK(slot_a < 2, "no connected slot");
+	req_ring(base, slot_a)->max_msg *= 2;
+	CHECK_RC(ml_chan_send(a, ML_PRIO_HIGH, "a0", 2), 0);
+	CHECK_RC(ml_client_connect(&b, name, &o), 0);
+	CHECK_RC(ml_chan_send(b, ML_PRIO_HIGH, "b0", 2), 0);
+	CHECK_RC(ml_chan_wait(d, 2 * SEC), 0);
+	n = ml_chan_recv(d, NULL, &who, buf, sizeof(buf));
+	CHECK(n == -EBADMSG && who == slot_a, "first recv %d (%s) client %u, want -EBADMSG for %u", n,
+	      ml_strerror(n), who, slot_a);
+	CHECK_RC(ml_chan_recv(d, NULL, &who, buf, sizeof(buf)), 2);
+	CHECK(!memcmp(buf, "b0", 2) && who != slot_a, "then %.2s from %u", buf, who);
+	CHECK_RC(ml_chan_recv(d, NULL, &who, buf, sizeof(buf)), -EAGAIN);
+	CHECK_RC(ml_chan_stats(d, &st), 0);
+	CHECK(st.poisoned == 1 && st.last_error == -EBADMSG, "stats: poisoned %llu",
+	      (unsigned long long)st.poisoned);
+	ret = 0;
+out:
+	if (base)
+		munmap(base, len);
+	ml_chan_close(a);
+	ml_chan_close(b);
+	ml_chan_close(d);
+	return ret;
+}
+
 /* ---- test: daemons starting together ------------------------------------ */
 
 #define RACERS 4
@@ -2605,6 +2660,7 @@ static const struct test tests[] = {
 	{ "memlink_stat_tool", t_stat_tool },
 	{ "client_dead_mid_send", t_dead_mid_send },
 	{ "client_corrupts_a_lane", t_corrupt_lane },
+	{ "client_rewrites_ring_config", t_rewritten_ring_config },
 	{ "many_clients_4", t_many_clients_4 },
 	{ "many_clients_8", t_many_clients_8 },
 	{ "other_user_and_mode", t_perm_other_user },
