@@ -49,7 +49,21 @@ LIB_SO := $(O)/lib/libmemlink.so.$(MAJOR).$(MINOR).$(PATCH)
 BENCH_SRCS := $(wildcard tools/bench/*.c)
 BENCH_OBJS := $(BENCH_SRCS:%.c=$(O)/obj/%.o)
 BENCH := $(O)/bin/memlink-bench
+# memlink-bench peers: each optional peer is built when its package is here
+# (`make bench` installs them); BENCH_ZMQ= BENCH_BOOST= BENCH_ICEORYX= on the
+# command line build without one. Objects follow the flags (peers.flags).
+BENCH_ZMQ ?= $(shell pkg-config --exists libzmq 2>/dev/null && echo 1)
+BENCH_BOOST ?= $(if $(wildcard /usr/include/boost/interprocess/ipc/message_queue.hpp),1)
+BENCH_ICEORYX ?= $(patsubst %/iceoryx_binding_c/api.h,%,$(firstword \
+	$(wildcard /usr/include/iceoryx/v*/iceoryx_binding_c/api.h)))
+BENCH_PEER_CFLAGS := $(if $(BENCH_ZMQ),-DHAVE_ZMQ $(shell pkg-config --cflags libzmq)) \
+	$(if $(BENCH_BOOST),-DHAVE_BOOST) $(if $(BENCH_ICEORYX),-DHAVE_ICEORYX -isystem $(BENCH_ICEORYX))
+BENCH_PEER_LIBS := $(if $(BENCH_ZMQ),$(shell pkg-config --libs libzmq)) \
+	$(if $(BENCH_ICEORYX),-liceoryx_binding_c) $(if $(BENCH_BOOST),-lstdc++)
+BENCH_OBJS += $(if $(BENCH_BOOST),$(O)/obj/tools/bench/peer_boost.o)
+BENCH_CXXFLAGS := -std=c++17 -D_GNU_SOURCE -pthread -fPIC -Iinclude -Wall -Wextra -Werror -Wshadow
 PING := $(O)/bin/memlink-ping
+STAT := $(O)/bin/memlink-stat
 
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
@@ -66,10 +80,26 @@ all: lib tools
 .SECONDARY:
 
 lib: $(LIB_A) $(O)/lib/libmemlink.so
-tools: $(BENCH) $(PING)
+tools: $(BENCH) $(PING) $(STAT)
 tests: $(UNIT_BINS) $(STRESS_BINS)
 
 $(O)/obj/tests/%.o: EXTRA_CFLAGS := -Itests/common
+$(O)/obj/tools/bench/%.o: EXTRA_CFLAGS := $(BENCH_PEER_CFLAGS)
+$(BENCH): private LDFLAGS += $(BENCH_PEER_LIBS)
+
+# Rebuild the peers when the optional packages come or go.
+BENCH_PEER_STAMP := $(O)/obj/tools/bench/peers.flags
+$(BENCH_PEER_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(BENCH_PEER_CFLAGS)' | cmp -s - $@ || echo '$(BENCH_PEER_CFLAGS)' >$@
+$(filter $(O)/obj/tools/bench/peer_%,$(BENCH_OBJS)): $(BENCH_PEER_STAMP)
+.PHONY: FORCE
+FORCE:
+
+$(O)/obj/%.o: %.cc
+	$(call msg,CXX,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CXX) $(BENCH_CXXFLAGS) $(CFLAGS) $(SAN_FLAGS) $(EXTRA_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(O)/obj/%.o: %.c
 	$(call msg,CC,$@)
@@ -92,6 +122,11 @@ $(O)/lib/libmemlink.so: $(LIB_SO)
 	$(Q)ln -sf $(SONAME) $@
 
 $(PING): $(O)/obj/tools/ping/memlink-ping.o $(LIB_A)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -o $@ $^ $(ALL_LDFLAGS)
+
+$(STAT): $(O)/obj/tools/stat/memlink-stat.o $(LIB_A)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(ALL_LDFLAGS)
@@ -161,19 +196,106 @@ $(O)/tests/chan/%: $(O)/obj/tests/chan/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(ALL_LDFLAGS)
 
-test-chan: $(CHAN_BIN)
-	$(Q)MEMLINK_BACKEND=$(CHAN_BACKEND) CHAN_MSGS=$(CHAN_MSGS) \
+test-chan: $(CHAN_BIN) $(STAT)
+	$(Q)MEMLINK_BACKEND=$(CHAN_BACKEND) CHAN_MSGS=$(CHAN_MSGS) MEMLINK_STAT=$(STAT) \
 		CHAN_SUITE=chan$(SUITE_TAG) $(CHAN_BIN)
 
 check-chan-asan:
 	$(Q)$(MAKE) --no-print-directory O=$(O)/asan SAN=asan CHAN_MSGS=$(CHAN_ASAN_MSGS) test-chan
 
+# ---- fault-injection tests ----
+# tests/fault/test-fault.c: daemons and clients SIGKILLed (and SIGSTOPped)
+# at random moments while they stream, as real processes, each test under a
+# watchdog; prints the seed (FAULT_SEED=<n> replays its choices) and a
+# summary per test (trials, hangs, torn records, leaks, delays). Ends with
+# "fault: N passed, N failed" (and adds to $$ML_TALLY itself).
+#   make test-fault        FAULT_BACKEND=linux, FAULT_TRIALS kills per test
+#   make check-fault-asan  the same under ASan+UBSan (FAULT_ASAN_TRIALS)
+FAULT_BIN := $(O)/tests/fault/test-fault
+FAULT_BACKEND ?= linux
+FAULT_TRIALS ?= 100
+FAULT_ASAN_TRIALS ?= 20
+
+.PHONY: test-fault check-fault-asan
+
+$(O)/tests/fault/%: $(O)/obj/tests/fault/%.o $(LIB_A)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -o $@ $^ $(ALL_LDFLAGS)
+
+test-fault: $(FAULT_BIN)
+	$(Q)MEMLINK_BACKEND=$(FAULT_BACKEND) FAULT_TRIALS=$(FAULT_TRIALS) \
+		FAULT_SUITE=fault$(SUITE_TAG) $(FAULT_BIN)
+
+check-fault-asan:
+	$(Q)$(MAKE) --no-print-directory O=$(O)/asan SAN=asan FAULT_TRIALS=$(FAULT_ASAN_TRIALS) test-fault
+
+# ---- fuzzing (libFuzzer, built with clang) ----
+# tests/fuzz/fuzz-*.c feed arbitrary bytes as shared memory to the library:
+# fuzz-ring as a ring (ml_ring_attach, then both sides of it), fuzz-connect
+# as a channel's whole region to a client (linux backend), fuzz-daemon as a
+# hostile client's writes to a live daemon's region. The library is built
+# again for them with -fsanitize=fuzzer-no-link,address,undefined in
+# $(O)/fuzz. Seeds, and reproducers of fixed bugs (crash-*), are in
+# tests/fuzz/corpus/<target>/ and are replayed by every run.
+#   make fuzz            run each target for FUZZ_SECONDS (60), or only
+#                        FUZZ_TARGET=ring|connect|daemon; what the fuzzer
+#                        finds goes to $(O)/fuzz/<target>/{corpus,artifacts},
+#                        its output to $(O)/fuzz/<target>/last.log
+#   make check-fuzz      each target for FUZZ_CHECK_SECONDS (20); fails on a
+#                        crash, leak, hang or sanitizer report; ends with
+#                        "fuzz: N passed, N failed"
+#   make fuzz-seeds      rewrite the seeds in tests/fuzz/corpus from
+#                        tests/fuzz/gen-seeds.c (writes into the source tree)
+FUZZ_CC ?= clang
+FUZZ_O := $(O)/fuzz
+FUZZ_TARGETS := ring connect daemon
+FUZZ_TARGET ?= $(FUZZ_TARGETS)
+FUZZ_SECONDS ?= 60
+FUZZ_CHECK_SECONDS ?= 20
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := $(BASE_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_O)/obj/%.o)
+# guard.c wraps mmap and munmap to put guard pages around shared mappings.
+FUZZ_LDFLAGS := -fsanitize=fuzzer $(FUZZ_SAN) -Wl,--wrap=mmap,--wrap=munmap -pthread
+FUZZ_RUN = tests/fuzz/run.sh $(FUZZ_O)/fuzz-$(1) tests/fuzz/corpus/$(1) $(FUZZ_O)/$(1) $(2)
+
+.PHONY: fuzz check-fuzz fuzz-seeds
+
+$(FUZZ_O)/obj/%.o: %.c
+	$(call msg,FUZZCC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_O)/fuzz-%: $(FUZZ_O)/obj/tests/fuzz/fuzz-%.o $(FUZZ_O)/obj/tests/fuzz/guard.o \
+		$(FUZZ_O)/obj/tests/fuzz/chanops.o $(FUZZ_LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(FUZZ_CC) -o $@ $^ $(FUZZ_LDFLAGS)
+
+fuzz: $(FUZZ_TARGET:%=$(FUZZ_O)/fuzz-%)
+	$(Q)$(foreach t,$(FUZZ_TARGET),$(call FUZZ_RUN,$(t),$(FUZZ_SECONDS)) &&) true
+
+check-fuzz: $(FUZZ_TARGETS:%=$(FUZZ_O)/fuzz-%)
+	$(Q)tests/run-suite.sh fuzz \
+		$(foreach t,$(FUZZ_TARGETS),"$(call FUZZ_RUN,$(t),$(FUZZ_CHECK_SECONDS))")
+
+fuzz-seeds: $(O)/tests/fuzz/gen-seeds
+	$(Q)$< tests/fuzz/corpus
+
+$(O)/tests/fuzz/gen-seeds: $(O)/obj/tests/fuzz/gen-seeds.o $(LIB_A)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -o $@ $^ $(ALL_LDFLAGS)
+
+-include $(shell find $(FUZZ_O)/obj -name '*.d' 2>/dev/null)
+
 check: deps
 	$(Q)$(MAKE) --no-print-directory all tests
 	$(Q)tests/run-all.sh "$(MAKE) --no-print-directory" \
-		test-unit test-stress test-chan check-chan-asan check-abi check-clang check-asan check-tsan \
-		kmod-lint kmod-sparse vm-check vm-check-debug vm-check-debug-selftest \
-		darwin-check win-check
+		test-unit test-stress test-chan check-chan-asan test-fault check-fault-asan check-abi test-install check-clang check-asan check-tsan \
+		check-fuzz \
+		kmod-lint kmod-sparse test-dkms vm-check vm-check-debug vm-check-debug-selftest \
+		darwin-check darwin-sim-check win-check
 
 deps:
 	$(Q)tools/deps.sh build
@@ -187,6 +309,24 @@ demo: deps
 
 clean:
 	rm -rf $(O)
+
+# memlink beside its alternatives (memlink-bench peers, BENCHMARKS.md):
+# installs the peers' packages (tools/deps.sh bench), builds, runs the full
+# comparison, a few minutes. BENCH_ARGS adds options, e.g. --plot DIR.
+# bench-smoke: the quick form (under 30 s), every row must be verified.
+.PHONY: bench bench-smoke
+bench:
+	$(Q)tools/deps.sh build bench
+	$(Q)$(MAKE) --no-print-directory tools
+	$(Q)$(BENCH) peers $(BENCH_ARGS)
+
+bench-smoke: $(BENCH)
+	$(Q)$(BENCH) peers --quick --json >$(O)/bench-smoke.json; rc=$$?; \
+	ok=$$(grep -c '"verified":true' $(O)/bench-smoke.json); \
+	bad=$$(grep -c '"verified":false' $(O)/bench-smoke.json); \
+	skip=$$(grep -c '"skipped"' $(O)/bench-smoke.json); \
+	echo "bench-smoke: $$ok rows verified, $$bad failed, $$skip skipped (exit $$rc)"; \
+	[ $$rc -eq 0 ] && [ $$bad -eq 0 ] && [ $$ok -gt 0 ]
 
 # ---- macOS (built with zig cc, not run) ----
 # lib/darwin is the macOS backend. Linux cannot run it, so this builds it
@@ -237,6 +377,44 @@ darwin-check: darwin
 		$(foreach a,$(DARWIN_ARCHS),"tests/darwin/check-macho.sh $(a) $(O)/darwin-$(a)")
 
 -include $(shell find $(DARWIN_ARCHS:%=$(O)/darwin-%) -name '*.d' 2>/dev/null)
+
+# The darwin backend also RUNS here: built for Linux with the two macOS
+# calls it needs besides POSIX (__ulock_*, os_sync_*) made of futexes by
+# tests/darwin/ulock-linux.c, it goes through all of tests/chan, once with
+# __ulock_wait and once with os_sync_wait_on_address (found by dlsym, so
+# -rdynamic). The same lock files, shm objects and record locks as on a Mac.
+#   make darwin-sim-check   ends with "chan-darwin-sim-ulock: ..." and
+#                           "chan-darwin-sim-os-sync: ..."
+DSIM := $(O)/darwin-sim
+DSIM_SRCS := $(wildcard lib/*.c lib/posix/*.c lib/darwin/*.c)
+DSIM_OBJS := $(DSIM_SRCS:%.c=$(DSIM)/obj/%.o)
+
+.PHONY: darwin-sim darwin-sim-check
+
+$(DSIM)/obj/%.o: %.c
+	$(call msg,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(DSIM)/libmemlink.a: $(DSIM_OBJS)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(DSIM)/test-chan-ulock: tests/chan/test-chan.c tests/darwin/ulock-linux.c $(DSIM)/libmemlink.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ -ldl $(ALL_LDFLAGS)
+
+$(DSIM)/test-chan-os-sync: tests/chan/test-chan.c tests/darwin/ulock-linux.c $(DSIM)/libmemlink.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -DSIM_OS_SYNC -rdynamic -o $@ $^ -ldl $(ALL_LDFLAGS)
+
+darwin-sim: $(DSIM)/test-chan-ulock $(DSIM)/test-chan-os-sync
+
+darwin-sim-check: darwin-sim
+	$(Q)for v in ulock os-sync; do \
+		MEMLINK_BACKEND=darwin CHAN_MSGS=100000 CHAN_SUITE=chan-darwin-sim-$$v \
+			$(DSIM)/test-chan-$$v || exit 1; done
+
+-include $(shell find $(DSIM) -name '*.d' 2>/dev/null)
 
 # ---- Windows (mingw-w64, run under wine) ----
 # The portable library (lib/*.c) with the win backend (lib/win/), cross-built
@@ -357,7 +535,29 @@ $(VM_CHAN): $(O)/obj/tests/chan/test-chan.o $(LIB_A)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -static -o $@ $^ $(ALL_LDFLAGS)
-	$(Q)echo 'export MEMLINK_BACKEND=kmod CHAN_MSGS=5000 CHAN_SUITE=chan-kmod' >$@.env
+	$(Q)echo 'export MEMLINK_BACKEND=kmod CHAN_MSGS=5000 CHAN_SUITE=chan-kmod' \
+		'MEMLINK_STAT=/bin/memlink-stat' >$@.env
+# memlink-stat, for test-chan to run in the VM (run.sh --bin: in /bin there).
+VM_STAT := $(O)/tests/kmod/bin/memlink-stat
+
+$(VM_STAT): $(O)/obj/tools/stat/memlink-stat.o $(LIB_A)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -static -o $@ $^ $(ALL_LDFLAGS)
+# tests/fault against the kmod backend, the same way: VM_FAULT_TRIALS kills
+# per test, VM_DEBUG_FAULT_TRIALS under the debug kernel (init.sh exports
+# ML_TIME_SCALE there only; the .env picks the count when it is sourced).
+VM_FAULT := $(O)/tests/kmod/test-fault
+VM_FAULT_TRIALS ?= 100
+VM_DEBUG_FAULT_TRIALS ?= 25
+VM_TESTS += $(VM_FAULT)
+
+$(VM_FAULT): $(O)/obj/tests/fault/test-fault.o $(LIB_A)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -static -o $@ $^ $(ALL_LDFLAGS)
+	$(Q){ echo 'export MEMLINK_BACKEND=kmod FAULT_SUITE=fault-kmod FAULT_TRIALS=$(VM_FAULT_TRIALS)'; \
+	  echo '[ -z "$$ML_TIME_SCALE" ] || export FAULT_TRIALS=$(VM_DEBUG_FAULT_TRIALS)'; } >$@.env
 DEBUG_CONFIG := tests/vm/debug.config
 VM_DEBUG ?= 1
 VM_DEBUG_TIMEOUT ?= 1800
@@ -376,7 +576,8 @@ kmod:
 kmod-sparse: deps-vm
 	$(Q)tests/run-suite.sh sparse "$(KMOD_BUILD) --sparse $(O)/kmod-sparse"
 
-kmod-tests: $(KTEST_BINS) $(VM_CHAN)
+kmod-tests: $(KTEST_BINS) $(VM_CHAN) $(VM_STAT)
+kmod-tests: $(VM_FAULT)
 
 # The kselftest headers and checkpatch.pl, from the tarball once (~15 s).
 $(LINUX_SRC)/.stamp:
@@ -400,7 +601,7 @@ kmod-lint: $(LINUX_SRC)/.stamp
 vm-check: deps-vm
 	$(Q)$(MAKE) --no-print-directory kmod kmod-tests
 	$(Q)tools/vm/run.sh --ko $(KMOD_OUT)/memlink.ko --out $(O)/vm \
-		$(if $(VM_KERNEL),--kernel $(VM_KERNEL)) $(VM_TESTS:%=--tests %)
+		$(if $(VM_KERNEL),--kernel $(VM_KERNEL)) $(VM_TESTS:%=--tests %) --bin $(VM_STAT)
 
 debug-kernel: deps-kernel
 	$(Q)$(DEBUG_KERNEL)
@@ -410,13 +611,13 @@ vm-check-debug vm-check-debug-selftest:
 	@echo "$@: skipped (VM_DEBUG=0)"
 else
 vm-check-debug: deps-vm deps-kernel
-	$(Q)$(MAKE) --no-print-directory $(VM_TESTS)
+	$(Q)$(MAKE) --no-print-directory $(VM_TESTS) $(VM_STAT)
 	$(Q)kdir=$$($(DEBUG_KERNEL)) && \
 	tools/vm/build-kmod.sh --kdir $$kdir/build $(O)/kmod-debug && \
 	tools/vm/run.sh --name vm-debug --kernel $$kdir/bzImage \
 		--ko $(O)/kmod-debug/memlink.ko --out $(O)/vm-debug --mem 1024 \
 		--timeout $(VM_DEBUG_TIMEOUT) --append "$(VM_DEBUG_APPEND)" \
-		$(VM_TESTS:%=--tests %)
+		$(VM_TESTS:%=--tests %) --bin $(VM_STAT)
 
 vm-check-debug-selftest: deps-vm deps-kernel
 	$(Q)$(MAKE) --no-print-directory $(O)/tests/kmod/handshake_test
@@ -441,3 +642,145 @@ kmod-clean:
 -include $(KTEST_BINS:%=%.d)
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
+
+# ---- install -----------------------------------------------------------------
+#   make install         the library (libmemlink.so.$(ML_VERSION), its soname
+#                        and dev links, libmemlink.a), memlink.h, the module's
+#                        <linux/memlink.h> as $(INCLUDEDIR)/memlink/uapi/linux/
+#                        memlink.h (memlink.pc's Cflags put memlink/uapi on the
+#                        path), memlink.pc, the tools and man/ (one .so page
+#                        per exported call besides) under $(DESTDIR):
+#                        PREFIX (/usr/local), BINDIR, LIBDIR, INCLUDEDIR,
+#                        MANDIR, PKGCONFIGDIR ($(LIBDIR)/pkgconfig)
+#   make uninstall       removes exactly those files (same variables)
+#   make modules_install memlink.ko through kbuild into $(INSTALL_MOD_PATH)/
+#                        lib/modules/<KVER>/$(INSTALL_MOD_DIR) (default extra/),
+#                        then depmod unless INSTALL_MOD_PATH is set; KVER as
+#                        for vm-check, KDIR another kernel tree;
+#                        modules_uninstall removes it (same variables)
+#   make install-udev    udev/60-memlink.rules into $(UDEVRULESDIR) and
+#                        modprobe/memlink.conf (every option commented out)
+#                        into $(MODPROBEDIR), both under /etc; uninstall-udev
+#   make dkms-install    dkms.conf, Kbuild, kmod/ and include/uapi/ into
+#                        $(DESTDIR)/usr/src/memlink-$(ML_VERSION); without
+#                        DESTDIR also dkms add, build and install -k <KVER>;
+#                        dkms-uninstall: dkms remove --all, then those files
+#   make test-install    all of install in temporary DESTDIRs; ends with
+#                        "install: N passed, N failed"
+#   make test-dkms       (root) modules_install, install-udev and DKMS for
+#                        real; ends with "dkms: N passed, N failed"
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+UDEVRULESDIR ?= /etc/udev/rules.d
+MODPROBEDIR ?= /etc/modprobe.d
+INSTALL ?= install
+ML_VERSION := $(MAJOR).$(MINOR).$(PATCH)
+INST_O := $(O)/install
+INST_TOOLS := $(BENCH) $(PING) $(STAT)
+MAN_PAGES := $(wildcard man/*.1 man/*.3 man/*.7)
+# One page per group of calls; every other exported call is a .so link to it.
+ML_CALLS := $(shell sed -n 's/^[[:space:]]*\(ml_[a-z0-9_]*\);.*/\1/p' lib/libmemlink.map)
+MAN_LINKS := $(filter-out $(notdir $(basename $(MAN_PAGES))),$(ML_CALLS))
+man_page_of = $(if $(filter ml_ring_%,$(1)),ml_ring,$(if $(filter ml_version,$(1)),ml_strerror,ml_chan))
+# memlink.pc: libdir and includedir relative to ${prefix} when they are in it.
+pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+# The kernel: KVER, else tools/vm/kernel-version.sh (Debian's, not uname -r).
+ML_KVER = $(if $(KVER),$(KVER),$$(tools/vm/kernel-version.sh))
+DKMS_SRC := /usr/src/memlink-$(ML_VERSION)
+DKMS_FILES := dkms.conf Kbuild $(wildcard kmod/*.c kmod/*.h) include/uapi/linux/memlink.h
+
+.PHONY: install uninstall modules_install modules_uninstall install-udev uninstall-udev \
+	dkms-install dkms-uninstall test-install test-dkms
+
+install: lib tools
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	@rm -rf $(INST_O) && mkdir -p $(INST_O)/man
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call pc_dir,$(LIBDIR))|' \
+		-e 's|@INCLUDEDIR@|$(call pc_dir,$(INCLUDEDIR))|' -e 's|@VERSION@|$(ML_VERSION)|' \
+		memlink.pc.in >$(INST_O)/memlink.pc
+	$(Q)for p in $(MAN_PAGES); do \
+		sed 's/@VERSION@/$(ML_VERSION)/g' $$p >$(INST_O)/man/$${p##*/} || exit 1; done
+	$(Q)$(foreach f,$(MAN_LINKS),echo '.so man3/$(call man_page_of,$(f)).3' \
+		>$(INST_O)/man/$(f).3 &&) true
+	$(Q)$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(INCLUDEDIR)/memlink/uapi/linux $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	$(Q)$(INSTALL) -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	$(Q)ln -sfn $(notdir $(LIB_SO)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	$(Q)ln -sfn $(SONAME) $(DESTDIR)$(LIBDIR)/libmemlink.so
+	$(Q)$(INSTALL) -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	$(Q)$(INSTALL) -m 644 $(INST_O)/memlink.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(Q)$(INSTALL) -m 644 include/memlink.h $(DESTDIR)$(INCLUDEDIR)/
+	$(Q)$(INSTALL) -m 644 include/uapi/linux/memlink.h $(DESTDIR)$(INCLUDEDIR)/memlink/uapi/linux/
+	$(Q)$(INSTALL) -m 755 $(INST_TOOLS) $(DESTDIR)$(BINDIR)/
+	$(Q)for s in 1 3 7; do \
+		$(INSTALL) -m 644 $(INST_O)/man/*.$$s $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; done
+	$(Q)$(if $(DESTDIR),true,! command -v ldconfig >/dev/null || ldconfig 2>/dev/null || true)
+
+uninstall:
+	$(call msg,RM,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,$(notdir $(LIB_SO)) $(SONAME) libmemlink.so \
+		libmemlink.a) $(DESTDIR)$(PKGCONFIGDIR)/memlink.pc $(DESTDIR)$(INCLUDEDIR)/memlink.h \
+		$(DESTDIR)$(INCLUDEDIR)/memlink/uapi/linux/memlink.h \
+		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INST_TOOLS))) \
+		$(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p))) \
+		$(MAN_LINKS:%=$(DESTDIR)$(MANDIR)/man3/%.3)
+	$(Q)for d in /uapi/linux /uapi ''; do \
+		rmdir $(DESTDIR)$(INCLUDEDIR)/memlink$$d 2>/dev/null || :; done
+	$(Q)$(if $(DESTDIR),true,! command -v ldconfig >/dev/null || ldconfig 2>/dev/null || true)
+
+# kbuild's modules_install of a farm like build-kmod.sh's (Debian's headers
+# have no System.map, so kbuild skips depmod and says so: it runs here).
+# Signed only when the tree has its signing key (Debian's headers do not).
+modules_install:
+	$(Q)kver=$(ML_KVER) && kdir=$(if $(KDIR),$(KDIR),/lib/modules/$$kver/build) && \
+	out=$(O)/kmod-install/$$kver && tools/vm/build-kmod.sh --kdir $$kdir $$out && \
+	out=$$(cd $$out && pwd) && rel=$$(sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' $$kdir/include/generated/utsrelease.h) && \
+	key=$$(sed -n 's/^CONFIG_MODULE_SIG_KEY="*\([^"]*\)"*$$/\1/p' $$kdir/include/config/auto.conf) && \
+	case $$key in /*) ;; *) key=$$kdir/$$key ;; esac && \
+	(unset MAKEFLAGS MFLAGS MAKELEVEL; make -C $$kdir M=$$out \
+		$$([ -e "$$key" ] || echo CONFIG_MODULE_SIG_ALL=) \
+		$(if $(INSTALL_MOD_PATH),INSTALL_MOD_PATH=$(abspath $(INSTALL_MOD_PATH))) \
+		$(if $(INSTALL_MOD_DIR),INSTALL_MOD_DIR=$(INSTALL_MOD_DIR)) modules_install) && \
+	$(if $(INSTALL_MOD_PATH),true,echo "  DEPMOD  $$rel" && depmod -a $$rel)
+
+modules_uninstall:
+	$(Q)kver=$(ML_KVER) && kdir=$(if $(KDIR),$(KDIR),/lib/modules/$$kver/build) && \
+	rel=$$(sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' $$kdir/include/generated/utsrelease.h) && \
+	dir=$(abspath $(INSTALL_MOD_PATH))/lib/modules/$$rel/$(or $(INSTALL_MOD_DIR),extra) && \
+	rm -f $$dir/memlink.ko && { rmdir $$dir 2>/dev/null || :; } && \
+	$(if $(INSTALL_MOD_PATH),true,depmod -a $$rel)
+
+install-udev:
+	$(Q)$(INSTALL) -d $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(MODPROBEDIR)
+	$(Q)$(INSTALL) -m 644 udev/60-memlink.rules $(DESTDIR)$(UDEVRULESDIR)/
+	$(Q)$(INSTALL) -m 644 modprobe/memlink.conf $(DESTDIR)$(MODPROBEDIR)/
+	@$(if $(DESTDIR),true,echo "install-udev: /dev/memlink goes to group memlink, mode 0660:" \
+		"groupadd --system memlink; udevadm control --reload; udevadm trigger -c add -s misc")
+
+uninstall-udev:
+	$(Q)rm -f $(DESTDIR)$(UDEVRULESDIR)/60-memlink.rules $(DESTDIR)$(MODPROBEDIR)/memlink.conf
+
+dkms-install:
+	$(call msg,INSTALL,$(DESTDIR)$(DKMS_SRC))
+	$(Q)for f in $(DKMS_FILES); do $(INSTALL) -D -m 644 $$f $(DESTDIR)$(DKMS_SRC)/$$f || exit 1; done
+	$(Q)$(if $(DESTDIR),true,kver=$(ML_KVER) && (unset MAKEFLAGS MFLAGS MAKELEVEL; \
+		{ [ -n "$$(dkms status memlink/$(ML_VERSION))" ] || dkms add memlink/$(ML_VERSION); } && \
+		dkms build memlink/$(ML_VERSION) -k $$kver && dkms install memlink/$(ML_VERSION) -k $$kver))
+
+dkms-uninstall:
+	$(Q)$(if $(DESTDIR),true,! command -v dkms >/dev/null || (unset MAKEFLAGS MFLAGS MAKELEVEL; \
+		[ -z "$$(dkms status memlink/$(ML_VERSION))" ] || dkms remove memlink/$(ML_VERSION) --all))
+	$(Q)rm -f $(DKMS_FILES:%=$(DESTDIR)$(DKMS_SRC)/%)
+	$(Q)for d in /kmod /include/uapi/linux /include/uapi /include ''; do \
+		rmdir $(DESTDIR)$(DKMS_SRC)$$d 2>/dev/null || :; done
+
+test-install: lib tools
+	$(Q)ML_MAKE="$(MAKE)" ML_O="$(O)" ML_VERSION=$(ML_VERSION) tests/install/test-install.sh
+
+test-dkms: deps-vm
+	$(Q)ML_MAKE="$(MAKE)" ML_O="$(O)" ML_VERSION=$(ML_VERSION) tests/install/test-dkms.sh

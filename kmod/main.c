@@ -289,3 +289,5 @@ module_exit(ml_exit);
 MODULE_DESCRIPTION("memlink: shared-memory regions with wait/wake and peer-death notice");
 MODULE_AUTHOR("memlink developers");
 MODULE_LICENSE("GPL");
+/* The Makefile's and dkms.conf's version too (tests/install/test-dkms.sh). */
+MODULE_VERSION("0.1.0");

@@ -1,17 +1,25 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, only when missing.
 #   deps.sh GROUP...     groups: build, vm (kernel module and VM tests),
-#                        kernel (building the debug kernel of vm-check-debug)
+#                        kernel (building the debug kernel of vm-check-debug),
+#                        bench (the peers of memlink-bench peers)
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 # shellcheck disable=SC2034  # the pkgs_GROUP lists are read through eval
 set -e
 
-pkgs_build="gcc clang make binutils libc6-dev libcmocka-dev pkg-config"
+# man-db: make test-install renders the man pages; dkms (vm): make test-dkms
+# builds and installs the module through it.
+# libclang-rt-dev: clang's sanitizer and libFuzzer runtimes (check-fuzz),
+# which clang only recommends.
+pkgs_build="gcc clang libclang-rt-dev make binutils libc6-dev libcmocka-dev pkg-config man-db"
 pkgs_vm="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio
-	linux-source-6.1 sparse xz-utils perl"
+	linux-source-6.1 sparse xz-utils perl dkms"
 pkgs_darwin="npm"
 pkgs_kernel="flex bison bc libelf-dev libssl-dev linux-source-6.1 xz-utils util-linux"
 pkgs_win="gcc-mingw-w64-x86-64 wine64"
+# memlink-bench peers (make bench): the optional peers, g++ for the Boost one,
+# gnuplot for --plot.
+pkgs_bench="g++ libboost-dev libzmq3-dev libiceoryx-binding-c-dev iceoryx gnuplot-nox"
 
 missing=""
 for group in "$@"; do

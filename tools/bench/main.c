@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bench_chan.h"
+#include "bench_peers.h"
 #include "bench_ring.h"
 #include "memlink.h"
 
@@ -28,6 +29,8 @@ static const struct subcmd subcmds[] = {
 	  bench_chan_main, bench_chan_usage },
 	{ "tput", "channel throughput, one and several producers",
 	  bench_chan_main, bench_chan_usage },
+	{ "peers", "memlink beside sockets, pipes, mq, eventfd, Boost, ZeroMQ, iceoryx",
+	  bench_peers_main, bench_peers_usage },
 };
 
 #define NSUBCMDS (sizeof(subcmds) / sizeof(subcmds[0]))

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What the channel targets share: the calls either side of a channel
+ * makes, each with the only results the API allows, and the harness's own
+ * ways of playing the hostile peer (writing into the region, holding or
+ * dropping a bell's lock).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#include "fuzz.h"
+
+static const uint8_t pattern[8192] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+
+size_t fz_len(uint8_t b)
+{
+	return b < 128 ? b % 32u : (size_t)(b - 128) * 64u;
+}
+
+static bool is_prio(int prio)
+{
+	return prio >= 0 && prio < ML_PRIO_COUNT;
+}
+
+/* Exactly `buflen` bytes to receive into, so ASan sees any overrun. */
+static void do_recv(ml_chan *c, bool daemon, unsigned max_clients, size_t buflen)
+{
+	uint8_t *buf = malloc(buflen ? buflen : 1);
+	unsigned client = ~0u;
+	int prio = -1;
+	int n;
+
+	CHECK(buf);
+	n = ml_chan_recv(c, &prio, &client, buf, buflen);
+	if (n >= 0)
+		CHECK((size_t)n <= buflen && is_prio(prio) &&
+		      (daemon ? client < max_clients : client == 0));
+	else
+		CHECK(n == -EAGAIN || n == -EMSGSIZE || n == -EBADMSG || n == -EPIPE ||
+		      (daemon && n == -EOWNERDEAD));
+	/* A daemon's reports of a dead or broken client name that client. */
+	if (daemon && (n == -EOWNERDEAD || n == -EBADMSG))
+		CHECK(client < max_clients);
+	free(buf);
+}
+
+static void check_send(int err)
+{
+	CHECK(err == 0 || err == -EINVAL || err == -EMSGSIZE || err == -EAGAIN ||
+	      err == -EBADMSG || err == -EPIPE);
+}
+
+void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, struct fz *f)
+{
+	unsigned client;
+	double bp;
+	int prio, err;
+	size_t len;
+
+	switch (op) {
+	case FZC_RECV:
+		do_recv(c, daemon, max_clients, (size_t)fz_u8(f) * 8);
+		break;
+	case FZC_RECV_MAX:
+		do_recv(c, daemon, max_clients, 65536);
+		break;
+	case FZC_WAIT:
+		err = ml_chan_wait(c, 0);
+		CHECK(err == 0 || err == -ETIMEDOUT || (!daemon && err == -EPIPE));
+		break;
+	case FZC_SEND:
+	case FZC_SEND_WAIT:
+		/* A daemon replies, to a client that may not exist. */
+		client = fz_u8(f) % (max_clients + 2);
+		if (!daemon)
+			client = 0;
+		prio = (int)(fz_u8(f) % 5) - 1;
+		len = fz_len(fz_u8(f));
+		if (op == FZC_SEND_WAIT)
+			err = ml_chan_send_wait(c, client, prio, pattern, len, 0);
+		else if (daemon)
+			err = ml_chan_reply(c, client, prio, pattern, len);
+		else
+			err = ml_chan_send(c, prio, pattern, len);
+		check_send(err);
+		CHECK(err || (is_prio(prio) && client < (daemon ? max_clients : 1)));
+		break;
+	case FZC_BACKPRESSURE:
+		bp = ml_chan_backpressure(c);
+		CHECK(bp >= 0.0 && bp <= 1.0);
+		break;
+	case FZC_CONNECTED:
+		err = ml_chan_connected(c);
+		CHECK(err == 0 || err == 1);
+		break;
+	case FZC_SIGNAL:
+		CHECK(ml_chan_signal(c) == 0);
+		break;
+	case FZC_PEER_ALIVE:
+		client = fz_u8(f) % (max_clients + 2);
+		err = ml_chan_peer_alive(c, client, (int64_t)fz_u8(f) * 1000000);
+		CHECK(err == 0 || err == 1 || err == -EPIPE ||
+		      (err == -EINVAL && daemon && client >= max_clients));
+		break;
+	case FZC_BEAT:
+		CHECK(ml_chan_beat(c) == 0);
+		break;
+	case FZC_STATS: {
+		struct ml_chan_stats st = { .size = sizeof(st) };
+
+		CHECK(ml_chan_stats(c, &st) == 0);
+		CHECK(st.last_error == 0 || st.last_error == -EOWNERDEAD ||
+		      st.last_error == -EBADMSG);
+		CHECK(st.last_client < (daemon ? max_clients : 1));
+		break;
+	}
+	}
+}
+
+void fz_poke(uint8_t *region, size_t len, struct fz *f)
+{
+	size_t off = fz_u16(f) | (size_t)fz_u8(f) << 16;
+	size_t n = fz_u8(f) % 32u;
+
+	if (!len)
+		return;
+	off %= len;
+	for (size_t i = 0; i < n && off + i < len; i++)
+		region[off + i] = fz_u8(f);
+}
+
+int fz_lock(int fd, unsigned bell, bool hold)
+{
+	struct flock fl = {
+		.l_type = hold ? F_WRLCK : F_UNLCK,
+		.l_whence = SEEK_SET,
+		.l_start = (off_t)bell,
+		.l_len = 1,
+	};
+
+	return fcntl(fd, F_OFD_SETLK, &fl) ? -errno : 0;
+}

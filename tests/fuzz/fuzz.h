@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the libFuzzer targets in tests/fuzz/. */
+#ifndef ML_FUZZ_H
+#define ML_FUZZ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "memlink.h"
+
+/*
+ * A broken promise of the library (a length out of bounds, an errno it must
+ * not return) is a crash to libFuzzer, like a sanitizer report.
+ */
+#define CHECK(cond)                                                          \
+	do {                                                                 \
+		if (!(cond)) {                                               \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
+				__LINE__, #cond);                            \
+			abort();                                             \
+		}                                                            \
+	} while (0)
+
+/* The operations part of an input, read a byte at a time; 0 once used up. */
+struct fz {
+	const uint8_t *p;
+	size_t n;
+};
+
+static inline uint8_t fz_u8(struct fz *f)
+{
+	if (!f->n)
+		return 0;
+	f->n--;
+	return *f->p++;
+}
+
+static inline uint32_t fz_u16(struct fz *f)
+{
+	uint32_t lo = fz_u8(f);
+
+	return lo | (uint32_t)fz_u8(f) << 8;
+}
+
+static inline uint64_t fz_u64(struct fz *f)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)fz_u8(f) << (8 * i);
+	return v;
+}
+
+/*
+ * Operations, one byte each (taken modulo the count), then their argument
+ * bytes; gen-seeds.c writes inputs with them.
+ */
+enum fz_ring_op {
+	FZR_READ,     /* u8: buffer length / 8 */
+	FZR_READ_MAX, /* a buffer of max_msg */
+	FZR_PEEK,
+	FZR_RELEASE,
+	FZR_WRITE,    /* u8 prio, u8 length / 2 */
+	FZR_RESERVE,  /* u8 prio, u16 length */
+	FZR_COMMIT,   /* u16 length */
+	FZR_INFO,
+	FZR_POKE_IDX, /* u8 which, u8 how, u8 delta or u64 value */
+	FZR_POKE_IDX2,
+	FZR_POKE_DATA, /* u16 offset, 8 bytes */
+	FZR_REATTACH,
+	FZR_NOPS
+};
+
+enum fz_chan_op {
+	FZC_RECV,      /* u8: buffer length / 8 */
+	FZC_RECV_MAX,  /* a buffer of 64 KiB */
+	FZC_WAIT,      /* timeout 0 */
+	FZC_SEND,      /* u8 client, u8 prio, u8 length: a daemon replies */
+	FZC_SEND_WAIT, /* the same, timeout 0 */
+	FZC_BACKPRESSURE,
+	FZC_CONNECTED,
+	FZC_SIGNAL,
+	FZC_PEER_ALIVE, /* u8 client, u8 within / 1 ms */
+	FZC_BEAT,
+	FZC_STATS,
+	FZC_POKE,      /* u16 + u8 << 16 offset, u8 length % 32, bytes */
+	FZC_BELL,      /* u8 bell: the harness holds it, or lets go */
+	FZC_CLIENT_NOPS,
+	/* daemon only */
+	FZC_SET_BP = FZC_CLIENT_NOPS,    /* u8 level */
+	FZC_SLOT,      /* u8 slot, u8 state: set it, bump slots_seq */
+	FZC_POKE_RING, /* u8 slot, u8 which, u8 delta: a ring index moves */
+	FZC_CLIENT_SEND, /* u8 prio, u8 length: the real client, if any */
+	FZC_CLIENT_RECV,
+	FZC_SHUTDOWN,
+	FZC_NOPS
+};
+
+/* chanops.c: a message length, short ones more often than long ones. */
+size_t fz_len(uint8_t b);
+/*
+ * Run one of the operations both sides have (FZC_RECV to FZC_STATS) on
+ * channel c and check what it returns; max_clients is the daemon's.
+ */
+void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, struct fz *f);
+/* FZC_POKE: a peer writes a few bytes anywhere in the region. */
+void fz_poke(uint8_t *region, size_t len, struct fz *f);
+/* Hold (write-lock) or let go of byte `bell` of fd, the way the linux
+ * backend marks a live holder; 0 or -errno. */
+int fz_lock(int fd, unsigned bell, bool hold);
+
+/*
+ * guard.c wraps mmap/munmap (linked with --wrap): every shared mapping,
+ * the library's included, gets a PROT_NONE page on each side, so a touch
+ * just outside it faults instead of landing in a neighbouring mapping that
+ * ASan cannot tell from it.
+ */
+#define FUZZ_GUARD_PAGE 4096u
+
+#endif

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MIT
+/*
+ * memlink channels (ml_chan_*) in each wait mode, and the baseline ring
+ * (baseline_ring.c: two fixed-slot SPSC rings, busy-polling) beside them.
+ *
+ * memlink: role 1 is the daemon, each producer a client; messages go on
+ * the High lane unless the row asks for the three-lane mix (prio given by
+ * the harness). Payloads over 4 KiB get 2 MiB rings and a 64 KiB max_msg.
+ * A receiver waits with ml_chan_wait(), which spins and/or sleeps as the
+ * channel's wait mode says; a sender facing a full lane spins (busy) or
+ * waits in ml_chan_send_wait() (other modes).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "baseline_ring.h"
+#include "clock.h"
+#include "memlink.h"
+#include "peer.h"
+
+/* ---- memlink ------------------------------------------------------------ */
+
+struct ml_end {
+	ml_chan *ch;
+	unsigned client;   /* daemon: whom to answer */
+};
+
+static const uint32_t ml_wait_of[] = {
+	[PEER_BUSY] = ML_WAIT_BUSY,
+	[PEER_ADAPTIVE] = ML_WAIT_ADAPTIVE,
+	[PEER_BLOCKING] = ML_WAIT_BLOCKING,
+};
+
+static int ml_open(struct peer_end *e)
+{
+	const struct peer_row *r = e->row;
+	struct ml_chan_opts o = { .size = sizeof(o), .wait_mode = ml_wait_of[r->mode],
+				  .max_clients = r->nprod };
+	struct ml_end *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	e->priv = m;
+	if (r->payload > 4096) {
+		o.ring_size = 2u << 20;
+		o.max_msg = 65536;
+	}
+	if (e->role == 1)
+		return ml_daemon_create(&m->ch, r->name, &o);
+	return ml_client_connect(&m->ch, r->name, &o);
+}
+
+static int ml_send(struct peer_end *e, int prio, const void *buf, size_t len)
+{
+	struct ml_end *m = e->priv;
+	uint32_t spins = 0;
+	int err;
+
+	for (;;) {
+		err = e->role == 0 ? ml_chan_send(m->ch, prio, buf, len) :
+				     ml_chan_reply(m->ch, m->client, prio, buf, len);
+		if (err != -EAGAIN)
+			return err;
+		if (e->row->mode != PEER_BUSY) {
+			err = ml_chan_send_wait(m->ch, m->client, prio, buf, len, 100000000);
+			if (err != -EAGAIN)
+				return err;
+		} else {
+			cpu_relax();
+		}
+		if ((++spins & 1023u) == 0 && peer_aborted(e))
+			return -ECANCELED;
+	}
+}
+
+static int ml_recv(struct peer_end *e, int *prio, void *buf, size_t cap)
+{
+	struct ml_end *m = e->priv;
+
+	for (;;) {
+		int n = ml_chan_recv(m->ch, prio, &m->client, buf, cap);
+
+		if (n != -EAGAIN)
+			return n;
+		n = ml_chan_wait(m->ch, 100000000);
+		if (n && n != -ETIMEDOUT)
+			return n;
+		if (peer_aborted(e))
+			return -ECANCELED;
+	}
+}
+
+static void ml_close(struct peer_end *e)
+{
+	struct ml_end *m = e->priv;
+
+	if (m)
+		ml_chan_close(m->ch);
+	free(m);
+	e->priv = NULL;
+}
+
+const struct peer_ops peer_memlink = {
+	.name = "memlink",
+	.modes = PEER_MODE_BIT(PEER_BUSY) | PEER_MODE_BIT(PEER_ADAPTIVE) |
+		 PEER_MODE_BIT(PEER_BLOCKING),
+	.max_payload = 65536,
+	.mpsc = true,
+	.open = ml_open,
+	.send = ml_send,
+	.recv = ml_recv,
+	.close = ml_close,
+};
+
+/* ---- baseline ring, and the rings under the eventfd doorbell ------------- */
+
+#define RING_BYTES (1u << 20)
+
+size_t peer_rings_size(size_t payload)
+{
+	return 2 * bl_ring_mem_size(bl_ring_slots_for(RING_BYTES, payload), payload);
+}
+
+int peer_rings_prepare(struct peer_row *r)
+{
+	size_t slots = bl_ring_slots_for(RING_BYTES, r->payload);
+	size_t len = bl_ring_mem_size(slots, r->payload);
+	unsigned char *u = r->shm;
+	struct bl_ring tmp;
+
+	if (!u || r->shm_len < 2 * len)
+		return -ENOMEM;
+	if (bl_ring_init(&tmp, u, len, slots, r->payload) ||
+	    bl_ring_init(&tmp, u + len, len, slots, r->payload))
+		return -EINVAL;
+	return 0;
+}
+
+int peer_rings_attach(struct peer_end *e, struct bl_ring *tx, struct bl_ring *rx)
+{
+	const struct peer_row *r = e->row;
+	size_t slots = bl_ring_slots_for(RING_BYTES, r->payload);
+	size_t len = bl_ring_mem_size(slots, r->payload);
+	unsigned char *u = r->shm;
+	unsigned char *mine = e->role == 0 ? u : u + len, *theirs = e->role == 0 ? u + len : u;
+
+	if (bl_ring_attach(tx, mine, len, slots, r->payload) ||
+	    bl_ring_attach(rx, theirs, len, slots, r->payload))
+		return -EINVAL;
+	return 0;
+}
+
+struct bl_end {
+	struct bl_ring tx, rx;
+};
+
+static int bl_open(struct peer_end *e)
+{
+	struct bl_end *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	e->priv = b;
+	return peer_rings_attach(e, &b->tx, &b->rx);
+}
+
+static int bl_send(struct peer_end *e, int prio, const void *buf, size_t len)
+{
+	struct bl_end *b = e->priv;
+	uint32_t spins = 0;
+	int err;
+
+	(void)prio;
+	while ((err = bl_ring_write(&b->tx, buf, len)) == -EAGAIN) {
+		cpu_relax();
+		if ((++spins & 1023u) == 0 && peer_aborted(e))
+			return -ECANCELED;
+	}
+	return err;
+}
+
+static int bl_recv(struct peer_end *e, int *prio, void *buf, size_t cap)
+{
+	struct bl_end *b = e->priv;
+	uint32_t spins = 0;
+	int n;
+
+	if (prio)
+		*prio = 1;
+	while ((n = bl_ring_read(&b->rx, buf, cap)) == -EAGAIN) {
+		cpu_relax();
+		if ((++spins & 1023u) == 0 && peer_aborted(e))
+			return -ECANCELED;
+	}
+	return n;
+}
+
+static void bl_close(struct peer_end *e)
+{
+	free(e->priv);
+	e->priv = NULL;
+}
+
+const struct peer_ops peer_baseline = {
+	.name = "baseline-ring",
+	.modes = PEER_MODE_BIT(PEER_BUSY),
+	.max_payload = 65536,
+	.uses_shm = true,
+	.prepare = peer_rings_prepare,
+	.open = bl_open,
+	.send = bl_send,
+	.recv = bl_recv,
+	.close = bl_close,
+};
