@@ -323,7 +323,16 @@ ML_API int ml_chan_set_backpressure(ml_chan *c, double level);
  *   win     the value of a HANDLE, (HANDLE)(intptr_t)fd, of an auto-reset
  *           event: a wait on it that returns (WaitForMultipleObjects,
  *           RegisterWaitForSingleObject) clears it
- *   linux, darwin   -ENOTSUP: a futex or address wait has no descriptor
+ *   linux, darwin   -ENOTSUP. These backends sleep on a futex (or an
+ *           address), which no poll set can watch, and the only objects
+ *           that could be shared with an unrelated peer process to wake a
+ *           descriptor are a named FIFO or an eventfd passed over a socket:
+ *           each would cost the sender a system call per message, add a
+ *           second object to clean up after a crash, and still not tell
+ *           a dead peer from a quiet one (the futex path does, by its
+ *           locks). Load memlink.ko for a real descriptor; without it, run
+ *           ml_chan_wait() in a thread and wake your loop from there (an
+ *           eventfd of your own), which costs the same and stays private.
  */
 ML_API int ml_chan_fd(ml_chan *c);
 
