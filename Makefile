@@ -420,8 +420,9 @@ darwin-sim-check: darwin-sim
 # The portable library (lib/*.c) with the win backend (lib/win/), cross-built
 # with mingw-w64 into $(O)/win, and tests/win/*.c run under wine.
 #   make win         $(O)/win/lib/memlink.dll (+ import library
-#                    libmemlink.dll.a), libmemlink.a, and the test programs
-#                    in $(O)/win/bin (beside a copy of the DLL)
+#                    libmemlink.dll.a), libmemlink.a, and in $(O)/win/bin
+#                    (beside a copy of the DLL) memlink-ping.exe,
+#                    memlink-stat.exe and the test programs
 #   make win-check   the tests under wine; ends with "win: N passed, N failed"
 # The wine prefix is $(O)/win/wineprefix (made on the first run, a few s).
 # WIN_CROSS=<prefix> picks another toolchain; WINE=<path> another wine.
@@ -445,7 +446,19 @@ WIN_TESTS := $(WIN_TEST_SRCS:tests/win/%.c=$(WIN_O)/bin/%.exe) \
 
 .PHONY: win win-check deps-win
 
-win: $(WIN_DLL) $(WIN_LIB_A) $(WIN_TESTS)
+# The tools that are not POSIX-only (memlink-bench forks): clock_gettime
+# and nanosleep come from mingw's winpthreads, linked in statically.
+WIN_TOOLS := $(WIN_O)/bin/memlink-ping.exe $(WIN_O)/bin/memlink-stat.exe
+
+win: $(WIN_DLL) $(WIN_LIB_A) $(WIN_TOOLS) $(WIN_TESTS)
+
+$(WIN_O)/bin/memlink-ping.exe: $(WIN_O)/obj/tools/ping/memlink-ping.o
+$(WIN_O)/bin/memlink-stat.exe: $(WIN_O)/obj/tools/stat/memlink-stat.o
+$(WIN_TOOLS): $(WIN_IMPLIB)
+	$(call msg,WINLD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)cp $(WIN_DLL) $(WIN_O)/bin/
+	$(Q)$(WIN_CC) -o $@ $(filter %.o,$^) $(WIN_IMPLIB) -Wl,-Bstatic -lpthread -Wl,-Bdynamic
 
 $(WIN_O)/obj/%.o: %.c
 	$(call msg,WINCC,$@)

@@ -60,23 +60,49 @@ static void chan_name(char *buf, size_t len, const char *what)
 	snprintf(buf, len, "mlw-%lu-%s", (unsigned long)GetCurrentProcessId(), what);
 }
 
-static HANDLE spawn(const char *fmt, ...)
+/* Start `exe` (NULL: this program) with the arguments. */
+static HANDLE spawn_prog(const char *exe, const char *fmt, va_list ap)
 {
 	char cmd[1024], args[768];
 	STARTUPINFOA si = { .cb = sizeof(si) };
 	PROCESS_INFORMATION pi;
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "\"%s\" %s", self, args);
+	snprintf(cmd, sizeof(cmd), "\"%s\" %s", exe ? exe : self, args);
 	if (!CreateProcessA(NULL, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi)) {
 		printf("    CreateProcess(%s) failed: %lu\n", cmd, GetLastError());
 		return NULL;
 	}
 	CloseHandle(pi.hThread);
 	return pi.hProcess;
+}
+
+static HANDLE spawn(const char *fmt, ...)
+{
+	va_list ap;
+	HANDLE h;
+
+	va_start(ap, fmt);
+	h = spawn_prog(NULL, fmt, ap);
+	va_end(ap);
+	return h;
+}
+
+/* Start a tool built beside this program (make win) with the arguments. */
+static HANDLE spawn_tool(const char *tool, const char *fmt, ...)
+{
+	char exe[MAX_PATH], *slash;
+	va_list ap;
+	HANDLE h;
+
+	snprintf(exe, sizeof(exe), "%s", self);
+	slash = strrchr(exe, '\\');
+	snprintf(slash ? slash + 1 : exe, sizeof(exe) - (size_t)(slash ? slash + 1 - exe : 0),
+		 "%s.exe", tool);
+	va_start(ap, fmt);
+	h = spawn_prog(exe, fmt, ap);
+	va_end(ap);
+	return h;
 }
 
 static void reap(HANDLE *p)
@@ -88,6 +114,20 @@ static void reap(HANDLE *p)
 	WaitForSingleObject(*p, 10000);
 	CloseHandle(*p);
 	*p = NULL;
+}
+
+/* Wait for a process to end; its exit code, or -1 if it did not in time. */
+static long exit_code(HANDLE *p, DWORD ms)
+{
+	DWORD code;
+
+	if (!*p || WaitForSingleObject(*p, ms) != WAIT_OBJECT_0 || !GetExitCodeProcess(*p, &code)) {
+		reap(p);
+		return -1;
+	}
+	CloseHandle(*p);
+	*p = NULL;
+	return (long)code;
 }
 
 /* Connect, retrying while the daemon process is still starting. */
@@ -513,6 +553,44 @@ out:
 	CloseHandle(e.ready);
 }
 
+/*
+ * The tools, as Windows programs: memlink-ping's daemon and client make
+ * their round trips and stop; memlink-stat reads the live channel.
+ */
+static void test_tools(void)
+{
+	HANDLE d = NULL, c = NULL, st = NULL;
+	ml_chan *probe = NULL;
+	struct ml_chan_opts o = { .size = sizeof(o) };
+	char name[64];
+	long code;
+	int err;
+
+	chan_name(name, sizeof(name), "tools");
+	d = spawn_tool("memlink-ping", "daemon --name %s", name);
+	CHECK(d, "spawn memlink-ping daemon");
+	err = connect_retry(&probe, name, &o, 20 * SEC);
+	CHECK(err == 0, "the daemon's channel: %s", ml_strerror(err));
+	ml_chan_close(probe);
+	probe = NULL;
+	st = spawn_tool("memlink-stat", "%s", name);
+	code = exit_code(&st, 20000);
+	CHECK(code == 0, "memlink-stat %s: exit %ld", name, code);
+	c = spawn_tool("memlink-ping", "client --name %s --count 200 --stop", name);
+	code = exit_code(&c, 60000);
+	CHECK(code == 0, "memlink-ping client: exit %ld", code);
+	code = exit_code(&d, 20000);
+	CHECK(code == 0, "memlink-ping daemon: exit %ld", code);
+	st = spawn_tool("memlink-stat", "%s", name);
+	code = exit_code(&st, 20000);
+	CHECK(code == 1, "memlink-stat of a closed channel: exit %ld, want 1", code);
+out:
+	ml_chan_close(probe);
+	reap(&c);
+	reap(&st);
+	reap(&d);
+}
+
 /* FLOOD_CLIENTS processes x FLOOD_N messages per lane: no loss, lane order kept. */
 static void test_flood(void)
 {
@@ -849,6 +927,7 @@ static const struct test tests[] = {
 	{ "client killed: slot reclaimed", test_client_killed },
 	{ "ml_chan_fd: a HANDLE across processes", test_handle_procs },
 	{ "ml_chan_fd: a HANDLE between threads", test_handle_threads },
+	{ "memlink-ping and memlink-stat as Windows programs", test_tools },
 };
 
 int main(int argc, char **argv)
