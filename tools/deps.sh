@@ -11,7 +11,9 @@ set -e
 # builds and installs the module through it.
 # libclang-rt-dev: clang's sanitizer and libFuzzer runtimes (check-fuzz),
 # which clang only recommends.
-pkgs_build="gcc clang libclang-rt-dev make binutils libc6-dev libcmocka-dev pkg-config man-db"
+# liburing-dev: the io_uring example and its test (examples/, evloop_test).
+pkgs_build="gcc clang libclang-rt-dev make binutils libc6-dev libcmocka-dev pkg-config man-db
+	liburing-dev"
 pkgs_vm="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio
 	linux-source-6.1 sparse xz-utils perl dkms"
 pkgs_darwin="npm"
