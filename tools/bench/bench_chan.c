@@ -711,14 +711,13 @@ int bench_chan_main(int argc, char **argv)
 			o.json = true;
 			break;
 		case 'p': {
-			char *s = optarg;
+			int n = payload_parse_sizes(optarg, o.payload, MAX_PAYLOADS, 1ul << 20);
 
-			o.npayloads = 0;
-			while (*s && o.npayloads < MAX_PAYLOADS) {
-				o.payload[o.npayloads++] = (unsigned)strtoul(s, &s, 0);
-				if (*s == ',')
-					s++;
+			if (n < 0) {
+				fprintf(stderr, "memlink-bench rtt|tput: bad --payload '%s'\n", optarg);
+				return 2;
 			}
+			o.npayloads = (unsigned)n;
 			break;
 		}
 		case 's':

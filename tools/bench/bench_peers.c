@@ -574,18 +574,8 @@ static int run_mpsc(struct proc_pair *pp, struct job *j, const char **why)
 
 static void json_str(FILE *f, const char *key, const char *s)
 {
-	fprintf(f, ",\"%s\":\"", key);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
+	fputc(',', f);
+	stats_json_str(f, key, s);
 }
 
 static void json_ratio(FILE *f, const char *key, double v)
@@ -1187,14 +1177,13 @@ int bench_peers_main(int argc, char **argv)
 			o.only = optarg;
 			break;
 		case 'p': {
-			char *s = optarg;
+			int n = payload_parse_sizes(optarg, o.payload, MAX_PAYLOADS, 1ul << 20);
 
-			o.npayloads = 0;
-			while (*s && o.npayloads < MAX_PAYLOADS) {
-				o.payload[o.npayloads++] = (unsigned)strtoul(s, &s, 0);
-				if (*s == ',')
-					s++;
+			if (n < 0) {
+				fprintf(stderr, "memlink-bench peers: bad --payload '%s'\n", optarg);
+				return 2;
 			}
+			o.npayloads = (unsigned)n;
 			break;
 		}
 		case 's':

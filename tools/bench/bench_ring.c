@@ -875,23 +875,10 @@ static int parse_u64(const char *s, uint64_t *out)
 
 static int parse_payloads(const char *s, struct ring_opts *o)
 {
-	o->npayloads = 0;
-	while (*s) {
-		char *end;
-		unsigned long v;
+	int n = payload_parse_sizes(s, o->payload, MAX_PAYLOADS, 1ul << 20);
 
-		errno = 0;
-		v = strtoul(s, &end, 0);
-		if (errno || end == s || *s == '-' || v > (1ul << 20) || o->npayloads == MAX_PAYLOADS)
-			return -1;
-		o->payload[o->npayloads++] = (unsigned)v;
-		if (*end == ',')
-			end++;
-		else if (*end)
-			return -1;
-		s = end;
-	}
-	return o->npayloads ? 0 : -1;
+	o->npayloads = n > 0 ? (unsigned)n : 0;
+	return n > 0 ? 0 : -1;
 }
 
 void bench_ring_usage(FILE *f)

@@ -43,3 +43,25 @@ void payload_free(struct payload *p)
 	free(p->alloc);
 	memset(p, 0, sizeof(*p));
 }
+
+int payload_parse_sizes(const char *s, unsigned *out, unsigned max, unsigned long limit)
+{
+	unsigned n = 0;
+
+	while (*s) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(s, &end, 0);
+		if (errno || end == s || *s == '-' || v > limit || n == max)
+			return -1;
+		out[n++] = (unsigned)v;
+		if (*end == ',')
+			end++;
+		else if (*end)
+			return -1;
+		s = end;
+	}
+	return n ? (int)n : -1;
+}

@@ -28,6 +28,11 @@ struct payload {
 };
 
 int payload_init(struct payload *p, size_t len);
+/*
+ * Parse "--payload 0,64,1024": up to `max` sizes of at most `limit` bytes
+ * into out[]; their number, or -1 for anything else.
+ */
+int payload_parse_sizes(const char *s, unsigned *out, unsigned max, unsigned long limit);
 void payload_free(struct payload *p);
 
 static inline unsigned payload_variant(const struct payload *p, uint64_t seq)

@@ -115,7 +115,7 @@ void stats_table_row(FILE *f, const struct bench_row *r)
 	fflush(f);
 }
 
-static void json_str(FILE *f, const char *key, const char *s)
+void stats_json_str(FILE *f, const char *key, const char *s)
 {
 	fprintf(f, "\"%s\":\"", key);
 	for (; *s; s++) {
@@ -142,15 +142,15 @@ static void json_num(FILE *f, const char *key, double v)
 void stats_json_row(FILE *f, const struct bench_row *r)
 {
 	fputc('{', f);
-	json_str(f, "bench", r->bench);
+	stats_json_str(f, "bench", r->bench);
 	fputc(',', f);
-	json_str(f, "transport", r->transport);
+	stats_json_str(f, "transport", r->transport);
 	fputc(',', f);
-	json_str(f, "mode", r->mode);
+	stats_json_str(f, "mode", r->mode);
 	fputc(',', f);
-	json_str(f, "api", r->api);
+	stats_json_str(f, "api", r->api);
 	fputc(',', f);
-	json_str(f, "backend", r->backend);
+	stats_json_str(f, "backend", r->backend);
 	fprintf(f, ",\"payload\":%u,\"lanes\":%u,\"urgent_every\":%u,\"msgs\":%llu,\"rounds\":%u,"
 		"\"msgs_per_s\":%.0f,\"msgs_per_s_min\":%.0f,\"msgs_per_s_max\":%.0f",
 		r->payload, r->lanes, r->urgent_every, (unsigned long long)r->msgs, r->rounds, r->msgs_per_s,
@@ -180,7 +180,7 @@ void stats_json_row(FILE *f, const struct bench_row *r)
 	fprintf(f, ",\"verified\":%s", r->verified ? "true" : "false");
 	if (r->error) {
 		fputc(',', f);
-		json_str(f, "error", r->error);
+		stats_json_str(f, "error", r->error);
 	}
 	fputs("}\n", f);
 	fflush(f);

@@ -23,6 +23,9 @@ void stats_summarize(uint32_t *samples, size_t n, struct lat_summary *out);
 /* Median of v[0..n) (sorted in place); min and max to *lo and *hi. */
 double stats_median(double *v, size_t n, double *lo, double *hi);
 
+/* "key":"s", with s escaped for JSON. */
+void stats_json_str(FILE *f, const char *key, const char *s);
+
 /* One result row, as printed. */
 struct bench_row {
 	const char *bench;      /* "ring" */
