@@ -191,7 +191,10 @@ CHAN_ASAN_MSGS ?= 100000
 
 .PHONY: test-chan check-chan-asan
 
-$(O)/tests/chan/%: $(O)/obj/tests/chan/%.o $(LIB_A)
+# The runner both share: tests/common/proctest.c.
+PROCTEST_OBJ := $(O)/obj/tests/common/proctest.o
+
+$(O)/tests/chan/%: $(O)/obj/tests/chan/%.o $(PROCTEST_OBJ) $(LIB_A)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(ALL_LDFLAGS)
@@ -218,7 +221,7 @@ FAULT_ASAN_TRIALS ?= 20
 
 .PHONY: test-fault check-fault-asan
 
-$(O)/tests/fault/%: $(O)/obj/tests/fault/%.o $(LIB_A)
+$(O)/tests/fault/%: $(O)/obj/tests/fault/%.o $(PROCTEST_OBJ) $(LIB_A)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(ALL_LDFLAGS)
@@ -425,13 +428,15 @@ $(DSIM)/obj/%.o: %.c
 $(DSIM)/libmemlink.a: $(DSIM_OBJS)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(DSIM)/test-chan-ulock: tests/chan/test-chan.c tests/darwin/ulock-linux.c $(DSIM)/libmemlink.a
+$(DSIM)/test-chan-ulock: tests/chan/test-chan.c tests/common/proctest.c tests/darwin/ulock-linux.c \
+		$(DSIM)/libmemlink.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ -ldl $(ALL_LDFLAGS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/common -o $@ $^ -ldl $(ALL_LDFLAGS)
 
-$(DSIM)/test-chan-os-sync: tests/chan/test-chan.c tests/darwin/ulock-linux.c $(DSIM)/libmemlink.a
+$(DSIM)/test-chan-os-sync: tests/chan/test-chan.c tests/common/proctest.c tests/darwin/ulock-linux.c \
+		$(DSIM)/libmemlink.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -DSIM_OS_SYNC -rdynamic -o $@ $^ -ldl $(ALL_LDFLAGS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/common -DSIM_OS_SYNC -rdynamic -o $@ $^ -ldl $(ALL_LDFLAGS)
 
 darwin-sim: $(DSIM)/test-chan-ulock $(DSIM)/test-chan-os-sync
 
@@ -570,7 +575,7 @@ VM_TESTS = $(KTEST_BINS) $(VM_CHAN)
 # test-chan.env beside it (init.sh sources NAME.env before running NAME).
 VM_CHAN := $(O)/tests/kmod/test-chan
 
-$(VM_CHAN): $(O)/obj/tests/chan/test-chan.o $(LIB_A)
+$(VM_CHAN): $(O)/obj/tests/chan/test-chan.o $(PROCTEST_OBJ) $(LIB_A)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -static -o $@ $^ $(ALL_LDFLAGS)
@@ -591,7 +596,7 @@ VM_FAULT_TRIALS ?= 100
 VM_DEBUG_FAULT_TRIALS ?= 25
 VM_TESTS += $(VM_FAULT)
 
-$(VM_FAULT): $(O)/obj/tests/fault/test-fault.o $(LIB_A)
+$(VM_FAULT): $(O)/obj/tests/fault/test-fault.o $(PROCTEST_OBJ) $(LIB_A)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -static -o $@ $^ $(ALL_LDFLAGS)

@@ -57,97 +57,15 @@
 #include <unistd.h>
 
 #include "memlink.h"
+#include "proctest.h"
 
-#define MS 1000000ll
-#define SEC 1000000000ll
+/* ---- helpers (the runner is tests/common/proctest.c) -------------------- */
 
-/* ---- runner ------------------------------------------------------------ */
-
-/* Shared with every process of a test: the first failure's reason wins. */
-struct report {
-	_Atomic int failed;
-	_Atomic int skipped;
-	char reason[1024];
-};
-
-static struct report *R;
 static pid_t runner_pid;
 static uint64_t g_seed;
 static unsigned g_trials = 100;
 static int64_t g_scale = 1; /* ML_TIME_SCALE */
 static char active_backend[16] = "?";
-
-static void vfail(const char *fmt, va_list ap)
-{
-	char buf[sizeof(R->reason)];
-
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	if (R && !atomic_exchange(&R->failed, 1))
-		memcpy(R->reason, buf, sizeof(buf));
-	else
-		fprintf(stderr, "  # also (pid %d): %s\n", (int)getpid(), buf);
-}
-
-static void failf(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfail(fmt, ap);
-	va_end(ap);
-}
-
-static void fail_at(int line, const char *fmt, ...)
-{
-	char buf[900];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	failf("line %d: %s", line, buf);
-}
-
-#define CHECK(cond, ...)                                \
-	do {                                            \
-		if (!(cond)) {                          \
-			fail_at(__LINE__, __VA_ARGS__); \
-			goto out;                       \
-		}                                       \
-	} while (0)
-
-/* expr must return `want` (an int, usually 0 or a negative errno). */
-#define CHECK_RC(expr, want)                                                        \
-	do {                                                                        \
-		int rc_ = (expr), want_ = (want);                                   \
-		if (rc_ != want_) {                                                 \
-			fail_at(__LINE__, "%s = %d (%s), want %d (%s)", #expr, rc_, \
-				rc_ < 0 ? ml_strerror(rc_) : "ok", want_,           \
-				want_ < 0 ? ml_strerror(want_) : "ok");             \
-			goto out;                                                   \
-		}                                                                   \
-	} while (0)
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
-}
-
-static void sleep_us(long us)
-{
-	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-static void sleep_ms(long ms)
-{
-	sleep_us(ms * 1000);
-}
 
 static struct ml_chan_opts opts_mode(int mode)
 {
@@ -168,74 +86,6 @@ static void chan_name(char *buf, size_t len, const char *tag)
 static bool posix_shm_backend(void)
 {
 	return !strcmp(active_backend, "linux") || !strcmp(active_backend, "darwin");
-}
-
-/* A MAP_SHARED anonymous page set that survives fork(). */
-static void *shared_map(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED) {
-		perror("mmap");
-		exit(2);
-	}
-	memset(p, 0, len);
-	return p;
-}
-
-/* Fork a child running fn(arg); its return value is the exit status. */
-static pid_t spawn(int (*fn)(void *), void *arg)
-{
-	pid_t pid;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid == 0)
-		_exit(fn(arg));
-	if (pid < 0)
-		failf("fork: %s", strerror(errno));
-	return pid;
-}
-
-/* Reap `pid` within timeout; returns its wait status, or -1 (killed it). */
-static int reap(pid_t pid, int64_t timeout_ns)
-{
-	int64_t end = now_ns() + timeout_ns;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return status;
-		if (r < 0)
-			return -1;
-		if (now_ns() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -1;
-		}
-		sleep_us(200);
-	}
-}
-
-/* The child must exit 0 within timeout. */
-static bool reap_ok(pid_t pid, const char *what, int64_t timeout_ns)
-{
-	int st = reap(pid, timeout_ns);
-
-	if (st == -1) {
-		failf("%s (pid %d) did not finish in %lld ms", what, (int)pid,
-		      (long long)(timeout_ns / MS));
-		return false;
-	}
-	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-		failf("%s (pid %d) failed: %s %d", what, (int)pid, WIFEXITED(st) ? "exit" : "signal",
-		      WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-		return false;
-	}
-	return true;
 }
 
 /* Poll `*v` until it is at least `want` (or timeout): false on timeout. */
@@ -1621,88 +1471,18 @@ out:
 
 /* ---- main ---------------------------------------------------------------- */
 
-struct test {
-	const char *name;
-	int (*fn)(void);
-};
-
-static const struct test tests[] = {
+static const struct pt_test tests[] = {
 	{ "kill_daemon", t_kill_daemon },
 	{ "kill_client", t_kill_client },
 	{ "sigstop_heartbeat", t_sigstop_heartbeat },
 };
 
-/* Run one test in its own process group; the group dies with it. */
-static int run_test(const struct test *t, int64_t timeout_ns, double *secs)
-{
-	int64_t t0 = now_ns();
-	siginfo_t si;
-	pid_t pid;
-	int st;
-
-	memset(R, 0, sizeof(*R));
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0) {
-		snprintf(R->reason, sizeof(R->reason), "fork: %s", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		int r;
-
-		setpgid(0, 0);
-		r = t->fn();
-		fflush(stdout);
-		if (r < 0 && !atomic_load(&R->failed))
-			failf("failed without a reason");
-		exit(r < 0 ? 1 : 0);
-	}
-	setpgid(pid, pid);
-	for (;;) {
-		memset(&si, 0, sizeof(si));
-		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
-			break;
-		if (now_ns() - t0 > timeout_ns) {
-			char first[512];
-
-			kill(-pid, SIGCONT);
-			kill(-pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			*secs = (double)(now_ns() - t0) / 1e9;
-			first[0] = 0;
-			if (atomic_load(&R->failed)) {
-				memcpy(first, R->reason, sizeof(first) - 1);
-				first[sizeof(first) - 1] = 0;
-			}
-			snprintf(R->reason, sizeof(R->reason), "timed out after %.0f s%s%s", *secs,
-				 *first ? "; first failure: " : "", first);
-			return -1;
-		}
-		sleep_ms(5);
-	}
-	/* Whatever the test left running goes with it. */
-	kill(-pid, SIGCONT);
-	kill(-pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	*secs = (double)(now_ns() - t0) / 1e9;
-	if (atomic_load(&R->failed))
-		return -1;
-	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-		snprintf(R->reason, sizeof(R->reason), "test process %s %d",
-			 WIFEXITED(st) ? "exited" : "killed by signal",
-			 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-		return -1;
-	}
-	return atomic_load(&R->skipped) ? 1 : 0;
-}
-
 int main(int argc, char **argv)
 {
 	const char *to = getenv("FAULT_TIMEOUT"), *e;
 	int64_t timeout = (to && *to ? atoll(to) : 300) * SEC;
-	unsigned passed = 0, failed = 0, num = 0;
-	const char *suite, *tally;
+	struct pt_tally tally = { 0 };
+	const char *suite;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	runner_pid = getpid();
@@ -1715,7 +1495,7 @@ int main(int argc, char **argv)
 	if (e && atoi(e) > 1)
 		g_scale = atoi(e);
 	pool_init(g_seed);
-	R = shared_map(sizeof(*R));
+	pt_init();
 	suite = getenv("FAULT_SUITE");
 	suite = suite && *suite ? suite : "fault";
 	{
@@ -1739,42 +1519,6 @@ int main(int argc, char **argv)
 	printf("# memlink %s, backend %s, %u trials, FAULT_SEED=%llu, time scale %lld\n",
 	       ml_version(), active_backend, g_trials, (unsigned long long)g_seed,
 	       (long long)g_scale);
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		const struct test *t = &tests[i];
-		double secs = 0;
-		int r;
-
-		if (argc > 1) {
-			bool want = false;
-
-			for (int a = 1; a < argc; a++)
-				want |= !strcmp(argv[a], t->name);
-			if (!want)
-				continue;
-		}
-		num++;
-		r = run_test(t, timeout, &secs);
-		if (r < 0) {
-			printf("not ok %u %s: %s (%.2f s)\n", num, t->name, R->reason, secs);
-			failed++;
-		} else if (r > 0) {
-			printf("ok %u %s # SKIP %s\n", num, t->name, R->reason);
-			passed++;
-		} else {
-			printf("ok %u %s (%.2f s)\n", num, t->name, secs);
-			passed++;
-		}
-	}
-	printf("%s: %u passed, %u failed\n", suite, passed, failed);
-	/* Like tests/run-suite.sh: make check adds up every suite's counts. */
-	tally = getenv("ML_TALLY");
-	if (tally && *tally) {
-		FILE *f = fopen(tally, "a");
-
-		if (f) {
-			fprintf(f, "%u %u\n", passed, failed);
-			fclose(f);
-		}
-	}
-	return failed ? 1 : 0;
+	pt_run(tests, sizeof(tests) / sizeof(tests[0]), argc, argv, timeout, &tally);
+	return pt_finish(suite, &tally);
 }
