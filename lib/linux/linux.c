@@ -6,6 +6,9 @@
  * object. The kernel drops such a lock when the last descriptor of that open
  * file goes, so a crashed or killed process lets go of its bells by itself,
  * and nobody is judged alive or dead from a PID.
+ *
+ * Needs /dev/shm to be a tmpfs (O_TMPFILE, Linux 3.11) and /proc mounted
+ * (linkat() of /proc/self/fd/N; without /proc only root may link).
  */
 #include <dirent.h>
 #include <errno.h>
