@@ -810,15 +810,31 @@ modules_uninstall:
 	rm -f $$dir/memlink.ko && { rmdir $$dir 2>/dev/null || :; } && \
 	$(if $(INSTALL_MOD_PATH),true,depmod -a $$rel)
 
+# A file the admin has edited stays; ours goes beside it as NAME.memlink-new
+# (as dpkg does with .dpkg-dist), and uninstall leaves the edited one too.
 install-udev:
 	$(Q)$(INSTALL) -d $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(MODPROBEDIR)
-	$(Q)$(INSTALL) -m 644 udev/60-memlink.rules $(DESTDIR)$(UDEVRULESDIR)/
-	$(Q)$(INSTALL) -m 644 modprobe/memlink.conf $(DESTDIR)$(MODPROBEDIR)/
+	$(Q)for f in udev/60-memlink.rules:$(DESTDIR)$(UDEVRULESDIR) \
+		     modprobe/memlink.conf:$(DESTDIR)$(MODPROBEDIR); do \
+		src=$${f%%:*} dst=$${f#*:}/$${src##*/}; \
+		if [ -e "$$dst" ] && ! cmp -s "$$src" "$$dst"; then \
+			$(INSTALL) -m 644 "$$src" "$$dst.memlink-new" && \
+			echo "install-udev: $$dst was edited: kept; ours is $$dst.memlink-new"; \
+		else \
+			$(INSTALL) -m 644 "$$src" "$$dst" || exit 1; \
+		fi; \
+	done
 	@$(if $(DESTDIR),true,echo "install-udev: /dev/memlink goes to group memlink, mode 0660:" \
 		"groupadd --system memlink; udevadm control --reload; udevadm trigger -c add -s misc")
 
 uninstall-udev:
-	$(Q)rm -f $(DESTDIR)$(UDEVRULESDIR)/60-memlink.rules $(DESTDIR)$(MODPROBEDIR)/memlink.conf
+	$(Q)for f in udev/60-memlink.rules:$(DESTDIR)$(UDEVRULESDIR) \
+		     modprobe/memlink.conf:$(DESTDIR)$(MODPROBEDIR); do \
+		src=$${f%%:*} dst=$${f#*:}/$${src##*/}; \
+		rm -f "$$dst.memlink-new"; \
+		if cmp -s "$$src" "$$dst"; then rm -f "$$dst"; \
+		elif [ -e "$$dst" ]; then echo "uninstall-udev: $$dst was edited: left in place"; fi; \
+	done
 
 dkms-install:
 	$(call msg,INSTALL,$(DESTDIR)$(DKMS_SRC))

@@ -179,7 +179,17 @@ udev() {
 	grep -x 'KERNEL=="memlink", SUBSYSTEM=="misc", GROUP="memlink", MODE="0660"' \
 		"$d/etc/udev/rules.d/60-memlink.rules" || return 1
 	run_make DESTDIR="$d" uninstall-udev || return 1
-	[ -z "$(files_under "$d")" ]
+	[ -z "$(files_under "$d")" ] || return 1
+	# An admin's edit survives a reinstall (ours goes beside it) and an
+	# uninstall.
+	run_make DESTDIR="$d" install-udev || return 1
+	echo "options memlink max_regions=9" >>"$d/etc/modprobe.d/memlink.conf"
+	run_make DESTDIR="$d" install-udev || return 1
+	grep -qx "options memlink max_regions=9" "$d/etc/modprobe.d/memlink.conf" || return 1
+	cmp -s "$top/modprobe/memlink.conf" "$d/etc/modprobe.d/memlink.conf.memlink-new" || return 1
+	run_make DESTDIR="$d" uninstall-udev || return 1
+	files_under "$d" >"$tmp/found"
+	echo /etc/modprobe.d/memlink.conf | diff -u - "$tmp/found"
 }
 
 dkms_staged() {
@@ -219,7 +229,7 @@ check "modprobe/memlink.conf: every parameter and default, commented out" modpro
 check "make modules_install INSTALL_MOD_PATH=: memlink.ko for $kver alone" modules_install
 check "the module: version $version, parameters, vermagic $kver" \
 	module_ok "$tmp/mods/lib/modules/$kver/extra/memlink.ko"
-check "make install-udev, uninstall-udev (DESTDIR)" udev
+check "make install-udev, uninstall-udev (DESTDIR), an edited file kept" udev
 check "make dkms-install, dkms-uninstall (DESTDIR): the sources dkms needs" dkms_staged
 real=1
 check "make modules_install: $extra, depmod, modinfo -k $kver" modules_install_real
