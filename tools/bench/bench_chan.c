@@ -633,6 +633,8 @@ static int do_peer_death(const struct opts *o)
 			       ml_chan_backend(cl), err == -EPIPE ? "EPIPE" : ml_strerror(err),
 			       (double)(told_at - kill_at) / 1e6);
 		ml_chan_close(cl);
+		/* The killed daemon's channel: what it left in /dev/shm goes. */
+		ml_chan_gc(name, 0);
 		close(pfd[0]);
 		close(pfd[1]);
 		return err != -EPIPE;
