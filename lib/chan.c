@@ -199,16 +199,17 @@ static void note_fault(ml_chan *c, int err, unsigned client)
 	c->stats.last_client = client;
 }
 
-/* A peer gone: did it die with a record half written into `r`? */
-static void check_abandoned(ml_chan *c, ml_ring *r, unsigned client)
+/* A peer gone: did it die with records half written into `r`? How many. */
+static unsigned check_abandoned(ml_chan *c, ml_ring *r, unsigned client)
 {
-	unsigned lanes = r ? ml__ring_claims(r) : 0;
+	unsigned lanes = r ? ml__ring_claims(r) : 0, n = 0;
 
-	for (; lanes; lanes &= lanes - 1) {
+	for (; lanes; lanes &= lanes - 1, n++) {
 		note_fault(c, -EOWNERDEAD, client);
 		if (c->daemon)
 			c->owner_dead_due |= 1u << client;
 	}
+	return n;
 }
 
 /* Daemon: client k's request ring turned out corrupt; say so once. */
@@ -349,11 +350,9 @@ static void daemon_scan(ml_chan *c, bool liveness)
 			 */
 			if (c->owner_dead_due & bit)
 				continue;
-			if (!(c->owner_dead_told & bit) && c->reqs[i] && c->gens[i] == gen &&
-			    ml__ring_claims(c->reqs[i])) {
-				check_abandoned(c, c->reqs[i], i);
+			if (!(c->owner_dead_told & bit) && c->gens[i] == gen &&
+			    check_abandoned(c, c->reqs[i], i))
 				continue;
-			}
 			c->owner_dead_told &= ~bit;
 			if (st != ML__SLOT_LEAVING && st != ML__SLOT_FREE)
 				c->stats.clients_died++;
@@ -1033,7 +1032,7 @@ double ml_chan_backpressure(ml_chan *c)
 		return 0;
 	o = atomic_load_explicit(&c->ctl->bp_override, memory_order_relaxed);
 	if (o)
-		return o > 1000001u ? 1.0 : (double)(o - 1) / 1e6;
+		return ml__bp_level(o);
 	if (!c->daemon)
 		return ring_fill(c->req);
 	for (unsigned i = 0; i < c->max_clients; i++) {

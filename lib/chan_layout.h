@@ -93,6 +93,12 @@ _Static_assert(sizeof(struct ml__slot) == 64, "a slot is one cache line");
 _Static_assert(offsetof(struct ml__ctl, heartbeat_ns) == 192, "heartbeat on its own line");
 _Static_assert(sizeof(struct ml__ctl) <= ML__CTL_SIZE, "control region fits 4 KiB");
 
+/* The level a non-zero bp_override stands for (any value is safe). */
+static inline double ml__bp_level(uint32_t o)
+{
+	return o > 1000001u ? 1.0 : (double)(o - 1) / 1e6;
+}
+
 /* A channel's geometry, as read and checked once (chan.c). */
 struct ml__geom {
 	uint32_t max_clients;

@@ -163,7 +163,7 @@ int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_status *s
 	}
 	o = atomic_load_explicit(&ctl->bp_override, memory_order_relaxed);
 	if (o)
-		st->backpressure = o > 1000001u ? 1.0 : (double)(o - 1) / 1e6;
+		st->backpressure = ml__bp_level(o);
 out:
 	s.be->close(&s);
 	return err;

@@ -4,6 +4,7 @@
 #define ML_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Zeroed memory aligned to `align` (a power of two); *base is what to pass
@@ -19,6 +20,18 @@ void *ml__aligned_zalloc(size_t size, size_t align, void **base);
  */
 int ml__copy_opts(void *dst, size_t dst_size, const void *src, size_t src_size,
 		  size_t min_size);
+
+/* FNV-1a, 64 bits: short stand-ins for names too long for an OS. */
+static inline uint64_t ml__fnv1a(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (*s) {
+		h ^= (uint8_t)*s++;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
 
 /*
  * Lanes (bit per lane) whose producer claimed room for a record and never

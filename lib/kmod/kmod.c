@@ -32,6 +32,7 @@
 #include "../../include/uapi/linux/memlink.h"
 
 #include "backend.h"
+#include "internal.h"
 
 #define ML_KMOD_DEV "/dev/memlink"
 #define FD(s) ((int)(s)->h[0])
@@ -66,17 +67,6 @@ static bool kmod_available(void)
 	return !err && hs.abi_version == MEMLINK_ABI_VERSION && (hs.features & need) == need;
 }
 
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	while (*s) {
-		h ^= (uint8_t)*s++;
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 /* The region name of the channel (bell 0) or of client bell `bell`. */
 static void region_name(char out[MEMLINK_NAME_MAX], const char *chan, unsigned bell)
 {
@@ -84,7 +74,7 @@ static void region_name(char out[MEMLINK_NAME_MAX], const char *chan, unsigned b
 		       snprintf(out, MEMLINK_NAME_MAX, "ch.%s", chan);
 
 	if (n < 0 || n >= MEMLINK_NAME_MAX) {
-		unsigned long long h = (unsigned long long)fnv1a(chan);
+		unsigned long long h = (unsigned long long)ml__fnv1a(chan);
 
 		if (bell)
 			snprintf(out, MEMLINK_NAME_MAX, "cbh%u.%016llx", bell, h);

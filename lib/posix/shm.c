@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "shm.h"
 
 void ml__posix_shm_path(char *buf, size_t len, const char *name)
@@ -17,16 +18,12 @@ void ml__posix_shm_path(char *buf, size_t len, const char *name)
 
 void ml__posix_shm_path_max(char *buf, size_t len, const char *name, size_t max)
 {
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-
 	if (strlen("/memlink.") + strlen(name) <= max) {
 		snprintf(buf, len, "/memlink.%s", name);
 		return;
 	}
 	/* Too long for this OS: a hash, after a '#' no channel name has. */
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
-	snprintf(buf, len, "/memlink#%016llx", (unsigned long long)h);
+	snprintf(buf, len, "/memlink#%016llx", (unsigned long long)ml__fnv1a(name));
 }
 
 int ml__posix_shm_map(struct ml__shm *s, int fd, size_t len)
