@@ -633,17 +633,6 @@ static void emit_json(const struct result *r)
 	fflush(f);
 }
 
-static const char *rate(char *buf, size_t len, double v)
-{
-	if (v >= 1e6)
-		snprintf(buf, len, "%.2fM", v / 1e6);
-	else if (v >= 1e3)
-		snprintf(buf, len, "%.1fk", v / 1e3);
-	else
-		snprintf(buf, len, "%.0f", v);
-	return buf;
-}
-
 static const char *ratio(char *buf, size_t len, double v)
 {
 	if (v > 0)
@@ -705,7 +694,7 @@ static void emit_table(const struct result *r)
 		snprintf(b, sizeof(b), "%.1f", r->msgs_per_s * (double)r->payload / 1e6);
 		printf("%-14s %-9s %7zu %9s %9s %9s %8s\n", name, mode_name[r->mode],
 		       r->test == T_MPSC ? (size_t)r->nprod : r->payload,
-		       rate(a, sizeof(a), r->msgs_per_s), b, ratio(c, sizeof(c), r->ratio_tput),
+		       stats_rate(a, sizeof(a), r->msgs_per_s), b, ratio(c, sizeof(c), r->ratio_tput),
 		       r->verified ? "yes" : "NO");
 		break;
 	case T_IDLE:

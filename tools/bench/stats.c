@@ -62,7 +62,7 @@ double stats_median(double *v, size_t n, double *lo, double *hi)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static const char *rate(char *buf, size_t len, double v)
+const char *stats_rate(char *buf, size_t len, double v)
 {
 	if (v >= 1e6)
 		snprintf(buf, len, "%.2fM", v / 1e6);
@@ -106,7 +106,7 @@ void stats_table_row(FILE *f, const struct bench_row *r)
 		snprintf(u, sizeof(u), "every");
 	fprintf(f, "%-13s %-8s %-8s %5u %6s %7u %9s %7llu %7llu %8llu %8s %6s %6s %4s\n",
 		r->transport, r->mode, r->api, r->lanes, u, r->payload,
-		rate(a, sizeof(a), r->msgs_per_s),
+		stats_rate(a, sizeof(a), r->msgs_per_s),
 		(unsigned long long)r->rtt.p50, (unsigned long long)r->rtt.p99,
 		(unsigned long long)r->rtt.p999, r->verified ? "yes" : "NO",
 		ratio(b, sizeof(b), r->ratio_tput), ratio(c, sizeof(c), r->ratio_p50), d);

@@ -23,6 +23,9 @@ void stats_summarize(uint32_t *samples, size_t n, struct lat_summary *out);
 /* Median of v[0..n) (sorted in place); min and max to *lo and *hi. */
 double stats_median(double *v, size_t n, double *lo, double *hi);
 
+/* A message rate for a table: "1.23M", "45.6k", "789". */
+const char *stats_rate(char *buf, size_t len, double v);
+
 /* "key":"s", with s escaped for JSON. */
 void stats_json_str(FILE *f, const char *key, const char *s);
 
