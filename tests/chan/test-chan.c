@@ -1775,6 +1775,18 @@ static struct ml__ring_shm *req_ring(uint8_t *base, unsigned slot)
 	return (struct ml__ring_shm *)(base + ctl->ctl_size + slot * ctl->client_stride);
 }
 
+/* The last of the first n slots that is connected; n if none is. */
+static unsigned connected_slot(const uint8_t *base, unsigned n)
+{
+	const struct ml__ctl *ctl = (const struct ml__ctl *)base;
+	unsigned found = n;
+
+	for (unsigned i = 0; i < n; i++)
+		if (atomic_load(&ctl->slot[i].state) == ML__SLOT_CONNECTED)
+			found = i;
+	return found;
+}
+
 /* Receive until `want` (an errno) comes, collecting messages into log. */
 static int drain_until(ml_chan *d, int want, unsigned *who, char log[][16], int *nlog,
 		       int max)
@@ -1910,9 +1922,7 @@ static int t_corrupt_lane(void)
 	CHECK_RC(ml_chan_send(a, ML_PRIO_CRITICAL, "a1", 2), 0);
 	base = map_region(name, &len);
 	CHECK(base, "map");
-	for (unsigned i = 0; i < 2; i++)
-		if (((struct ml__ctl *)base)->slot[i].state == ML__SLOT_CONNECTED)
-			slot_a = i;
+	slot_a = connected_slot(base, 2);
 	CHECK(slot_a < 2, "no connected slot");
 	/* A record in the Low lane whose header then claims a megabyte. */
 	CHECK_RC(ml_chan_send(a, ML_PRIO_LOW, "a2", 2), 0);
@@ -2223,9 +2233,7 @@ static int t_rewritten_ring_config(void)
 	CHECK_RC(ml_client_connect(&a, name, &o), 0);
 	base = map_region(name, &len);
 	CHECK(base, "map");
-	for (unsigned i = 0; i < 2; i++)
-		if (((struct ml__ctl *)base)->slot[i].state == ML__SLOT_CONNECTED)
-			slot_a = i;
+	slot_a = connected_slot(base, 2);
 	CHECK(slot_a < 2, "no connected slot");
 	req_ring(base, slot_a)->max_msg *= 2;
 	CHECK_RC(ml_chan_send(a, ML_PRIO_HIGH, "a0", 2), 0);

@@ -51,25 +51,13 @@ trap finish EXIT
 trap 'exit 1' INT TERM HUP
 
 summary() {
-	echo "dkms: $passed passed, $failed failed"
-	[ -n "${ML_TALLY:-}" ] && echo "$passed $failed" >>"$ML_TALLY"
-	[ "$failed" -eq 0 ]
+	tally dkms
 	exit
 }
 
-# check WHAT CMD ARGS...: one test; its output is shown when it fails.
-check() {
-	what=$1
-	shift
-	if "$@" >"$log" 2>&1; then
-		passed=$((passed + 1))
-		echo "ok   $what"
-	else
-		failed=$((failed + 1))
-		echo "FAIL $what"
-		sed 's/^/     /' "$log"
-	fi
-}
+# check, tally
+# shellcheck source=tests/install/check.sh
+. "$here/check.sh"
 
 bail() {
 	echo "test-dkms: $*" >&2

@@ -27,19 +27,9 @@ trap 'rm -rf "$tmp"' EXIT
 log=$tmp/log
 calls=$(sed -n 's/^[[:space:]]*\(ml_[a-z0-9_]*\);.*/\1/p' "$top/lib/libmemlink.map")
 
-# check WHAT CMD ARGS...: one test; its output is shown when it fails.
-check() {
-	what=$1
-	shift
-	if "$@" >"$log" 2>&1; then
-		passed=$((passed + 1))
-		echo "ok   $what"
-	else
-		failed=$((failed + 1))
-		echo "FAIL $what"
-		sed 's/^/     /' "$log"
-	fi
-}
+# check, tally
+# shellcheck source=tests/install/check.sh
+. "$here/check.sh"
 
 # Quiet: the empty output is the test.
 silent() {
@@ -206,6 +196,4 @@ one opt /opt/memlink /opt/memlink/lib64 /opt/memlink/inc /opt/memlink/sbin /opt/
 	PREFIX=/opt/memlink LIBDIR=/opt/memlink/lib64 INCLUDEDIR=/opt/memlink/inc \
 	BINDIR=/opt/memlink/sbin MANDIR=/opt/memlink/man
 
-echo "install: $passed passed, $failed failed"
-[ -n "${ML_TALLY:-}" ] && echo "$passed $failed" >>"$ML_TALLY"
-[ "$failed" -eq 0 ]
+tally install

@@ -428,6 +428,28 @@ static DWORD WINAPI echo_thread_main(void *arg)
 	return 0;
 }
 
+/* An echo daemon thread on a channel named after `tag`, created and ready. */
+static HANDLE echo_thread_start(struct echo_thread *e, const char *tag)
+{
+	HANDLE th;
+
+	chan_name(e->name, sizeof(e->name), tag);
+	e->ready = CreateEventW(NULL, TRUE, FALSE, NULL);
+	th = CreateThread(NULL, 0, echo_thread_main, e, 0, NULL);
+	if (th)
+		WaitForSingleObject(e->ready, INFINITE);
+	return th;
+}
+
+static void echo_thread_stop(struct echo_thread *e, HANDLE th)
+{
+	if (th) {
+		WaitForSingleObject(th, 10000);
+		CloseHandle(th);
+	}
+	CloseHandle(e->ready);
+}
+
 /* Daemon and client in one process: the WaitOnAddress path. */
 static void test_pingpong_threads(void)
 {
@@ -438,11 +460,8 @@ static void test_pingpong_threads(void)
 	int64_t t;
 	int err;
 
-	chan_name(e.name, sizeof(e.name), "pp-thr");
-	e.ready = CreateEventW(NULL, TRUE, FALSE, NULL);
-	th = CreateThread(NULL, 0, echo_thread_main, &e, 0, NULL);
+	th = echo_thread_start(&e, "pp-thr");
 	CHECK(th, "CreateThread");
-	WaitForSingleObject(e.ready, INFINITE);
 	CHECK(e.err == 0, "create: %s", ml_strerror(e.err));
 	err = ml_client_connect(&c, e.name, &o);
 	CHECK(err == 0, "connect: %s", ml_strerror(err));
@@ -460,11 +479,7 @@ static void test_pingpong_threads(void)
 	CHECK(e.err == 0, "echo loop: %s", ml_strerror(e.err));
 out:
 	ml_chan_close(c);
-	if (th) {
-		WaitForSingleObject(th, 10000);
-		CloseHandle(th);
-	}
-	CloseHandle(e.ready);
+	echo_thread_stop(&e, th);
 }
 
 /*
@@ -532,11 +547,8 @@ static void test_handle_threads(void)
 	ml_chan *c = NULL;
 	int err;
 
-	chan_name(e.name, sizeof(e.name), "fd-thr");
-	e.ready = CreateEventW(NULL, TRUE, FALSE, NULL);
-	th = CreateThread(NULL, 0, echo_thread_main, &e, 0, NULL);
+	th = echo_thread_start(&e, "fd-thr");
 	CHECK(th, "CreateThread");
-	WaitForSingleObject(e.ready, INFINITE);
 	CHECK(e.err == 0, "create: %s", ml_strerror(e.err));
 	err = ml_client_connect(&c, e.name, &o);
 	CHECK(err == 0, "connect: %s", ml_strerror(err));
@@ -546,11 +558,7 @@ static void test_handle_threads(void)
 	printf("    100 replies, each seen through the handle, between threads\n");
 out:
 	ml_chan_close(c);
-	if (th) {
-		WaitForSingleObject(th, 10000);
-		CloseHandle(th);
-	}
-	CloseHandle(e.ready);
+	echo_thread_stop(&e, th);
 }
 
 /*
