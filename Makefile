@@ -579,7 +579,7 @@ $(VM_CHAN): $(O)/obj/tests/chan/test-chan.o $(PROCTEST_OBJ) $(LIB_A)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -static -o $@ $^ $(ALL_LDFLAGS)
-	$(Q)echo 'export MEMLINK_BACKEND=kmod CHAN_MSGS=5000 CHAN_SUITE=chan-kmod' \
+	$(Q)echo 'export MEMLINK_BACKEND=kmod CHAN_MSGS=5000 CHAN_WAKE_ROUNDS=2000 CHAN_SUITE=chan-kmod' \
 		'MEMLINK_STAT=/bin/memlink-stat' >$@.env
 # memlink-stat, for test-chan to run in the VM (run.sh --bin: in /bin there).
 VM_STAT := $(O)/tests/kmod/bin/memlink-stat

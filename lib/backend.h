@@ -118,6 +118,18 @@ void ml__os_yield(void);
 void ml__os_nap(uint64_t ns);
 size_t ml__os_page_size(void);
 
+/*
+ * Asymmetric fences (Linux: membarrier(2)). A process for which
+ * ml__os_fence_register() returned true takes part in remote barriers:
+ * ml__os_fence_remote(), called by any process, returns only after every
+ * running thread of every such process has passed a full memory barrier.
+ * Senders then need no fence of their own before looking whether the
+ * receiver sleeps; the receiver pays once per sleep instead (chan.c). Where
+ * there is no such facility register() is false and remote() -ENOTSUP.
+ */
+bool ml__os_fence_register(void);
+int ml__os_fence_remote(void);
+
 /* Busy-wait hint for spin loops. */
 static inline void ml__cpu_relax(void)
 {

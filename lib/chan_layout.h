@@ -46,8 +46,18 @@ enum ml__slot_state {
 
 struct ml__bell {
 	_Atomic uint32_t seq;      /* the word sleepers wait on */
-	_Atomic uint32_t sleeping; /* owner may be asleep: wake after a send */
+	_Atomic uint32_t sleeping; /* ML__BELL_* bits, written by the owner */
 };
+
+/*
+ * `sleeping`: ASLEEP, the owner may be asleep (or is armed, ml_chan_fd):
+ * wake it after a send. ASYM, set for the owner's whole life: it sleeps
+ * only after a remote barrier (ml__os_fence_remote), so a registered
+ * sender needs no fence of its own before looking at ASLEEP. Older owners
+ * write 0 and 1 only, and are fenced against as before.
+ */
+#define ML__BELL_ASLEEP 1u
+#define ML__BELL_ASYM   2u
 
 struct ml__slot {
 	_Atomic uint32_t state;    /* enum ml__slot_state */

@@ -261,10 +261,15 @@ static void fz_on_alarm(int sig)
 	(void)sig;
 }
 
-/* A one-shot SIGALRM that cuts an untimed wait or poll short. */
+/*
+ * SIGALRM every `ms` until disarmed, to cut an untimed wait or poll short.
+ * Not one-shot: on a slow machine the first may come before the call has
+ * started, and the call would then never end.
+ */
 static void fz_arm(struct wk *w, long ms)
 {
-	struct itimerval it = { .it_value = { ms / 1000, (ms % 1000) * 1000 } };
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct itimerval it = { .it_interval = tv, .it_value = tv };
 
 	setitimer(ITIMER_REAL, &it, NULL);
 	w->alarm_armed = true;

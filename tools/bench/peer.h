@@ -91,7 +91,8 @@ static inline bool peer_aborted(const struct peer_end *e)
 
 /* The transports, in table order. */
 extern const struct peer_ops peer_memlink, peer_baseline, peer_uds, peer_uds_seqpacket,
-	peer_pipe, peer_tcp, peer_posix_mq, peer_eventfd, peer_boost_mq, peer_zmq, peer_iceoryx;
+	peer_pipe, peer_tcp, peer_posix_mq, peer_eventfd, peer_futex, peer_boost_mq, peer_zmq,
+	peer_iceoryx;
 
 /*
  * Framed messages over stream descriptors (uds, tcp, pipe): a 4-byte length
@@ -137,7 +138,7 @@ void fd_rcvtimeo(int fd);
 
 /*
  * Two baseline rings (requests, replies) in peer_row.shm, laid out by the
- * parent: the baseline-ring and eventfd peers (peer_memlink.c).
+ * parent: the baseline-ring, eventfd and futex peers (peer_memlink.c).
  */
 struct bl_ring;
 size_t peer_rings_size(size_t payload);

@@ -74,7 +74,7 @@ function quote(from, to,   i) {
 }
 # A program counts its kselftest cases ("# Totals: pass:N fail:N ..."),
 # or is one test that passes when it exits 0.
-function close_test(rc,   t, p, f, s) {
+function close_test(rc,   t, p, f, s, i) {
 	p = 0; f = 0; s = 0
 	if (tot != "") {
 		split(tot, t, /[ :]+/)  # "#" Totals pass N fail N xfail N xpass N skip N error N
@@ -83,8 +83,9 @@ function close_test(rc,   t, p, f, s) {
 	} else if (rc == 0) p = 1
 	else f = 1
 	summary = summary sprintf("%s: %-24s %d passed, %d failed, %d skipped (exit %s)\n", name, cur ":", p, f, s, rc)
-	if (f) problem(cur " failed (exit " rc ")")
-	passed += p; failed += f; cur = ""; tot = ""
+	if (f) problem(cur " failed (exit " rc ")" (nwhy ? ":" : ""))
+	if (f) for (i = 1; i <= nwhy; i++) quote(why[i], why[i])
+	passed += p; failed += f; cur = ""; tot = ""; nwhy = 0
 }
 { gsub(/\033(\[[0-9;?]*[A-Za-z]|c)/, ""); all[++n] = $0 }  # minus terminal codes
 /^MEMLINK-VM-(LOAD|UNLOAD)$/ { show = 1; next }
@@ -100,6 +101,9 @@ function close_test(rc,   t, p, f, s) {
 /^MEMLINK-VM-DMESG-END$/ { indmesg = 0; next }
 /^MEMLINK-VM-RESULT: / { print; done = 1; next }
 cur != "" && /^# Totals: pass:/ { tot = $0 }
+# Why a test failed, repeated with the problems at the end (the reader of a
+# long log, or of an excerpt of it, may see only the end).
+cur != "" && nwhy < 12 && /^# (FAIL|.*:[0-9]+:.*Expected |.*Test terminated)|^not ok / { why[++nwhy] = n }
 show && !indmesg { print; shown[n] = 1 }
 # Kernel trouble, on the console or in the dmesg dump; the TAP lines of the
 # tests ("# ...", "ok ...") are not kernel messages, nor are the leaks
