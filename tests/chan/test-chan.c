@@ -2610,7 +2610,7 @@ static int wake_pair(int daemon_mode, int client_mode, uint32_t rounds)
 	}
 	CHECK(reap_ok(pid, "client", 10 * SEC), "client");
 	pid = 0;
-	printf("    daemon %s, client %s: %u bursts, p50 %.1f us, max %.1f ms, "
+	printf("  # daemon %s, client %s: %u bursts, p50 %.1f us, max %.1f ms, "
 	       "%llu of %d ms or more\n", mode_name[daemon_mode], mode_name[client_mode], rounds,
 	       (double)atomic_load(&sh->p50_ns) / 1e3, (double)atomic_load(&sh->max_ns) / 1e6,
 	       (unsigned long long)atomic_load(&sh->slow), WAKE_SLICE_MS);
