@@ -17,6 +17,7 @@ do for [fmt in "png svg"] {
     "cdf-tcp-blocking.dat" using 1:2 with lines lw 2 title "tcp blocking", \
     "cdf-posix-mq-blocking.dat" using 1:2 with lines lw 2 title "posix-mq blocking", \
     "cdf-eventfd-blocking.dat" using 1:2 with lines lw 2 title "eventfd blocking", \
+    "cdf-futex-blocking.dat" using 1:2 with lines lw 2 title "futex blocking", \
     "cdf-boost-mq-busy.dat" using 1:2 with lines lw 2 title "boost-mq busy", \
     "cdf-boost-mq-blocking.dat" using 1:2 with lines lw 2 title "boost-mq blocking", \
     "cdf-zmq-busy.dat" using 1:2 with lines lw 2 title "zmq busy", \
