@@ -707,8 +707,7 @@ int ml_chan_send(ml_chan *c, int prio, const void *buf, size_t len)
 	if (daemon_gone(c, false))
 		return -EPIPE;
 	err = ml_ring_write(c->req, prio, buf, len);
-	/* Full: is the daemon still reading? Asked of the backend once a slice. */
-	if (err == -EAGAIN && daemon_gone(c, ml__now_ns() - c->live_scan_ns > LIVENESS_SLICE_NS))
+	if (err == -EAGAIN && daemon_gone(c, true))
 		return -EPIPE;
 	if (err)
 		return err;
@@ -860,9 +859,6 @@ int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
 
 	if (!c)
 		return -EINVAL;
-	/* Streaming: something is there already, no need for the clock. */
-	if (has_data(c))
-		return 0;
 	start = ml__now_ns();
 	deadline = timeout_ns < 0 ? UINT64_MAX : start + (uint64_t)timeout_ns;
 	spin_end = c->mode == ML_WAIT_BLOCKING ? start :
