@@ -20,10 +20,13 @@
  *          each with CLOCK_MONOTONIC after a warm-up; every sample is kept
  *          and sorted (p50, p99, p99.9, max); 0, 64, 1024, 4096, 65536 B
  *   tput   one-way stream, pinned; the receiver times all but the first
- *          tenth; also memlink's three-lane mix (2/5/3 Critical/High/Low);
- *          the median of 3 runs (--quick: 1)
- *   mpsc   4 and 8 producers into one consumer, 64 B, not pinned, the same
+ *          tenth; also memlink's three-lane mix (2/5/3 Critical/High/Low)
+ *   mpsc   4 and 8 producers into one consumer, 64 B, not pinned
  *   idle   CPU used by a receiver that waits 1 s for a message
+ * Round-trip and stream rows run 3 times (--quick: once), fresh processes
+ * and transport each time, and report the run with the median p50, the
+ * median rate: here one run swings by a third against the next, with where
+ * the hypervisor puts the two vCPUs.
  * Every message is checked by its receiver (sequence number at both ends,
  * checksum of the rest; per producer and per lane where there are several);
  * a row that failed says verified:false and the bench exits non-zero.
@@ -79,7 +82,7 @@ struct opts {
 	uint64_t msgs;        /* streamed messages per row; kernel paths: a tenth */
 	uint64_t bytes;       /* at most this many payload bytes per stream row */
 	uint64_t idle_ns;
-	unsigned rounds;      /* stream rows: runs per row, the median reported */
+	unsigned rounds;      /* runs per row, the median reported */
 	const char *plot;
 	const char *only;     /* comma-separated transports, or NULL */
 };
@@ -93,6 +96,7 @@ struct job {
 	uint64_t n, warm;
 	uint64_t idle_ns;
 	const char *plot;
+	unsigned round;          /* which run of the row */
 };
 
 /* What a child leaves in its result area. */
@@ -177,6 +181,17 @@ static int open_pair(const struct proc_ctx *ctx, struct job *j, struct peer_end 
 	return 0;
 }
 
+/* A row's CDF file: the chart's name, or (round >= 0) one run's. */
+static void cdf_path(char *path, size_t len, const struct job *j, int round)
+{
+	if (round < 0)
+		snprintf(path, len, "%s/cdf-%s-%s.dat", j->plot, j->p->name,
+			 mode_name[j->row.mode]);
+	else
+		snprintf(path, len, "%s/cdf-%s-%s.%d.tmp", j->plot, j->p->name,
+			 mode_name[j->row.mode], round);
+}
+
 /* The sorted samples of a 64-byte row as a CDF, for --plot. */
 static void write_cdf(const struct job *j, const uint32_t *s, uint64_t n)
 {
@@ -184,7 +199,7 @@ static void write_cdf(const struct job *j, const uint32_t *s, uint64_t n)
 	char path[512];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/cdf-%s-%s.dat", j->plot, j->p->name, mode_name[j->row.mode]);
+	cdf_path(path, sizeof(path), j, (int)j->round);
 	f = fopen(path, "w");
 	if (!f || !n) {
 		if (f)
@@ -811,6 +826,38 @@ static double median_rate(const double *v, unsigned n)
 	return n % 2 ? a[n / 2] : (a[n / 2 - 1] + a[n / 2]) / 2;
 }
 
+/* The run whose p50 is the median of n runs' (the lower one for even n). */
+static unsigned median_p50(const struct lat_summary *l, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		unsigned below = 0, same = 0;
+
+		for (unsigned k = 0; k < n; k++) {
+			below += l[k].p50 < l[i].p50;
+			same += k < i && l[k].p50 == l[i].p50;
+		}
+		if (below + same == (n - 1) / 2)
+			return i;
+	}
+	return 0;
+}
+
+/* The chart shows the median run's CDF; the other runs' files go. */
+static void keep_cdf(const struct job *j, unsigned keep, unsigned n)
+{
+	char from[512], to[512];
+
+	for (unsigned k = 0; k < n; k++) {
+		cdf_path(from, sizeof(from), j, (int)k);
+		if (k != keep) {
+			remove(from);
+			continue;
+		}
+		cdf_path(to, sizeof(to), j, -1);
+		rename(from, to);
+	}
+}
+
 static int run_row(const struct opts *o, struct proc_pair *pp, enum test t,
 		   const struct peer_ops *p, enum peer_mode m, size_t payload, unsigned nprod,
 		   bool mix)
@@ -822,6 +869,7 @@ static int run_row(const struct opts *o, struct proc_pair *pp, enum test t,
 	struct job j;
 	bool sleeping = m != PEER_BUSY && !(p == &peer_memlink && t == T_TPUT);
 	double rates[MAX_ROUNDS];
+	struct lat_summary lats[MAX_ROUNDS];
 	unsigned rounds, done = 0;
 	int rc = 0;
 
@@ -882,13 +930,10 @@ static int run_row(const struct opts *o, struct proc_pair *pp, enum test t,
 	r->skipped = peer_skipped(p);
 	if (!r->skipped && payload > p->max_payload)
 		r->skipped = "payload over the transport's limit";
-	/*
-	 * Stream rows run o->rounds times (fresh processes and transport each
-	 * time) and report the median rate: one stream's rate here swings by
-	 * a third between runs, with where the hypervisor puts the two vCPUs.
-	 */
-	rounds = t == T_TPUT || t == T_MPSC ? o->rounds : 1;
+	/* o->rounds runs, the median reported (head of this file). */
+	rounds = t == T_IDLE ? 1 : o->rounds;
 	for (unsigned k = 0; k < rounds && !r->skipped; k++) {
+		j.round = k;
 		if (p->prepare) {
 			memset(j.row.note, 0, sizeof(j.row.note));
 			rc = p->prepare(&j.row);
@@ -921,7 +966,7 @@ static int run_row(const struct opts *o, struct proc_pair *pp, enum test t,
 			break;
 		}
 		rates[k] = res1->msgs_per_s;
-		r->lat = res0->lat;
+		lats[k] = res0->lat;
 		r->msgs = t == T_RTT ? res0->n : res1->n;
 		r->cpu_pct = res1->cpu * 100;
 		done = k + 1;
@@ -932,6 +977,13 @@ static int run_row(const struct opts *o, struct proc_pair *pp, enum test t,
 	}
 	r->rounds = done;
 	r->msgs_per_s = median_rate(rates, done);
+	if (done) {
+		unsigned mid = median_p50(lats, done);
+
+		r->lat = lats[mid];
+		if (t == T_RTT && j.plot && payload == 64)
+			keep_cdf(&j, mid, done);
+	}
 	r->ratio_p50 = r->ratio_tput = -1;
 	if (r->verified && p != &peer_memlink) {
 		const struct result *ref = find(t, &peer_memlink, m, payload, nprod, false);
