@@ -145,8 +145,14 @@ size_t peer_rings_size(size_t payload);
 int peer_rings_prepare(struct peer_row *r);
 int peer_rings_attach(struct peer_end *e, struct bl_ring *tx, struct bl_ring *rx);
 
+/* Write into a ring, pausing (peer_pause) while it is full. */
+int peer_rings_put(struct peer_end *e, struct bl_ring *tx, const void *buf, size_t len);
+
 /* Spin-or-sleep helper for send retries on a full queue. */
 void peer_pause(const struct peer_end *e);
+
+/* close() of a peer whose end is one malloc'ed e->priv. */
+void peer_free_priv(struct peer_end *e);
 
 #ifdef __cplusplus
 }

@@ -59,11 +59,7 @@ static int efd_send(struct peer_end *e, int prio, const void *buf, size_t len)
 	int err;
 
 	(void)prio;
-	while ((err = bl_ring_write(&f->tx, buf, len)) == -EAGAIN) {
-		peer_pause(e);
-		if (peer_aborted(e))
-			return -ECANCELED;
-	}
+	err = peer_rings_put(e, &f->tx, buf, len);
 	if (err)
 		return err;
 	return write(f->wake_peer, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
@@ -86,12 +82,6 @@ static int efd_recv(struct peer_end *e, int *prio, void *buf, size_t cap)
 	return n;
 }
 
-static void efd_close(struct peer_end *e)
-{
-	free(e->priv);
-	e->priv = NULL;
-}
-
 const struct peer_ops peer_eventfd = {
 	.name = "eventfd",
 	.modes = PEER_MODE_BIT(PEER_BLOCKING),
@@ -102,5 +92,5 @@ const struct peer_ops peer_eventfd = {
 	.open = efd_open,
 	.send = efd_send,
 	.recv = efd_recv,
-	.close = efd_close,
+	.close = peer_free_priv,
 };

@@ -69,11 +69,7 @@ static int fx_send(struct peer_end *e, int prio, const void *buf, size_t len)
 	int err;
 
 	(void)prio;
-	while ((err = bl_ring_write(&f->tx, buf, len)) == -EAGAIN) {
-		peer_pause(e);
-		if (peer_aborted(e))
-			return -ECANCELED;
-	}
+	err = peer_rings_put(e, &f->tx, buf, len);
 	if (err)
 		return err;
 	atomic_fetch_add_explicit(f->wake_peer, 1, memory_order_release);
@@ -106,12 +102,6 @@ static int fx_recv(struct peer_end *e, int *prio, void *buf, size_t cap)
 	}
 }
 
-static void fx_close(struct peer_end *e)
-{
-	free(e->priv);
-	e->priv = NULL;
-}
-
 const struct peer_ops peer_futex = {
 	.name = "futex",
 	.modes = PEER_MODE_BIT(PEER_BLOCKING),
@@ -121,5 +111,5 @@ const struct peer_ops peer_futex = {
 	.open = fx_open,
 	.send = fx_send,
 	.recv = fx_recv,
-	.close = fx_close,
+	.close = peer_free_priv,
 };

@@ -195,10 +195,22 @@ static int bl_recv(struct peer_end *e, int *prio, void *buf, size_t cap)
 	return n;
 }
 
-static void bl_close(struct peer_end *e)
+void peer_free_priv(struct peer_end *e)
 {
 	free(e->priv);
 	e->priv = NULL;
+}
+
+int peer_rings_put(struct peer_end *e, struct bl_ring *tx, const void *buf, size_t len)
+{
+	int err;
+
+	while ((err = bl_ring_write(tx, buf, len)) == -EAGAIN) {
+		peer_pause(e);
+		if (peer_aborted(e))
+			return -ECANCELED;
+	}
+	return err;
 }
 
 const struct peer_ops peer_baseline = {
@@ -210,5 +222,5 @@ const struct peer_ops peer_baseline = {
 	.open = bl_open,
 	.send = bl_send,
 	.recv = bl_recv,
-	.close = bl_close,
+	.close = peer_free_priv,
 };
