@@ -336,7 +336,7 @@ clean:
 
 # memlink beside its alternatives (memlink-bench peers, BENCHMARKS.md):
 # installs the peers' packages (tools/deps.sh bench), builds, runs the full
-# comparison, a few minutes. BENCH_ARGS adds options, e.g. --plot DIR.
+# comparison, about 7 minutes here. BENCH_ARGS adds options, e.g. --plot DIR.
 # bench-smoke: the quick form (under 30 s), every row must be verified.
 .PHONY: bench bench-smoke check-bench
 bench:

@@ -1228,8 +1228,9 @@ void bench_peers_usage(FILE *f)
 		   "                    [--samples N] [--msgs N] [--idle-ms N]\n"
 		   "  memlink beside uds, uds-seqpacket, pipe, tcp, posix-mq, eventfd, futex, boost-mq,\n"
 		   "  zmq and iceoryx: round trips (p50/p99/p99.9/max), one-way throughput,\n"
-		   "  4 and 8 producers, idle receiver CPU; --quick takes under 30 s, the full\n"
-		   "  run a few minutes. --plot DIR writes CDF and throughput charts (gnuplot).\n"
+		   "  4 and 8 producers, idle receiver CPU; rows run 3 times, the median\n"
+		   "  shown; --quick (once each) takes under 30 s, the full run about 7 min.\n"
+		   "  --plot DIR writes CDF and throughput charts (gnuplot).\n"
 		   "  Peers whose packages are missing are listed as skipped (make bench).\n");
 }
 
