@@ -212,19 +212,19 @@ ML_API unsigned ml_ring_poisoned(const ml_ring *r);
 
 typedef struct ml_chan ml_chan;
 
+/*
+ * Wait modes. How senders wake a sleeper: a send makes no system call
+ * unless the receiver said it may sleep. On Linux, a busy or adaptive
+ * handle sleeps after a membarrier(2) (~1-2 us, once per sleep) so that
+ * sends to it need no memory fence; senders to a blocking handle, and every
+ * sender elsewhere, fence on each send. A handle belongs to the process
+ * that opened it: a child made by fork() opens its own.
+ */
 enum ml_wait_mode {
 	ML_WAIT_ADAPTIVE = 0, /* spin for spin_ns, then sleep (default) */
 	ML_WAIT_BUSY = 1,     /* spin, never sleep: lowest latency, one CPU */
 	ML_WAIT_BLOCKING = 2, /* sleep at once */
 };
-/*
- * How senders wake a sleeper: a send makes no system call unless the
- * receiver said it may sleep. On Linux, a busy or adaptive handle sleeps
- * after a membarrier(2) (~1-2 us, once per sleep) so that sends to it need
- * no memory fence; senders to a blocking handle, and every sender elsewhere,
- * fence on each send. A handle belongs to the process that opened it: a
- * child made by fork() opens its own.
- */
 
 enum ml_backend {
 	ML_BACKEND_AUTO = 0,
