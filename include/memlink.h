@@ -217,8 +217,9 @@ typedef struct ml_chan ml_chan;
  * unless the receiver said it may sleep. On Linux, a busy or adaptive
  * handle sleeps after a membarrier(2) (~1-2 us, once per sleep) so that
  * sends to it need no memory fence; senders to a blocking handle, and every
- * sender elsewhere, fence on each send. A handle belongs to the process
- * that opened it: a child made by fork() opens its own.
+ * sender elsewhere, fence on each send. That barrier interrupts, for about
+ * a microsecond, the CPUs then running memlink processes. A handle belongs
+ * to the process that opened it: a child made by fork() opens its own.
  */
 enum ml_wait_mode {
 	ML_WAIT_ADAPTIVE = 0, /* spin for spin_ns, then sleep (default) */

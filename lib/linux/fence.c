@@ -16,7 +16,9 @@ static long membarrier(int cmd)
 /*
  * The process that registered (0: none yet) and the answer, asked again in
  * a fork()ed child, which opens its own handles: 1 registered, -1 not
- * possible here (old kernel, seccomp). Asked when a handle opens.
+ * possible here (old kernel, seccomp). Asked when a handle opens; the first
+ * registration of a threaded process waits for an RCU grace period (a few
+ * ms), once.
  */
 static _Atomic int reg_pid, reg_answer;
 
