@@ -177,7 +177,7 @@ check-abi: $(O)/lib/libmemlink.so
 	$(Q)tests/run-suite.sh abi "tests/check-abi.sh $(LIB_SO) lib/libmemlink.map"
 
 # ---- channel integration tests ----
-# tests/chan/test-chan.c: a daemon and its clients as real processes (fork,
+# tests/chan: a daemon and its clients as real processes (fork,
 # fork+exec) over one backend. Plain C11 + POSIX, no cmocka, so the VM can
 # run it statically linked with MEMLINK_BACKEND=kmod. Ends with
 # "chan: N passed, N failed" (and adds to $$ML_TALLY itself).
@@ -185,6 +185,10 @@ check-abi: $(O)/lib/libmemlink.so
 #                         the 4- and 8-client tests (1000000: ~20 s here)
 #   make check-chan-asan  the same under ASan+UBSan (CHAN_ASAN_MSGS: 100000)
 CHAN_BIN := $(O)/tests/chan/test-chan
+# One program of tests/chan/*.c: main.c runs the tests, util.c holds what
+# they share (chan_test.h), each other file is one feature's tests.
+CHAN_SRCS := $(wildcard tests/chan/*.c)
+CHAN_OBJS := $(CHAN_SRCS:%.c=$(O)/obj/%.o)
 CHAN_BACKEND ?= linux
 CHAN_MSGS ?= 1000000
 CHAN_ASAN_MSGS ?= 100000
@@ -194,7 +198,7 @@ CHAN_ASAN_MSGS ?= 100000
 # The runner both share: tests/common/proctest.c.
 PROCTEST_OBJ := $(O)/obj/tests/common/proctest.o
 
-$(O)/tests/chan/%: $(O)/obj/tests/chan/%.o $(PROCTEST_OBJ) $(LIB_A)
+$(CHAN_BIN): $(CHAN_OBJS) $(PROCTEST_OBJ) $(LIB_A)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(ALL_LDFLAGS)
@@ -428,12 +432,12 @@ $(DSIM)/obj/%.o: %.c
 $(DSIM)/libmemlink.a: $(DSIM_OBJS)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(DSIM)/test-chan-ulock: tests/chan/test-chan.c tests/common/proctest.c tests/darwin/ulock-linux.c \
+$(DSIM)/test-chan-ulock: $(CHAN_SRCS) tests/common/proctest.c tests/darwin/ulock-linux.c \
 		$(DSIM)/libmemlink.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/common -o $@ $^ -ldl $(ALL_LDFLAGS)
 
-$(DSIM)/test-chan-os-sync: tests/chan/test-chan.c tests/common/proctest.c tests/darwin/ulock-linux.c \
+$(DSIM)/test-chan-os-sync: $(CHAN_SRCS) tests/common/proctest.c tests/darwin/ulock-linux.c \
 		$(DSIM)/libmemlink.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/common -DSIM_OS_SYNC -rdynamic -o $@ $^ -ldl $(ALL_LDFLAGS)
@@ -575,7 +579,7 @@ VM_TESTS = $(KTEST_BINS) $(VM_CHAN)
 # test-chan.env beside it (init.sh sources NAME.env before running NAME).
 VM_CHAN := $(O)/tests/kmod/test-chan
 
-$(VM_CHAN): $(O)/obj/tests/chan/test-chan.o $(PROCTEST_OBJ) $(LIB_A)
+$(VM_CHAN): $(CHAN_OBJS) $(PROCTEST_OBJ) $(LIB_A)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -static -o $@ $^ $(ALL_LDFLAGS)

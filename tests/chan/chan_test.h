@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the channel integration tests share (every file of tests/chan is one program:
+ * main.c runs them, util.c holds the helpers and the echo daemon). Each
+ * other file is one feature's tests; the runner is tests/common/proctest.c.
+ */
+#ifndef ML_CHAN_TEST_H
+#define ML_CHAN_TEST_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "memlink.h"
+
+/* ---- util.c ---- */
+
+extern char self_exe[PATH_MAX];    /* this binary, for fork+exec roles */
+extern pid_t runner_pid;           /* the runner: names its channels */
+extern int g_wait_mode;            /* $CHAN_WAIT_MODE, for every handle */
+extern char active_backend[16];    /* what the library picked */
+
+struct ml_chan_opts opts_default(void);
+/* A channel name unique to this run and test. */
+void chan_name(char *buf, size_t len, const char *tag);
+/* $MEMLINK_BACKEND, or "auto". */
+const char *backend_name(void);
+/* Backends with a POSIX shm object (/dev/shm): "linux", "darwin". */
+bool posix_shm_backend(void);
+bool shm_exists(const char *name);
+/* Fork and exec this binary with the given role arguments (NULL-ended). */
+pid_t spawn_exec(const char *const *args);
+/* Connect, retrying while the result is `retry_on` (a starting daemon). */
+int connect_retry(ml_chan **c, const char *name, int64_t timeout_ns, int retry_on);
+/* Echo every request to its client until *stop or the timeout. */
+long serve_echo(ml_chan *d, _Atomic int *stop, int64_t timeout_ns);
+/* Send `len` bytes at prio and wait for the same bytes back. */
+int roundtrip(ml_chan *c, int prio, const void *msg, size_t len, int64_t timeout_ns);
+/* The whole region of a /dev/shm channel, mapped; NULL on failure. */
+uint8_t *map_region(const char *name, size_t *len);
+
+/* Roles run by fork+exec of this binary ("--role NAME ARGS..."). */
+int role_serve(int argc, char **argv);         /* util.c */
+int role_stress_client(int argc, char **argv); /* many_clients.c */
+uint64_t stress_msgs(void);                    /* many_clients.c: $CHAN_MSGS */
+
+/* A small ring, and a message size, that fill a lane quickly. */
+#define FULL_RING 4096u
+#define FULL_MSG 64u
+
+/* ---- the tests, by file ---- */
+
+int t_roundtrip_prios(void);           /* prio.c */
+int t_many_clients_4(void);            /* many_clients.c */
+int t_many_clients_8(void);
+int t_full_lane(void);                 /* full_lane.c */
+int t_backpressure(void);              /* backpressure.c */
+int t_shutdown(void);                  /* shutdown.c */
+int t_shutdown_by_close(void);
+int t_connect_errors(void);            /* connect.c */
+int t_layout_mismatch(void);
+int t_daemon_sigkill(void);            /* daemon_sigkill.c */
+int t_daemon_sigkill_every_call(void);
+int t_client_sigkill(void);            /* client_sigkill.c */
+int t_shm_cleanup(void);               /* cleanup.c */
+int t_dead_mid_send(void);             /* hostile.c */
+int t_corrupt_lane(void);
+int t_rewritten_ring_config(void);
+int t_inspect_and_gc(void);            /* inspect.c */
+int t_stat_tool(void);
+int t_create_race(void);               /* create_race.c */
+int t_perm_other_user(void);           /* perm.c */
+int t_no_lost_wakeup(void);            /* wakeup.c */
+
+#endif /* ML_CHAN_TEST_H */

@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Channel tests: hostile or broken clients: one dead in the middle of a
+ * send, one that corrupts its lanes, one that rewrites its rings' config.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proctest.h"
+#include "chan_test.h"
+#include "chan_layout.h" /* for the tests that corrupt the layout */
+#include "ring_layout.h"
+
+/* Slot `slot`'s request ring in a mapped region. */
+static struct ml__ring_shm *req_ring(uint8_t *base, unsigned slot)
+{
+	struct ml__ctl *ctl = (struct ml__ctl *)base;
+
+	return (struct ml__ring_shm *)(base + ctl->ctl_size + slot * ctl->client_stride);
+}
+
+/* The last of the first n slots that is connected; n if none is. */
+static unsigned connected_slot(const uint8_t *base, unsigned n)
+{
+	const struct ml__ctl *ctl = (const struct ml__ctl *)base;
+	unsigned found = n;
+
+	for (unsigned i = 0; i < n; i++)
+		if (atomic_load(&ctl->slot[i].state) == ML__SLOT_CONNECTED)
+			found = i;
+	return found;
+}
+
+/* Receive until `want` (an errno) comes, collecting messages into log. */
+static int drain_until(ml_chan *d, int want, unsigned *who, char log[][16], int *nlog,
+		       int max)
+{
+	int64_t end = now_ns() + 3 * SEC;
+
+	while (now_ns() < end) {
+		char b[16];
+		int prio, n = ml_chan_recv(d, &prio, who, b, sizeof(b) - 1);
+
+		if (n == want)
+			return 0;
+		if (n >= 0 && *nlog < max) {
+			b[n] = '\0';
+			snprintf(log[(*nlog)++], 16, "%s", b);
+			continue;
+		}
+		if (n >= 0)
+			return -E2BIG;
+		if (n != -EAGAIN)
+			return n;
+		ml_chan_wait(d, 50 * MS);
+	}
+	return -ETIMEDOUT;
+}
+
+/*
+ * A client killed in the middle of a send: room claimed, half the bytes
+ * written. The daemon delivers what it sent before, never the torn one,
+ * reports -EOWNERDEAD once for its slot, and a new client takes the slot.
+ */
+int t_dead_mid_send(void)
+{
+	struct ml_chan_opts o = opts_default();
+	struct ml_chan_stats st = { .size = sizeof(st) };
+	char log[8][16], name[80];
+	int nlog = 0, ret = -1, status;
+	unsigned who = 99;
+	ml_chan *d = NULL, *c = NULL;
+	pid_t pid;
+
+	if (!posix_shm_backend()) {
+		skipf("needs a /dev/shm backend");
+		return 1;
+	}
+	o.max_clients = 1;
+	o.ring_size = 16384;
+	chan_name(name, sizeof(name), "torn");
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct ml__ring_shm *rs;
+		uint8_t *base;
+		uint64_t h;
+		size_t len;
+
+		if (ml_client_connect(&c, name, &o))
+			_exit(1);
+		for (int i = 0; i < 3; i++) {
+			char m[8];
+
+			snprintf(m, sizeof(m), "m%d", i);
+			if (ml_chan_send(c, ML_PRIO_HIGH, m, strlen(m)))
+				_exit(2);
+		}
+		base = map_region(name, &len);
+		if (!base)
+			_exit(3);
+		/* What ml_ring_write does up to its memcpy, then death. */
+		rs = req_ring(base, 0);
+		h = atomic_load(&rs->head[ML_PRIO_HIGH]);
+		atomic_store(&rs->claim[ML_PRIO_HIGH], h + 48);
+		memset(base + ML__RING_HDR_SIZE + ((uint8_t *)rs - base) +
+			       rs->lane_off[ML_PRIO_HIGH] + h % rs->lane_cap[ML_PRIO_HIGH],
+		       0xee, 24);
+		kill(getpid(), SIGKILL);
+		_exit(4);
+	}
+	CHECK(pid > 0, "fork");
+	CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status),
+	      "the client did not die as planned: %#x", status);
+	CHECK_RC(drain_until(d, -EOWNERDEAD, &who, log, &nlog, 8), 0);
+	CHECK(who == 0, "-EOWNERDEAD for client %u, want 0", who);
+	CHECK(nlog == 3 && !strcmp(log[0], "m0") && !strcmp(log[1], "m1") &&
+	      !strcmp(log[2], "m2"), "delivered %d messages (first %s), want m0 m1 m2", nlog,
+	      nlog ? log[0] : "-");
+	CHECK_RC(ml_chan_recv(d, NULL, &who, log[0], 16), -EAGAIN);
+	CHECK_RC(ml_chan_stats(d, &st), 0);
+	CHECK(st.abandoned == 1 && st.clients_died == 1 && st.last_error == -EOWNERDEAD &&
+	      st.last_client == 0 && st.poisoned == 0,
+	      "stats: abandoned %llu died %llu last %d/%u poisoned %llu",
+	      (unsigned long long)st.abandoned, (unsigned long long)st.clients_died,
+	      st.last_error, st.last_client, (unsigned long long)st.poisoned);
+	/* The slot, laid out anew, serves the next client. */
+	CHECK_RC(connect_retry(&c, name, 2 * SEC, -ECONNREFUSED), 0);
+	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, "again", 5), 0);
+	CHECK_RC(ml_chan_wait(d, 2 * SEC), 0);
+	CHECK_RC(ml_chan_recv(d, NULL, &who, log[0], 15), 5);
+	CHECK(!memcmp(log[0], "again", 5) && who == 0, "after: wrong message");
+	ret = 0;
+out:
+	ml_chan_close(c);
+	ml_chan_close(d);
+	return ret;
+}
+
+/*
+ * A client that writes garbage over one of its lanes' indices: the daemon
+ * still delivers its other lanes and the other client, reports -EBADMSG
+ * once for it, and keeps serving.
+ */
+int t_corrupt_lane(void)
+{
+	struct ml_chan_opts o = opts_default();
+	struct ml_chan_stats st = { .size = sizeof(st) };
+	ml_chan *d = NULL, *a = NULL, *b = NULL;
+	char log[8][16], name[80];
+	int nlog = 0, ret = -1;
+	unsigned who = 99, slot_a = 99;
+	uint8_t *base = NULL;
+	size_t len = 0;
+
+	if (!posix_shm_backend()) {
+		skipf("needs a /dev/shm backend");
+		return 1;
+	}
+	o.max_clients = 2;
+	o.ring_size = 16384;
+	chan_name(name, sizeof(name), "bad");
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	CHECK_RC(ml_client_connect(&a, name, &o), 0);
+	CHECK_RC(ml_chan_send(a, ML_PRIO_CRITICAL, "a0", 2), 0);
+	CHECK_RC(ml_chan_send(a, ML_PRIO_CRITICAL, "a1", 2), 0);
+	base = map_region(name, &len);
+	CHECK(base, "map");
+	slot_a = connected_slot(base, 2);
+	CHECK(slot_a < 2, "no connected slot");
+	/* A record in the Low lane whose header then claims a megabyte. */
+	CHECK_RC(ml_chan_send(a, ML_PRIO_LOW, "a2", 2), 0);
+	{
+		struct ml__ring_shm *rs = req_ring(base, slot_a);
+		uint32_t huge = 1u << 20;
+
+		memcpy((uint8_t *)rs + ML__RING_HDR_SIZE + rs->lane_off[ML_PRIO_LOW], &huge, 4);
+	}
+	CHECK_RC(ml_client_connect(&b, name, &o), 0);
+	CHECK_RC(ml_chan_send(b, ML_PRIO_HIGH, "b0", 2), 0);
+	CHECK_RC(drain_until(d, -EBADMSG, &who, log, &nlog, 8), 0);
+	CHECK(who == slot_a, "-EBADMSG for client %u, want %u", who, slot_a);
+	CHECK(nlog == 3 && !strcmp(log[0], "a0") && !strcmp(log[1], "a1") &&
+	      !strcmp(log[2], "b0"), "delivered %d (first %s), want a0 a1 b0", nlog,
+	      nlog ? log[0] : "-");
+	CHECK_RC(ml_chan_recv(d, NULL, &who, log[0], 16), -EAGAIN);
+	CHECK_RC(ml_chan_stats(d, &st), 0);
+	CHECK(st.poisoned == 1 && st.last_error == -EBADMSG && st.last_client == slot_a &&
+	      st.abandoned == 0, "stats: poisoned %llu last %d/%u",
+	      (unsigned long long)st.poisoned, st.last_error, st.last_client);
+	/* The other client is still served. */
+	CHECK_RC(ml_chan_send(b, ML_PRIO_LOW, "b1", 2), 0);
+	CHECK_RC(ml_chan_wait(d, 2 * SEC), 0);
+	CHECK_RC(ml_chan_recv(d, NULL, &who, log[0], 15), 2);
+	CHECK(!memcmp(log[0], "b1", 2) && who != slot_a, "after: wrong message");
+	ret = 0;
+out:
+	if (base)
+		munmap(base, len);
+	ml_chan_close(a);
+	ml_chan_close(b);
+	ml_chan_close(d);
+	return ret;
+}
+
+/*
+ * A client that rewrites its rings' config line (a larger max_msg) before
+ * the daemon looks: the daemon refuses those rings, says -EBADMSG once for
+ * that client, and serves the others.
+ */
+int t_rewritten_ring_config(void)
+{
+	struct ml_chan_opts o = opts_default();
+	struct ml_chan_stats st = { .size = sizeof(st) };
+	ml_chan *d = NULL, *a = NULL, *b = NULL;
+	char name[80], buf[16];
+	unsigned who = 99, slot_a = 99;
+	uint8_t *base = NULL;
+	size_t len = 0;
+	int ret = -1, n;
+
+	if (!posix_shm_backend()) {
+		skipf("needs a /dev/shm backend");
+		return 1;
+	}
+	o.max_clients = 2;
+	o.ring_size = 16384;
+	chan_name(name, sizeof(name), "cfg");
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	CHECK_RC(ml_client_connect(&a, name, &o), 0);
+	base = map_region(name, &len);
+	CHECK(base, "map");
+	slot_a = connected_slot(base, 2);
+	CHECK(slot_a < 2, "no connected slot");
+	req_ring(base, slot_a)->max_msg *= 2;
+	CHECK_RC(ml_chan_send(a, ML_PRIO_HIGH, "a0", 2), 0);
+	CHECK_RC(ml_client_connect(&b, name, &o), 0);
+	CHECK_RC(ml_chan_send(b, ML_PRIO_HIGH, "b0", 2), 0);
+	CHECK_RC(ml_chan_wait(d, 2 * SEC), 0);
+	n = ml_chan_recv(d, NULL, &who, buf, sizeof(buf));
+	CHECK(n == -EBADMSG && who == slot_a, "first recv %d (%s) client %u, want -EBADMSG for %u", n,
+	      ml_strerror(n), who, slot_a);
+	CHECK_RC(ml_chan_recv(d, NULL, &who, buf, sizeof(buf)), 2);
+	CHECK(!memcmp(buf, "b0", 2) && who != slot_a, "then %.2s from %u", buf, who);
+	CHECK_RC(ml_chan_recv(d, NULL, &who, buf, sizeof(buf)), -EAGAIN);
+	CHECK_RC(ml_chan_stats(d, &st), 0);
+	CHECK(st.poisoned == 1 && st.last_error == -EBADMSG, "stats: poisoned %llu",
+	      (unsigned long long)st.poisoned);
+	ret = 0;
+out:
+	if (base)
+		munmap(base, len);
+	ml_chan_close(a);
+	ml_chan_close(b);
+	ml_chan_close(d);
+	return ret;
+}

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Channel integration tests: a daemon and its clients as real processes
+ * (fork, and fork+exec of this same binary), through whichever backend
+ * $MEMLINK_BACKEND names (make test-chan sets "linux"; the VM runs the same
+ * program, linked statically, with "kmod").
+ *
+ * Plain C11 + POSIX, no test framework: every test runs in its own process
+ * group under a watchdog and prints "ok N name" or "not ok N name: reason";
+ * the last line is "chan: N passed, N failed" and the exit status is
+ * non-zero when anything failed.
+ *
+ *   test-chan [test-name...]        run all tests, or only those named
+ * Environment:
+ *   MEMLINK_BACKEND  backend to use (kmod|linux|...; default: the library's)
+ *   CHAN_MSGS        messages per client in the many-clients tests
+ *                    (default 1000000)
+ *   CHAN_SEED        seed of the many-clients tests (default: time)
+ *   CHAN_WAKE_ROUNDS bursts per pair of modes in no_lost_wakeup
+ *                    (default 20000)
+ *   CHAN_TIMEOUT     watchdog per test in seconds (default 300)
+ *   CHAN_WAIT_MODE   adaptive|blocking|busy for every handle (default
+ *                    adaptive)
+ *   CHAN_SUITE       name on the summary line (default "chan")
+ *   ML_TALLY         a file to append "passed failed" to (make check)
+ *
+ * Tests that look at /dev/shm or at the control region's bytes only apply
+ * to backends with a POSIX shared memory object ("linux", "darwin"); they
+ * report "# SKIP" elsewhere.
+ *
+ * One program: this file runs the tests, util.c holds what they share
+ * (chan_test.h), each other file one feature's tests.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proctest.h"
+#include "chan_test.h"
+
+static const struct pt_test tests[] = {
+	{ "roundtrip_every_priority", t_roundtrip_prios },
+	{ "no_lost_wakeup", t_no_lost_wakeup },
+	{ "connect_errors_and_slot_reuse", t_connect_errors },
+	{ "layout_version_mismatch", t_layout_mismatch },
+	{ "full_lane_and_send_wait", t_full_lane },
+	{ "backpressure", t_backpressure },
+	{ "shutdown_seen_by_every_client", t_shutdown },
+	{ "daemon_close_seen_by_every_client", t_shutdown_by_close },
+	{ "daemon_sigkill_wait_returns_epipe", t_daemon_sigkill },
+	{ "daemon_sigkill_then_every_call_epipe", t_daemon_sigkill_every_call },
+	{ "client_sigkill", t_client_sigkill },
+	{ "shm_cleanup_and_replace_dead_daemon", t_shm_cleanup },
+	{ "create_race", t_create_race },
+	{ "inspect_list_gc", t_inspect_and_gc },
+	{ "memlink_stat_tool", t_stat_tool },
+	{ "client_dead_mid_send", t_dead_mid_send },
+	{ "client_corrupts_a_lane", t_corrupt_lane },
+	{ "client_rewrites_ring_config", t_rewritten_ring_config },
+	{ "many_clients_4", t_many_clients_4 },
+	{ "many_clients_8", t_many_clients_8 },
+	{ "other_user_and_mode", t_perm_other_user },
+};
+
+/* Count what this run left in /dev/shm. */
+/* Objects (and the darwin backend's lock files) of this run in `dirname`. */
+static int leftovers_in(const char *dirname)
+{
+	char prefix[64];
+	struct dirent *e;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(prefix, sizeof(prefix), "memlink.mlt-%d-", (int)runner_pid);
+	dir = opendir(dirname);
+	if (!dir)
+		return 0;
+	while ((e = readdir(dir)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix))) {
+			char path[300];
+
+			printf("  # left behind: %s/%s\n", dirname, e->d_name);
+			snprintf(path, sizeof(path), "%s/%s", dirname, e->d_name);
+			unlink(path);
+			n++;
+		}
+	closedir(dir);
+	return n;
+}
+
+static int leftovers(void)
+{
+	return leftovers_in("/dev/shm") +
+	       (!strcmp(active_backend, "darwin") ? leftovers_in("/tmp") : 0);
+}
+
+static int wait_mode_from_env(void)
+{
+	const char *m = getenv("CHAN_WAIT_MODE");
+
+	if (!m || !*m || !strcmp(m, "adaptive"))
+		return ML_WAIT_ADAPTIVE;
+	if (!strcmp(m, "blocking"))
+		return ML_WAIT_BLOCKING;
+	if (!strcmp(m, "busy"))
+		return ML_WAIT_BUSY;
+	fprintf(stderr, "CHAN_WAIT_MODE=%s: want adaptive, blocking or busy\n", m);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	const char *to = getenv("CHAN_TIMEOUT");
+	int64_t timeout = (to && *to ? atoll(to) : 300) * SEC;
+	struct pt_tally tally = { 0 };
+	const char *suite;
+	ssize_t n;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	g_wait_mode = wait_mode_from_env();
+	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+	if (n > 0)
+		self_exe[n] = 0;
+	else
+		snprintf(self_exe, sizeof(self_exe), "%s", argv[0]);
+
+	/* Helper processes: fork+exec of this binary in a role. */
+	if (argc >= 3 && !strcmp(argv[1], "--role")) {
+		runner_pid = getppid();
+		if (!strcmp(argv[2], "serve"))
+			return role_serve(argc - 3, argv + 3);
+		if (!strcmp(argv[2], "stress-client"))
+			return role_stress_client(argc - 3, argv + 3);
+		fprintf(stderr, "unknown role %s\n", argv[2]);
+		return 2;
+	}
+
+	runner_pid = getpid();
+	pt_init();
+	{
+		struct ml_chan_opts o = opts_default();
+		char name[80];
+		ml_chan *d;
+		int err;
+
+		chan_name(name, sizeof(name), "probe");
+		err = ml_daemon_create(&d, name, &o);
+		if (err) {
+			printf("not ok 1 backend: ml_daemon_create with MEMLINK_BACKEND=%s: %s\n",
+			       backend_name(), ml_strerror(err));
+			printf("chan: 0 passed, 1 failed\n");
+			return 1;
+		}
+		snprintf(active_backend, sizeof(active_backend), "%s", ml_chan_backend(d));
+		ml_chan_close(d);
+	}
+	printf("# memlink %s, backend %s (MEMLINK_BACKEND=%s), %llu messages per client\n",
+	       ml_version(), active_backend, backend_name(), (unsigned long long)stress_msgs());
+
+	pt_run(tests, sizeof(tests) / sizeof(tests[0]), argc, argv, timeout, &tally);
+	if (posix_shm_backend()) {
+		char why[64];
+		int left = leftovers();
+
+		snprintf(why, sizeof(why), "%d objects", left);
+		pt_result(&tally, "nothing_left_in_dev_shm", !left, why);
+	}
+	suite = getenv("CHAN_SUITE");
+	return pt_finish(suite && *suite ? suite : "chan", &tally);
+}

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What the channel tests share: naming, spawning roles, connecting,
+ * an echo daemon and a round trip through it (chan_test.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "proctest.h"
+#include "chan_test.h"
+
+char self_exe[PATH_MAX];
+static unsigned name_seq;
+pid_t runner_pid;
+int g_wait_mode = ML_WAIT_ADAPTIVE;
+
+struct ml_chan_opts opts_default(void)
+{
+	struct ml_chan_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.size = sizeof(o);
+	o.wait_mode = (uint32_t)g_wait_mode;
+	return o;
+}
+
+/* A channel name unique to this run and test. */
+void chan_name(char *buf, size_t len, const char *tag)
+{
+	snprintf(buf, len, "mlt-%d-%u-%s", (int)runner_pid, ++name_seq, tag);
+}
+
+const char *backend_name(void)
+{
+	const char *b = getenv("MEMLINK_BACKEND");
+
+	return b && *b ? b : "auto";
+}
+
+/* The backend the library picks, by creating a throwaway channel. */
+char active_backend[16] = "?";
+
+bool posix_shm_backend(void)
+{
+	return !strcmp(active_backend, "linux") || !strcmp(active_backend, "darwin");
+}
+
+bool shm_exists(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/dev/shm/memlink.%s", name);
+	return access(path, F_OK) == 0;
+}
+
+/* Fork and exec this binary with the given role arguments (NULL-ended). */
+pid_t spawn_exec(const char *const *args)
+{
+	char *argv[16];
+	unsigned n = 0;
+	pid_t pid;
+
+	argv[n++] = self_exe;
+	while (*args && n < 15)
+		argv[n++] = (char *)*args++;
+	argv[n] = NULL;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0) {
+		execv(self_exe, argv);
+		fprintf(stderr, "exec %s: %s\n", self_exe, strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0)
+		failf("fork: %s", strerror(errno));
+	return pid;
+}
+
+/* Connect, retrying while the channel is not there yet (a starting daemon). */
+int connect_retry(ml_chan **c, const char *name, int64_t timeout_ns, int retry_on)
+{
+	int64_t end = now_ns() + timeout_ns;
+	struct ml_chan_opts o = opts_default();
+	int err;
+
+	for (;;) {
+		err = ml_client_connect(c, name, &o);
+		if (err != retry_on || now_ns() > end)
+			return err;
+		sleep_ms(2);
+	}
+}
+
+/* ---- an echo daemon and echo clients ------------------------------------ */
+
+/*
+ * Serve: echo every request back to its client at its priority, until
+ * *stop (when not NULL) or the deadline. Replies to a client that left are
+ * dropped (-EPIPE). Returns the number of messages served, < 0 on error.
+ */
+long serve_echo(ml_chan *d, _Atomic int *stop, int64_t timeout_ns)
+{
+	int64_t end = now_ns() + timeout_ns;
+	static char buf[1 << 16];
+	long served = 0;
+
+	while (!(stop && atomic_load(stop))) {
+		int prio, n, err;
+		unsigned cl;
+
+		if (now_ns() > end)
+			return served;
+		err = ml_chan_wait(d, 20 * MS);
+		if (err == -ETIMEDOUT)
+			continue;
+		if (err) {
+			failf("daemon: ml_chan_wait: %s", ml_strerror(err));
+			return -1;
+		}
+		while ((n = ml_chan_recv(d, &prio, &cl, buf, sizeof(buf))) >= 0) {
+			err = ml_chan_send_wait(d, cl, prio, buf, (size_t)n, 5 * SEC);
+			if (err && err != -EPIPE) {
+				failf("daemon: reply to %u: %s", cl, ml_strerror(err));
+				return -1;
+			}
+			served++;
+		}
+		if (n != -EAGAIN) {
+			failf("daemon: ml_chan_recv: %s", ml_strerror(n));
+			return -1;
+		}
+	}
+	return served;
+}
+
+/* Client: send `len` bytes at prio and wait for the same bytes back. */
+int roundtrip(ml_chan *c, int prio, const void *msg, size_t len, int64_t timeout_ns)
+{
+	static char buf[1 << 16];
+	int64_t end = now_ns() + timeout_ns;
+	int err, n, p = -1;
+
+	err = ml_chan_send_wait(c, 0, prio, msg, len, timeout_ns);
+	if (err) {
+		failf("client %d: send: %s", (int)getpid(), ml_strerror(err));
+		return err;
+	}
+	for (;;) {
+		n = ml_chan_recv(c, &p, NULL, buf, sizeof(buf));
+		if (n >= 0)
+			break;
+		if (n != -EAGAIN) {
+			failf("client %d: recv: %s", (int)getpid(), ml_strerror(n));
+			return n;
+		}
+		if (now_ns() > end) {
+			failf("client %d: no reply in %lld ms", (int)getpid(),
+			      (long long)(timeout_ns / MS));
+			return -ETIMEDOUT;
+		}
+		err = ml_chan_wait(c, 50 * MS);
+		if (err && err != -ETIMEDOUT) {
+			failf("client %d: wait: %s", (int)getpid(), ml_strerror(err));
+			return err;
+		}
+	}
+	if ((size_t)n != len || p != prio || (len && memcmp(buf, msg, len))) {
+		failf("client %d: reply differs (len %d/%zu, prio %d/%d)", (int)getpid(), n, len, p,
+		      prio);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static _Atomic int serve_stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	atomic_store(&serve_stop, 1);
+}
+
+/* Role "serve NAME [MAX_CLIENTS]": an echo daemon until SIGTERM or killed. */
+int role_serve(int argc, char **argv)
+{
+	struct sigaction sa;
+
+	struct ml_chan_opts o = opts_default();
+	ml_chan *d;
+	int err;
+
+	if (argc < 1)
+		return 2;
+	if (argc > 1)
+		o.max_clients = (uint32_t)atoi(argv[1]);
+	err = ml_daemon_create(&d, argv[0], &o);
+	if (err) {
+		fprintf(stderr, "serve: create %s: %s\n", argv[0], ml_strerror(err));
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	err = serve_echo(d, &serve_stop, 600 * SEC) < 0;
+	ml_chan_close(d);
+	return err;
+}
+
+/* The whole region of a /dev/shm channel, mapped; NULL on failure. */
+uint8_t *map_region(const char *name, size_t *len)
+{
+	char path[160];
+	struct stat st;
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/shm/memlink.%s", name);
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st)) {
+		close(fd);
+		return NULL;
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return p == MAP_FAILED ? NULL : p;
+}
