@@ -278,12 +278,49 @@ ML_API int ml_chan_reply(ml_chan *c, unsigned client, int prio, const void *buf,
 ML_API int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf,
 			     size_t len, int64_t timeout_ns);
 
+/* One message of a batch (ml_chan_send_many, ml_chan_recv_many). */
+struct ml_msg {
+	void *data;        /* in the caller's buffer, 8-byte aligned */
+	uint32_t len;
+	int prio;
+	unsigned client;   /* daemon: who sent it */
+	uint32_t reserved; /* 0 */
+};
+
+/*
+ * Send msgs[0..n) (data, len, prio of each) to the daemon (client) or to
+ * `client` (daemon), in order, as that many sends would, but made visible
+ * together, with at most one wake-up: a reader that sleeps (blocking mode)
+ * pays one wake-up per batch. Returns how many were sent (>= 1), stopping
+ * at the first message a single send would refuse (full lane, too big):
+ * the next call, from that one on, returns why.
+ */
+ML_API int ml_chan_send_many(ml_chan *c, unsigned client, const struct ml_msg *msgs,
+			     unsigned n);
+
 /*
  * Receive the most urgent message waiting; the daemon takes clients in
  * turn within each priority. Returns its length; *prio and (daemon) *client
  * are set when not NULL. -EAGAIN: nothing waiting.
  */
 ML_API int ml_chan_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len);
+
+/*
+ * Receive up to n messages, the ones n ml_chan_recv() calls would return
+ * in the same order, copied one after another into buf (each at an 8-byte
+ * aligned offset) and described in msgs[0..]. Returns how many (>= 1), or
+ * what ml_chan_recv() would for the first (-EAGAIN: nothing waiting,
+ * -EMSGSIZE: it does not fit in len, a daemon's fault report). Stops early
+ * at a message that does not fit in what is left of buf, and before a
+ * fault report, which the next call returns.
+ * The room the messages took in the lanes is given back once, as the call
+ * returns, not once a message: for a stream of small messages that is
+ * what makes the reader faster than the writer (BENCHMARKS.md). The writer
+ * may therefore find a lane full for as long as the call takes: size n
+ * and len for a fraction of the ring, not for all of it.
+ */
+ML_API int ml_chan_recv_many(ml_chan *c, struct ml_msg *msgs, unsigned n, void *buf,
+			     size_t len);
 
 /*
  * Wait until there is something to receive, the peer is gone (-EPIPE) or

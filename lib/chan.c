@@ -530,11 +530,10 @@ static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_
 	return n;
 }
 
-int ml_chan_reply(ml_chan *c, unsigned client, int prio, const void *buf, size_t len)
+/* The ring of replies to `client`, if that client is there. */
+static int reply_ring(ml_chan *c, unsigned client, ml_ring **r)
 {
-	int err;
-
-	if (!c || !c->daemon || client >= c->max_clients)
+	if (client >= c->max_clients)
 		return -EINVAL;
 	if (!c->resps[client]) {
 		daemon_scan(c, false);
@@ -544,7 +543,20 @@ int ml_chan_reply(ml_chan *c, unsigned client, int prio, const void *buf, size_t
 	if (atomic_load_explicit(&c->ctl->slot[client].state, memory_order_acquire) !=
 	    ML__SLOT_CONNECTED)
 		return -EPIPE;
-	err = ml_ring_write(c->resps[client], prio, buf, len);
+	*r = c->resps[client];
+	return 0;
+}
+
+int ml_chan_reply(ml_chan *c, unsigned client, int prio, const void *buf, size_t len)
+{
+	ml_ring *r;
+	int err;
+
+	if (!c || !c->daemon)
+		return -EINVAL;
+	err = reply_ring(c, client, &r);
+	if (!err)
+		err = ml_ring_write(r, prio, buf, len);
 	if (err)
 		return err;
 	bell_ring(c, 1 + client);
@@ -715,6 +727,40 @@ int ml_chan_send(ml_chan *c, int prio, const void *buf, size_t len)
 	return 0;
 }
 
+int ml_chan_send_many(ml_chan *c, unsigned client, const struct ml_msg *msgs, unsigned n)
+{
+	ml_ring *r;
+	unsigned sent = 0;
+	int err = 0;
+
+	if (!c || !msgs || !n)
+		return -EINVAL;
+	if (c->daemon) {
+		err = reply_ring(c, client, &r);
+		if (err)
+			return err;
+	} else {
+		if (daemon_gone(c, false))
+			return -EPIPE;
+		r = c->req;
+	}
+	/* Published together: the reader's core fetches the head line once. */
+	ml__ring_hold_head(r, true);
+	for (; sent < n; sent++) {
+		err = ml_ring_write(r, msgs[sent].prio, msgs[sent].data, msgs[sent].len);
+		if (err)
+			break;
+	}
+	ml__ring_hold_head(r, false);
+	if (sent) {
+		bell_ring(c, c->daemon ? 1 + client : 0);
+		return (int)sent;
+	}
+	if (err == -EAGAIN && !c->daemon && daemon_gone(c, true))
+		return -EPIPE;
+	return err;
+}
+
 /* ---- both sides -------------------------------------------------------- */
 
 /* Something to receive? Never consumes; ring peeks are sticky. */
@@ -793,6 +839,57 @@ static int recv_once(ml_chan *c, int *prio, unsigned *client, void *buf, size_t 
 	if (client)
 		*client = 0;
 	return n;
+}
+
+/* Batches: hold (or store) the tails of the rings this side reads. */
+static void hold_tails(ml_chan *c, bool hold)
+{
+	if (!c->daemon) {
+		ml__ring_hold_tail(c->resp, hold);
+		return;
+	}
+	for (unsigned k = 0; k < c->max_clients; k++)
+		if (c->reqs[k])
+			ml__ring_hold_tail(c->reqs[k], hold);
+}
+
+int ml_chan_recv_many(ml_chan *c, struct ml_msg *msgs, unsigned n, void *buf, size_t len)
+{
+	uint8_t *at = buf;
+	unsigned got = 0;
+	int r;
+
+	if (!c || !msgs || !n || (len && !buf))
+		return -EINVAL;
+	memset(&msgs[0], 0, sizeof(msgs[0]));
+	/* The first one as ml_chan_recv() does it: refresh, reports, fd. */
+	r = ml_chan_recv(c, &msgs[0].prio, &msgs[0].client, at, len);
+	if (r < 0)
+		return r;
+	hold_tails(c, true);
+	for (;;) {
+		size_t adv = ((size_t)r + 7) & ~(size_t)7;
+
+		msgs[got].data = at;
+		msgs[got].len = (uint32_t)r;
+		if (++got == n || adv >= len)
+			break;
+		at += adv;
+		len -= adv;
+		memset(&msgs[got], 0, sizeof(msgs[got]));
+		if (c->daemon) {
+			/* A report waits for the next call, not inside a batch. */
+			if (c->owner_dead_due | c->poison_due)
+				break;
+			r = daemon_recv(c, &msgs[got].prio, &msgs[got].client, at, len);
+		} else {
+			r = recv_once(c, &msgs[got].prio, &msgs[got].client, at, len);
+		}
+		if (r < 0)
+			break;
+	}
+	hold_tails(c, false);
+	return (int)got;
 }
 
 /*

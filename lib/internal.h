@@ -3,6 +3,7 @@
 #ifndef ML_INTERNAL_H
 #define ML_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,5 +41,14 @@ static inline uint64_t ml__fnv1a(const char *s)
  */
 struct ml_ring;
 unsigned ml__ring_claims(const struct ml_ring *r);
+
+/*
+ * Consumer side: while held, reads free no room (the tail is not stored);
+ * releasing the hold stores every lane's tail once. A batch of reads then
+ * passes the tail's cache line to the producer once, not once a record.
+ */
+void ml__ring_hold_tail(struct ml_ring *r, bool hold);
+/* Producer side, the same for heads: a batch of writes is seen at once. */
+void ml__ring_hold_head(struct ml_ring *r, bool hold);
 
 #endif /* ML_INTERNAL_H */

@@ -30,6 +30,8 @@ struct ml__prod {
 	uint32_t res_at;                    /* offset of the reserved record */
 	uint32_t res_len;
 	uint32_t res_skip;                  /* pad bytes before the record */
+	bool hold;                          /* ml__ring_hold_head(): store later */
+	uint8_t held;                       /* lanes whose head store is held */
 };
 
 /* The next record of a lane, as decoded and checked by cons_next(). */
@@ -49,6 +51,8 @@ struct ml__cons {
 	uint32_t skipped[ML_PRIO_COUNT];    /* starvation guard counters */
 	uint32_t unlooked;                  /* reads since urgent lanes were looked at */
 	bool peeked;                        /* peek holds an unreleased record */
+	bool hold;                          /* ml__ring_hold_tail(): store later */
+	uint8_t held;                       /* lanes whose tail store is held */
 	struct ml__next peek;               /* valid while peeked */
 };
 
@@ -402,7 +406,22 @@ static inline void prod_publish(ml_ring *r, unsigned lane, int prio,
 	hdr_store(base + at, len, ML__REC_TAG(pos, ML__REC_DATA, prio));
 	p->head[lane] = pos + rec_size(len);
 	p->woff[lane] = end == r->lane_cap[lane] ? 0 : end;
-	atomic_store_explicit(&r->shm->head[lane], p->head[lane], memory_order_release);
+	if (p->hold)
+		p->held |= (uint8_t)(1u << lane);
+	else
+		atomic_store_explicit(&r->shm->head[lane], p->head[lane], memory_order_release);
+}
+
+void ml__ring_hold_head(ml_ring *r, bool hold)
+{
+	struct ml__prod *p = &r->p;
+
+	p->hold = hold;
+	if (hold)
+		return;
+	for (unsigned l = 0; p->held; l++, p->held >>= 1)
+		if (p->held & 1u)
+			atomic_store_explicit(&r->shm->head[l], p->head[l], memory_order_release);
 }
 
 /*
@@ -646,7 +665,22 @@ static inline void cons_advance(ml_ring *r, const struct ml__next *n)
 	}
 	c->tail[n->lane] += n->adv;
 	c->roff[n->lane] = end == r->lane_cap[n->lane] ? 0 : end;
-	atomic_store_explicit(&r->shm->tail[n->lane], c->tail[n->lane], memory_order_release);
+	if (c->hold)
+		c->held |= (uint8_t)(1u << n->lane);
+	else
+		atomic_store_explicit(&r->shm->tail[n->lane], c->tail[n->lane], memory_order_release);
+}
+
+void ml__ring_hold_tail(ml_ring *r, bool hold)
+{
+	struct ml__cons *c = &r->c;
+
+	c->hold = hold;
+	if (hold)
+		return;
+	for (unsigned l = 0; c->held; l++, c->held >>= 1)
+		if (c->held & 1u)
+			atomic_store_explicit(&r->shm->tail[l], c->tail[l], memory_order_release);
 }
 
 int ml_ring_read(ml_ring *r, int *prio, void *buf, size_t buflen)

@@ -74,5 +74,8 @@ int t_stat_tool(void);
 int t_create_race(void);               /* create_race.c */
 int t_perm_other_user(void);           /* perm.c */
 int t_no_lost_wakeup(void);            /* wakeup.c */
+int t_recv_many(void);                 /* batch.c */
+int t_recv_many_edges(void);
+int t_send_many(void);
 
 #endif /* ML_CHAN_TEST_H */

@@ -45,6 +45,35 @@ static void do_recv(ml_chan *c, bool daemon, unsigned max_clients, size_t buflen
 	free(buf);
 }
 
+/* A batch: every message inside the buffer, aligned, in bounds. */
+static void do_recv_many(ml_chan *c, bool daemon, unsigned max_clients, unsigned n,
+			 size_t buflen)
+{
+	uint8_t *buf = malloc(buflen ? buflen : 1);
+	struct ml_msg *m = malloc(sizeof(*m) * (n ? n : 1));
+	size_t end = 0;
+	int got;
+
+	CHECK(buf && m);
+	got = ml_chan_recv_many(c, m, n, buf, buflen);
+	if (got >= 0) {
+		CHECK(n && got >= 1 && (unsigned)got <= n);
+		for (int i = 0; i < got; i++) {
+			size_t at = (size_t)((uint8_t *)m[i].data - buf);
+
+			CHECK(at % 8 == 0 && at >= end && at + m[i].len <= buflen &&
+			      is_prio(m[i].prio) && !m[i].reserved &&
+			      (daemon ? m[i].client < max_clients : m[i].client == 0));
+			end = at + m[i].len;
+		}
+	} else {
+		CHECK((!n && got == -EINVAL) || got == -EAGAIN || got == -EMSGSIZE ||
+		      got == -EBADMSG || got == -EPIPE || (daemon && got == -EOWNERDEAD));
+	}
+	free(m);
+	free(buf);
+}
+
 static void check_send(int err)
 {
 	CHECK(err == 0 || err == -EINVAL || err == -EMSGSIZE || err == -EAGAIN ||
@@ -53,7 +82,7 @@ static void check_send(int err)
 
 void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, struct fz *f)
 {
-	unsigned client;
+	unsigned client, n;
 	double bp;
 	int prio, err;
 	size_t len;
@@ -64,6 +93,10 @@ void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, stru
 		break;
 	case FZC_RECV_MAX:
 		do_recv(c, daemon, max_clients, 65536);
+		break;
+	case FZC_RECV_MANY:
+		n = fz_u8(f) % 17u;
+		do_recv_many(c, daemon, max_clients, n, (size_t)fz_u8(f) * 8);
 		break;
 	case FZC_WAIT:
 		err = ml_chan_wait(c, 0);

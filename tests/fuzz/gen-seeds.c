@@ -133,7 +133,7 @@ static uint8_t *region_copy(size_t *len)
 }
 
 static const uint8_t client_ops[] = {
-	FZC_RECV, 1, FZC_RECV_MAX, FZC_WAIT,
+	FZC_RECV, 1, FZC_RECV_MANY, 3, 2, FZC_RECV_MAX, FZC_WAIT,
 	FZC_SEND, 0, 1, 5, FZC_SEND_WAIT, 0, 3, 2,
 	FZC_BACKPRESSURE, FZC_CONNECTED, FZC_SIGNAL, FZC_PEER_ALIVE, 0, 10, FZC_BEAT,
 	FZC_STATS, FZC_POKE, 0x80, 0, 0, 4, 2, 0, 0, 0,    /* daemon_state = SHUTDOWN */
@@ -184,7 +184,7 @@ static void connect_seeds(void)
 /* Daemon seeds are operations only: the harness makes the daemon. */
 static const uint8_t daemon_ops_client[] = {
 	FZC_CLIENT_SEND, 2, 5, FZC_CLIENT_SEND, 1, 3, FZC_CLIENT_SEND, 0, 7,
-	FZC_RECV, 8, FZC_RECV_MAX, FZC_SEND, 0, 1, 4, FZC_CLIENT_RECV, FZC_WAIT,
+	FZC_CLIENT_SEND, 1, 9, FZC_RECV_MANY, 2, 3, FZC_RECV, 8, FZC_RECV_MAX, FZC_SEND, 0, 1, 4, FZC_CLIENT_RECV, FZC_WAIT,
 	FZC_BACKPRESSURE, FZC_CONNECTED, FZC_PEER_ALIVE, 0, 10, FZC_SET_BP, 100,
 	FZC_BACKPRESSURE, FZC_SET_BP, 0, FZC_SIGNAL, FZC_BEAT,
 	FZC_SEND_WAIT, 0, 2, 4, FZC_STATS, FZC_SHUTDOWN, FZC_CLIENT_RECV,

@@ -223,6 +223,10 @@ static void write_cdf(const struct job *j, const uint32_t *s, uint64_t n)
 }
 
 
+/*
+ * A role that fails closes its end after its body returned: so the ends
+ * are static, one per process (each role runs in a child of its own).
+ */
 static void close_opened(void)
 {
 	if (opened_end && opened_ops && opened_end->priv)
@@ -268,7 +272,7 @@ static int rtt_role_body(const struct proc_ctx *ctx, void *arg)
 	size_t cap = j->row.payload + 64;
 	unsigned char *rbuf = malloc(cap);
 	uint32_t *samples = NULL;
-	struct peer_end e;
+	static struct peer_end e;
 	struct payload pl;
 	int err;
 
@@ -328,7 +332,7 @@ static int tput_role_body(const struct proc_ctx *ctx, void *arg)
 	size_t cap = j->row.payload + 64;
 	unsigned char *rbuf = malloc(cap);
 	uint64_t next[3], t_end = 0;
-	struct peer_end e;
+	static struct peer_end e;
 	struct payload pl;
 	int err;
 
@@ -348,6 +352,8 @@ static int tput_role_body(const struct proc_ctx *ctx, void *arg)
 				res->t_warm = now_ns();
 			if ((err = j->p->send(&e, prio, payload_stamp(&pl, i), j->row.payload)))
 				return fail(ctx, res, "send", err);
+			if (i + 1 == j->n && j->p->flush && (err = j->p->flush(&e)))
+				return fail(ctx, res, "flush", err);
 			continue;
 		}
 		n = j->p->recv(&e, &got, rbuf, cap);
@@ -392,7 +398,7 @@ static int idle_role_body(const struct proc_ctx *ctx, void *arg)
 	size_t cap = j->row.payload + 64;
 	unsigned char *rbuf = malloc(cap);
 	struct proc_usage u0, u1, acc = { 0, 0, 0 };
-	struct peer_end e;
+	static struct peer_end e;
 	struct payload pl;
 	int err, n;
 
@@ -407,6 +413,8 @@ static int idle_role_body(const struct proc_ctx *ctx, void *arg)
 		nanosleep(&ts, NULL);
 		if ((err = j->p->send(&e, 1, payload_stamp(&pl, 0), j->row.payload)))
 			return fail(ctx, res, "send", err);
+		if (j->p->flush && (err = j->p->flush(&e)))
+			return fail(ctx, res, "flush", err);
 	} else {
 		proc_usage_mark(&u0);
 		n = j->p->recv(&e, NULL, rbuf, cap);
@@ -450,10 +458,11 @@ static int mpsc_consumer(struct job *j, struct mpsc_ctl *mc, struct proc_ctl *ct
 	uint64_t next[PEER_MAX_PRODUCERS] = { 0 }, total = j->n * j->row.nprod, t0 = 0;
 	size_t cap = j->row.payload + 64;
 	unsigned char *rbuf = malloc(cap);
-	struct peer_end e = { .row = &j->row, .role = 1, .abort = (uint32_t *)&ctl->abort };
+	static struct peer_end e;
 	struct payload pl;
 	int err;
 
+	e = (struct peer_end){ .row = &j->row, .role = 1, .abort = (uint32_t *)&ctl->abort };
 	if (!rbuf || payload_init(&pl, j->row.payload))
 		return fail(&ctx, res, "malloc", 0);
 	opened_end = &e;
@@ -494,11 +503,12 @@ static int mpsc_producer(struct job *j, unsigned idx, struct mpsc_ctl *mc, struc
 {
 	struct child_res *res = (struct child_res *)ctl->result[0];
 	struct proc_ctx ctx = { .ctl = ctl, .role = 0, .cpu = -1 };
-	struct peer_end e = { .row = &j->row, .role = 0, .index = idx,
-			      .abort = (uint32_t *)&ctl->abort };
+	static struct peer_end e;
 	struct payload pl;
 	int err;
 
+	e = (struct peer_end){ .row = &j->row, .role = 0, .index = idx,
+			       .abort = (uint32_t *)&ctl->abort };
 	if (payload_init(&pl, j->row.payload))
 		return fail(&ctx, res, "malloc", 0);
 	if (!wait_flag(&mc->consumer_open, 1, &e))
@@ -516,6 +526,8 @@ static int mpsc_producer(struct job *j, unsigned idx, struct mpsc_ctl *mc, struc
 		if ((err = j->p->send(&e, 1, payload_stamp(&pl, ((uint64_t)idx << 48) | s),
 				      j->row.payload)))
 			return fail(&ctx, res, "send", err);
+	if (j->p->flush && (err = j->p->flush(&e)))
+		return fail(&ctx, res, "flush", err);
 	/* Stay until the consumer has read everything. */
 	if (!wait_flag(&mc->done, 1, &e))
 		return fail(&ctx, res, "consumer did not finish", 0);

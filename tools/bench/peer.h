@@ -81,6 +81,8 @@ struct peer_ops {
 	int (*ready)(struct peer_end *e);
 	int (*send)(struct peer_end *e, int prio, const void *buf, size_t len);
 	int (*recv)(struct peer_end *e, int *prio, void *buf, size_t cap);
+	/* After a stream's last send: hand over what send() batched. May be NULL. */
+	int (*flush)(struct peer_end *e);
 	void (*close)(struct peer_end *e);
 };
 

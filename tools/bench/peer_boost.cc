@@ -160,6 +160,7 @@ extern "C" const struct peer_ops peer_boost_mq = {
 	.ready = nullptr,
 	.send = boost_send,
 	.recv = boost_recv,
+	.flush = nullptr,
 	.close = boost_close,
 };
 

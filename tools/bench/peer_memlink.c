@@ -8,10 +8,15 @@
  * the harness). Payloads over 4 KiB get 2 MiB rings and a 64 KiB max_msg.
  * A receiver waits with ml_chan_wait(), which spins and/or sleeps as the
  * channel's wait mode says; a sender facing a full lane spins (busy) or
- * waits in ml_chan_send_wait() (other modes).
+ * waits in ml_chan_send_wait() (other modes). Streams (every row but the
+ * round trips) go in batches of up to 64, as a user streaming small
+ * messages would send and read them: ml_chan_send_many() and
+ * ml_chan_recv_many(), each message copied into and out of a batch
+ * buffer here (as the uds peer reads through a buffer of its own).
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "baseline_ring.h"
 #include "clock.h"
@@ -20,9 +25,21 @@
 
 /* ---- memlink ------------------------------------------------------------ */
 
+/* A batch: up to 64 messages, 32 KiB (or one message): a small part of a lane. */
+#define ML_BATCH 64
+#define ML_BATCH_BYTES (32u << 10)
+
 struct ml_end {
 	ml_chan *ch;
 	unsigned client;   /* daemon: whom to answer */
+	/*
+	 * A stream's receiver reads in batches (ml_chan_recv_many), its
+	 * sender sends them (ml_chan_send_many): bbuf holds the messages.
+	 */
+	unsigned char *bbuf;
+	size_t blen, bused;
+	struct ml_msg msg[ML_BATCH];
+	unsigned nmsg, next;
 };
 
 static const uint32_t ml_wait_of[] = {
@@ -45,12 +62,65 @@ static int ml_open(struct peer_end *e)
 		o.ring_size = 2u << 20;
 		o.max_msg = 65536;
 	}
+	if (!r->duplex) {
+		m->blen = r->payload + 64 > ML_BATCH_BYTES ? r->payload + 64 : ML_BATCH_BYTES;
+		m->bbuf = malloc(m->blen);
+		if (!m->bbuf)
+			return -ENOMEM;
+	}
 	if (e->role == 1)
 		return ml_daemon_create(&m->ch, r->name, &o);
 	return ml_client_connect(&m->ch, r->name, &o);
 }
 
+static int ml_send_one(struct peer_end *e, int prio, const void *buf, size_t len);
+
+/* Send the batch, waiting for room as ml_send_one() does. */
+static int ml_flush(struct peer_end *e)
+{
+	struct ml_end *m = e->priv;
+	unsigned done = 0;
+
+	while (done < m->nmsg) {
+		int n = ml_chan_send_many(m->ch, m->client, m->msg + done, m->nmsg - done);
+
+		if (n == -EAGAIN) {
+			/* Full: one message the single way, which waits for room. */
+			n = ml_send_one(e, m->msg[done].prio, m->msg[done].data, m->msg[done].len);
+			n = n ? n : 1;
+		}
+		if (n < 0)
+			return n;
+		done += (unsigned)n;
+	}
+	m->nmsg = 0;
+	m->bused = 0;
+	return 0;
+}
+
 static int ml_send(struct peer_end *e, int prio, const void *buf, size_t len)
+{
+	struct ml_end *m = e->priv;
+	struct ml_msg *g;
+	int err;
+
+	if (!m->bbuf)
+		return ml_send_one(e, prio, buf, len);
+	if (m->nmsg == ML_BATCH || m->bused + len > m->blen) {
+		err = ml_flush(e);
+		if (err)
+			return err;
+	}
+	g = &m->msg[m->nmsg++];
+	g->data = m->bbuf + m->bused;
+	g->len = (uint32_t)len;
+	g->prio = prio;
+	memcpy(g->data, buf, len);
+	m->bused += (len + 7) & ~(size_t)7;
+	return 0;
+}
+
+static int ml_send_one(struct peer_end *e, int prio, const void *buf, size_t len)
 {
 	struct ml_end *m = e->priv;
 	uint32_t spins = 0;
@@ -73,12 +143,46 @@ static int ml_send(struct peer_end *e, int prio, const void *buf, size_t len)
 	}
 }
 
+/* The next message of the last batch, or -EAGAIN. */
+static int ml_take(struct ml_end *m, int *prio, void *buf, size_t cap)
+{
+	const struct ml_msg *g;
+
+	if (m->next == m->nmsg)
+		return -EAGAIN;
+	g = &m->msg[m->next++];
+	if (g->len > cap)
+		return -EMSGSIZE;
+	memcpy(buf, g->data, g->len);
+	if (prio)
+		*prio = g->prio;
+	m->client = g->client;
+	return (int)g->len;
+}
+
+static int ml_recv_one(struct ml_end *m, int *prio, void *buf, size_t cap)
+{
+	int n;
+
+	if (!m->bbuf)
+		return ml_chan_recv(m->ch, prio, &m->client, buf, cap);
+	n = ml_take(m, prio, buf, cap);
+	if (n != -EAGAIN)
+		return n;
+	n = ml_chan_recv_many(m->ch, m->msg, ML_BATCH, m->bbuf, m->blen);
+	if (n < 0)
+		return n;
+	m->nmsg = (unsigned)n;
+	m->next = 0;
+	return ml_take(m, prio, buf, cap);
+}
+
 static int ml_recv(struct peer_end *e, int *prio, void *buf, size_t cap)
 {
 	struct ml_end *m = e->priv;
 
 	for (;;) {
-		int n = ml_chan_recv(m->ch, prio, &m->client, buf, cap);
+		int n = ml_recv_one(m, prio, buf, cap);
 
 		if (n != -EAGAIN)
 			return n;
@@ -94,8 +198,10 @@ static void ml_close(struct peer_end *e)
 {
 	struct ml_end *m = e->priv;
 
-	if (m)
+	if (m) {
 		ml_chan_close(m->ch);
+		free(m->bbuf);
+	}
 	free(m);
 	e->priv = NULL;
 }
@@ -109,6 +215,7 @@ const struct peer_ops peer_memlink = {
 	.open = ml_open,
 	.send = ml_send,
 	.recv = ml_recv,
+	.flush = ml_flush,
 	.close = ml_close,
 };
 

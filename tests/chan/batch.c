@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Channel tests: batches. ml_chan_recv_many() returns what as many
+ * ml_chan_recv() calls would, in the same order (priorities, clients in
+ * turn), packed and aligned in the caller's buffer, and the room it took
+ * is back when it returns; ml_chan_send_many() sends in order and stops
+ * where a single send would fail. Their errors.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proctest.h"
+#include "chan_test.h"
+
+#define BT_CLIENTS 2
+#define BT_MSGS 300
+
+struct bt_shared {
+	char name[2][80];        /* two channels fed the same messages */
+	_Atomic int ids;         /* hands out client numbers */
+	_Atomic int connected;   /* clients connected to both, in turn */
+	_Atomic int sent;        /* clients done sending, both channels */
+	_Atomic int release;     /* the daemons have read: clients may leave */
+};
+
+/* Message i of client k: length and priority from (k, i), bytes keyed. */
+static size_t bt_len(int k, int i)
+{
+	return (size_t)((i * 37 + k * 11) % 201);
+}
+
+static int bt_prio(int k, int i)
+{
+	return (i * 7 + k) % 5 == 0 ? ML_PRIO_CRITICAL : (i + k) % 3 ? ML_PRIO_HIGH : ML_PRIO_LOW;
+}
+
+static void bt_fill(unsigned char *b, int k, int i)
+{
+	for (size_t j = 0; j < bt_len(k, i); j++)
+		b[j] = (unsigned char)(k * 101 + i * 7 + (int)j);
+}
+
+/* Client k: the same messages into both channels, then wait to be let go. */
+static int bt_client(void *arg)
+{
+	struct bt_shared *sh = arg;
+	unsigned char msg[256];
+	ml_chan *c[2] = { NULL, NULL };
+	int k = atomic_fetch_add(&sh->ids, 1), ret = -1;
+
+	/* Client k connects k-th to both: it has slot k in both channels. */
+	CHECK(wait_flag(&sh->connected, k, 10 * SEC), "client %d: no turn to connect", k);
+	for (int ch = 0; ch < 2; ch++)
+		CHECK_RC(connect_retry(&c[ch], sh->name[ch], 5 * SEC, -ENOENT), 0);
+	atomic_fetch_add(&sh->connected, 1);
+	for (int i = 0; i < BT_MSGS; i++) {
+		bt_fill(msg, k, i);
+		for (int ch = 0; ch < 2; ch++)
+			CHECK_RC(ml_chan_send(c[ch], bt_prio(k, i), msg, bt_len(k, i)), 0);
+	}
+	atomic_fetch_add(&sh->sent, 1);
+	CHECK(wait_flag(&sh->release, 1, 30 * SEC), "never released");
+	ret = 0;
+out:
+	for (int ch = 0; ch < 2; ch++)
+		ml_chan_close(c[ch]);
+	return ret;
+}
+
+struct bt_rec {
+	unsigned client;
+	int prio;
+	uint32_t len;
+	uint32_t sum;
+};
+
+static uint32_t bt_sum(const unsigned char *p, size_t len)
+{
+	uint32_t s = 2166136261u;
+
+	for (size_t j = 0; j < len; j++)
+		s = (s ^ p[j]) * 16777619u;
+	return s;
+}
+
+int t_recv_many(void)
+{
+	static struct bt_rec one[BT_CLIENTS * BT_MSGS], many[BT_CLIENTS * BT_MSGS];
+	static const unsigned batch_n[] = { 1, 3, 7, 64 };
+	static const size_t batch_len[] = { 256, 1000, 4096, 65536 };
+	struct bt_shared *sh = shared_map(sizeof(*sh));
+	struct ml_chan_opts o = opts_default();
+	_Alignas(8) static unsigned char buf[65536];
+	struct ml_msg msgs[64];
+	ml_chan *d[2] = { NULL, NULL };
+	pid_t pid[BT_CLIENTS] = { 0 };
+	size_t none = 0, nmany = 0;
+	unsigned calls = 0;
+	int ret = -1, n;
+
+	for (int ch = 0; ch < 2; ch++) {
+		chan_name(sh->name[ch], sizeof(sh->name[ch]), ch ? "bt-many" : "bt-one");
+		CHECK_RC(ml_daemon_create(&d[ch], sh->name[ch], &o), 0);
+	}
+	for (int k = 0; k < BT_CLIENTS; k++)
+		pid[k] = spawn(bt_client, sh);
+	CHECK(wait_flag(&sh->sent, BT_CLIENTS, 20 * SEC), "the clients did not send");
+
+	/* Channel 0 one message at a time. */
+	for (;;) {
+		unsigned cl = 99;
+		int p = -1;
+
+		n = ml_chan_recv(d[0], &p, &cl, buf, sizeof(buf));
+		if (n < 0)
+			break;
+		CHECK(none < BT_CLIENTS * BT_MSGS, "more than was sent");
+		one[none++] = (struct bt_rec){ cl, p, (uint32_t)n, bt_sum(buf, (size_t)n) };
+	}
+	CHECK(n == -EAGAIN, "recv: %s", ml_strerror(n));
+	CHECK(none == BT_CLIENTS * BT_MSGS, "%zu of %d messages", none, BT_CLIENTS * BT_MSGS);
+
+	/* Channel 1 in batches of changing counts and buffer sizes. */
+	for (;;) {
+		unsigned want = batch_n[calls % 4];
+		size_t len = batch_len[(calls / 4) % 4];
+		uintptr_t lo = (uintptr_t)buf, hi = lo + len;
+
+		memset(msgs, 0xa5, sizeof(msgs));
+		n = ml_chan_recv_many(d[1], msgs, want, buf, len);
+		calls++;
+		if (n == -EAGAIN)
+			break;
+		CHECK(n >= 1 && (unsigned)n <= want, "recv_many(%u) = %d (%s)", want, n,
+		      n < 0 ? ml_strerror(n) : "");
+		for (int i = 0; i < n; i++) {
+			uintptr_t at = (uintptr_t)msgs[i].data;
+
+			CHECK(nmany < BT_CLIENTS * BT_MSGS, "more than was sent");
+			CHECK(at % 8 == 0 && at >= lo && at + msgs[i].len <= hi,
+			      "message %d of a batch of %d outside the buffer or unaligned", i, n);
+			CHECK(i == 0 || at >= (uintptr_t)msgs[i - 1].data + msgs[i - 1].len,
+			      "message %d overlaps the one before", i);
+			CHECK(msgs[i].reserved == 0, "reserved = %u", msgs[i].reserved);
+			many[nmany] = (struct bt_rec){ msgs[i].client, msgs[i].prio, msgs[i].len,
+						       bt_sum(msgs[i].data, msgs[i].len) };
+			nmany++;
+		}
+	}
+	CHECK(nmany == none, "batches gave %zu messages, single reads %zu", nmany, none);
+	for (size_t i = 0; i < none; i++)
+		CHECK(!memcmp(&one[i], &many[i], sizeof(one[i])),
+		      "message %zu differs: one by one (client %u prio %d len %u), "
+		      "batched (client %u prio %d len %u)", i, one[i].client, one[i].prio,
+		      one[i].len, many[i].client, many[i].prio, many[i].len);
+	/* Every client's lanes in order, bytes as sent (client k has slot k). */
+	{
+		int pos[BT_CLIENTS][ML_PRIO_COUNT] = { { 0 } };
+		unsigned char want[256];
+
+		for (size_t i = 0; i < none; i++) {
+			unsigned k = one[i].client;
+			int p = one[i].prio, m;
+
+			CHECK(k < BT_CLIENTS && p >= 0 && p < ML_PRIO_COUNT,
+			      "message %zu: client %u prio %d", i, k, p);
+			for (m = pos[k][p]; m < BT_MSGS && bt_prio((int)k, m) != p; m++)
+				;
+			CHECK(m < BT_MSGS, "client %u: too many at prio %d", k, p);
+			bt_fill(want, (int)k, m);
+			CHECK(one[i].len == bt_len((int)k, m) &&
+			      one[i].sum == bt_sum(want, bt_len((int)k, m)),
+			      "client %u prio %d: message %zu is not its message %d", k, p, i, m);
+			pos[k][p] = m + 1;
+		}
+	}
+	printf("  # %zu messages in %u calls of recv_many, same order as recv\n", nmany, calls);
+	ret = 0;
+out:
+	atomic_store(&sh->release, 1);
+	for (int k = 0; k < BT_CLIENTS; k++)
+		if (pid[k] > 0 && !reap_ok(pid[k], "client", 20 * SEC))
+			ret = -1;
+	for (int ch = 0; ch < 2; ch++)
+		ml_chan_close(d[ch]);
+	return ret;
+}
+
+/*
+ * The contract's edges, daemon and client in one process: bad arguments,
+ * nothing waiting, a first message too big for the buffer (it stays), a
+ * client reading replies in a batch, and room: a lane filled to -EAGAIN
+ * takes as many sends again as a batch just read from it.
+ */
+int t_recv_many_edges(void)
+{
+	struct ml_chan_opts o = opts_default();
+	_Alignas(8) static unsigned char buf[4096];
+	unsigned char msg[FULL_MSG];
+	struct ml_msg m[8];
+	ml_chan *d = NULL, *c = NULL;
+	char name[80];
+	int ret = -1, n, full = 0;
+
+	o.ring_size = FULL_RING;
+	chan_name(name, sizeof(name), "bt-edge");
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	CHECK_RC(connect_retry(&c, name, 5 * SEC, -ENOENT), 0);
+	CHECK_RC(ml_chan_recv_many(NULL, m, 8, buf, sizeof(buf)), -EINVAL);
+	CHECK_RC(ml_chan_recv_many(d, NULL, 8, buf, sizeof(buf)), -EINVAL);
+	CHECK_RC(ml_chan_recv_many(d, m, 0, buf, sizeof(buf)), -EINVAL);
+	CHECK_RC(ml_chan_recv_many(d, m, 8, NULL, sizeof(buf)), -EINVAL);
+	CHECK_RC(ml_chan_recv_many(d, m, 8, buf, sizeof(buf)), -EAGAIN);
+	CHECK_RC(ml_chan_recv_many(c, m, 8, buf, sizeof(buf)), -EAGAIN);
+
+	/* Too big for the buffer: -EMSGSIZE, and it is still there. */
+	memset(msg, 7, sizeof(msg));
+	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, msg, 40), 0);
+	CHECK_RC(ml_chan_recv_many(d, m, 8, buf, 32), -EMSGSIZE);
+	CHECK_RC(ml_chan_recv_many(d, m, 8, buf, 40), 1);
+	CHECK(m[0].len == 40 && m[0].prio == ML_PRIO_HIGH && m[0].data == (void *)buf &&
+	      !memcmp(buf, msg, 40), "the 40-byte message came back wrong");
+
+	/* Replies, read by the client in one batch, in order. */
+	for (int i = 0; i < 5; i++) {
+		msg[0] = (unsigned char)i;
+		CHECK_RC(ml_chan_reply(d, m[0].client, ML_PRIO_LOW, msg, (size_t)i + 1), 0);
+	}
+	CHECK_RC(ml_chan_recv_many(c, m, 8, buf, sizeof(buf)), 5);
+	for (int i = 0; i < 5; i++)
+		CHECK(m[i].len == (uint32_t)i + 1 && ((unsigned char *)m[i].data)[0] == i &&
+		      m[i].prio == ML_PRIO_LOW, "reply %d came back wrong", i);
+
+	/* Fill the High lane; a batch of 3 gives room for 3 more at once. */
+	while (ml_chan_send(c, ML_PRIO_HIGH, msg, FULL_MSG) == 0)
+		full++;
+	CHECK(full > 3, "the lane took only %d messages", full);
+	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, msg, FULL_MSG), -EAGAIN);
+	CHECK_RC(ml_chan_recv_many(d, m, 3, buf, sizeof(buf)), 3);
+	for (int i = 0; i < 3; i++)
+		CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, msg, FULL_MSG), 0);
+	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, msg, FULL_MSG), -EAGAIN);
+	/* And a batch that runs out of buffer stops there, room back too. */
+	CHECK_RC(ml_chan_recv_many(d, m, 8, buf, 2 * FULL_MSG + 8), 2);
+	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, msg, FULL_MSG), 0);
+	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, msg, FULL_MSG), 0);
+	n = 0;
+	for (int r; (r = ml_chan_recv_many(d, m, 8, buf, sizeof(buf))) > 0;)
+		n += r;
+	CHECK(n == full, "drained %d of %d", n, full);
+	ret = 0;
+out:
+	ml_chan_close(c);
+	ml_chan_close(d);
+	return ret;
+}
+
+/*
+ * ml_chan_send_many(), daemon and client in one process: bad arguments,
+ * a batch read back in order, a batch that stops at a message too big and
+ * at a full lane (the count says how far it got, the next call why), and
+ * a daemon's batch of replies.
+ */
+int t_send_many(void)
+{
+	struct ml_chan_opts o = opts_default();
+	_Alignas(8) static unsigned char buf[4096];
+	static unsigned char big[8192];
+	unsigned char data[8][FULL_MSG];
+	struct ml_msg m[64], in[64];
+	ml_chan *d = NULL, *c = NULL;
+	char name[80];
+	int ret = -1, n, sent, got;
+
+	o.ring_size = FULL_RING;
+	chan_name(name, sizeof(name), "bt-send");
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	CHECK_RC(connect_retry(&c, name, 5 * SEC, -ENOENT), 0);
+	for (int i = 0; i < 8; i++) {
+		memset(data[i], 'a' + i, FULL_MSG);
+		m[i] = (struct ml_msg){ .data = data[i], .len = (uint32_t)(i * 7 + 1),
+					.prio = i % 3 == 2 ? ML_PRIO_CRITICAL : ML_PRIO_LOW };
+	}
+	CHECK_RC(ml_chan_send_many(NULL, 0, m, 8), -EINVAL);
+	CHECK_RC(ml_chan_send_many(c, 0, NULL, 8), -EINVAL);
+	CHECK_RC(ml_chan_send_many(c, 0, m, 0), -EINVAL);
+	CHECK_RC(ml_chan_send_many(d, 99, m, 8), -EINVAL);
+	CHECK_RC(ml_chan_send_many(d, 1, m, 8), -EPIPE); /* nobody in slot 1 */
+
+	/* Eight at two priorities: each lane in order, bytes as sent. */
+	CHECK_RC(ml_chan_send_many(c, 0, m, 8), 8);
+	for (int want = 0, seen = 0; seen < 8; seen++) {
+		int p = -1;
+
+		/* Critical first (2, 5), then Low (0, 1, 3, 4, 6, 7). */
+		static const int order[8] = { 2, 5, 0, 1, 3, 4, 6, 7 };
+
+		want = order[seen];
+		n = ml_chan_recv(d, &p, NULL, buf, sizeof(buf));
+		CHECK(n == want * 7 + 1 && p == m[want].prio && !memcmp(buf, data[want], (size_t)n),
+		      "message %d: len %d prio %d, want message %d", seen, n, p, want);
+	}
+	CHECK_RC(ml_chan_recv(d, NULL, NULL, buf, sizeof(buf)), -EAGAIN);
+
+	/* A message too big stops the batch; the next call says why. */
+	m[3] = (struct ml_msg){ .data = big, .len = sizeof(big), .prio = ML_PRIO_HIGH };
+	CHECK_RC(ml_chan_send_many(c, 0, m, 8), 3);
+	CHECK_RC(ml_chan_send_many(c, 0, m + 3, 5), -EMSGSIZE);
+	for (int i = 0; i < 3; i++)
+		CHECK(ml_chan_recv(d, NULL, NULL, buf, sizeof(buf)) >= 0, "message %d lost", i);
+
+	/* A full lane: as many as fit, then -EAGAIN; all of them arrive. */
+	for (int i = 0; i < 64; i++)
+		m[i] = (struct ml_msg){ .data = data[i % 8], .len = FULL_MSG, .prio = ML_PRIO_HIGH };
+	sent = ml_chan_send_many(c, 0, m, 64);
+	CHECK(sent > 1 && sent < 64, "a %u-byte ring took %d of 64", FULL_RING, sent);
+	CHECK_RC(ml_chan_send_many(c, 0, m + sent, 64 - (unsigned)sent), -EAGAIN);
+	got = 0;
+	while ((n = ml_chan_recv_many(d, in, 64, buf, sizeof(buf))) > 0) {
+		for (int i = 0; i < n; i++)
+			CHECK(in[i].len == FULL_MSG && !memcmp(in[i].data, data[(got + i) % 8], FULL_MSG),
+			      "full-lane message %d differs", got + i);
+		got += n;
+	}
+	CHECK(got == sent, "sent %d, received %d", sent, got);
+
+	/* The daemon's replies, as a batch, to the client's batch read. */
+	CHECK_RC(ml_chan_send_many(d, in[0].client, m, 5), 5);
+	CHECK_RC(ml_chan_recv_many(c, in, 64, buf, sizeof(buf)), 5);
+	ret = 0;
+out:
+	ml_chan_close(c);
+	ml_chan_close(d);
+	return ret;
+}
