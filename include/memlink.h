@@ -280,11 +280,11 @@ ML_API int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *
 
 /* One message of a batch (ml_chan_send_many, ml_chan_recv_many). */
 struct ml_msg {
-	void *data;        /* in the caller's buffer, 8-byte aligned */
+	void *data;        /* send: the bytes; recv: in buf, 8-byte aligned */
 	uint32_t len;
 	int prio;
-	unsigned client;   /* daemon: who sent it */
-	uint32_t reserved; /* 0 */
+	unsigned client;   /* recv on a daemon: who sent it; else unused */
+	uint32_t reserved; /* recv: 0 */
 };
 
 /*

@@ -11,7 +11,9 @@
  *
  * rtt: the client sends, the daemon checks and echoes, the client checks
  * and times every round trip. tput: one client streams to the daemon,
- * which checks every message; then 4 and 8 clients at once. rtt also
+ * which checks every message, one call per message (api "copy") and in
+ * batches of up to 64 (api "batch": ml_chan_send_many, ml_chan_recv_many);
+ * then 4 and 8 clients at once. rtt also
  * measures how long a waiting client takes to learn that the daemon was
  * SIGKILLed, and the CPU an idle waiting client uses after its spin.
  * Every message is checked the same way for every transport (payload.h).
@@ -92,6 +94,7 @@ struct rtt_res {
 
 struct row_arg {
 	struct spec sp;
+	bool batch;        /* memlink tput: ml_chan_send_many / ml_chan_recv_many */
 	size_t payload;
 	uint64_t n;        /* counted messages or round trips */
 	int sv[2];         /* uds socket pair */
@@ -337,6 +340,75 @@ struct tput_res {
 	double msgs_per_s;
 };
 
+/* Batches of a memlink stream: up to 64 messages, 32 KiB (or one). */
+#define TP_BATCH 64
+#define TP_BATCH_BYTES (32u << 10)
+
+static size_t tp_blen(size_t payload)
+{
+	return payload + 64 > TP_BATCH_BYTES ? payload + 64 : TP_BATCH_BYTES;
+}
+
+/* Send messages from..to-1 as batches stamped in place. */
+static int tp_send_batches(struct end *e, struct payload *pl, uint64_t n, unsigned char *buf)
+{
+	const struct row_arg *a = e->a;
+	size_t stride = (a->payload + 7) & ~(size_t)7, blen = tp_blen(a->payload);
+	struct ml_msg m[TP_BATCH];
+	struct spin sp = { .ctx = e->ctx };
+
+	for (uint64_t i = 0; i < n;) {
+		unsigned k = 0, done = 0;
+
+		for (; k < TP_BATCH && i + k < n && (k + 1) * stride <= blen; k++) {
+			m[k] = (struct ml_msg){ .data = buf + k * stride, .len = (uint32_t)a->payload,
+						.prio = ML_PRIO_HIGH };
+			memcpy(m[k].data, payload_stamp(pl, i + k), a->payload);
+		}
+		while (done < k) {
+			int r = ml_chan_send_many(e->ch, 0, m + done, k - done);
+
+			if (r > 0)
+				done += (unsigned)r;
+			else if (r != -EAGAIN)
+				return r;
+			else if (!spin_wait(&sp))
+				return -ECANCELED;
+		}
+		i += k;
+	}
+	return 0;
+}
+
+/* Receive and check n messages in batches; t0 at the first. */
+static int tp_recv_batches(struct end *e, struct payload *pl, uint64_t n, unsigned char *buf,
+			   uint64_t *t0)
+{
+	const struct row_arg *a = e->a;
+	struct ml_msg m[TP_BATCH];
+
+	for (uint64_t i = 0; i < n;) {
+		int got = ml_chan_recv_many(e->ch, m, TP_BATCH, buf, tp_blen(a->payload));
+
+		if (got == -EAGAIN) {
+			got = ml_chan_wait(e->ch, 100000000);
+			if (got && got != -ETIMEDOUT)
+				return got;
+			if (proc_aborted(e->ctx))
+				return -ECANCELED;
+			continue;
+		}
+		if (got < 0)
+			return got;
+		if (i == 0)
+			*t0 = now_ns();
+		for (int k = 0; k < got; k++, i++)
+			if (i >= n || !payload_check(pl, m[k].data, m[k].len, i))
+				return -EBADMSG;
+	}
+	return 0;
+}
+
 static int tput_role(const struct proc_ctx *ctx, void *arg)
 {
 	const struct row_arg *a = arg;
@@ -352,7 +424,17 @@ static int tput_role(const struct proc_ctx *ctx, void *arg)
 	err = end_open(&e, ctx, a);
 	if (err)
 		return fail(ctx, res->err, "open", err);
-	for (uint64_t i = 0; i < a->n; i++) {
+	if (a->batch) {
+		unsigned char *buf = malloc(tp_blen(a->payload));
+
+		err = !buf ? -ENOMEM :
+		      ctx->role == 0 ? tp_send_batches(&e, &pl, a->n, buf) :
+				       tp_recv_batches(&e, &pl, a->n, buf, &t0);
+		free(buf);
+		if (err)
+			return fail(ctx, res->err, ctx->role == 0 ? "send" : "recv", err);
+	}
+	for (uint64_t i = 0; i < a->n && !a->batch; i++) {
 		int n;
 
 		if (ctx->role == 0) {
@@ -477,14 +559,20 @@ static int do_tput(const struct opts *o, struct proc_pair *pp)
 		{ X_UDS, ML_WAIT_BLOCKING },
 		{ X_MEMLINK, ML_WAIT_BUSY },
 		{ X_MEMLINK, ML_WAIT_ADAPTIVE },
+		{ X_MEMLINK, ML_WAIT_BUSY },
+		{ X_MEMLINK, ML_WAIT_ADAPTIVE },
+		{ X_MEMLINK, ML_WAIT_BLOCKING },
 	};
+	const size_t nbatch = 3; /* the last ones, in batches */
 	int bad = 0;
 
 	for (unsigned p = 0; p < o->npayloads; p++) {
 		double base = 0;
 
 		for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++) {
-			struct row_arg a = { .sp = specs[s], .payload = o->payload[p], .n = o->msgs };
+			size_t ns = sizeof(specs) / sizeof(specs[0]);
+			struct row_arg a = { .sp = specs[s], .payload = o->payload[p], .n = o->msgs,
+					     .batch = s + nbatch >= ns };
 			const struct tput_res *res;
 			const char *why = NULL;
 			struct bench_row r;
@@ -493,6 +581,8 @@ static int do_tput(const struct opts *o, struct proc_pair *pp)
 			if (a.sp.x == X_UDS)
 				a.n = a.n / 10 + 1;
 			row_init(&r, "tput", &a.sp, a.payload);
+			if (a.batch)
+				r.api = "batch";
 			rc = run_row(pp, tput_role, &a, &why);
 			res = proc_result(pp, 1);
 			r.verified = !rc && res->verified;

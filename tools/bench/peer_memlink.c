@@ -8,11 +8,12 @@
  * the harness). Payloads over 4 KiB get 2 MiB rings and a 64 KiB max_msg.
  * A receiver waits with ml_chan_wait(), which spins and/or sleeps as the
  * channel's wait mode says; a sender facing a full lane spins (busy) or
- * waits in ml_chan_send_wait() (other modes). Streams (every row but the
- * round trips) go in batches of up to 64, as a user streaming small
- * messages would send and read them: ml_chan_send_many() and
- * ml_chan_recv_many(), each message copied into and out of a batch
- * buffer here (as the uds peer reads through a buffer of its own).
+ * waits in ml_chan_send_wait() (other modes). Streams of messages up to
+ * 4 KiB (every row but the round trips) go in batches of up to 64, as a
+ * user streaming small messages would send and read them:
+ * ml_chan_send_many() and ml_chan_recv_many(), each message copied into
+ * and out of a batch buffer here (as the uds peer reads through a buffer
+ * of its own).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -25,9 +26,10 @@
 
 /* ---- memlink ------------------------------------------------------------ */
 
-/* A batch: up to 64 messages, 32 KiB (or one message): a small part of a lane. */
+/* A batch: up to 64 messages of at most 4 KiB, 32 KiB: a small part of a lane. */
 #define ML_BATCH 64
 #define ML_BATCH_BYTES (32u << 10)
+#define ML_BATCH_MAX_MSG 4096u
 
 struct ml_end {
 	ml_chan *ch;
@@ -62,8 +64,9 @@ static int ml_open(struct peer_end *e)
 		o.ring_size = 2u << 20;
 		o.max_msg = 65536;
 	}
-	if (!r->duplex) {
-		m->blen = r->payload + 64 > ML_BATCH_BYTES ? r->payload + 64 : ML_BATCH_BYTES;
+	/* Small messages only: a batch of one big one would just copy more. */
+	if (!r->duplex && r->payload <= ML_BATCH_MAX_MSG) {
+		m->blen = ML_BATCH_BYTES;
 		m->bbuf = malloc(m->blen);
 		if (!m->bbuf)
 			return -ENOMEM;
