@@ -412,16 +412,19 @@ static inline void prod_publish(ml_ring *r, unsigned lane, int prio,
 		atomic_store_explicit(&r->shm->head[lane], p->head[lane], memory_order_release);
 }
 
+/* Store the indices (heads or tails) of the lanes in *held, now. */
+static void store_held(_Atomic uint64_t *shared, const uint64_t *mine, uint8_t *held)
+{
+	for (unsigned l = 0; *held; l++, *held >>= 1)
+		if (*held & 1u)
+			atomic_store_explicit(&shared[l], mine[l], memory_order_release);
+}
+
 void ml__ring_hold_head(ml_ring *r, bool hold)
 {
-	struct ml__prod *p = &r->p;
-
-	p->hold = hold;
-	if (hold)
-		return;
-	for (unsigned l = 0; p->held; l++, p->held >>= 1)
-		if (p->held & 1u)
-			atomic_store_explicit(&r->shm->head[l], p->head[l], memory_order_release);
+	r->p.hold = hold;
+	if (!hold)
+		store_held(r->shm->head, r->p.head, &r->p.held);
 }
 
 /*
@@ -673,14 +676,9 @@ static inline void cons_advance(ml_ring *r, const struct ml__next *n)
 
 void ml__ring_hold_tail(ml_ring *r, bool hold)
 {
-	struct ml__cons *c = &r->c;
-
-	c->hold = hold;
-	if (hold)
-		return;
-	for (unsigned l = 0; c->held; l++, c->held >>= 1)
-		if (c->held & 1u)
-			atomic_store_explicit(&r->shm->tail[l], c->tail[l], memory_order_release);
+	r->c.hold = hold;
+	if (!hold)
+		store_held(r->shm->tail, r->c.tail, &r->c.held);
 }
 
 int ml_ring_read(ml_ring *r, int *prio, void *buf, size_t buflen)
