@@ -710,17 +710,38 @@ fail:
 	return err;
 }
 
+/*
+ * The ring a send goes on: the client's requests, or the daemon's replies
+ * to `client`; -EPIPE when that peer is gone.
+ */
+static int send_ring(ml_chan *c, unsigned client, ml_ring **r)
+{
+	if (c->daemon)
+		return reply_ring(c, client, r);
+	if (daemon_gone(c, false))
+		return -EPIPE;
+	*r = c->req;
+	return 0;
+}
+
+/* A send found its lane full: a client asks whether the daemon lives. */
+static int lane_full(ml_chan *c)
+{
+	return !c->daemon && daemon_gone(c, true) ? -EPIPE : -EAGAIN;
+}
+
 int ml_chan_send(ml_chan *c, int prio, const void *buf, size_t len)
 {
+	ml_ring *r;
 	int err;
 
 	if (!c || c->daemon)
 		return -EINVAL;
-	if (daemon_gone(c, false))
-		return -EPIPE;
-	err = ml_ring_write(c->req, prio, buf, len);
-	if (err == -EAGAIN && daemon_gone(c, true))
-		return -EPIPE;
+	err = send_ring(c, 0, &r);
+	if (!err)
+		err = ml_ring_write(r, prio, buf, len);
+	if (err == -EAGAIN)
+		err = lane_full(c);
 	if (err)
 		return err;
 	bell_ring(c, 0);
@@ -735,15 +756,9 @@ int ml_chan_send_many(ml_chan *c, unsigned client, const struct ml_msg *msgs, un
 
 	if (!c || !msgs || !n)
 		return -EINVAL;
-	if (c->daemon) {
-		err = reply_ring(c, client, &r);
-		if (err)
-			return err;
-	} else {
-		if (daemon_gone(c, false))
-			return -EPIPE;
-		r = c->req;
-	}
+	err = send_ring(c, client, &r);
+	if (err)
+		return err;
 	/* Published together: the reader's core fetches the head line once. */
 	ml__ring_hold_head(r, true);
 	for (; sent < n; sent++) {
@@ -756,9 +771,7 @@ int ml_chan_send_many(ml_chan *c, unsigned client, const struct ml_msg *msgs, un
 		bell_ring(c, c->daemon ? 1 + client : 0);
 		return (int)sent;
 	}
-	if (err == -EAGAIN && !c->daemon && daemon_gone(c, true))
-		return -EPIPE;
-	return err;
+	return err == -EAGAIN ? lane_full(c) : err;
 }
 
 /* ---- both sides -------------------------------------------------------- */
@@ -878,7 +891,10 @@ int ml_chan_recv_many(ml_chan *c, struct ml_msg *msgs, unsigned n, void *buf, si
 		len -= adv;
 		memset(&msgs[got], 0, sizeof(msgs[got]));
 		if (c->daemon) {
-			/* A report waits for the next call, not inside a batch. */
+			/*
+			 * No refresh inside a batch: the rings held stay the
+			 * ones attached. A report waits for the next call.
+			 */
 			if (c->owner_dead_due | c->poison_due)
 				break;
 			r = daemon_recv(c, &msgs[got].prio, &msgs[got].client, at, len);

@@ -349,7 +349,7 @@ static size_t tp_blen(size_t payload)
 	return payload + 64 > TP_BATCH_BYTES ? payload + 64 : TP_BATCH_BYTES;
 }
 
-/* Send messages from..to-1 as batches stamped in place. */
+/* Send n messages in batches, each stamped into buf. */
 static int tp_send_batches(struct end *e, struct payload *pl, uint64_t n, unsigned char *buf)
 {
 	const struct row_arg *a = e->a;
@@ -433,20 +433,21 @@ static int tput_role(const struct proc_ctx *ctx, void *arg)
 		free(buf);
 		if (err)
 			return fail(ctx, res->err, ctx->role == 0 ? "send" : "recv", err);
-	}
-	for (uint64_t i = 0; i < a->n && !a->batch; i++) {
-		int n;
+	} else {
+		for (uint64_t i = 0; i < a->n; i++) {
+			int n;
 
-		if (ctx->role == 0) {
-			if ((err = xsend(&e, payload_stamp(&pl, i), a->payload)))
-				return fail(ctx, res->err, "send", err);
-			continue;
+			if (ctx->role == 0) {
+				if ((err = xsend(&e, payload_stamp(&pl, i), a->payload)))
+					return fail(ctx, res->err, "send", err);
+				continue;
+			}
+			n = xrecv(&e, &seen);
+			if (i == 0)
+				t0 = now_ns();
+			if (n < 0 || !payload_check(&pl, e.rbuf, (size_t)n, i))
+				return fail(ctx, res->err, "message does not check out", (long)i);
 		}
-		n = xrecv(&e, &seen);
-		if (i == 0)
-			t0 = now_ns();
-		if (n < 0 || !payload_check(&pl, e.rbuf, (size_t)n, i))
-			return fail(ctx, res->err, "message does not check out", (long)i);
 	}
 	if (ctx->role == 1)
 		res->msgs_per_s = (double)(a->n - 1) * 1e9 / (double)(now_ns() - t0);
@@ -554,25 +555,26 @@ static int do_rtt(const struct opts *o, struct proc_pair *pp)
 
 static int do_tput(const struct opts *o, struct proc_pair *pp)
 {
-	static const struct spec specs[] = {
-		{ X_BASELINE, ML_WAIT_BUSY },
-		{ X_UDS, ML_WAIT_BLOCKING },
-		{ X_MEMLINK, ML_WAIT_BUSY },
-		{ X_MEMLINK, ML_WAIT_ADAPTIVE },
-		{ X_MEMLINK, ML_WAIT_BUSY },
-		{ X_MEMLINK, ML_WAIT_ADAPTIVE },
-		{ X_MEMLINK, ML_WAIT_BLOCKING },
+	static const struct {
+		struct spec sp;
+		bool batch;
+	} specs[] = {
+		{ { X_BASELINE, ML_WAIT_BUSY }, false },
+		{ { X_UDS, ML_WAIT_BLOCKING }, false },
+		{ { X_MEMLINK, ML_WAIT_BUSY }, false },
+		{ { X_MEMLINK, ML_WAIT_ADAPTIVE }, false },
+		{ { X_MEMLINK, ML_WAIT_BUSY }, true },
+		{ { X_MEMLINK, ML_WAIT_ADAPTIVE }, true },
+		{ { X_MEMLINK, ML_WAIT_BLOCKING }, true },
 	};
-	const size_t nbatch = 3; /* the last ones, in batches */
 	int bad = 0;
 
 	for (unsigned p = 0; p < o->npayloads; p++) {
 		double base = 0;
 
 		for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++) {
-			size_t ns = sizeof(specs) / sizeof(specs[0]);
-			struct row_arg a = { .sp = specs[s], .payload = o->payload[p], .n = o->msgs,
-					     .batch = s + nbatch >= ns };
+			struct row_arg a = { .sp = specs[s].sp, .batch = specs[s].batch,
+					     .payload = o->payload[p], .n = o->msgs };
 			const struct tput_res *res;
 			const char *why = NULL;
 			struct bench_row r;
