@@ -278,9 +278,10 @@ ML_API int ml_chan_reply(ml_chan *c, unsigned client, int prio, const void *buf,
 ML_API int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf,
 			     size_t len, int64_t timeout_ns);
 
-/* One message of a batch (ml_chan_send_many, ml_chan_recv_many). */
+/* One message of a batch (ml_chan_send_many, ml_chan_recv_many, _view). */
 struct ml_msg {
-	void *data;        /* send: the bytes; recv: in buf, 8-byte aligned */
+	void *data;        /* send: the bytes; recv: in buf, 8-byte aligned;
+			    * view: in the channel's memory, read only */
 	uint32_t len;
 	int prio;
 	unsigned client;   /* recv on a daemon: who sent it; else unused */
@@ -321,6 +322,22 @@ ML_API int ml_chan_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size
  */
 ML_API int ml_chan_recv_many(ml_chan *c, struct ml_msg *msgs, unsigned n, void *buf,
 			     size_t len);
+
+/*
+ * Zero-copy: the messages ml_chan_recv_many() would return, left where they
+ * lie in the channel's shared memory, msgs[i].data pointing at each (8-byte
+ * aligned). The view, and the room its messages take in the lanes, is held
+ * until ml_chan_recv_done(), or the next ml_chan_recv, _recv_many,
+ * _recv_view, ml_chan_wait or ml_chan_close on c, which end it first.
+ * Meanwhile the peer may find a lane full: end a view before waiting for
+ * room to send (ml_chan_send_wait), or the two sides may wait on each other.
+ * The bytes are in memory the peer maps: lengths and priorities are checked
+ * and copied into msgs, but a broken peer could still change the bytes
+ * while you read them; copy (ml_chan_recv_many) when that matters.
+ */
+ML_API int ml_chan_recv_view(ml_chan *c, struct ml_msg *msgs, unsigned n);
+/* End the view ml_chan_recv_view() holds, if any: its room goes back. */
+ML_API int ml_chan_recv_done(ml_chan *c);
 
 /*
  * Wait until there is something to receive, the peer is gone (-EPIPE) or

@@ -59,6 +59,8 @@ struct ml_chan {
 	enum ml_wait_mode mode;
 	uint64_t spin_ns;
 	bool fence_ok;                  /* registered for remote barriers */
+	bool viewing;                   /* ml_chan_recv_view(): tails held until view_done() */
+	bool lone;                      /* daemon: the last recv's client was the only one with data */
 	uint32_t bell_idle;             /* our bell's `sleeping` while awake */
 	/* client */
 	unsigned slot;
@@ -352,6 +354,7 @@ static void daemon_attach(ml_chan *c, unsigned i, uint32_t gen)
 static void daemon_scan(ml_chan *c, bool liveness)
 {
 	unsigned connected = 0;
+	bool rescan = false;
 
 	c->slots_seq = atomic_load_explicit(&c->ctl->slots_seq, memory_order_acquire);
 	if (liveness)
@@ -362,6 +365,17 @@ static void daemon_scan(ml_chan *c, bool liveness)
 		uint32_t gen = atomic_load_explicit(&sl->gen, memory_order_relaxed);
 		bool gone = st == ML__SLOT_LEAVING;
 
+		/*
+		 * A view points into these rings: leave them be until it is
+		 * done, and scan again then if they need it.
+		 */
+		if (c->viewing && c->reqs[i]) {
+			if (st == ML__SLOT_CONNECTED && c->gens[i] == gen)
+				connected++;
+			else
+				rescan = true;
+			continue;
+		}
 		if (!gone && st != ML__SLOT_FREE && liveness)
 			gone = c->shm.be->alive(&c->shm, 1 + i) == 0;
 		/* What a client sent before it left is read before its slot goes. */
@@ -404,6 +418,8 @@ static void daemon_scan(ml_chan *c, bool liveness)
 			daemon_attach(c, i, gen);
 	}
 	atomic_store_explicit(&c->ctl->clients, connected, memory_order_relaxed);
+	if (rescan)
+		c->slots_seq--;
 }
 
 /*
@@ -491,9 +507,15 @@ fail:
 }
 
 /* The daemon's next message: most urgent first, clients in turn per lane. */
-static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len)
+/*
+ * Take the next request: copied into buf, or with `view` pointed to where it
+ * lies in the ring (the caller holds the tails, so it stays there).
+ */
+static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len,
+		       const void **view)
 {
 	int best_prio = ML_PRIO_COUNT, best = -1, n;
+	unsigned ready = 0;
 	const void *p;
 
 	for (unsigned k = 0; k < c->max_clients; k++) {
@@ -507,6 +529,7 @@ static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_
 				check_poison(c, k);
 			continue;
 		}
+		ready++;
 		if (pr < best_prio ||
 		    (pr == best_prio &&
 		     (k - c->next[pr]) % c->max_clients < ((unsigned)best - c->next[pr]) % c->max_clients)) {
@@ -517,12 +540,15 @@ static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_
 	if (best < 0)
 		return -EAGAIN;
 	n = ml_ring_peek(c->reqs[best], &best_prio, &p);
-	if ((size_t)n > len)
+	if (view)
+		*view = p;
+	else if ((size_t)n > len)
 		return -EMSGSIZE;
-	if (n)
+	else if (n)
 		memcpy(buf, p, (size_t)n);
 	ml_ring_release(c->reqs[best]);
 	c->next[best_prio] = ((unsigned)best + 1) % c->max_clients;
+	c->lone = ready == 1;
 	if (prio)
 		*prio = best_prio;
 	if (client)
@@ -724,10 +750,15 @@ static int send_ring(ml_chan *c, unsigned client, ml_ring **r)
 	return 0;
 }
 
-/* A send found its lane full: a client asks whether the daemon lives. */
+/*
+ * A send found its lane full: a client asks whether the daemon lives, of
+ * the backend (a system call) at most once a slice: a sender that spins
+ * on a full lane must not slow down the reader it waits for.
+ */
 static int lane_full(ml_chan *c)
 {
-	return !c->daemon && daemon_gone(c, true) ? -EPIPE : -EAGAIN;
+	return !c->daemon && daemon_gone(c, ml__now_ns() - c->live_scan_ns > LIVENESS_SLICE_NS) ?
+		       -EPIPE : -EAGAIN;
 }
 
 int ml_chan_send(ml_chan *c, int prio, const void *buf, size_t len)
@@ -792,68 +823,6 @@ static bool has_data(ml_chan *c)
 	return false;
 }
 
-static int recv_once(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len);
-
-int ml_chan_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len)
-{
-	int n;
-
-	if (!c || (len && !buf))
-		return -EINVAL;
-	n = recv_once(c, prio, client, buf, len);
-	/*
-	 * Nothing to read on an armed handle: mark the descriptor's readiness
-	 * seen, then look once more, so a send that raced with us is read now
-	 * or makes the descriptor readable again.
-	 */
-	if (n == -EAGAIN && c->armed && c->shm.be->fd_ack) {
-		c->shm.be->fd_ack(&c->shm);
-		n = recv_once(c, prio, client, buf, len);
-	}
-	return n;
-}
-
-static int recv_once(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len)
-{
-	const void *p;
-	int n;
-
-	if (c->daemon) {
-		daemon_refresh(c, false);
-		/* Due only once the client's last message was read. */
-		if (c->owner_dead_due | c->poison_due)
-			return take_report(c, client);
-		return daemon_recv(c, prio, client, buf, len);
-	}
-	if ((++c->ticks & 31) == 0) {
-		uint64_t now = ml__now_ns();
-
-		beat(c, now);
-		/* A client that only polls learns of a dead daemon too. */
-		daemon_gone(c, now - c->live_scan_ns > LIVENESS_SLICE_NS);
-	}
-	n = ml_ring_peek(c->resp, prio, &p);
-	/* A reply sent just before the daemon went is still delivered. */
-	if (n == -EAGAIN && daemon_gone(c, false))
-		n = ml_ring_peek(c->resp, prio, &p);
-	if (n == -EAGAIN)
-		return c->peer_gone ? -EPIPE : -EAGAIN;
-	if (n == -EBADMSG && !c->poison_seen) {
-		c->poison_seen = 1;
-		note_fault(c, -EBADMSG, 0);
-	}
-	if (n < 0)
-		return n;
-	if ((size_t)n > len)
-		return -EMSGSIZE;
-	if (n)
-		memcpy(buf, p, (size_t)n);
-	ml_ring_release(c->resp);
-	if (client)
-		*client = 0;
-	return n;
-}
-
 /* Batches: hold (or store) the tails of the rings this side reads. */
 static void hold_tails(ml_chan *c, bool hold)
 {
@@ -866,46 +835,207 @@ static void hold_tails(ml_chan *c, bool hold)
 			ml__ring_hold_tail(c->reqs[k], hold);
 }
 
-int ml_chan_recv_many(ml_chan *c, struct ml_msg *msgs, unsigned n, void *buf, size_t len)
+/* A view still held (ml_chan_recv_view): give its room back now. */
+static void view_done(ml_chan *c)
+{
+	if (c->viewing) {
+		c->viewing = false;
+		hold_tails(c, false);
+	}
+}
+
+/*
+ * What comes before a receive: the daemon's refresh (and a fault report
+ * to hand over, < 0), a client's heartbeat and look at the daemon.
+ */
+static int recv_prepare(ml_chan *c, unsigned *client)
+{
+	if (c->daemon) {
+		daemon_refresh(c, false);
+		/* Due only once the client's last message was read. */
+		if (c->owner_dead_due | c->poison_due)
+			return take_report(c, client);
+		return 0;
+	}
+	if ((++c->ticks & 31) == 0) {
+		uint64_t now = ml__now_ns();
+
+		beat(c, now);
+		/* A client that only polls learns of a dead daemon too. */
+		daemon_gone(c, now - c->live_scan_ns > LIVENESS_SLICE_NS);
+	}
+	return 0;
+}
+
+/* Take the next message: copied into buf, or with `view` pointed to. */
+static int recv_take(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len,
+		     const void **view)
+{
+	const void *p;
+	int n;
+
+	if (c->daemon)
+		return daemon_recv(c, prio, client, buf, len, view);
+	n = ml_ring_peek(c->resp, prio, &p);
+	/* A reply sent just before the daemon went is still delivered. */
+	if (n == -EAGAIN && daemon_gone(c, false))
+		n = ml_ring_peek(c->resp, prio, &p);
+	if (n == -EAGAIN)
+		return c->peer_gone ? -EPIPE : -EAGAIN;
+	if (n == -EBADMSG && !c->poison_seen) {
+		c->poison_seen = 1;
+		note_fault(c, -EBADMSG, 0);
+	}
+	if (n < 0)
+		return n;
+	if (view)
+		*view = p;
+	else if ((size_t)n > len)
+		return -EMSGSIZE;
+	else if (n)
+		memcpy(buf, p, (size_t)n);
+	ml_ring_release(c->resp);
+	if (client)
+		*client = 0;
+	return n;
+}
+
+/*
+ * The first message of any receive. Nothing to read on an armed handle:
+ * mark the descriptor's readiness seen, then look once more, so a send
+ * that raced with us is read now or makes the descriptor readable again.
+ */
+static int recv_first(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len,
+		      const void **view)
+{
+	int n = recv_take(c, prio, client, buf, len, view);
+
+	if (n == -EAGAIN && c->armed && c->shm.be->fd_ack) {
+		c->shm.be->fd_ack(&c->shm);
+		n = recv_take(c, prio, client, buf, len, view);
+	}
+	return n;
+}
+
+int ml_chan_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len)
+{
+	int err;
+
+	if (!c || (len && !buf))
+		return -EINVAL;
+	view_done(c);
+	err = recv_prepare(c, client);
+	return err ? err : recv_first(c, prio, client, buf, len, NULL);
+}
+
+/*
+ * The rest of a batch, after a first message from client k. A client
+ * reads its one ring in a run, and so does the daemon when k was the only
+ * client with messages waiting: n recv()s could return no other order.
+ * Otherwise, one message a time, taking clients in turn.
+ */
+static unsigned more(ml_chan *c, unsigned k, struct ml_msg *msgs, unsigned n, uint8_t **at,
+		     size_t *len)
+{
+	unsigned got = 0;
+	int r;
+
+	if (!c->daemon)
+		return ml__ring_read_run(c->resp, msgs, n, at, len);
+	if (c->lone) {
+		got = ml__ring_read_run(c->reqs[k], msgs, n, at, len);
+		for (unsigned i = 0; i < got; i++) {
+			msgs[i].client = k;
+			c->next[msgs[i].prio] = (k + 1) % c->max_clients;
+		}
+		return got;
+	}
+	for (; got < n && !(c->owner_dead_due | c->poison_due); got++) {
+		const void *v;
+
+		memset(&msgs[got], 0, sizeof(msgs[got]));
+		r = daemon_recv(c, &msgs[got].prio, &msgs[got].client, at ? *at : NULL,
+				at ? *len : 0, at ? NULL : &v);
+		if (r < 0)
+			break;
+		msgs[got].len = (uint32_t)r;
+		if (at) {
+			size_t adv = ((size_t)r + 7) & ~(size_t)7;
+
+			msgs[got].data = *at;
+			*at += adv;
+			*len -= adv < *len ? adv : *len;
+			if (!*len)
+				return got + 1;
+		} else {
+			msgs[got].data = (void *)v;
+		}
+	}
+	return got;
+}
+
+/*
+ * A batch, copied into buf (ml_chan_recv_many) or viewed in
+ * place (ml_chan_recv_view). The tails are held from the first message
+ * on: a batch gives its room back once, and a view not before it is done.
+ * No refresh inside a batch, so the rings held stay the ones attached; a
+ * fault report waits for the next call.
+ */
+static int recv_batch(ml_chan *c, struct ml_msg *msgs, unsigned n, void *buf, size_t len,
+		      bool view)
 {
 	uint8_t *at = buf;
 	unsigned got = 0;
 	int r;
 
-	if (!c || !msgs || !n || (len && !buf))
-		return -EINVAL;
+	view_done(c);
 	memset(&msgs[0], 0, sizeof(msgs[0]));
-	/* The first one as ml_chan_recv() does it: refresh, reports, fd. */
-	r = ml_chan_recv(c, &msgs[0].prio, &msgs[0].client, at, len);
-	if (r < 0)
+	r = recv_prepare(c, &msgs[0].client);
+	if (r)
 		return r;
 	hold_tails(c, true);
-	for (;;) {
+	r = recv_first(c, &msgs[0].prio, &msgs[0].client, at, len,
+		       view ? (const void **)&msgs[0].data : NULL);
+	if (r >= 0) {
 		size_t adv = ((size_t)r + 7) & ~(size_t)7;
 
-		msgs[got].data = at;
-		msgs[got].len = (uint32_t)r;
-		if (++got == n || adv >= len)
-			break;
-		at += adv;
-		len -= adv;
-		memset(&msgs[got], 0, sizeof(msgs[got]));
-		if (c->daemon) {
-			/*
-			 * No refresh inside a batch: the rings held stay the
-			 * ones attached. A report waits for the next call.
-			 */
-			if (c->owner_dead_due | c->poison_due)
-				break;
-			r = daemon_recv(c, &msgs[got].prio, &msgs[got].client, at, len);
-		} else {
-			r = recv_once(c, &msgs[got].prio, &msgs[got].client, at, len);
+		msgs[0].len = (uint32_t)r;
+		if (!view) {
+			msgs[0].data = at;
+			at += adv;
+			len -= adv < len ? adv : len;
 		}
-		if (r < 0)
-			break;
+		got = 1;
 	}
-	hold_tails(c, false);
-	return (int)got;
+	if (r >= 0 && (view || len))
+		got += more(c, msgs[0].client, msgs + 1, n - 1, view ? NULL : &at, &len);
+	if (view && got)
+		c->viewing = true;
+	else
+		hold_tails(c, false);
+	return got ? (int)got : r;
+}
+
+int ml_chan_recv_many(ml_chan *c, struct ml_msg *msgs, unsigned n, void *buf, size_t len)
+{
+	if (!c || !msgs || !n || (len && !buf))
+		return -EINVAL;
+	return recv_batch(c, msgs, n, buf, len, false);
+}
+
+int ml_chan_recv_view(ml_chan *c, struct ml_msg *msgs, unsigned n)
+{
+	if (!c || !msgs || !n)
+		return -EINVAL;
+	return recv_batch(c, msgs, n, NULL, 0, true);
+}
+
+int ml_chan_recv_done(ml_chan *c)
+{
+	if (!c)
+		return -EINVAL;
+	view_done(c);
+	return 0;
 }
 
 /*
@@ -972,6 +1102,7 @@ int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
 
 	if (!c)
 		return -EINVAL;
+	view_done(c);
 	start = ml__now_ns();
 	deadline = timeout_ns < 0 ? UINT64_MAX : start + (uint64_t)timeout_ns;
 	spin_end = c->mode == ML_WAIT_BLOCKING ? start :
@@ -1145,6 +1276,7 @@ void ml_chan_close(ml_chan *c)
 {
 	if (!c)
 		return;
+	view_done(c);
 	if (c->daemon && c->ctl) {
 		ml_chan_shutdown(c);
 	} else if (c->ctl && c->req) {

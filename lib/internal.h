@@ -48,6 +48,14 @@ unsigned ml__ring_claims(const struct ml_ring *r);
  * passes the tail's cache line to the producer once, not once a record.
  */
 void ml__ring_hold_tail(struct ml_ring *r, bool hold);
+/*
+ * Consumer side: up to n more records, as n reads would return them, copied
+ * one after another (8-byte aligned) to *at while they fit in *left, or,
+ * `at` NULL, pointed to where they lie (under a held tail). How many.
+ */
+struct ml_msg;
+unsigned ml__ring_read_run(struct ml_ring *r, struct ml_msg *m, unsigned n, uint8_t **at,
+			   size_t *left);
 /* Producer side, the same for heads: a batch of writes is seen at once. */
 void ml__ring_hold_head(struct ml_ring *r, bool hold);
 

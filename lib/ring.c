@@ -75,6 +75,9 @@ struct ml_ring {
 	alignas(ML__LINE) struct ml__cons c;
 };
 
+/* How far ahead of its read position a reader fetches published bytes. */
+#define ML__PREFETCH 320u
+
 static inline uint32_t rec_size(uint32_t len)
 {
 	return (uint32_t)sizeof(struct ml__rec) + ((len + ML__REC_ALIGN - 1) & ~(ML__REC_ALIGN - 1));
@@ -553,6 +556,13 @@ static inline int cons_decode(ml_ring *r, unsigned lane, uint64_t avail, struct 
 	uint32_t skip = 0, rec, prio;
 	struct ml__rec h = hdr_load(r->lane_base[lane] + off);
 
+	/*
+	 * Where the next header is depends on this one: fetch the published
+	 * bytes a few lines ahead now, so the writer's cache is missed in
+	 * parallel, not once a record in turn.
+	 */
+	if (avail > ML__PREFETCH && off + ML__PREFETCH < cap)
+		__builtin_prefetch(r->lane_base[lane] + off + ML__PREFETCH);
 	if (!ML__REC_TAG_POS_OK(h.tag, pos))
 		return poison(r, lane);
 	if (ML__REC_TAG_TYPE(h.tag) == ML__REC_PAD) {
@@ -701,6 +711,74 @@ int ml_ring_read(ml_ring *r, int *prio, void *buf, size_t buflen)
 		*prio = n.prio;
 	cons_advance(r, &n);
 	return (int)n.len;
+}
+
+/*
+ * The next read of a run, when it is simply the next record of the lane
+ * the last one came from: that lane still has records in view, and no
+ * more urgent lane shows one (by its next header: no shared line is read
+ * while none arrives). Else -EAGAIN, and cons_next() decides.
+ */
+static inline int cons_again(ml_ring *r, struct ml__next *n)
+{
+	struct ml__cons *c = &r->c;
+	unsigned lane = n->lane;
+	uint64_t avail;
+
+	if (lane >= r->lanes)
+		return -EAGAIN;
+	avail = c->head_cache[lane] - c->tail[lane];
+	if (r->starve_limit || r->urgent_every > 1 || !avail || lane_poisoned(r, lane))
+		return -EAGAIN;
+	for (unsigned i = 0; i < lane; i++)
+		if (c->head_cache[i] != c->tail[i] || cons_hint(r, i))
+			return -EAGAIN;
+	n->waiting = 0;
+	return cons_decode(r, lane, avail, n);
+}
+
+/*
+ * Up to n more reads in a row, without a call each: the records n
+ * ml_ring_read()s would return (a record peeked at first), copied to *at
+ * while they fit in *left, or with `at` NULL pointed to in place, which
+ * only the caller's hold on the tail keeps there.
+ */
+unsigned ml__ring_read_run(ml_ring *r, struct ml_msg *m, unsigned n, uint8_t **at,
+			   size_t *left)
+{
+	struct ml__cons *c = &r->c;
+	struct ml__next nx = { .lane = ML_PRIO_COUNT };
+	unsigned got = 0;
+
+	for (; got < n; got++) {
+		uint8_t *p;
+
+		if (c->peeked)
+			nx = c->peek;
+		else if (cons_again(r, &nx) && cons_next(r, &nx))
+			break;
+		p = r->lane_base[nx.lane] + nx.off;
+		if (at) {
+			size_t adv = ((size_t)nx.len + 7) & ~(size_t)7;
+
+			if (nx.len > *left) {
+				/* It stays next, as a read that finds no room leaves it. */
+				c->peek = nx;
+				c->peeked = true;
+				break;
+			}
+			memcpy(*at, p, nx.len);
+			p = *at;
+			*at += adv;
+			*left -= adv < *left ? adv : *left;
+		}
+		c->peeked = false;
+		m[got] = (struct ml_msg){ .data = p, .len = nx.len, .prio = nx.prio };
+		cons_advance(r, &nx);
+		if (at && !*left)
+			return got + 1;
+	}
+	return got;
 }
 
 int ml_ring_peek(ml_ring *r, int *prio, const void **ptr)

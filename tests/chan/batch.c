@@ -3,8 +3,9 @@
  * Channel tests: batches. ml_chan_recv_many() returns what as many
  * ml_chan_recv() calls would, in the same order (priorities, clients in
  * turn), packed and aligned in the caller's buffer, and the room it took
- * is back when it returns; ml_chan_send_many() sends in order and stops
- * where a single send would fail. Their errors.
+ * is back when it returns; ml_chan_recv_view() the same messages in place,
+ * their room back when the view ends; ml_chan_send_many() sends in order
+ * and stops where a single send would fail. Their errors.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,9 +16,10 @@
 
 #define BT_CLIENTS 2
 #define BT_MSGS 300
+#define BT_CHANS 3               /* read by recv, recv_many, recv_view */
 
 struct bt_shared {
-	char name[2][80];        /* two channels fed the same messages */
+	char name[BT_CHANS][80]; /* channels fed the same messages */
 	_Atomic int ids;         /* hands out client numbers */
 	_Atomic int connected;   /* clients connected to both, in turn */
 	_Atomic int sent;        /* clients done sending, both channels */
@@ -46,24 +48,24 @@ static int bt_client(void *arg)
 {
 	struct bt_shared *sh = arg;
 	unsigned char msg[256];
-	ml_chan *c[2] = { NULL, NULL };
+	ml_chan *c[BT_CHANS] = { NULL };
 	int k = atomic_fetch_add(&sh->ids, 1), ret = -1;
 
 	/* Client k connects k-th to both: it has slot k in both channels. */
 	CHECK(wait_flag(&sh->connected, k, 10 * SEC), "client %d: no turn to connect", k);
-	for (int ch = 0; ch < 2; ch++)
+	for (int ch = 0; ch < BT_CHANS; ch++)
 		CHECK_RC(connect_retry(&c[ch], sh->name[ch], 5 * SEC, -ENOENT), 0);
 	atomic_fetch_add(&sh->connected, 1);
 	for (int i = 0; i < BT_MSGS; i++) {
 		bt_fill(msg, k, i);
-		for (int ch = 0; ch < 2; ch++)
+		for (int ch = 0; ch < BT_CHANS; ch++)
 			CHECK_RC(ml_chan_send(c[ch], bt_prio(k, i), msg, bt_len(k, i)), 0);
 	}
 	atomic_fetch_add(&sh->sent, 1);
 	CHECK(wait_flag(&sh->release, 1, 30 * SEC), "never released");
 	ret = 0;
 out:
-	for (int ch = 0; ch < 2; ch++)
+	for (int ch = 0; ch < BT_CHANS; ch++)
 		ml_chan_close(c[ch]);
 	return ret;
 }
@@ -86,21 +88,23 @@ static uint32_t bt_sum(const unsigned char *p, size_t len)
 
 int t_recv_many(void)
 {
-	static struct bt_rec one[BT_CLIENTS * BT_MSGS], many[BT_CLIENTS * BT_MSGS];
+	static struct bt_rec one[BT_CLIENTS * BT_MSGS], many[BT_CLIENTS * BT_MSGS],
+		view[BT_CLIENTS * BT_MSGS];
 	static const unsigned batch_n[] = { 1, 3, 7, 64 };
 	static const size_t batch_len[] = { 256, 1000, 4096, 65536 };
 	struct bt_shared *sh = shared_map(sizeof(*sh));
 	struct ml_chan_opts o = opts_default();
 	_Alignas(8) static unsigned char buf[65536];
 	struct ml_msg msgs[64];
-	ml_chan *d[2] = { NULL, NULL };
+	ml_chan *d[BT_CHANS] = { NULL };
 	pid_t pid[BT_CLIENTS] = { 0 };
-	size_t none = 0, nmany = 0;
-	unsigned calls = 0;
+	size_t none = 0, nmany = 0, nview = 0;
+	unsigned calls = 0, vcalls = 0;
 	int ret = -1, n;
 
-	for (int ch = 0; ch < 2; ch++) {
-		chan_name(sh->name[ch], sizeof(sh->name[ch]), ch ? "bt-many" : "bt-one");
+	for (int ch = 0; ch < BT_CHANS; ch++) {
+		chan_name(sh->name[ch], sizeof(sh->name[ch]),
+			  ch == 0 ? "bt-one" : ch == 1 ? "bt-many" : "bt-view");
 		CHECK_RC(ml_daemon_create(&d[ch], sh->name[ch], &o), 0);
 	}
 	for (int k = 0; k < BT_CLIENTS; k++)
@@ -154,6 +158,37 @@ int t_recv_many(void)
 		      "message %zu differs: one by one (client %u prio %d len %u), "
 		      "batched (client %u prio %d len %u)", i, one[i].client, one[i].prio,
 		      one[i].len, many[i].client, many[i].prio, many[i].len);
+
+	/*
+	 * Channel 2 by views of changing counts; each view ended by
+	 * ml_chan_recv_done() or, every other time, by the next call.
+	 */
+	for (;;) {
+		unsigned want = batch_n[vcalls % 4];
+
+		memset(msgs, 0xa5, sizeof(msgs));
+		n = ml_chan_recv_view(d[2], msgs, want);
+		vcalls++;
+		if (n == -EAGAIN)
+			break;
+		CHECK(n >= 1 && (unsigned)n <= want, "recv_view(%u) = %d (%s)", want, n,
+		      n < 0 ? ml_strerror(n) : "");
+		for (int i = 0; i < n; i++) {
+			CHECK(nview < BT_CLIENTS * BT_MSGS, "more than was sent");
+			CHECK((uintptr_t)msgs[i].data % 8 == 0, "view %d unaligned", i);
+			CHECK(msgs[i].reserved == 0, "reserved = %u", msgs[i].reserved);
+			view[nview++] = (struct bt_rec){ msgs[i].client, msgs[i].prio, msgs[i].len,
+							 bt_sum(msgs[i].data, msgs[i].len) };
+		}
+		if (vcalls % 2)
+			CHECK_RC(ml_chan_recv_done(d[2]), 0);
+	}
+	CHECK(nview == none, "views gave %zu messages, single reads %zu", nview, none);
+	for (size_t i = 0; i < none; i++)
+		CHECK(!memcmp(&one[i], &view[i], sizeof(one[i])),
+		      "message %zu differs: one by one (client %u prio %d len %u), "
+		      "viewed (client %u prio %d len %u)", i, one[i].client, one[i].prio,
+		      one[i].len, view[i].client, view[i].prio, view[i].len);
 	/* Every client's lanes in order, bytes as sent (client k has slot k). */
 	{
 		int pos[BT_CLIENTS][ML_PRIO_COUNT] = { { 0 } };
@@ -175,14 +210,15 @@ int t_recv_many(void)
 			pos[k][p] = m + 1;
 		}
 	}
-	printf("  # %zu messages in %u calls of recv_many, same order as recv\n", nmany, calls);
+	printf("  # %zu messages in %u calls of recv_many, %u of recv_view, same order as recv\n",
+	       nmany, calls, vcalls);
 	ret = 0;
 out:
 	atomic_store(&sh->release, 1);
 	for (int k = 0; k < BT_CLIENTS; k++)
 		if (pid[k] > 0 && !reap_ok(pid[k], "client", 20 * SEC))
 			ret = -1;
-	for (int ch = 0; ch < 2; ch++)
+	for (int ch = 0; ch < BT_CHANS; ch++)
 		ml_chan_close(d[ch]);
 	return ret;
 }
@@ -330,6 +366,147 @@ int t_send_many(void)
 	CHECK_RC(ml_chan_recv_many(c, in, 64, buf, sizeof(buf)), 5);
 	ret = 0;
 out:
+	ml_chan_close(c);
+	ml_chan_close(d);
+	return ret;
+}
+
+/*
+ * ml_chan_recv_view()'s contract, daemon and client in one process: bad
+ * arguments, nothing waiting; the room of viewed messages stays taken
+ * until the view ends, by ml_chan_recv_done(), the next recv or a wait;
+ * a reply made from a view's bytes; a client viewing its replies.
+ */
+int t_recv_view_edges(void)
+{
+	struct ml_chan_opts o = opts_default();
+	_Alignas(8) static unsigned char buf[4096];
+	unsigned char msg[FULL_MSG];
+	struct ml_msg m[8];
+	ml_chan *d = NULL, *c = NULL;
+	char name[80];
+	int ret = -1, n, full = 0, sent;
+
+	o.ring_size = FULL_RING;
+	chan_name(name, sizeof(name), "bt-view");
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	CHECK_RC(connect_retry(&c, name, 5 * SEC, -ENOENT), 0);
+	CHECK_RC(ml_chan_recv_view(NULL, m, 8), -EINVAL);
+	CHECK_RC(ml_chan_recv_view(d, NULL, 8), -EINVAL);
+	CHECK_RC(ml_chan_recv_view(d, m, 0), -EINVAL);
+	CHECK_RC(ml_chan_recv_done(NULL), -EINVAL);
+	CHECK_RC(ml_chan_recv_done(d), 0); /* no view: nothing to do */
+	CHECK_RC(ml_chan_recv_view(d, m, 8), -EAGAIN);
+	CHECK_RC(ml_chan_recv_view(c, m, 8), -EAGAIN);
+
+	/* Fill the High lane with numbered messages. */
+	for (;; full++) {
+		memset(msg, 'A' + full % 26, sizeof(msg));
+		if (ml_chan_send(c, ML_PRIO_HIGH, msg, FULL_MSG))
+			break;
+	}
+	CHECK(full > 6, "the lane took only %d messages", full);
+
+	/* A view of 3: the bytes in order; no room until it is done. */
+	CHECK_RC(ml_chan_recv_view(d, m, 3), 3);
+	for (int i = 0; i < 3; i++) {
+		memset(msg, 'A' + i % 26, sizeof(msg));
+		CHECK(m[i].len == FULL_MSG && m[i].prio == ML_PRIO_HIGH && m[i].client == 0 &&
+		      !memcmp(m[i].data, msg, FULL_MSG), "viewed message %d came back wrong", i);
+	}
+	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, msg, FULL_MSG), -EAGAIN);
+	/* A reply made from a view's bytes, while it is held. */
+	CHECK_RC(ml_chan_reply(d, m[1].client, ML_PRIO_LOW, m[1].data, m[1].len), 0);
+	CHECK_RC(ml_chan_recv_done(d), 0);
+	CHECK_RC(ml_chan_recv_done(d), 0); /* twice: no effect */
+	for (int i = 0; i < 3; i++)
+		CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, msg, FULL_MSG), 0);
+	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, msg, FULL_MSG), -EAGAIN);
+	sent = full + 3;
+
+	/* The next recv ends a view: it reads on after it, room back. */
+	CHECK_RC(ml_chan_recv_view(d, m, 2), 2);
+	CHECK_RC(ml_chan_recv(d, NULL, NULL, buf, sizeof(buf)), FULL_MSG);
+	memset(msg, 'A' + 5 % 26, sizeof(msg));
+	CHECK(!memcmp(buf, msg, FULL_MSG), "recv after a view did not read on after it");
+	for (int i = 0; i < 3; i++)
+		CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, msg, FULL_MSG), 0);
+	sent += 3;
+
+	/* So does a wait (here a poll). */
+	CHECK_RC(ml_chan_recv_view(d, m, 1), 1);
+	CHECK_RC(ml_chan_wait(d, 0), 0);
+	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, msg, FULL_MSG), 0);
+	sent++;
+
+	/* Everything else, by views of 8; 7 were read above. */
+	n = 0;
+	for (int r; (r = ml_chan_recv_view(d, m, 8)) > 0;)
+		n += r;
+	CHECK(n == sent - 7, "drained %d of %d", n, sent - 7);
+
+	/* The client views its reply: the bytes of message 1 ('B'). */
+	memset(msg, 'B', sizeof(msg));
+	CHECK_RC(ml_chan_recv_view(c, m, 8), 1);
+	CHECK(m[0].len == FULL_MSG && m[0].prio == ML_PRIO_LOW && !memcmp(m[0].data, msg, FULL_MSG),
+	      "the reply made from a view came back wrong");
+	CHECK_RC(ml_chan_recv_view(c, m, 8), -EAGAIN);
+	ret = 0;
+out:
+	ml_chan_close(c);
+	ml_chan_close(d);
+	return ret;
+}
+
+/*
+ * A client leaves while the daemon views its messages: its slot is not
+ * reclaimed (and so not given to a new client who would write over the
+ * viewed bytes) until the view ends. Two slots; a scan is forced by a
+ * reply to a client that connected since the daemon last looked.
+ */
+int t_recv_view_client_leaves(void)
+{
+	struct ml_chan_opts o = opts_default();
+	unsigned char msg[FULL_MSG], zz[FULL_MSG];
+	struct ml_msg m[8];
+	ml_chan *d = NULL, *a = NULL, *b = NULL, *c = NULL;
+	char name[80];
+	int ret = -1, n;
+
+	o.max_clients = 2;
+	chan_name(name, sizeof(name), "bt-leave");
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	CHECK_RC(connect_retry(&a, name, 5 * SEC, -ENOENT), 0);
+	memset(msg, 'a', sizeof(msg));
+	memset(zz, 'z', sizeof(zz));
+	for (int i = 0; i < 4; i++)
+		CHECK_RC(ml_chan_send(a, ML_PRIO_HIGH, msg, FULL_MSG), 0);
+	CHECK_RC(ml_chan_recv_view(d, m, 8), 4);
+	ml_chan_close(a);
+	a = NULL;
+	CHECK_RC(connect_retry(&b, name, 5 * SEC, -ENOENT), 0);
+	/* B is news to the daemon: this reply makes it scan the slots. */
+	CHECK_RC(ml_chan_reply(d, 1, ML_PRIO_HIGH, "hi", 2), 0);
+	/* A's slot is not free yet: C is refused, or, if let in, must not
+	 * write over the view. */
+	n = ml_client_connect(&c, name, &o);
+	CHECK(n == 0 || n == -ECONNREFUSED, "connect while the view is held: %s",
+	      ml_strerror(n));
+	if (n == 0)
+		for (int i = 0; i < 4; i++)
+			ml_chan_send(c, ML_PRIO_HIGH, zz, FULL_MSG);
+	for (int i = 0; i < 4; i++)
+		CHECK(m[i].len == FULL_MSG && m[i].client == 0 && !memcmp(m[i].data, msg, FULL_MSG),
+		      "viewed message %d changed under the view", i);
+	CHECK(n == -ECONNREFUSED, "a new client took the slot of the viewed messages");
+	/* Once the view is done, the slot goes back and C gets it. */
+	CHECK_RC(ml_chan_recv_done(d), 0);
+	CHECK_RC(ml_chan_recv_view(d, m, 8), -EAGAIN);
+	CHECK_RC(ml_client_connect(&c, name, &o), 0);
+	ret = 0;
+out:
+	ml_chan_close(a);
+	ml_chan_close(b);
 	ml_chan_close(c);
 	ml_chan_close(d);
 	return ret;

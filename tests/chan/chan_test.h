@@ -77,5 +77,7 @@ int t_no_lost_wakeup(void);            /* wakeup.c */
 int t_recv_many(void);                 /* batch.c */
 int t_recv_many_edges(void);
 int t_send_many(void);
+int t_recv_view_edges(void);
+int t_recv_view_client_leaves(void);
 
 #endif /* ML_CHAN_TEST_H */

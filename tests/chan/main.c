@@ -44,6 +44,8 @@ static const struct pt_test tests[] = {
 	{ "roundtrip_every_priority", t_roundtrip_prios },
 	{ "recv_many_same_as_recv", t_recv_many },
 	{ "recv_many_edges", t_recv_many_edges },
+	{ "recv_view_edges", t_recv_view_edges },
+	{ "recv_view_client_leaves", t_recv_view_client_leaves },
 	{ "send_many", t_send_many },
 	{ "no_lost_wakeup", t_no_lost_wakeup },
 	{ "connect_errors_and_slot_reuse", t_connect_errors },

@@ -77,7 +77,7 @@ enum fz_ring_op {
 enum fz_chan_op {
 	FZC_RECV,      /* u8: buffer length / 8 */
 	FZC_RECV_MAX,  /* a buffer of 64 KiB */
-	FZC_RECV_MANY, /* u8 count, u8 buffer length / 8 */
+	FZC_RECV_MANY, /* u8 count, u8 buffer length / 8 (255: a view) */
 	FZC_WAIT,      /* timeout 0 */
 	FZC_SEND,      /* u8 client, u8 prio, u8 length: a daemon replies */
 	FZC_SEND_WAIT, /* the same, timeout 0 */

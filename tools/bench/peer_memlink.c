@@ -11,9 +11,9 @@
  * waits in ml_chan_send_wait() (other modes). Streams of messages up to
  * 4 KiB (every row but the round trips) go in batches of up to 64, as a
  * user streaming small messages would send and read them:
- * ml_chan_send_many() and ml_chan_recv_many(), each message copied into
- * and out of a batch buffer here (as the uds peer reads through a buffer
- * of its own).
+ * ml_chan_send_many(), each message copied into a batch buffer here first,
+ * and ml_chan_recv_view(), each copied from where it lies in the channel
+ * into the harness's buffer, as every transport delivers it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,13 +30,14 @@
 #define ML_BATCH 64
 #define ML_BATCH_BYTES (32u << 10)
 #define ML_BATCH_MAX_MSG 4096u
+#define ML_STREAM_RING (1u << 20)
 
 struct ml_end {
 	ml_chan *ch;
 	unsigned client;   /* daemon: whom to answer */
 	/*
-	 * A stream's receiver reads in batches (ml_chan_recv_many), its
-	 * sender sends them (ml_chan_send_many): bbuf holds the messages.
+	 * A stream's receiver views batches (ml_chan_recv_view), its sender
+	 * sends them (ml_chan_send_many) from bbuf.
 	 */
 	unsigned char *bbuf;
 	size_t blen, bused;
@@ -64,8 +65,13 @@ static int ml_open(struct peer_end *e)
 		o.ring_size = 2u << 20;
 		o.max_msg = 65536;
 	}
-	/* Small messages only: a batch of one big one would just copy more. */
+	/*
+	 * Streams of small messages: batches, and 1 MiB rings (as the
+	 * baseline ring has) so that the writer is not held up by the
+	 * reader's batches. A batch of big messages would just copy more.
+	 */
 	if (!r->duplex && r->payload <= ML_BATCH_MAX_MSG) {
+		o.ring_size = ML_STREAM_RING;
 		m->blen = ML_BATCH_BYTES;
 		m->bbuf = malloc(m->blen);
 		if (!m->bbuf)
@@ -172,7 +178,7 @@ static int ml_recv_one(struct ml_end *m, int *prio, void *buf, size_t cap)
 	n = ml_take(m, prio, buf, cap);
 	if (n != -EAGAIN)
 		return n;
-	n = ml_chan_recv_many(m->ch, m->msg, ML_BATCH, m->bbuf, m->blen);
+	n = ml_chan_recv_view(m->ch, m->msg, ML_BATCH);
 	if (n < 0)
 		return n;
 	m->nmsg = (unsigned)n;
