@@ -792,11 +792,7 @@ int ml_chan_send_many(ml_chan *c, unsigned client, const struct ml_msg *msgs, un
 		return err;
 	/* Published together: the reader's core fetches the head line once. */
 	ml__ring_hold_head(r, true);
-	for (; sent < n; sent++) {
-		err = ml_ring_write(r, msgs[sent].prio, msgs[sent].data, msgs[sent].len);
-		if (err)
-			break;
-	}
+	sent = ml__ring_write_run(r, msgs, n, &err);
 	ml__ring_hold_head(r, false);
 	if (sent) {
 		bell_ring(c, c->daemon ? 1 + client : 0);

@@ -58,5 +58,10 @@ unsigned ml__ring_read_run(struct ml_ring *r, struct ml_msg *m, unsigned n, uint
 			   size_t *left);
 /* Producer side, the same for heads: a batch of writes is seen at once. */
 void ml__ring_hold_head(struct ml_ring *r, bool hold);
+/*
+ * Up to n writes in a row (msgs' data, len, prio), as n ml_ring_write()s
+ * would write them. How many; *err is why the next one was not (0: all).
+ */
+unsigned ml__ring_write_run(struct ml_ring *r, const struct ml_msg *m, unsigned n, int *err);
 
 #endif /* ML_INTERNAL_H */

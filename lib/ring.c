@@ -469,6 +469,30 @@ int ml_ring_write(ml_ring *r, int prio, const void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Up to n writes in a row, without a call each: msgs in order, as n
+ * ml_ring_write()s would write them. How many; *err is why the next one
+ * was not written (0: all were).
+ */
+unsigned ml__ring_write_run(ml_ring *r, const struct ml_msg *m, unsigned n, int *err)
+{
+	unsigned i;
+
+	*err = 0;
+	for (i = 0; i < n; i++) {
+		uint32_t at, skip;
+		unsigned lane;
+
+		*err = prod_begin(r, m[i].prio, m[i].len, m[i].data || !m[i].len, &lane, &at, &skip);
+		if (*err)
+			break;
+		if (m[i].len)
+			memcpy(r->lane_base[lane] + at + sizeof(struct ml__rec), m[i].data, m[i].len);
+		prod_publish(r, lane, m[i].prio, at, skip, m[i].len);
+	}
+	return i;
+}
+
 int ml_ring_reserve(ml_ring *r, int prio, size_t len, void **ptr)
 {
 	uint32_t at, skip;
