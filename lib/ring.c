@@ -578,8 +578,12 @@ static inline int cons_decode(ml_ring *r, unsigned lane, uint64_t avail, struct 
 	uint32_t off = c->roff[lane];
 	uint64_t pos = c->tail[lane];
 	uint32_t skip = 0, rec, prio;
-	struct ml__rec h = hdr_load(r->lane_base[lane] + off);
+	struct ml__rec h;
 
+	/* The record's next line, fetched beside its header, not after it. */
+	if (avail > 64 && off + 64 < cap)
+		__builtin_prefetch(r->lane_base[lane] + off + 64);
+	h = hdr_load(r->lane_base[lane] + off);
 	/*
 	 * Where the next header is depends on this one: fetch the published
 	 * bytes a few lines ahead now, so the writer's cache is missed in

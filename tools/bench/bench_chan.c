@@ -11,9 +11,10 @@
  *
  * rtt: the client sends, the daemon checks and echoes, the client checks
  * and times every round trip. tput: one client streams to the daemon,
- * which checks every message, one call per message (api "copy") and in
- * batches of up to 64 (api "batch": ml_chan_send_many, ml_chan_recv_many);
- * then 4 and 8 clients at once. rtt also
+ * which checks every message, one call per message (api "copy"), in
+ * batches of up to 64 (api "batch": ml_chan_send_many, ml_chan_recv_many)
+ * and in batches read in place (api "view": ml_chan_send_many,
+ * ml_chan_recv_view); then 4 and 8 clients at once. rtt also
  * measures how long a waiting client takes to learn that the daemon was
  * SIGKILLed, and the CPU an idle waiting client uses after its spin.
  * Every message is checked the same way for every transport (payload.h).
@@ -94,7 +95,7 @@ struct rtt_res {
 
 struct row_arg {
 	struct spec sp;
-	bool batch;        /* memlink tput: ml_chan_send_many / ml_chan_recv_many */
+	enum api { API_COPY, API_BATCH, API_VIEW } api; /* memlink tput: how it is called */
 	size_t payload;
 	uint64_t n;        /* counted messages or round trips */
 	int sv[2];         /* uds socket pair */
@@ -388,7 +389,8 @@ static int tp_recv_batches(struct end *e, struct payload *pl, uint64_t n, unsign
 	struct ml_msg m[TP_BATCH];
 
 	for (uint64_t i = 0; i < n;) {
-		int got = ml_chan_recv_many(e->ch, m, TP_BATCH, buf, tp_blen(a->payload));
+		int got = a->api == API_VIEW ? ml_chan_recv_view(e->ch, m, TP_BATCH) :
+			  ml_chan_recv_many(e->ch, m, TP_BATCH, buf, tp_blen(a->payload));
 
 		if (got == -EAGAIN) {
 			got = ml_chan_wait(e->ch, 100000000);
@@ -424,7 +426,7 @@ static int tput_role(const struct proc_ctx *ctx, void *arg)
 	err = end_open(&e, ctx, a);
 	if (err)
 		return fail(ctx, res->err, "open", err);
-	if (a->batch) {
+	if (a->api != API_COPY) {
 		unsigned char *buf = malloc(tp_blen(a->payload));
 
 		err = !buf ? -ENOMEM :
@@ -557,23 +559,26 @@ static int do_tput(const struct opts *o, struct proc_pair *pp)
 {
 	static const struct {
 		struct spec sp;
-		bool batch;
+		enum api api;
 	} specs[] = {
-		{ { X_BASELINE, ML_WAIT_BUSY }, false },
-		{ { X_UDS, ML_WAIT_BLOCKING }, false },
-		{ { X_MEMLINK, ML_WAIT_BUSY }, false },
-		{ { X_MEMLINK, ML_WAIT_ADAPTIVE }, false },
-		{ { X_MEMLINK, ML_WAIT_BUSY }, true },
-		{ { X_MEMLINK, ML_WAIT_ADAPTIVE }, true },
-		{ { X_MEMLINK, ML_WAIT_BLOCKING }, true },
+		{ { X_BASELINE, ML_WAIT_BUSY }, API_COPY },
+		{ { X_UDS, ML_WAIT_BLOCKING }, API_COPY },
+		{ { X_MEMLINK, ML_WAIT_BUSY }, API_COPY },
+		{ { X_MEMLINK, ML_WAIT_ADAPTIVE }, API_COPY },
+		{ { X_MEMLINK, ML_WAIT_BUSY }, API_BATCH },
+		{ { X_MEMLINK, ML_WAIT_ADAPTIVE }, API_BATCH },
+		{ { X_MEMLINK, ML_WAIT_BLOCKING }, API_BATCH },
+		{ { X_MEMLINK, ML_WAIT_BUSY }, API_VIEW },
+		{ { X_MEMLINK, ML_WAIT_ADAPTIVE }, API_VIEW },
 	};
+	static const char *const api_name[] = { "copy", "batch", "view" };
 	int bad = 0;
 
 	for (unsigned p = 0; p < o->npayloads; p++) {
 		double base = 0;
 
 		for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++) {
-			struct row_arg a = { .sp = specs[s].sp, .batch = specs[s].batch,
+			struct row_arg a = { .sp = specs[s].sp, .api = specs[s].api,
 					     .payload = o->payload[p], .n = o->msgs };
 			const struct tput_res *res;
 			const char *why = NULL;
@@ -583,8 +588,7 @@ static int do_tput(const struct opts *o, struct proc_pair *pp)
 			if (a.sp.x == X_UDS)
 				a.n = a.n / 10 + 1;
 			row_init(&r, "tput", &a.sp, a.payload);
-			if (a.batch)
-				r.api = "batch";
+			r.api = api_name[a.api];
 			rc = run_row(pp, tput_role, &a, &why);
 			res = proc_result(pp, 1);
 			r.verified = !rc && res->verified;
