@@ -925,6 +925,21 @@ int ml_chan_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len)
 }
 
 /*
+ * A batch copied into the caller's buffer: message m, of m->len bytes, was
+ * copied to *at; step past it to the next 8-byte boundary. false: no room
+ * is left for another.
+ */
+static bool packed(struct ml_msg *m, uint8_t **at, size_t *len)
+{
+	size_t adv = ((size_t)m->len + 7) & ~(size_t)7;
+
+	m->data = *at;
+	*at += adv;
+	*len -= adv < *len ? adv : *len;
+	return *len != 0;
+}
+
+/*
  * The rest of a batch, after a first message from client k. A client
  * reads its one ring in a run, and so does the daemon when k was the only
  * client with messages waiting: n recv()s could return no other order.
@@ -955,17 +970,10 @@ static unsigned more(ml_chan *c, unsigned k, struct ml_msg *msgs, unsigned n, ui
 		if (r < 0)
 			break;
 		msgs[got].len = (uint32_t)r;
-		if (at) {
-			size_t adv = ((size_t)r + 7) & ~(size_t)7;
-
-			msgs[got].data = *at;
-			*at += adv;
-			*len -= adv < *len ? adv : *len;
-			if (!*len)
-				return got + 1;
-		} else {
+		if (!at)
 			msgs[got].data = (void *)v;
-		}
+		else if (!packed(&msgs[got], at, len))
+			return got + 1;
 	}
 	return got;
 }
@@ -993,18 +1001,11 @@ static int recv_batch(ml_chan *c, struct ml_msg *msgs, unsigned n, void *buf, si
 	r = recv_first(c, &msgs[0].prio, &msgs[0].client, at, len,
 		       view ? (const void **)&msgs[0].data : NULL);
 	if (r >= 0) {
-		size_t adv = ((size_t)r + 7) & ~(size_t)7;
-
 		msgs[0].len = (uint32_t)r;
-		if (!view) {
-			msgs[0].data = at;
-			at += adv;
-			len -= adv < len ? adv : len;
-		}
 		got = 1;
+		if (view || packed(&msgs[0], &at, &len))
+			got += more(c, msgs[0].client, msgs + 1, n - 1, view ? NULL : &at, &len);
 	}
-	if (r >= 0 && (view || len))
-		got += more(c, msgs[0].client, msgs + 1, n - 1, view ? NULL : &at, &len);
 	if (view && got)
 		c->viewing = true;
 	else
