@@ -506,10 +506,31 @@ fail:
 	return err;
 }
 
-/* The daemon's next message: most urgent first, clients in turn per lane. */
 /*
- * Take the next request: copied into buf, or with `view` pointed to where it
- * lies in the ring (the caller holds the tails, so it stays there).
+ * Hand over a message of n bytes at p: copied into buf, or with `view`
+ * pointed to where it lies in the ring (the caller holds the tails, so it
+ * stays there). -EMSGSIZE, nothing taken, when it does not fit.
+ */
+static int deliver(const void *p, int n, void *buf, size_t len, const void **view)
+{
+	if (view)
+		*view = p;
+	else if ((size_t)n > len)
+		return -EMSGSIZE;
+	else if (n)
+		memcpy(buf, p, (size_t)n);
+	return 0;
+}
+
+/* Round robin: after client k at a priority, the next one is looked at first. */
+static void served(ml_chan *c, unsigned k, int prio)
+{
+	c->next[prio] = k + 1 == c->max_clients ? 0 : k + 1;
+}
+
+/*
+ * The daemon's next message: most urgent first, clients in turn per lane;
+ * copied or viewed as deliver() says.
  */
 static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len,
 		       const void **view)
@@ -540,14 +561,10 @@ static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_
 	if (best < 0)
 		return -EAGAIN;
 	n = ml_ring_peek(c->reqs[best], &best_prio, &p);
-	if (view)
-		*view = p;
-	else if ((size_t)n > len)
+	if (deliver(p, n, buf, len, view))
 		return -EMSGSIZE;
-	else if (n)
-		memcpy(buf, p, (size_t)n);
 	ml_ring_release(c->reqs[best]);
-	c->next[best_prio] = ((unsigned)best + 1) % c->max_clients;
+	served(c, (unsigned)best, best_prio);
 	c->lone = ready == 1;
 	if (prio)
 		*prio = best_prio;
@@ -863,7 +880,7 @@ static int recv_prepare(ml_chan *c, unsigned *client)
 	return 0;
 }
 
-/* Take the next message: copied into buf, or with `view` pointed to. */
+/* Take the next message, copied or viewed as deliver() says. */
 static int recv_take(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len,
 		     const void **view)
 {
@@ -884,12 +901,8 @@ static int recv_take(ml_chan *c, int *prio, unsigned *client, void *buf, size_t 
 	}
 	if (n < 0)
 		return n;
-	if (view)
-		*view = p;
-	else if ((size_t)n > len)
+	if (deliver(p, n, buf, len, view))
 		return -EMSGSIZE;
-	else if (n)
-		memcpy(buf, p, (size_t)n);
 	ml_ring_release(c->resp);
 	if (client)
 		*client = 0;
@@ -931,12 +944,8 @@ int ml_chan_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len)
  */
 static bool packed(struct ml_msg *m, uint8_t **at, size_t *len)
 {
-	size_t adv = ((size_t)m->len + 7) & ~(size_t)7;
-
 	m->data = *at;
-	*at += adv;
-	*len -= adv < *len ? adv : *len;
-	return *len != 0;
+	return ml__pack_step(at, len, m->len) != 0;
 }
 
 /*
@@ -957,7 +966,7 @@ static unsigned more(ml_chan *c, unsigned k, struct ml_msg *msgs, unsigned n, ui
 		got = ml__ring_read_run(c->reqs[k], msgs, n, at, len);
 		for (unsigned i = 0; i < got; i++) {
 			msgs[i].client = k;
-			c->next[msgs[i].prio] = (k + 1) % c->max_clients;
+			served(c, k, msgs[i].prio);
 		}
 		return got;
 	}

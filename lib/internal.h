@@ -49,6 +49,19 @@ unsigned ml__ring_claims(const struct ml_ring *r);
  */
 void ml__ring_hold_tail(struct ml_ring *r, bool hold);
 /*
+ * A batch copied into a buffer: step *at past a message of len bytes, to
+ * the next 8-byte boundary; returns what is left of the buffer (*left).
+ */
+static inline size_t ml__pack_step(uint8_t **at, size_t *left, uint32_t len)
+{
+	size_t adv = ((size_t)len + 7) & ~(size_t)7;
+
+	*at += adv;
+	*left -= adv < *left ? adv : *left;
+	return *left;
+}
+
+/*
  * Consumer side: up to n more records, as n reads would return them, copied
  * one after another (8-byte aligned) to *at while they fit in *left, or,
  * `at` NULL, pointed to where they lie (under a held tail). How many.

@@ -455,7 +455,8 @@ static inline int prod_begin(ml_ring *r, int prio, size_t len, bool args_ok,
 	return err;
 }
 
-int ml_ring_write(ml_ring *r, int prio, const void *buf, size_t len)
+/* One whole write: claim, copy, publish (or hold, under a held head). */
+static inline int prod_write(ml_ring *r, int prio, const void *buf, size_t len)
 {
 	uint32_t at, skip;
 	unsigned lane;
@@ -469,6 +470,11 @@ int ml_ring_write(ml_ring *r, int prio, const void *buf, size_t len)
 	return 0;
 }
 
+int ml_ring_write(ml_ring *r, int prio, const void *buf, size_t len)
+{
+	return prod_write(r, prio, buf, len);
+}
+
 /*
  * Up to n writes in a row, without a call each: msgs in order, as n
  * ml_ring_write()s would write them. How many; *err is why the next one
@@ -480,15 +486,9 @@ unsigned ml__ring_write_run(ml_ring *r, const struct ml_msg *m, unsigned n, int 
 
 	*err = 0;
 	for (i = 0; i < n; i++) {
-		uint32_t at, skip;
-		unsigned lane;
-
-		*err = prod_begin(r, m[i].prio, m[i].len, m[i].data || !m[i].len, &lane, &at, &skip);
+		*err = prod_write(r, m[i].prio, m[i].data, m[i].len);
 		if (*err)
 			break;
-		if (m[i].len)
-			memcpy(r->lane_base[lane] + at + sizeof(struct ml__rec), m[i].data, m[i].len);
-		prod_publish(r, lane, m[i].prio, at, skip, m[i].len);
 	}
 	return i;
 }
@@ -787,8 +787,6 @@ unsigned ml__ring_read_run(ml_ring *r, struct ml_msg *m, unsigned n, uint8_t **a
 			break;
 		p = r->lane_base[nx.lane] + nx.off;
 		if (at) {
-			size_t adv = ((size_t)nx.len + 7) & ~(size_t)7;
-
 			if (nx.len > *left) {
 				/* It stays next, as a read that finds no room leaves it. */
 				c->peek = nx;
@@ -797,8 +795,7 @@ unsigned ml__ring_read_run(ml_ring *r, struct ml_msg *m, unsigned n, uint8_t **a
 			}
 			memcpy(*at, p, nx.len);
 			p = *at;
-			*at += adv;
-			*left -= adv < *left ? adv : *left;
+			ml__pack_step(at, left, nx.len);
 		}
 		c->peeked = false;
 		m[got] = (struct ml_msg){ .data = p, .len = nx.len, .prio = nx.prio };
