@@ -223,6 +223,19 @@ out:
 	return ret;
 }
 
+/* A daemon and one client of it, both in this process, on a FULL_RING channel. */
+static int bt_pair(const char *tag, ml_chan **d, ml_chan **c)
+{
+	struct ml_chan_opts o = opts_default();
+	char name[80];
+	int err;
+
+	o.ring_size = FULL_RING;
+	chan_name(name, sizeof(name), tag);
+	err = ml_daemon_create(d, name, &o);
+	return err ? err : connect_retry(c, name, 5 * SEC, -ENOENT);
+}
+
 /*
  * The contract's edges, daemon and client in one process: bad arguments,
  * nothing waiting, a first message too big for the buffer (it stays), a
@@ -231,18 +244,13 @@ out:
  */
 int t_recv_many_edges(void)
 {
-	struct ml_chan_opts o = opts_default();
 	_Alignas(8) static unsigned char buf[4096];
 	unsigned char msg[FULL_MSG];
 	struct ml_msg m[8];
 	ml_chan *d = NULL, *c = NULL;
-	char name[80];
 	int ret = -1, n, full = 0;
 
-	o.ring_size = FULL_RING;
-	chan_name(name, sizeof(name), "bt-edge");
-	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
-	CHECK_RC(connect_retry(&c, name, 5 * SEC, -ENOENT), 0);
+	CHECK_RC(bt_pair("bt-edge", &d, &c), 0);
 	CHECK_RC(ml_chan_recv_many(NULL, m, 8, buf, sizeof(buf)), -EINVAL);
 	CHECK_RC(ml_chan_recv_many(d, NULL, 8, buf, sizeof(buf)), -EINVAL);
 	CHECK_RC(ml_chan_recv_many(d, m, 0, buf, sizeof(buf)), -EINVAL);
@@ -300,19 +308,14 @@ out:
  */
 int t_send_many(void)
 {
-	struct ml_chan_opts o = opts_default();
 	_Alignas(8) static unsigned char buf[4096];
 	static unsigned char big[8192];
 	unsigned char data[8][FULL_MSG];
 	struct ml_msg m[64], in[64];
 	ml_chan *d = NULL, *c = NULL;
-	char name[80];
 	int ret = -1, n, sent, got;
 
-	o.ring_size = FULL_RING;
-	chan_name(name, sizeof(name), "bt-send");
-	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
-	CHECK_RC(connect_retry(&c, name, 5 * SEC, -ENOENT), 0);
+	CHECK_RC(bt_pair("bt-send", &d, &c), 0);
 	for (int i = 0; i < 8; i++) {
 		memset(data[i], 'a' + i, FULL_MSG);
 		m[i] = (struct ml_msg){ .data = data[i], .len = (uint32_t)(i * 7 + 1),
@@ -379,18 +382,13 @@ out:
  */
 int t_recv_view_edges(void)
 {
-	struct ml_chan_opts o = opts_default();
 	_Alignas(8) static unsigned char buf[4096];
 	unsigned char msg[FULL_MSG];
 	struct ml_msg m[8];
 	ml_chan *d = NULL, *c = NULL;
-	char name[80];
 	int ret = -1, n, full = 0, sent;
 
-	o.ring_size = FULL_RING;
-	chan_name(name, sizeof(name), "bt-view");
-	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
-	CHECK_RC(connect_retry(&c, name, 5 * SEC, -ENOENT), 0);
+	CHECK_RC(bt_pair("bt-view", &d, &c), 0);
 	CHECK_RC(ml_chan_recv_view(NULL, m, 8), -EINVAL);
 	CHECK_RC(ml_chan_recv_view(d, NULL, 8), -EINVAL);
 	CHECK_RC(ml_chan_recv_view(d, m, 0), -EINVAL);
