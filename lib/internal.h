@@ -69,7 +69,10 @@ static inline size_t ml__pack_step(uint8_t **at, size_t *left, uint32_t len)
 struct ml_msg;
 unsigned ml__ring_read_run(struct ml_ring *r, struct ml_msg *m, unsigned n, uint8_t **at,
 			   size_t *left);
-/* Producer side, the same for heads: a batch of writes is seen at once. */
+/*
+ * Producer side, the same for heads: a batch of writes stores the head once
+ * (each record is still committed by its header as it is written).
+ */
 void ml__ring_hold_head(struct ml_ring *r, bool hold);
 /*
  * Up to n writes in a row (msgs' data, len, prio), as n ml_ring_write()s

@@ -32,6 +32,7 @@ struct ml__prod {
 	uint32_t res_skip;                  /* pad bytes before the record */
 	bool hold;                          /* ml__ring_hold_head(): store later */
 	uint8_t held;                       /* lanes whose head store is held */
+	uint64_t stored[ML_PRIO_COUNT];     /* the head as last stored */
 };
 
 /* The next record of a lane, as decoded and checked by cons_next(). */
@@ -46,13 +47,15 @@ struct ml__next {
 
 struct ml__cons {
 	uint64_t tail[ML_PRIO_COUNT];       /* authoritative, published to shm */
-	uint64_t head_cache[ML_PRIO_COUNT]; /* last validated producer head */
+	uint64_t head_cache[ML_PRIO_COUNT]; /* where known committed records end */
+	uint64_t head_seen[ML_PRIO_COUNT];  /* the head as last read */
 	uint32_t roff[ML_PRIO_COUNT];       /* tail modulo lane capacity */
 	uint32_t skipped[ML_PRIO_COUNT];    /* starvation guard counters */
 	uint32_t unlooked;                  /* reads since urgent lanes were looked at */
 	bool peeked;                        /* peek holds an unreleased record */
 	bool hold;                          /* ml__ring_hold_tail(): store later */
 	uint8_t held;                       /* lanes whose tail store is held */
+	uint8_t idle;                       /* lanes found empty at the last look */
 	struct ml__next peek;               /* valid while peeked */
 };
 
@@ -210,6 +213,13 @@ int ml_ring_init(ml_ring **out, void *mem, size_t len, size_t capacity,
 	shm->urgent_every = o.urgent_every;
 	memcpy(shm->lane_off, off, sizeof(off));
 	memcpy(shm->lane_cap, cap, sizeof(cap));
+	/*
+	 * The memory may have held a ring before: the first header of each
+	 * lane must not be mistaken for a record (the producer's rule).
+	 */
+	for (uint32_t i = 0; i < lanes; i++)
+		memcpy((uint8_t *)mem + ML__RING_HDR_SIZE + off[i], &(uint64_t){ ML__REC_NONE(0) },
+		       sizeof(uint64_t));
 	/* The magic goes last: an attacher that sees it sees the rest. */
 	atomic_thread_fence(memory_order_release);
 	*(volatile uint32_t *)&shm->magic = ML__RING_MAGIC;
@@ -271,11 +281,18 @@ int ml_ring_attach(ml_ring **out, void *mem, size_t len)
 		uint64_t h = atomic_load_explicit(&shm->head[i], memory_order_acquire);
 		uint64_t t = atomic_load_explicit(&shm->tail[i], memory_order_acquire);
 
+		/* A head behind the tail lags the headers its reader went by. */
+		bool lags = t - h <= cap[i];
+
+		r->c.head_seen[i] = lags ? h : t;
+		if (lags)
+			h = t;
 		if (h - t > cap[i] || (h | t) % ML__REC_ALIGN) {
 			free(r->alloc_base);
 			return -EBADMSG;
 		}
 		r->p.head[i] = h;
+		r->p.stored[i] = h;
 		r->p.tail_cache[i] = t;
 		r->p.woff[i] = (uint32_t)(h % cap[i]);
 		r->c.tail[i] = t;
@@ -305,17 +322,6 @@ static inline bool lane_poisoned(const ml_ring *r, unsigned lane)
 	return atomic_load_explicit(&r->poisoned, memory_order_relaxed) & (1u << lane);
 }
 
-unsigned ml__ring_claims(const ml_ring *r)
-{
-	unsigned mask = 0;
-
-	for (unsigned l = 0; r && l < r->lanes; l++)
-		if (atomic_load_explicit(&r->shm->claim[l], memory_order_relaxed) !=
-		    atomic_load_explicit(&r->shm->head[l], memory_order_acquire))
-			mask |= 1u << l;
-	return mask;
-}
-
 unsigned ml_ring_poisoned(const ml_ring *r)
 {
 	return r ? atomic_load_explicit(&r->poisoned, memory_order_relaxed) : 0;
@@ -324,19 +330,89 @@ unsigned ml_ring_poisoned(const ml_ring *r)
 /* ---- record headers ---------------------------------------------------- */
 
 /*
- * Headers are written and read as one 64-bit word: the reader may look at a
- * header the producer is writing (cons_hint), and must never see half of it.
+ * Headers are written and read as one 64-bit word: the reader looks at
+ * headers the producer is writing, and must never see half of one. A
+ * release store commits a record; the acquire load that sees it sees the
+ * payload too.
  */
-static inline void hdr_store(uint8_t *at, uint32_t len, uint32_t tag)
+static inline void hdr_put(uint8_t *at, uint64_t w, int order)
 {
-	__atomic_store_n((uint64_t *)(void *)at, (uint64_t)tag << 32 | len, __ATOMIC_RELAXED);
+	__atomic_store_n((uint64_t *)(void *)at, w, order);
+}
+
+static inline void hdr_store(uint8_t *at, uint32_t len, uint32_t tag, int order)
+{
+	hdr_put(at, (uint64_t)tag << 32 | len, order);
+}
+
+static inline struct ml__rec hdr_get(const uint8_t *at, int order)
+{
+	uint64_t w = __atomic_load_n((const uint64_t *)(const void *)at, order);
+
+	return (struct ml__rec){ .len = (uint32_t)w, .tag = (uint32_t)(w >> 32) };
 }
 
 static inline struct ml__rec hdr_load(const uint8_t *at)
 {
-	uint64_t w = __atomic_load_n((const uint64_t *)(const void *)at, __ATOMIC_RELAXED);
+	return hdr_get(at, __ATOMIC_RELAXED);
+}
 
-	return (struct ml__rec){ .len = (uint32_t)w, .tag = (uint32_t)(w >> 32) };
+/*
+ * The bytes that the header at position `pos` (offset `off`) of a lane
+ * commits: its record's, or a pad's and the record after it. 0 when it
+ * commits none, or says something no producer writes (which the caller's
+ * checks against the head then report).
+ */
+static inline uint32_t hdr_commits(const ml_ring *r, unsigned lane, uint64_t pos, uint32_t off)
+{
+	const uint8_t *base = r->lane_base[lane];
+	uint32_t skip = 0;
+	struct ml__rec h = hdr_get(base + off, __ATOMIC_ACQUIRE);
+
+	if (!ML__REC_TAG_POS_OK(h.tag, pos))
+		return 0;
+	if (ML__REC_TAG_TYPE(h.tag) == ML__REC_PAD) {
+		skip = r->lane_cap[lane] - off;
+		h = hdr_load(base);
+		if (!ML__REC_TAG_POS_OK(h.tag, pos + skip) || ML__REC_TAG_TYPE(h.tag) != ML__REC_DATA)
+			return 0;
+	}
+	return h.len > r->max_msg ? 0 : skip + rec_size(h.len);
+}
+
+/*
+ * Records past the stored head are committed by their headers: a producer
+ * found gone left one uncommitted only if no chain of headers leads from
+ * its head to its claim.
+ */
+static bool committed_to(const ml_ring *r, unsigned lane, uint64_t from, uint64_t to)
+{
+	uint32_t cap = r->lane_cap[lane];
+
+	if (to - from > cap || (from | to) % ML__REC_ALIGN)
+		return false;
+	while (from != to) {
+		uint32_t step = hdr_commits(r, lane, from, (uint32_t)(from % cap));
+
+		if (!step || step > to - from)
+			return false;
+		from += step;
+	}
+	return true;
+}
+
+unsigned ml__ring_claims(const ml_ring *r)
+{
+	unsigned mask = 0;
+
+	for (unsigned l = 0; r && l < r->lanes; l++) {
+		uint64_t claim = atomic_load_explicit(&r->shm->claim[l], memory_order_relaxed);
+		uint64_t head = atomic_load_explicit(&r->shm->head[l], memory_order_acquire);
+
+		if (claim != head && !committed_to(r, l, head, claim))
+			mask |= 1u << l;
+	}
+	return mask;
 }
 
 /* ---- producer ---------------------------------------------------------- */
@@ -392,27 +468,46 @@ static inline int prod_claim(ml_ring *r, unsigned lane, uint32_t len,
 	return prod_room(r, lane, *skip + rec);
 }
 
-/* Write the headers (pad first, if any), then publish with one head store. */
+static inline void prod_store_head(ml_ring *r, unsigned lane)
+{
+	r->p.stored[lane] = r->p.head[lane];
+	atomic_store_explicit(&r->shm->head[lane], r->p.head[lane], memory_order_release);
+}
+
+/*
+ * Commit the record with its header (a pad's, if any, goes last: it is the
+ * one the reader looks at), then store the head, or hold it.
+ */
 static inline void prod_publish(ml_ring *r, unsigned lane, int prio,
 				uint32_t at, uint32_t skip, uint32_t len)
 {
 	struct ml__prod *p = &r->p;
 	uint8_t *base = r->lane_base[lane];
+	uint32_t cap = r->lane_cap[lane];
 	uint64_t pos = p->head[lane];
+	uint64_t next = pos + skip + rec_size(len);
 	uint32_t end = at + rec_size(len);
 
-	if (skip) {
+	if (end == cap)
+		end = 0;
+	/* The producer's rule (ring_layout.h): no stale header where the next one goes. */
+	if (next + sizeof(struct ml__rec) <= p->tail_cache[lane] + cap)
+		hdr_put(base + end, ML__REC_NONE(next), __ATOMIC_RELAXED);
+	hdr_store(base + at, len, ML__REC_TAG(pos + skip, ML__REC_DATA, prio),
+		  skip ? __ATOMIC_RELAXED : __ATOMIC_RELEASE);
+	if (skip)
 		hdr_store(base + p->woff[lane], skip - (uint32_t)sizeof(struct ml__rec),
-			  ML__REC_TAG(pos, ML__REC_PAD, 0));
-		pos += skip;
-	}
-	hdr_store(base + at, len, ML__REC_TAG(pos, ML__REC_DATA, prio));
-	p->head[lane] = pos + rec_size(len);
-	p->woff[lane] = end == r->lane_cap[lane] ? 0 : end;
-	if (p->hold)
+			  ML__REC_TAG(pos, ML__REC_PAD, 0), __ATOMIC_RELEASE);
+	p->head[lane] = next;
+	p->woff[lane] = end;
+	/*
+	 * A held head is stored anyway once it is half a lane ahead, so that
+	 * a reader's tail, which follows the headers, is never a lane past it.
+	 */
+	if (p->hold && next - p->stored[lane] < cap / 2)
 		p->held |= (uint8_t)(1u << lane);
 	else
-		atomic_store_explicit(&r->shm->head[lane], p->head[lane], memory_order_release);
+		prod_store_head(r, lane);
 }
 
 /* Store the indices (heads or tails) of the lanes in *held, now. */
@@ -426,8 +521,11 @@ static void store_held(_Atomic uint64_t *shared, const uint64_t *mine, uint8_t *
 void ml__ring_hold_head(ml_ring *r, bool hold)
 {
 	r->p.hold = hold;
-	if (!hold)
-		store_held(r->shm->head, r->p.head, &r->p.held);
+	if (hold)
+		return;
+	for (unsigned l = 0; r->p.held; l++, r->p.held >>= 1)
+		if (r->p.held & 1u)
+			prod_store_head(r, l);
 }
 
 /*
@@ -521,6 +619,10 @@ int ml_ring_commit(ml_ring *r, size_t len)
 		return -EINVAL;
 	prod_publish(r, (unsigned)p->res_lane, p->res_prio, p->res_at, p->res_skip,
 		     (uint32_t)len);
+	/* Shorter than reserved: the claim (prod_begin) ends where the head does. */
+	if (len < p->res_len)
+		atomic_store_explicit(&r->shm->claim[p->res_lane], p->head[p->res_lane],
+				      memory_order_relaxed);
 	p->res_lane = -1;
 	return 0;
 }
@@ -531,9 +633,7 @@ int ml_ring_commit(ml_ring *r, size_t len)
  * Is a record committed at the lane's read position, going by its header?
  * That word is written only when the producer puts a record there, so
  * looking at it costs no cache-line transfer while nothing arrives, unlike
- * the head line, which the producer writes for every lane. A false "yes" is
- * caught by the head check that follows; a corrupt header that says "no" is
- * found once the reader has nothing cached and reads the head anyway.
+ * the head line, which the producer writes for every lane.
  */
 static inline bool cons_hint(const ml_ring *r, unsigned lane)
 {
@@ -543,28 +643,63 @@ static inline bool cons_hint(const ml_ring *r, unsigned lane)
 }
 
 /*
- * Bytes readable in `lane`. The head index is re-read only when the cached
- * one shows nothing, and with `hint_first` only if the lane's next header
- * says a record is there: the reader of a three-lane ring uses that for the
- * more urgent lanes while it still has records cached in a less urgent one.
+ * Bytes readable in `lane`: cached, else what the header at the read
+ * position commits if the lane was empty at the last look (a record waited
+ * for comes alone, and its header is in the line read anyway), else what
+ * the head says (a stream, read in runs), else, the head lagging, what the
+ * header commits. With `hint_first`, the head is read only if the header
+ * shows a record: the reader of a three-lane ring uses that for the more
+ * urgent lanes while it has records cached in a less urgent one. Headers
+ * are checked again when decoded, and a corrupt one that says "nothing" is
+ * found once the head is read.
  */
 static inline int64_t cons_avail(ml_ring *r, unsigned lane, bool hint_first)
 {
 	struct ml__cons *c = &r->c;
-	uint64_t h;
+	uint32_t off = c->roff[lane], cap = r->lane_cap[lane], seen;
+	uint8_t bit = (uint8_t)(1u << lane);
+	uint64_t h, fwd, behind;
 
 	if (lane_poisoned(r, lane))
 		return 0;
 	if (c->head_cache[lane] != c->tail[lane])
 		return (int64_t)(c->head_cache[lane] - c->tail[lane]);
-	if (hint_first && !cons_hint(r, lane))
+	/* The record's second line, asked for while waiting: it comes with
+	 * the header, not after it.
+	 */
+	if (off + 64 < cap)
+		__builtin_prefetch(r->lane_base[lane] + off + 64);
+	seen = hdr_commits(r, lane, c->tail[lane], off);
+	if (seen && (c->idle & bit))
+		goto by_header;
+	if (!seen && hint_first) {
+		c->idle |= bit;
 		return 0;
+	}
 	h = atomic_load_explicit(&r->shm->head[lane], memory_order_acquire);
-	/* The head may only move forward and never by more than the lane. */
-	if (h - c->tail[lane] > r->lane_cap[lane] || h % ML__REC_ALIGN)
+	/*
+	 * The head only moves forward, and never more than a lane past the
+	 * tail. It may be behind the tail: it lags the headers the reader
+	 * went by.
+	 */
+	fwd = h - c->head_seen[lane];
+	behind = c->tail[lane] - c->head_seen[lane];
+	if (fwd > behind + cap || h % ML__REC_ALIGN)
 		return poison(r, lane);
-	c->head_cache[lane] = h;
-	return (int64_t)(h - c->tail[lane]);
+	c->head_seen[lane] = h;
+	if (fwd > behind) {
+		c->idle &= (uint8_t)~bit;
+		c->head_cache[lane] = h;
+		return (int64_t)(h - c->tail[lane]);
+	}
+	if (!seen) {
+		c->idle |= bit;
+		return 0;
+	}
+by_header:
+	c->idle &= (uint8_t)~bit;
+	c->head_cache[lane] = c->tail[lane] + seen;
+	return seen;
 }
 
 /*
@@ -847,7 +982,7 @@ int ml_ring_info(ml_ring *r, struct ml_ring_info *info)
 	for (unsigned i = 0; i < r->lanes; i++) {
 		uint64_t t = atomic_load_explicit(&r->shm->tail[i], memory_order_acquire);
 		uint64_t h = atomic_load_explicit(&r->shm->head[i], memory_order_acquire);
-		uint64_t used = h - t;
+		uint64_t used = t - h <= r->lane_cap[i] ? 0 : h - t; /* a head may lag */
 
 		info->lane_capacity[i] = r->lane_cap[i];
 		/* Shared values: clamp rather than trust. */

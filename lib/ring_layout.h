@@ -23,7 +23,20 @@
  * head - tail. Records are 8-byte aligned: an 8-byte header, then the
  * payload padded to 8. A record never wraps; when it does not fit before the
  * end of the lane the producer writes a pad record up to the end and puts
- * the record at offset 0, publishing both with one head update.
+ * the record at offset 0.
+ *
+ * A record's header is its commit: the producer writes the payload, then
+ * the header with a release store (for a pad, the record at 0 first and the
+ * pad's header last), and only then stores the head, which may lag behind
+ * (a held head, ml__ring_hold_head). A reader that waited for a record sees
+ * it by its header alone, in the line it reads anyway, and leaves the head's
+ * line in the producer's cache; a reader that streams reads the head for a
+ * run. That needs the word where the next header will go never to look like
+ * one by accident, hence the producer's rule: publishing a record that ends
+ * at position E, it zeroes the 8 bytes at E when they are free. When they
+ * are not, the lane is full and they hold the header of the record at
+ * E - lane capacity, which names another position. Payload bytes of an
+ * earlier lap are thus never where a reader looks for a header.
  */
 #ifndef ML_RING_LAYOUT_H
 #define ML_RING_LAYOUT_H
@@ -34,7 +47,7 @@
 #include "memlink.h"
 
 #define ML__RING_MAGIC 0x4d4c5247u /* "MLRG" */
-#define ML__RING_VERSION 2u /* 2: the claim line */
+#define ML__RING_VERSION 3u /* 2: the claim line; 3: headers commit */
 #define ML__LINE 128u
 #define ML__RING_HDR_SIZE (4u * ML__LINE)
 
@@ -47,10 +60,8 @@
  * pos is the record's free-running position (head when it was written), so
  * a header names the lap it belongs to: the reader can tell a record that
  * was just committed at its read position from one left there on an earlier
- * lap by looking at that single word. That is only a hint (payload bytes of
- * an old lap could look like a header); the head index is what proves a
- * record is committed. The key keeps zeroed memory from looking like a
- * record at position 0.
+ * lap by looking at that single word (see the producer's rule above). The
+ * key keeps zeroed memory from looking like a record at position 0.
  */
 struct ml__rec {
 	uint32_t len;
@@ -65,6 +76,8 @@ struct ml__rec {
 	((((uint32_t)(pos)) ^ ML__TAG_KEY) | ((uint32_t)(type) << 2) | (uint32_t)(prio))
 #define ML__REC_TAG_POS_OK(tag, pos) \
 	(((tag) & ~7u) == ((((uint32_t)(pos)) ^ ML__TAG_KEY) & ~7u))
+/* A word that names no record at pos: what the producer's rule leaves there. */
+#define ML__REC_NONE(pos) ((uint64_t)~ML__REC_TAG(pos, 0, 0) << 32)
 #define ML__REC_TAG_TYPE(tag) (((tag) >> 2) & 1u)
 #define ML__REC_TAG_PRIO(tag) ((tag) & 3u)
 

@@ -310,10 +310,13 @@ static void test_attach_bad_indices(void **state)
 		{ 0, 0, CAP + 8, 0, -EBADMSG },   /* more than the lane holds */
 		{ 0, 0, 4, 0, -EBADMSG },         /* head not 8-aligned */
 		{ 0, 0, 16, 12, -EBADMSG },       /* tail not 8-aligned */
-		{ 0, 0, 8, 16, -EBADMSG },        /* tail ahead of head */
+		{ 0, 0, 8, 16 + CAP, -EBADMSG },  /* tail a lane past the head */
 		{ ML_RING_LANES3, 0, 824, 0, -EBADMSG }, /* critical is 816 */
 		{ ML_RING_LANES3, 2, 1240, 0, -EBADMSG }, /* low is 1232 */
-		{ ML_RING_LANES3, 1, 0, 8, -EBADMSG },
+		{ ML_RING_LANES3, 1, 0, 2048 + 8, -EBADMSG }, /* high is 2048 */
+		/* a head behind the tail lags the headers the reader went by */
+		{ 0, 0, 8, 16, 0 },
+		{ 0, 0, 8, 8 + CAP, 0 },
 		/* free-running counters far from zero are fine */
 		{ 0, 0, 1ull << 40, 1ull << 40, 0 },
 		{ ML_RING_LANES3, 0, 816ull * 1000003, 816ull * 1000003, 0 },
