@@ -643,17 +643,17 @@ static inline bool cons_hint(const ml_ring *r, unsigned lane)
 }
 
 /*
- * Bytes readable in `lane`: cached, else what the header at the read
- * position commits if the lane was empty at the last look (a record waited
- * for comes alone, and its header is in the line read anyway), else what
- * the head says (a stream, read in runs), else, the head lagging, what the
- * header commits. With `hint_first`, the head is read only if the header
- * shows a record: the reader of a three-lane ring uses that for the more
- * urgent lanes while it has records cached in a less urgent one. Headers
- * are checked again when decoded, and a corrupt one that says "nothing" is
- * found once the head is read.
+ * Bytes readable in `lane`: cached, else what the head says (a stream, read
+ * in runs). A reader with no record in view (`alone`) is waiting: it takes
+ * a record by its header (whose line it reads anyway) if the lane was
+ * empty at its last look, or if the head lags. Others keep to the head:
+ * the reader of a three-lane ring with records in view in a less urgent
+ * lane (`alone` false) looks at the more urgent ones only by their next
+ * header, and reads a head only if that shows a record, so that each lane
+ * is read in runs. Headers are checked again when decoded, and a corrupt
+ * one that says "nothing" is found once the head is read.
  */
-static inline int64_t cons_avail(ml_ring *r, unsigned lane, bool hint_first)
+static inline int64_t cons_avail(ml_ring *r, unsigned lane, bool alone)
 {
 	struct ml__cons *c = &r->c;
 	uint32_t off = c->roff[lane], cap = r->lane_cap[lane], seen;
@@ -667,12 +667,12 @@ static inline int64_t cons_avail(ml_ring *r, unsigned lane, bool hint_first)
 	/* The record's second line, asked for while waiting: it comes with
 	 * the header, not after it.
 	 */
-	if (off + 64 < cap)
+	if (alone && off + 64 < cap)
 		__builtin_prefetch(r->lane_base[lane] + off + 64);
 	seen = hdr_commits(r, lane, c->tail[lane], off);
-	if (seen && (c->idle & bit))
+	if (seen && alone && (c->idle & bit))
 		goto by_header;
-	if (!seen && hint_first) {
+	if (!seen && !alone) {
 		c->idle |= bit;
 		return 0;
 	}
@@ -692,7 +692,7 @@ static inline int64_t cons_avail(ml_ring *r, unsigned lane, bool hint_first)
 		c->head_cache[lane] = h;
 		return (int64_t)(h - c->tail[lane]);
 	}
-	if (!seen) {
+	if (!seen || !alone) {
 		c->idle |= bit;
 		return 0;
 	}
@@ -768,7 +768,7 @@ static inline int cons_next(ml_ring *r, struct ml__next *n)
 
 	n->waiting = 0;
 	if (r->lanes == 1) {
-		a[0] = cons_avail(r, 0, false);
+		a[0] = cons_avail(r, 0, true);
 		if (a[0] > 0)
 			return cons_decode(r, 0, (uint64_t)a[0], n);
 		if (a[0] < 0)
@@ -798,7 +798,7 @@ static inline int cons_next(ml_ring *r, struct ml__next *n)
 		}
 	}
 	for (unsigned i = first; i < ML_PRIO_COUNT; i++) {
-		a[i] = cons_avail(r, i, cached >> (i + 1));
+		a[i] = cons_avail(r, i, !cached);
 		if (a[i] < 0)
 			return (int)a[i];
 		if (a[i] > 0 && pick < 0)
