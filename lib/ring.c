@@ -647,11 +647,11 @@ static inline bool cons_hint(const ml_ring *r, unsigned lane)
  * in runs). A reader with no record in view (`alone`) is waiting: it takes
  * a record by its header (whose line it reads anyway) if the lane was
  * empty at its last look, or if the head lags. Others keep to the head:
- * the reader of a three-lane ring with records in view in a less urgent
- * lane (`alone` false) looks at the more urgent ones only by their next
- * header, and reads a head only if that shows a record, so that each lane
- * is read in runs. Headers are checked again when decoded, and a corrupt
- * one that says "nothing" is found once the head is read.
+ * the reader of a three-lane ring with records in view in another lane
+ * (`alone` false) looks at this one by its next header, and reads the head
+ * only if that shows a record, so that each lane is read in runs. Headers
+ * are checked again when decoded, and a corrupt one that says "nothing" is
+ * found once the head is read.
  */
 static inline int64_t cons_avail(ml_ring *r, unsigned lane, bool alone)
 {
