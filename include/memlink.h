@@ -290,11 +290,12 @@ struct ml_msg {
 
 /*
  * Send msgs[0..n) (data, len, prio of each) to the daemon (client) or to
- * `client` (daemon), in order, as that many sends would, but made visible
- * together, with at most one wake-up: a reader that sleeps (blocking mode)
- * pays one wake-up per batch. Returns how many were sent (>= 1), stopping
- * at the first message a single send would refuse (full lane, too big):
- * the next call, from that one on, returns why.
+ * `client` (daemon), in order, as that many sends would, with at most one
+ * wake-up: a reader that sleeps (blocking mode) pays one wake-up per batch
+ * (one that spins may take the first before the last is written). Returns
+ * how many were sent (>= 1), stopping at the first message a single send
+ * would refuse (full lane, too big): the next call, from that one on,
+ * returns why.
  */
 ML_API int ml_chan_send_many(ml_chan *c, unsigned client, const struct ml_msg *msgs,
 			     unsigned n);

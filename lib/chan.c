@@ -807,7 +807,7 @@ int ml_chan_send_many(ml_chan *c, unsigned client, const struct ml_msg *msgs, un
 	err = send_ring(c, client, &r);
 	if (err)
 		return err;
-	/* Published together: the reader's core fetches the head line once. */
+	/* One head store for the batch: a reader that is behind fetches its line once. */
 	ml__ring_hold_head(r, true);
 	sent = ml__ring_write_run(r, msgs, n, &err);
 	ml__ring_hold_head(r, false);
