@@ -299,6 +299,18 @@ struct ml_msg {
  */
 ML_API int ml_chan_send_many(ml_chan *c, unsigned client, const struct ml_msg *msgs,
 			     unsigned n);
+/*
+ * Zero-copy send: room for a message of up to len bytes at prio, to the
+ * daemon (client; `client` unused) or to `client` (daemon); *ptr points
+ * at it, in the channel's memory. Write the message there, then
+ * ml_chan_send_commit(c, n) sends its first n bytes (n <= len) as one
+ * send would. The peer sees nothing before the commit. One reservation
+ * per handle: the next reserve drops it, and so does any send to the same
+ * peer (the commit then returns -EINVAL; -EPIPE if the client left).
+ * Errors of the reserve are those of ml_chan_send().
+ */
+ML_API int ml_chan_send_reserve(ml_chan *c, unsigned client, int prio, size_t len, void **ptr);
+ML_API int ml_chan_send_commit(ml_chan *c, size_t len);
 
 /*
  * Receive the most urgent message waiting; the daemon takes clients in

@@ -61,6 +61,9 @@ struct ml_chan {
 	bool fence_ok;                  /* registered for remote barriers */
 	bool viewing;                   /* ml_chan_recv_view(): tails held until view_done() */
 	bool lone;                      /* daemon: the last recv's client was the only one with data */
+	ml_ring *res_ring;              /* ml_chan_send_reserve(): where, NULL: none */
+	unsigned res_bell;              /* whom its commit wakes */
+	bool res_lost;                  /* the reservation's client left before the commit */
 	uint32_t bell_idle;             /* our bell's `sleeping` while awake */
 	/* client */
 	unsigned slot;
@@ -297,6 +300,10 @@ static int lay_out_slot(ml_chan *c, unsigned i)
 /* Drop the daemon's handles on slot i's rings. */
 static void daemon_detach(ml_chan *c, unsigned i)
 {
+	if (c->res_ring && c->res_ring == c->resps[i]) {
+		c->res_ring = NULL;
+		c->res_lost = true;
+	}
 	ml_ring_free(c->reqs[i]);
 	ml_ring_free(c->resps[i]);
 	c->reqs[i] = c->resps[i] = NULL;
@@ -816,6 +823,44 @@ int ml_chan_send_many(ml_chan *c, unsigned client, const struct ml_msg *msgs, un
 		return (int)sent;
 	}
 	return err == -EAGAIN ? lane_full(c) : err;
+}
+
+int ml_chan_send_reserve(ml_chan *c, unsigned client, int prio, size_t len, void **ptr)
+{
+	ml_ring *r;
+	int err;
+
+	if (!c || !ptr)
+		return -EINVAL;
+	c->res_ring = NULL;
+	c->res_lost = false;
+	err = send_ring(c, client, &r);
+	if (!err)
+		err = ml_ring_reserve(r, prio, len, ptr);
+	if (err == -EAGAIN)
+		err = lane_full(c);
+	if (err)
+		return err;
+	c->res_ring = r;
+	c->res_bell = c->daemon ? 1 + client : 0;
+	return 0;
+}
+
+int ml_chan_send_commit(ml_chan *c, size_t len)
+{
+	int err;
+
+	if (!c)
+		return -EINVAL;
+	if (!c->res_ring)
+		return c->res_lost ? -EPIPE : -EINVAL;
+	/* -EINVAL too if a send on the same ring dropped the reservation. */
+	err = ml_ring_commit(c->res_ring, len);
+	if (err)
+		return err;
+	c->res_ring = NULL;
+	bell_ring(c, c->res_bell);
+	return 0;
 }
 
 /* ---- both sides -------------------------------------------------------- */

@@ -223,19 +223,6 @@ out:
 	return ret;
 }
 
-/* A daemon and one client of it, both in this process, on a FULL_RING channel. */
-static int bt_pair(const char *tag, ml_chan **d, ml_chan **c)
-{
-	struct ml_chan_opts o = opts_default();
-	char name[80];
-	int err;
-
-	o.ring_size = FULL_RING;
-	chan_name(name, sizeof(name), tag);
-	err = ml_daemon_create(d, name, &o);
-	return err ? err : connect_retry(c, name, 5 * SEC, -ENOENT);
-}
-
 /*
  * The contract's edges, daemon and client in one process: bad arguments,
  * nothing waiting, a first message too big for the buffer (it stays), a
@@ -250,7 +237,7 @@ int t_recv_many_edges(void)
 	ml_chan *d = NULL, *c = NULL;
 	int ret = -1, n, full = 0;
 
-	CHECK_RC(bt_pair("bt-edge", &d, &c), 0);
+	CHECK_RC(open_pair("bt-edge", &d, &c), 0);
 	CHECK_RC(ml_chan_recv_many(NULL, m, 8, buf, sizeof(buf)), -EINVAL);
 	CHECK_RC(ml_chan_recv_many(d, NULL, 8, buf, sizeof(buf)), -EINVAL);
 	CHECK_RC(ml_chan_recv_many(d, m, 0, buf, sizeof(buf)), -EINVAL);
@@ -315,7 +302,7 @@ int t_send_many(void)
 	ml_chan *d = NULL, *c = NULL;
 	int ret = -1, n, sent, got;
 
-	CHECK_RC(bt_pair("bt-send", &d, &c), 0);
+	CHECK_RC(open_pair("bt-send", &d, &c), 0);
 	for (int i = 0; i < 8; i++) {
 		memset(data[i], 'a' + i, FULL_MSG);
 		m[i] = (struct ml_msg){ .data = data[i], .len = (uint32_t)(i * 7 + 1),
@@ -388,7 +375,7 @@ int t_recv_view_edges(void)
 	ml_chan *d = NULL, *c = NULL;
 	int ret = -1, n, full = 0, sent;
 
-	CHECK_RC(bt_pair("bt-view", &d, &c), 0);
+	CHECK_RC(open_pair("bt-view", &d, &c), 0);
 	CHECK_RC(ml_chan_recv_view(NULL, m, 8), -EINVAL);
 	CHECK_RC(ml_chan_recv_view(d, NULL, 8), -EINVAL);
 	CHECK_RC(ml_chan_recv_view(d, m, 0), -EINVAL);

@@ -51,6 +51,9 @@ uint64_t stress_msgs(void);                    /* many_clients.c: $CHAN_MSGS */
 #define FULL_RING 4096u
 #define FULL_MSG 64u
 
+/* A daemon and one client of it, both in this process, on a FULL_RING channel. */
+int open_pair(const char *tag, ml_chan **d, ml_chan **c);
+
 /* ---- the tests, by file ---- */
 
 int t_roundtrip_prios(void);           /* prio.c */
@@ -78,6 +81,8 @@ int t_recv_many(void);                 /* batch.c */
 int t_recv_many_edges(void);
 int t_send_many(void);
 int t_recv_view_edges(void);
+int t_send_reserve_edges(void);       /* zerocopy.c */
+int t_send_reserve_stream(void);
 int t_recv_view_client_leaves(void);
 
 #endif /* ML_CHAN_TEST_H */

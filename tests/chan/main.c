@@ -47,6 +47,8 @@ static const struct pt_test tests[] = {
 	{ "recv_view_edges", t_recv_view_edges },
 	{ "recv_view_client_leaves", t_recv_view_client_leaves },
 	{ "send_many", t_send_many },
+	{ "send_reserve_edges", t_send_reserve_edges },
+	{ "send_reserve_stream", t_send_reserve_stream },
 	{ "no_lost_wakeup", t_no_lost_wakeup },
 	{ "connect_errors_and_slot_reuse", t_connect_errors },
 	{ "layout_version_mismatch", t_layout_mismatch },

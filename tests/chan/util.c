@@ -235,3 +235,15 @@ uint8_t *map_region(const char *name, size_t *len)
 	*len = (size_t)st.st_size;
 	return p == MAP_FAILED ? NULL : p;
 }
+
+int open_pair(const char *tag, ml_chan **d, ml_chan **c)
+{
+	struct ml_chan_opts o = opts_default();
+	char name[80];
+	int err;
+
+	o.ring_size = FULL_RING;
+	chan_name(name, sizeof(name), tag);
+	err = ml_daemon_create(d, name, &o);
+	return err ? err : connect_retry(c, name, 5 * SEC, -ENOENT);
+}

@@ -111,9 +111,24 @@ static void check_send(int err)
 	      err == -EBADMSG || err == -EPIPE);
 }
 
+/* A send by reserve and commit: once the room is there, the commit sends. */
+static int send_in_place(ml_chan *c, unsigned client, int prio, size_t len)
+{
+	void *p;
+	int err = ml_chan_send_reserve(c, client, prio, len, &p);
+
+	if (err)
+		return err;
+	memcpy(p, pattern, len);
+	CHECK(ml_chan_send_commit(c, len + 1) == -EINVAL);
+	CHECK(ml_chan_send_commit(c, len) == 0);
+	CHECK(ml_chan_send_commit(c, len) == -EINVAL);
+	return 0;
+}
+
 void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, struct fz *f)
 {
-	unsigned client, n;
+	unsigned client, n, pv;
 	double bp;
 	int prio, err;
 	size_t len;
@@ -143,10 +158,13 @@ void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, stru
 		client = fz_u8(f) % (max_clients + 2);
 		if (!daemon)
 			client = 0;
-		prio = (int)(fz_u8(f) % 5) - 1;
+		pv = fz_u8(f);
+		prio = (int)(pv % 5) - 1;
 		len = fz_len(fz_u8(f));
 		if (op == FZC_SEND_WAIT)
 			err = ml_chan_send_wait(c, client, prio, pattern, len, 0);
+		else if (pv >= 128)
+			err = send_in_place(c, client, prio, len);
 		else if (daemon)
 			err = ml_chan_reply(c, client, prio, pattern, len);
 		else

@@ -79,7 +79,7 @@ enum fz_chan_op {
 	FZC_RECV_MAX,  /* a buffer of 64 KiB */
 	FZC_RECV_MANY, /* u8 count, u8 buffer length / 8 (255: a view) */
 	FZC_WAIT,      /* timeout 0 */
-	FZC_SEND,      /* u8 client, u8 prio, u8 length: a daemon replies */
+	FZC_SEND,      /* u8 client, u8 prio (>= 128: reserve, commit), u8 length */
 	FZC_SEND_WAIT, /* the same, timeout 0 */
 	FZC_BACKPRESSURE,
 	FZC_CONNECTED,

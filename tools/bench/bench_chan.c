@@ -14,7 +14,9 @@
  * which checks every message, one call per message (api "copy"), in
  * batches of up to 64 (api "batch": ml_chan_send_many, ml_chan_recv_many)
  * and in batches read in place (api "view": ml_chan_send_many,
- * ml_chan_recv_view); then 4 and 8 clients at once. rtt also
+ * ml_chan_recv_view), and written in place one at a time, read in place
+ * (api "reserve": ml_chan_send_reserve and _commit, ml_chan_recv_view);
+ * then 4 and 8 clients at once. rtt also
  * measures how long a waiting client takes to learn that the daemon was
  * SIGKILLed, and the CPU an idle waiting client uses after its spin.
  * Every message is checked the same way for every transport (payload.h).
@@ -95,7 +97,7 @@ struct rtt_res {
 
 struct row_arg {
 	struct spec sp;
-	enum api { API_COPY, API_BATCH, API_VIEW } api; /* memlink tput: how it is called */
+	enum api { API_COPY, API_BATCH, API_VIEW, API_RESERVE } api; /* memlink tput: how it is called */
 	size_t payload;
 	uint64_t n;        /* counted messages or round trips */
 	int sv[2];         /* uds socket pair */
@@ -381,6 +383,32 @@ static int tp_send_batches(struct end *e, struct payload *pl, uint64_t n, unsign
 	return 0;
 }
 
+/* Send n messages, each written into the channel's memory and committed. */
+static int tp_send_in_place(struct end *e, struct payload *pl, uint64_t n)
+{
+	size_t len = e->a->payload;
+	struct spin sp = { .ctx = e->ctx };
+
+	for (uint64_t i = 0; i < n;) {
+		void *at;
+		int err = ml_chan_send_reserve(e->ch, 0, ML_PRIO_HIGH, len, &at);
+
+		if (err == -EAGAIN) {
+			if (!spin_wait(&sp))
+				return -ECANCELED;
+			continue;
+		}
+		if (err)
+			return err;
+		memcpy(at, payload_stamp(pl, i), len);
+		err = ml_chan_send_commit(e->ch, len);
+		if (err)
+			return err;
+		i++;
+	}
+	return 0;
+}
+
 /* Receive and check n messages in batches; t0 at the first. */
 static int tp_recv_batches(struct end *e, struct payload *pl, uint64_t n, unsigned char *buf,
 			   uint64_t *t0)
@@ -389,7 +417,7 @@ static int tp_recv_batches(struct end *e, struct payload *pl, uint64_t n, unsign
 	struct ml_msg m[TP_BATCH];
 
 	for (uint64_t i = 0; i < n;) {
-		int got = a->api == API_VIEW ? ml_chan_recv_view(e->ch, m, TP_BATCH) :
+		int got = a->api != API_BATCH ? ml_chan_recv_view(e->ch, m, TP_BATCH) :
 			  ml_chan_recv_many(e->ch, m, TP_BATCH, buf, tp_blen(a->payload));
 
 		if (got == -EAGAIN) {
@@ -430,6 +458,7 @@ static int tput_role(const struct proc_ctx *ctx, void *arg)
 		unsigned char *buf = malloc(tp_blen(a->payload));
 
 		err = !buf ? -ENOMEM :
+		      ctx->role == 0 && a->api == API_RESERVE ? tp_send_in_place(&e, &pl, a->n) :
 		      ctx->role == 0 ? tp_send_batches(&e, &pl, a->n, buf) :
 				       tp_recv_batches(&e, &pl, a->n, buf, &t0);
 		free(buf);
@@ -570,8 +599,10 @@ static int do_tput(const struct opts *o, struct proc_pair *pp)
 		{ { X_MEMLINK, ML_WAIT_BLOCKING }, API_BATCH },
 		{ { X_MEMLINK, ML_WAIT_BUSY }, API_VIEW },
 		{ { X_MEMLINK, ML_WAIT_ADAPTIVE }, API_VIEW },
+		{ { X_MEMLINK, ML_WAIT_BUSY }, API_RESERVE },
+		{ { X_MEMLINK, ML_WAIT_ADAPTIVE }, API_RESERVE },
 	};
-	static const char *const api_name[] = { "copy", "batch", "view" };
+	static const char *const api_name[] = { "copy", "batch", "view", "reserve" };
 	int bad = 0;
 
 	for (unsigned p = 0; p < o->npayloads; p++) {
