@@ -33,10 +33,12 @@
  * line in the producer's cache; a reader that streams reads the head for a
  * run. That needs the word where the next header will go never to look like
  * one by accident, hence the producer's rule: publishing a record that ends
- * at position E, it zeroes the 8 bytes at E when they are free. When they
- * are not, the lane is full and they hold the header of the record at
- * E - lane capacity, which names another position. Payload bytes of an
- * earlier lap are thus never where a reader looks for a header.
+ * at position E, it writes ML__REC_NONE(E), a word that names no record,
+ * into the 8 bytes at E when they are free (zeroes would not do: they name
+ * position ML__TAG_KEY). When they are not, the lane is full and they hold
+ * the header of the record at E - lane capacity, which names another
+ * position. Payload bytes of an earlier lap are thus never where a reader
+ * looks for a header.
  */
 #ifndef ML_RING_LAYOUT_H
 #define ML_RING_LAYOUT_H
