@@ -254,7 +254,7 @@ static const struct file_operations ml_fops = {
 	.mmap = ml_mmap,
 	.poll = ml_poll,
 	.read = ml_read,
-	.llseek = no_llseek,
+	/* No .llseek: nonseekable_open() makes lseek() fail with ESPIPE. */
 };
 
 static struct miscdevice ml_misc = {

@@ -16,6 +16,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 
+#include "compat.h"
 #include "memlink_internal.h"
 
 /* ml_regions_lock protects ml_regions, ml_nregions and ml_total_bytes. */
@@ -305,10 +306,8 @@ int ml_region_mmap(struct ml_file *mf, struct vm_area_struct *vma)
 	if (vma->vm_pgoff >= r->npages || pages > r->npages - vma->vm_pgoff)
 		return -EINVAL;
 
-	vma->vm_flags &= ~VM_MAYEXEC;
-	if (mf->rdonly)
-		vma->vm_flags &= ~VM_MAYWRITE;
-	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+	ml_vm_flags_clear(vma, VM_MAYEXEC | (mf->rdonly ? VM_MAYWRITE : 0));
+	ml_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &ml_vm_ops;
 	return 0;
 }
