@@ -8,14 +8,15 @@
 set -e
 
 # man-db: make test-install renders the man pages; dkms (vm): make test-dkms
-# builds and installs the module through it.
+# builds and installs the module through it; debootstrap (vm): the Debian
+# roots of the other kernels of make vm-check (tools/vm/kernel-root.sh).
 # libclang-rt-dev: clang's sanitizer and libFuzzer runtimes (check-fuzz),
 # which clang only recommends.
 # liburing-dev: the io_uring example and its test (examples/, evloop_test).
 pkgs_build="gcc clang libclang-rt-dev make binutils libc6-dev libcmocka-dev pkg-config man-db
 	liburing-dev"
 pkgs_vm="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio
-	linux-source-6.1 sparse xz-utils perl dkms"
+	linux-source-6.1 sparse xz-utils perl dkms debootstrap"
 pkgs_darwin="npm"
 pkgs_kernel="flex bison bc libelf-dev libssl-dev linux-source-6.1 xz-utils util-linux"
 pkgs_win="gcc-mingw-w64-x86-64 wine64"
