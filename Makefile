@@ -96,12 +96,12 @@ $(filter $(O)/obj/tools/bench/peer_%,$(BENCH_OBJS)): $(BENCH_PEER_STAMP)
 .PHONY: FORCE
 FORCE:
 
-$(O)/obj/%.o: %.cc
+$(O)/obj/%.o: %.cc | deps
 	$(call msg,CXX,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CXX) $(BENCH_CXXFLAGS) $(CFLAGS) $(SAN_FLAGS) $(EXTRA_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(O)/obj/%.o: %.c
+$(O)/obj/%.o: %.c | deps
 	$(call msg,CC,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(EXTRA_CFLAGS) -c -o $@ $<
@@ -168,7 +168,7 @@ check-tsan:
 	$(Q)$(MAKE) --no-print-directory O=$(O)/tsan SAN=tsan test-stress-threads
 
 # The library and tools must also build warning-free with clang.
-check-clang:
+check-clang: deps-clang
 	$(Q)$(MAKE) --no-print-directory O=$(O)/clang CC=clang all tests
 	@echo "clang: build clean"
 
@@ -269,7 +269,7 @@ FUZZ_RUN = tests/fuzz/run.sh $(FUZZ_O)/fuzz-$(1) tests/fuzz/corpus/$(1) $(FUZZ_O
 
 .PHONY: fuzz check-fuzz fuzz-seeds
 
-$(FUZZ_O)/obj/%.o: %.c
+$(FUZZ_O)/obj/%.o: %.c | deps-fuzz
 	$(call msg,FUZZCC,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
@@ -327,6 +327,17 @@ check: deps
 
 deps:
 	$(Q)tools/deps.sh build
+
+# Every target depends on the deps-* step (tools/deps.sh, its group) that
+# installs what it uses, a file order-only (every object: | deps), so that
+# it works alone on a fresh machine: tools/ci/alone.sh proves it, each
+# target in a fresh root. DEPS_KMOD: memlink.ko for Debian's kernel, but
+# for the kernel of KDIR or KVER only a compiler (no Debian kernel forced in).
+DEPS_GROUPS := clang fuzz install ksrc kmod sparse dkms
+DEPS_KMOD = $(if $(KDIR)$(KVER),deps,deps-kmod)
+.PHONY: $(DEPS_GROUPS:%=deps-%)
+$(DEPS_GROUPS:%=deps-%): deps-%:
+	$(Q)tools/deps.sh build $*
 
 # The ring benchmark's short form, then the ping-pong example: a daemon in
 # the background and a client that prints the round-trip table.
@@ -424,7 +435,7 @@ DSIM_OBJS := $(DSIM_SRCS:%.c=$(DSIM)/obj/%.o)
 
 .PHONY: darwin-sim darwin-sim-check
 
-$(DSIM)/obj/%.o: %.c
+$(DSIM)/obj/%.o: %.c | deps
 	$(call msg,CC,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -495,7 +506,7 @@ $(WIN_TOOLS): $(WIN_IMPLIB)
 	$(Q)cp $(WIN_DLL) $(WIN_O)/bin/
 	$(Q)$(WIN_CC) -o $@ $(filter %.o,$^) $(WIN_IMPLIB) -Wl,-Bstatic -lpthread -Wl,-Bdynamic
 
-$(WIN_O)/obj/%.o: %.c
+$(WIN_O)/obj/%.o: %.c | deps-win
 	$(call msg,WINCC,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(WIN_CC) $(WIN_CFLAGS) -c -o $@ $<
@@ -618,17 +629,17 @@ DEBUG_KERNEL = tools/vm/debug-kernel.sh $(DEBUG_CONFIG)
 .PHONY: kmod kmod-tests kmod-lint kmod-sparse kmod-clean deps-vm \
 	vm-check-debug vm-check-debug-selftest debug-kernel deps-kernel
 
-kmod:
+kmod: $(DEPS_KMOD)
 	$(Q)$(KMOD_BUILD) $(KMOD_OUT)
 
-kmod-sparse: deps-vm
+kmod-sparse: deps-sparse $(DEPS_KMOD)
 	$(Q)tests/run-suite.sh sparse "$(KMOD_BUILD) --sparse $(O)/kmod-sparse"
 
 kmod-tests: $(KTEST_BINS) $(VM_CHAN) $(VM_STAT)
 kmod-tests: $(VM_FAULT)
 
 # The kselftest headers and checkpatch.pl, from the tarball once (~15 s).
-$(LINUX_SRC)/.stamp:
+$(LINUX_SRC)/.stamp: | deps-ksrc
 	$(Q)tools/vm/extract-linux-src.sh $(LINUX_SRC_TAR) $(LINUX_SRC)
 
 $(O)/tests/kmod/%: tests/kmod/%.c $(LINUX_SRC)/.stamp
@@ -795,7 +806,7 @@ uninstall:
 # kbuild's modules_install of a farm like build-kmod.sh's (Debian's headers
 # have no System.map, so kbuild skips depmod and says so: it runs here).
 # Signed only when the tree has its signing key (Debian's headers do not).
-modules_install:
+modules_install: $(DEPS_KMOD)
 	$(Q)kver=$(ML_KVER) && kdir=$(if $(KDIR),$(KDIR),/lib/modules/$$kver/build) && \
 	out=$(O)/kmod-install/$$kver && tools/vm/build-kmod.sh --kdir $$kdir $$out && \
 	out=$$(cd $$out && pwd) && rel=$$(sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' $$kdir/include/generated/utsrelease.h) && \
@@ -807,7 +818,7 @@ modules_install:
 		$(if $(INSTALL_MOD_DIR),INSTALL_MOD_DIR=$(INSTALL_MOD_DIR)) modules_install) && \
 	$(if $(INSTALL_MOD_PATH),true,echo "  DEPMOD  $$rel" && depmod -a $$rel)
 
-modules_uninstall:
+modules_uninstall: $(DEPS_KMOD)
 	$(Q)kver=$(ML_KVER) && kdir=$(if $(KDIR),$(KDIR),/lib/modules/$$kver/build) && \
 	rel=$$(sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' $$kdir/include/generated/utsrelease.h) && \
 	dir=$(abspath $(INSTALL_MOD_PATH))/lib/modules/$$rel/$(or $(INSTALL_MOD_DIR),extra) && \
@@ -840,7 +851,7 @@ uninstall-udev:
 		elif [ -e "$$dst" ]; then echo "uninstall-udev: $$dst was edited: left in place"; fi; \
 	done
 
-dkms-install:
+dkms-install: $(if $(DESTDIR),,deps-dkms $(DEPS_KMOD))
 	$(call msg,INSTALL,$(DESTDIR)$(DKMS_SRC))
 	$(Q)for f in $(DKMS_FILES); do $(INSTALL) -D -m 644 $$f $(DESTDIR)$(DKMS_SRC)/$$f || exit 1; done
 	$(Q)$(if $(DESTDIR),true,kver=$(ML_KVER) && (unset MAKEFLAGS MFLAGS MAKELEVEL; \
@@ -854,7 +865,7 @@ dkms-uninstall:
 	$(Q)for d in /kmod /include/uapi/linux /include/uapi /include ''; do \
 		rmdir $(DESTDIR)$(DKMS_SRC)$$d 2>/dev/null || :; done
 
-test-install: lib tools
+test-install: deps-install lib tools
 	$(Q)ML_MAKE="$(MAKE)" ML_O="$(O)" ML_VERSION=$(ML_VERSION) tests/install/test-install.sh
 
 test-dkms: deps-vm
