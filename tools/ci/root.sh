@@ -87,6 +87,7 @@ phase() {
 # The suites' summary lines and the phases' times, at the end of the log.
 log=$(mktemp)
 exec > >(tee -a "$log") 2>&1
+teepid=$!
 report() {
 	local lines
 	lines=$(grep -E '^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed' "$log")
@@ -116,6 +117,8 @@ if [ "$onhost" = 1 ]; then
 	rc=$?
 	report
 	rm -f "$log"
+	exec >&- 2>&-
+	wait "$teepid"
 	exit "$rc"
 fi
 
@@ -133,14 +136,21 @@ echo "== ci: a fresh Debian 12 root in $root; memlink $sha"
 mounts_under() { # what is mounted at or under $root, innermost last
 	awk -v r="$root" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/mounts
 }
-# Processes whose root is in ours (a daemon a package started, wineserver,
-# a test left behind): ours by construction, and they would hold mounts.
+# What still runs in the root: processes whose root is in ours (a daemon a
+# package started, wineserver, a test left behind) or that are in a process
+# group of in_root's (a nested chroot in a namespace of its own may hide
+# its root from us). Ours by construction, and they would hold mounts.
+groups=()
 procs_in_root() {
-	local p l
+	local p l s f
 	for p in /proc/[0-9]*; do
 		l=$(readlink "$p/root" 2>/dev/null) || continue
-		case $l in "$root" | "$root"/*) echo "${p#/proc/}" ;; esac
-	done
+		case $l in "$root" | "$root"/*) echo "${p#/proc/}"; continue ;; esac
+		[ "${#groups[@]}" -gt 0 ] || continue
+		s=$(<"$p/stat") || continue
+		read -r -a f <<<"${s##*) }"   # state ppid pgrp ...
+		case " ${groups[*]} " in *" ${f[2]} "*) echo "${p#/proc/}" ;; esac
+	done 2>/dev/null
 }
 teardown() {
 	local pids i m
@@ -179,6 +189,8 @@ finish() {
 	phase teardown teardown || { [ "$rc" -ne 0 ] || rc=1; }
 	report
 	rm -f "$log"
+	exec >&- 2>&-
+	wait "$teepid"   # all of the log is out before we are
 	exit "$rc"
 }
 trap finish EXIT
@@ -251,14 +263,15 @@ setup() {
 
 # in_root [VAR=VALUE]... SHELL-TEXT: run it chrooted, as root with a
 # login's environment and nothing of ours (no locale: minbase has none), in
-# the background so that a signal to this script is handled at once (the
-# trap then stops what runs in there).
+# a session of its own in the background, so that a signal to this script
+# is handled at once and the trap stops all of it.
 in_root() {
 	local vars=()
 	while [ $# -gt 1 ]; do vars+=("$1"); shift; done
-	chroot "$root" /usr/bin/env -i HOME=/root USER=root LOGNAME=root SHELL=/bin/bash TERM=dumb \
-		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	setsid chroot "$root" /usr/bin/env -i HOME=/root USER=root LOGNAME=root SHELL=/bin/bash \
+		TERM=dumb PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		"${vars[@]}" sh -c "$1" </dev/null 8>&- &
+	groups+=($!)
 	wait $!
 }
 in_root_src() { in_root "cd /src && $1"; }
