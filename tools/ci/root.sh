@@ -3,8 +3,9 @@
 # clone. The machine is a root made by `debootstrap --variant=minbase
 # bookworm`, with Debian 12's apt sources (bookworm, bookworm-updates,
 # bookworm-security: the host's /etc/apt/sources.list.d/debian.sources, none
-# of its other repositories), /etc/resolv.conf, /proc, /sys, /dev and
-# /dev/pts bound in and a private tmpfs on /dev/shm. In it, as root: the
+# of its other repositories), the host's network (/etc/resolv.conf, and a
+# copy of the site's CAs in /usr/local/share/ca-certificates), /proc, /sys,
+# /dev and /dev/pts bound in and a private tmpfs on /dev/shm. In it, as root: the
 # README's first step, `apt-get update && apt-get install -y git make`; a
 # `git clone` of this repository at HEAD into /src, by that git; then each
 # COMMAND in /src, one timed phase each, up to the first that fails. Then
@@ -88,12 +89,14 @@ phase() {
 log=$(mktemp)
 exec > >(tee -a "$log") 2>&1
 teepid=$!
-report() {
+report() { # each suite's last summary line (win's total, not its programs')
 	local lines
-	lines=$(grep -E '^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed' "$log")
+	lines=$(awk '/^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed/ {
+		if (!($1 in last)) order[++n] = $1; last[$1] = $0 }
+		END { for (i = 1; i <= n; i++) print "  " last[order[i]] }' "$log")
 	if [ -n "$lines" ]; then
 		echo "== ci: the suites' summaries"
-		printf '  %s\n' "$lines"
+		echo "$lines"
 	fi
 	echo "== ci: phases"
 	printf '%s\n' "${summary[@]}"
@@ -241,7 +244,17 @@ setup() {
 		EOF
 	fi &&
 	sed 's/^/   /' "$root/etc/apt/sources.list.d/debian.sources" &&
-	bind /etc/resolv.conf "$root/etc/resolv.conf" &&
+	bind /etc/resolv.conf "$root/etc/resolv.conf" || return
+	# The site's own certificate authorities, which Debian keeps here for
+	# update-ca-certificates (run when ca-certificates is installed): the
+	# machine's network, like resolv.conf. Where HTTPS goes through an
+	# intercepting proxy (this farm's egress), a machine on it trusts the
+	# proxy's CA; without it npm fails with SELF_SIGNED_CERT_IN_CHAIN.
+	if [ -d /usr/local/share/ca-certificates ]; then
+		mkdir -p "$root/usr/local/share/ca-certificates" &&
+			cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/" &&
+			echo "   local CAs: $(cd /usr/local/share/ca-certificates && echo *)" || return
+	fi
 	bind /proc "$root/proc" &&
 	bind /sys "$root/sys" &&
 	bind /dev "$root/dev" &&
