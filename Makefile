@@ -552,12 +552,25 @@ deps-win:
 # memlink.ko is built against Debian's kernel headers in $(O)/kmod (a symlink
 # farm: kbuild writes nothing into the tree), tests/kmod/*_test.c are static
 # kselftest programs, and tools/vm/run.sh boots the kernel in QEMU with both.
-#   make vm-check        all of that; ends with "vm: N passed, N failed"
+#   make vm-check        all of that on each kernel of VM_KERNELS, one after
+#                        the other, one suite each ("vm-6.1: N passed, N
+#                        failed", vm-6.12, vm-sid, vm-rt); the test programs
+#                        are built once, on the host, for every kernel:
+#     6.1   the host's Debian 12 kernel (linux-image/headers-amd64)
+#     6.12  Debian 13's;  sid  the newest of Debian unstable;  rt  Debian 12's
+#           PREEMPT_RT (linux-image/headers-rt-amd64): each a Debian root
+#           (debootstrap, gcc, make, dkms, the headers) and the kernel image
+#           of tools/vm/kernel-root.sh, cached in ~/.cache/memlink (or
+#           $$ML_KERNEL_CACHE), refreshed when the suite has new headers;
+#           memlink.ko is built in the root, with that kernel's compiler,
+#           in $(O)/kmod-<kernel>
+#   make vm-check-<kernel>  one of them (VM_KERNELS="6.1 rt": a few)
 #   make kmod            just memlink.ko;  make kmod-tests: the test programs
 #   make kmod-lint       checkpatch.pl --strict: fails on an ERROR or WARNING
 #   make kmod-sparse     the module build under sparse: fails on any warning
 # KVER=<ver> picks /lib/modules/<ver> (default: tools/vm/kernel-version.sh);
-# KDIR=<kernel build tree> VM_KERNEL=<bzImage> test another kernel;
+# KDIR=<kernel build tree> VM_KERNEL=<bzImage> test another kernel (then
+# vm-check runs that one alone, as suite "vm");
 # VM_TIMEOUT=<seconds> bounds the VM (600).
 #   make vm-check-debug  the same tests under a debug kernel: KASAN, lockdep,
 #                        atomic-sleep, list and VM debugging, and a kmemleak
@@ -668,10 +681,28 @@ kmod-lint: $(LINUX_SRC)/.stamp
 	$(Q)tests/run-suite.sh checkpatch "tools/vm/lint-kmod.sh $(LINUX_SRC)/scripts/checkpatch.pl \
 		$(wildcard kmod/*.c kmod/*.h tests/vm/inject/*.c) include/uapi/linux/memlink.h"
 
+# The kernel matrix; KDIR or VM_KERNEL make it that kernel alone.
+VM_ROOT_KERNELS := 6.12 sid rt
+VM_KERNELS ?= $(if $(KDIR)$(VM_KERNEL),6.1,6.1 $(VM_ROOT_KERNELS))
+VM_RUN_ARGS = $(VM_TESTS:%=--tests %) --bin $(VM_STAT)
+.PHONY: vm-check-6.1 $(VM_ROOT_KERNELS:%=vm-check-%)
+
+# Every kernel runs, whatever the ones before it did; each tallies itself.
 vm-check: deps-vm
-	$(Q)$(MAKE) --no-print-directory kmod kmod-tests
-	$(Q)tools/vm/run.sh --ko $(KMOD_OUT)/memlink.ko --out $(O)/vm \
-		$(if $(VM_KERNEL),--kernel $(VM_KERNEL)) $(VM_TESTS:%=--tests %) --bin $(VM_STAT)
+	$(Q)$(MAKE) --no-print-directory kmod-tests
+	$(Q)rc=0; for k in $(VM_KERNELS); do \
+		$(MAKE) --no-print-directory vm-check-$$k || rc=1; done; exit $$rc
+
+vm-check-6.1: deps-vm
+	$(Q)$(MAKE) --no-print-directory kmod-tests
+	$(Q)tools/vm/vm-kernel.sh --name $(if $(KDIR)$(VM_KERNEL),vm,vm-6.1) --kmod-out $(KMOD_OUT) \
+		$(if $(KDIR),--kdir $(KDIR)) $(if $(VM_KERNEL),--kernel $(VM_KERNEL)) \
+		--out $(O)/vm $(VM_RUN_ARGS)
+
+$(VM_ROOT_KERNELS:%=vm-check-%): vm-check-%: deps-vm
+	$(Q)$(MAKE) --no-print-directory kmod-tests
+	$(Q)tools/vm/vm-kernel.sh --name vm-$* --kmod-out $(O)/kmod-$* --root $* \
+		--out $(O)/vm-$* $(VM_RUN_ARGS)
 
 debug-kernel: deps-kernel
 	$(Q)$(DEBUG_KERNEL)
@@ -738,7 +769,9 @@ kmod-clean:
 #   make test-install    all of install in temporary DESTDIRs; ends with
 #                        "install: N passed, N failed"
 #   make test-dkms       (root) modules_install, install-udev and DKMS for
-#                        real; ends with "dkms: N passed, N failed"
+#                        real, then dkms add and build in each kernel root
+#                        of vm-check (DKMS_KERNELS, "6.12 sid rt"); ends with
+#                        "dkms: N passed, N failed"
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
@@ -868,5 +901,10 @@ dkms-uninstall:
 test-install: deps-install lib tools
 	$(Q)ML_MAKE="$(MAKE)" ML_O="$(O)" ML_VERSION=$(ML_VERSION) tests/install/test-install.sh
 
+# DKMS_KERNELS: the kernel roots (tools/vm/kernel-root.sh) that dkms also
+# builds in, after the host's real add/build/install (DKMS_KERNELS= : none).
+DKMS_KERNELS ?= $(VM_ROOT_KERNELS)
+
 test-dkms: deps-vm
-	$(Q)ML_MAKE="$(MAKE)" ML_O="$(O)" ML_VERSION=$(ML_VERSION) tests/install/test-dkms.sh
+	$(Q)ML_MAKE="$(MAKE)" ML_O="$(O)" ML_VERSION=$(ML_VERSION) ML_DKMS_KERNELS="$(DKMS_KERNELS)" \
+		tests/install/test-dkms.sh

@@ -15,9 +15,16 @@
 #  - make dkms-install for real: /usr/src/memlink-<version>, dkms add, build
 #    and install -k <ver>; the module in /lib/modules/<ver>/updates/dkms,
 #    found by modinfo -k <ver>; make dkms-uninstall: dkms remove --all and
-#    nothing left (also on failure, by the exit trap).
+#    nothing left (also on failure, by the exit trap);
+#  - then for each kernel of ML_DKMS_KERNELS (tools/vm/kernel-root.sh's
+#    names: 6.12, sid, rt), in its Debian root, with its dkms and compiler:
+#    the sources as make dkms-install DESTDIR= lays them out, dkms add and
+#    build -k <its kernel>: the module's version and vermagic. The root is
+#    seen through a throwaway overlay (in-root.sh --scratch): the cache
+#    keeps nothing of it.
 # Ends with "dkms: N passed, N failed" (and adds that to $ML_TALLY).
 #   ML_MAKE: make; ML_O: the build directory; ML_VERSION: MAJOR.MINOR.PATCH
+#   ML_DKMS_KERNELS: the roots' kernels (none: the host's alone)
 # shellcheck disable=SC2086  # $make may carry words
 # shellcheck disable=SC2317  # functions run through check and trap
 set -u
@@ -226,4 +233,37 @@ check "make dkms-install: dkms add, build, install -k $kver" run_make dkms-insta
 check "dkms: installed in /lib/modules/$kver/updates/dkms, right version" dkms_installed
 check "make dkms-uninstall: dkms remove --all" run_make dkms-uninstall
 check "nothing left in dkms, /usr/src or /lib/modules/$kver" dkms_gone
+
+# dkms_in_root DIR: in the root of DIR (kernel-root.sh's), the staged
+# sources bound at /usr/src/memlink-<version>, dkms add and build for its
+# kernel; the built module's version and vermagic, read by its modinfo.
+dkms_in_root() {
+	rkver=$(cat "$1/kver") || return 1
+	"$top/tools/vm/in-root.sh" --scratch --bind "$tmp/stage$src:$src" "$1/root" sh -c "
+		set -e
+		dkms add memlink/$version
+		dkms build memlink/$version -k $rkver
+		dkms status memlink/$version -k $rkver | tee /tmp/status
+		grep -q ': built' /tmp/status
+		ko=\$(find /var/lib/dkms/memlink/$version -name 'memlink.ko*' | head -n 1)
+		echo \"built: \$ko\"
+		modinfo \"\$ko\"
+		[ \"\$(modinfo -F version \"\$ko\")\" = $version ]
+		modinfo -F vermagic \"\$ko\" | grep -q '^$rkver '"
+}
+
+if [ -n "${ML_DKMS_KERNELS:-}" ]; then
+	check "make dkms-install DESTDIR=: the sources for the roots' dkms" \
+		run_make DESTDIR="$tmp/stage" dkms-install
+fi
+for k in ${ML_DKMS_KERNELS:-}; do
+	if ! kdir=$("$top/tools/vm/kernel-root.sh" "$k" 2>"$log"); then
+		failed=$((failed + 1))
+		echo "FAIL dkms build in the $k root: no root (tools/vm/kernel-root.sh $k)"
+		sed 's/^/     /' "$log"
+		continue
+	fi
+	check "dkms add, build in the $k root: $(cat "$kdir/kver"), version $version, vermagic" \
+		dkms_in_root "$kdir"
+done
 summary
