@@ -27,7 +27,7 @@
 # MEMLINK_CI_WORK: where the root goes (/var/tmp); MEMLINK_CI_MIRROR: the
 # mirror for debootstrap (http://deb.debian.org/debian).
 # Prints "==> ci: PHASE" when a phase starts, "<== ci: PHASE: TIME" when it
-# ends, and at the end every phase's time and the suites' summary lines.
+# ends, and every phase's time at the end.
 # Exits with the status of the first phase that failed, else 0.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -85,19 +85,7 @@ phase() {
 	return "$rc"
 }
 
-# The suites' summary lines and the phases' times, at the end of the log.
-log=$(mktemp)
-exec > >(tee -a "$log") 2>&1
-teepid=$!
-report() { # each suite's last summary line (win's total, not its programs')
-	local lines
-	lines=$(awk '/^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed/ {
-		if (!($1 in last)) order[++n] = $1; last[$1] = $0 }
-		END { for (i = 1; i <= n; i++) print "  " last[order[i]] }' "$log")
-	if [ -n "$lines" ]; then
-		echo "== ci: the suites' summaries"
-		echo "$lines"
-	fi
+report() {
 	echo "== ci: phases"
 	printf '%s\n' "${summary[@]}"
 	echo "== ci: total $(fmt "$SECONDS")"
@@ -119,9 +107,6 @@ if [ "$onhost" = 1 ]; then
 	run_commands "sh -c" "$@"
 	rc=$?
 	report
-	rm -f "$log"
-	exec >&- 2>&-
-	wait "$teepid"
 	exit "$rc"
 fi
 
@@ -191,9 +176,6 @@ finish() {
 	trap '' INT TERM HUP   # the cleanup runs to its end
 	phase teardown teardown || { [ "$rc" -ne 0 ] || rc=1; }
 	report
-	rm -f "$log"
-	exec >&- 2>&-
-	wait "$teepid"   # all of the log is out before we are
 	exit "$rc"
 }
 trap finish EXIT
