@@ -6,7 +6,9 @@
  * Every ioctl struct starts with its size and flags. It is read with
  * copy_struct_from_user(), so an older, smaller struct works and a newer,
  * larger one is accepted when the bytes this module does not know are zero;
- * results are written back up to the caller's size only.
+ * results are written back up to the caller's size only. The ioctl number
+ * is matched on its type, number and direction; the size it encodes must
+ * be the struct's own size field.
  */
 #include <linux/miscdevice.h>
 #include <linux/module.h>
@@ -29,15 +31,25 @@ unsigned int ml_max_regions = 1024;
 module_param_named(max_regions, ml_max_regions, uint, 0644);
 MODULE_PARM_DESC(max_regions, "Number of regions (default 1024)");
 
+unsigned long ml_max_user_bytes = 512UL << 20;
+module_param_named(max_user_bytes, ml_max_user_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_user_bytes, "Bytes of one user's regions (default 512 MiB; 0: no limit)");
+
+unsigned int ml_max_user_regions = 256;
+module_param_named(max_user_regions, ml_max_user_regions, uint, 0644);
+MODULE_PARM_DESC(max_user_regions, "Regions of one user (default 256; 0: no limit)");
+
 #define ML_FEATURES (MEMLINK_FEAT_WAIT | MEMLINK_FEAT_PEER_GONE | \
-		     MEMLINK_FEAT_POLL | MEMLINK_FEAT_REPLACE)
+		     MEMLINK_FEAT_POLL | MEMLINK_FEAT_REPLACE | \
+		     MEMLINK_FEAT_LIST | MEMLINK_FEAT_DEADLINE | \
+		     MEMLINK_FEAT_IPC_NS | MEMLINK_FEAT_USER_LIMITS)
 
 /*
  * Read a size-prefixed struct. `minsize` is the size of its first version;
  * *usize gets the caller's size for the copy back.
  */
 static int ml_copy_in(void *karg, size_t ksize, size_t minsize,
-		      void __user *uarg, u32 *usize)
+		      void __user *uarg, unsigned int cmd, u32 *usize)
 {
 	u32 size;
 
@@ -47,6 +59,8 @@ static int ml_copy_in(void *karg, size_t ksize, size_t minsize,
 		return -EINVAL;
 	if (size > PAGE_SIZE)
 		return -E2BIG;
+	if (size != _IOC_SIZE(cmd))
+		return -EINVAL;
 	*usize = size;
 	return copy_struct_from_user(karg, ksize, uarg, size);
 }
@@ -65,17 +79,17 @@ static struct ml_region *ml_bound(struct ml_file *mf)
 	return smp_load_acquire(&mf->region);
 }
 
-static long ml_ioctl_handshake(void __user *uarg)
+static long ml_ioctl_handshake(void __user *uarg, unsigned int cmd)
 {
 	struct memlink_handshake h;
 	u32 usize;
 	int ret;
 
 	ret = ml_copy_in(&h, sizeof(h), offsetofend(struct memlink_handshake, __reserved),
-			 uarg, &usize);
+			 uarg, cmd, &usize);
 	if (ret)
 		return ret;
-	if (h.flags || h.__reserved)
+	if (h.flags || h.__reserved || h.__reserved2)
 		return -EINVAL;
 	h.abi_version = MEMLINK_ABI_VERSION;
 	h.page_size = PAGE_SIZE;
@@ -83,16 +97,19 @@ static long ml_ioctl_handshake(void __user *uarg)
 	h.max_region_size = READ_ONCE(ml_max_region_size);
 	h.max_total_size = READ_ONCE(ml_max_total_size);
 	h.max_regions = READ_ONCE(ml_max_regions);
+	h.max_user_bytes = READ_ONCE(ml_max_user_bytes);
+	h.max_user_regions = READ_ONCE(ml_max_user_regions);
 	return ml_copy_out(uarg, &h, sizeof(h), usize);
 }
 
-static long ml_ioctl_create(struct ml_file *mf, void __user *uarg)
+static long ml_ioctl_create(struct ml_file *mf, void __user *uarg, unsigned int cmd)
 {
 	struct memlink_create c;
 	u32 usize;
 	int ret;
 
-	ret = ml_copy_in(&c, sizeof(c), offsetofend(struct memlink_create, name), uarg, &usize);
+	ret = ml_copy_in(&c, sizeof(c), offsetofend(struct memlink_create, name), uarg, cmd,
+			 &usize);
 	if (ret)
 		return ret;
 	mutex_lock(&mf->bind_lock);
@@ -101,13 +118,14 @@ static long ml_ioctl_create(struct ml_file *mf, void __user *uarg)
 	return ret;
 }
 
-static long ml_ioctl_attach(struct ml_file *mf, void __user *uarg)
+static long ml_ioctl_attach(struct ml_file *mf, void __user *uarg, unsigned int cmd)
 {
 	struct memlink_attach a;
 	u32 usize;
 	int ret;
 
-	ret = ml_copy_in(&a, sizeof(a), offsetofend(struct memlink_attach, name), uarg, &usize);
+	ret = ml_copy_in(&a, sizeof(a), offsetofend(struct memlink_attach, name), uarg, cmd,
+			 &usize);
 	if (ret)
 		return ret;
 	mutex_lock(&mf->bind_lock);
@@ -119,14 +137,14 @@ static long ml_ioctl_attach(struct ml_file *mf, void __user *uarg)
 	return ml_copy_out(uarg, &a, sizeof(a), usize);
 }
 
-static long ml_ioctl_info(struct ml_region *r, void __user *uarg)
+static long ml_ioctl_info(struct ml_region *r, void __user *uarg, unsigned int cmd)
 {
 	struct memlink_info info;
 	u32 usize;
 	int ret;
 
 	ret = ml_copy_in(&info, sizeof(info), offsetofend(struct memlink_info, name),
-			 uarg, &usize);
+			 uarg, cmd, &usize);
 	if (ret)
 		return ret;
 	if (info.flags)
@@ -135,26 +153,37 @@ static long ml_ioctl_info(struct ml_region *r, void __user *uarg)
 	return ml_copy_out(uarg, &info, sizeof(info), usize);
 }
 
-static long ml_ioctl_wait(struct ml_file *mf, void __user *uarg)
+static long ml_ioctl_wait(struct ml_file *mf, void __user *uarg, unsigned int cmd)
 {
 	struct memlink_wait w;
 	u32 usize;
 	int ret;
 
 	ret = ml_copy_in(&w, sizeof(w), offsetofend(struct memlink_wait, timeout_ns),
-			 uarg, &usize);
-	return ret ? ret : ml_wait(mf, &w);
+			 uarg, cmd, &usize);
+	return ret ? ret : ml_wait(mf, &w, uarg);
 }
 
-static long ml_ioctl_wake(struct ml_file *mf, void __user *uarg)
+static long ml_ioctl_wake(struct ml_file *mf, void __user *uarg, unsigned int cmd)
 {
 	struct memlink_wake w;
 	u32 usize;
 	int ret;
 
 	ret = ml_copy_in(&w, sizeof(w), offsetofend(struct memlink_wake, __reserved),
-			 uarg, &usize);
+			 uarg, cmd, &usize);
 	return ret ? ret : ml_wake(mf, &w);
+}
+
+static long ml_ioctl_list(void __user *uarg, unsigned int cmd)
+{
+	struct memlink_list l;
+	u32 usize;
+	int ret;
+
+	ret = ml_copy_in(&l, sizeof(l), offsetofend(struct memlink_list, __reserved2),
+			 uarg, cmd, &usize);
+	return ret ? ret : ml_list(uarg, &l);
 }
 
 static long ml_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -163,16 +192,23 @@ static long ml_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	void __user *uarg = (void __user *)arg;
 	struct ml_region *r;
 
-	switch (cmd) {
-	case MEMLINK_IOC_HANDSHAKE:
-		return ml_ioctl_handshake(uarg);
-	case MEMLINK_IOC_CREATE:
-		return ml_ioctl_create(mf, uarg);
-	case MEMLINK_IOC_ATTACH:
-		return ml_ioctl_attach(mf, uarg);
-	case MEMLINK_IOC_INFO:
-	case MEMLINK_IOC_WAIT:
-	case MEMLINK_IOC_WAKE:
+	unsigned int nr = _IOC_NR(cmd);
+
+	/* The size is the struct's: ml_copy_in() checks it against cmd's. */
+	if (_IOC_TYPE(cmd) != MEMLINK_IOC_TYPE || _IOC_DIR(cmd) != (_IOC_READ | _IOC_WRITE))
+		return -ENOTTY;
+	switch (nr) {
+	case _IOC_NR(MEMLINK_IOC_HANDSHAKE):
+		return ml_ioctl_handshake(uarg, cmd);
+	case _IOC_NR(MEMLINK_IOC_CREATE):
+		return ml_ioctl_create(mf, uarg, cmd);
+	case _IOC_NR(MEMLINK_IOC_ATTACH):
+		return ml_ioctl_attach(mf, uarg, cmd);
+	case _IOC_NR(MEMLINK_IOC_LIST):
+		return ml_ioctl_list(uarg, cmd);
+	case _IOC_NR(MEMLINK_IOC_INFO):
+	case _IOC_NR(MEMLINK_IOC_WAIT):
+	case _IOC_NR(MEMLINK_IOC_WAKE):
 		break;
 	default:
 		return -ENOTTY;
@@ -181,11 +217,11 @@ static long ml_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	r = ml_bound(mf);
 	if (!r)
 		return -EINVAL;
-	if (cmd == MEMLINK_IOC_INFO)
-		return ml_ioctl_info(r, uarg);
-	if (cmd == MEMLINK_IOC_WAIT)
-		return ml_ioctl_wait(mf, uarg);
-	return ml_ioctl_wake(mf, uarg);
+	if (nr == _IOC_NR(MEMLINK_IOC_INFO))
+		return ml_ioctl_info(r, uarg, cmd);
+	if (nr == _IOC_NR(MEMLINK_IOC_WAIT))
+		return ml_ioctl_wait(mf, uarg, cmd);
+	return ml_ioctl_wake(mf, uarg, cmd);
 }
 
 static int ml_open(struct inode *inode, struct file *file)
@@ -195,6 +231,8 @@ static int ml_open(struct inode *inode, struct file *file)
 	if (!mf)
 		return -ENOMEM;
 	mutex_init(&mf->bind_lock);
+	init_waitqueue_head(&mf->poll_wq);
+	INIT_LIST_HEAD(&mf->node);
 	file->private_data = mf;
 	return nonseekable_open(inode, file);
 }
@@ -222,12 +260,12 @@ static int ml_mmap(struct file *file, struct vm_area_struct *vma)
 static __poll_t ml_poll(struct file *file, poll_table *pt)
 {
 	struct ml_file *mf = file->private_data;
-	struct ml_region *r = ml_bound(mf);
-
-	if (!r)
-		return EPOLLERR;
-	poll_wait(file, &r->poll_wq, pt);
-	return ml_poll_mask(mf);
+	/*
+	 * The file's own queue, bound or not: a registration made before the
+	 * file is bound sees the region's events once it is.
+	 */
+	poll_wait(file, &mf->poll_wq, pt);
+	return ml_bound(mf) ? ml_poll_mask(mf) : 0;
 }
 
 static ssize_t ml_read(struct file *file, char __user *buf, size_t count, loff_t *ppos)
@@ -266,21 +304,12 @@ static struct miscdevice ml_misc = {
 
 static int __init ml_init(void)
 {
-	int ret;
-
-	ret = ml_procfs_init();
-	if (ret)
-		return ret;
-	ret = misc_register(&ml_misc);
-	if (ret)
-		ml_procfs_exit();
-	return ret;
+	return misc_register(&ml_misc);
 }
 
 static void __exit ml_exit(void)
 {
 	misc_deregister(&ml_misc);
-	ml_procfs_exit();
 }
 
 module_init(ml_init);

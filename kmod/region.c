@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Named regions: creation within the module limits, lookup and permission
- * checks on attach, mapping into user space, and freeing when the last file
- * is gone.
+ * Named regions: creation within the limits (limits.c) in the caller's
+ * namespace (ns.c), replacing a dead creator's region, lookup and
+ * permission checks on attach, mapping into user space, and freeing when
+ * the last file is gone.
  */
 #include <linux/atomic.h>
 #include <linux/capability.h>
@@ -12,19 +13,20 @@
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
-#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
 #include "compat.h"
 #include "memlink_internal.h"
 
-/* ml_regions_lock protects ml_regions, ml_nregions and ml_total_bytes. */
-static DEFINE_MUTEX(ml_regions_lock);
-static LIST_HEAD(ml_regions);
-static unsigned int ml_nregions;	/* live regions, named or not */
-static u64 ml_total_bytes;		/* their sizes */
+/* What ml_lock protects: memlink_internal.h. */
+DEFINE_MUTEX(ml_lock);
 static atomic_long_t ml_pages_allocated = ATOMIC_LONG_INIT(0);
+
+long ml_pages_held(void)
+{
+	return atomic_long_read(&ml_pages_allocated);
+}
 
 static bool ml_name_ok(const char *name)
 {
@@ -43,12 +45,12 @@ static bool ml_name_ok(const char *name)
 	return true;
 }
 
-static struct ml_region *ml_lookup(const char *name)
+static struct ml_region *ml_lookup(struct ml_ns *ns, const char *name)
 {
 	struct ml_region *r;
 
-	lockdep_assert_held(&ml_regions_lock);
-	list_for_each_entry(r, &ml_regions, node)
+	lockdep_assert_held(&ml_lock);
+	list_for_each_entry(r, &ns->regions, node)
 		if (r->hashed && !strcmp(r->name, name))
 			return r;
 	return NULL;
@@ -77,17 +79,23 @@ static void ml_free_pages(struct page **pages, unsigned long n)
 	kvfree(pages);
 }
 
-/* Zeroed pages, charged to the caller's memory cgroup. */
+/*
+ * Zeroed pages, charged to the caller's memory cgroup. Under memory
+ * pressure the allocation fails (ENOMEM) rather than calling the OOM
+ * killer: the caller asked for a region, not for another process's death.
+ */
+#define ML_GFP (GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
+
 static struct page **ml_alloc_pages(unsigned long n)
 {
 	struct page **pages;
 	unsigned long i;
 
-	pages = kvcalloc(n, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+	pages = kvcalloc(n, sizeof(*pages), ML_GFP);
 	if (!pages)
 		return NULL;
 	for (i = 0; i < n; i++) {
-		pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		pages[i] = alloc_page(ML_GFP | __GFP_ZERO);
 		if (!pages[i])
 			goto fail;
 		atomic_long_inc(&ml_pages_allocated);
@@ -102,50 +110,80 @@ fail:
 	return NULL;
 }
 
-/* Check name and limits; with replace, unname a region whose creator died. */
-static int ml_admit(const struct memlink_create *c)
+/*
+ * May the caller create `c` in `ns` now? 0, -EEXIST (taken, by a live
+ * creator or without REPLACE), -EACCES (REPLACE of another user's dead
+ * region without CAP_IPC_OWNER in the namespace). *old: the region a
+ * REPLACE would unname, or NULL.
+ */
+static int ml_may_create(struct ml_ns *ns, const struct memlink_create *c,
+			 struct ml_region **old)
 {
-	struct ml_region *old;
+	struct ml_region *r;
 
-	lockdep_assert_held(&ml_regions_lock);
-	old = ml_lookup(c->name);
-	if (old && (!(c->flags & MEMLINK_CREATE_REPLACE) || ml_creator_alive(old)))
+	lockdep_assert_held(&ml_lock);
+	*old = NULL;
+	r = ml_lookup(ns, c->name);
+	if (!r)
+		return 0;
+	if (!(c->flags & MEMLINK_CREATE_REPLACE) || ml_creator_alive(r))
 		return -EEXIST;
-	if (ml_nregions >= ml_max_regions ||
-	    c->region_size > ml_max_total_size - min_t(u64, ml_total_bytes, ml_max_total_size))
-		return -ENOSPC;
-	/* Only now that the new region is in: the old one loses its name. */
-	if (old)
-		old->hashed = false;
+	if (!uid_eq(r->uid, current_euid()) && !ns_capable(ns->user_ns, CAP_IPC_OWNER))
+		return -EACCES;
+	*old = r;
 	return 0;
+}
+
+static void ml_region_free(struct ml_region *r)
+{
+	ml_free_pages(r->pages, r->npages);
+	kfree(r);
 }
 
 int ml_region_create(struct ml_file *mf, const struct memlink_create *c)
 {
-	struct ml_region *r;
+	u64 max_size = READ_ONCE(ml_max_region_size);
+	struct ml_region *r, *old;
+	struct ml_limits lim;
+	struct ml_user *user;
+	struct ml_ns *ns;
 	int ret;
 
 	if (c->flags & ~MEMLINK_CREATE_REPLACE || c->__reserved || !ml_name_ok(c->name) ||
 	    !c->region_size || !PAGE_ALIGNED(c->region_size) || c->mode & ~0777)
 		return -EINVAL;
-	if (c->region_size > ml_max_region_size)
+	if (c->region_size > max_size)
 		return -ENOSPC;
 
-	/* Fail fast before allocating; admit again once the pages exist. */
-	mutex_lock(&ml_regions_lock);
-	ret = ml_lookup(c->name) && !(c->flags & MEMLINK_CREATE_REPLACE) ? -EEXIST : 0;
-	mutex_unlock(&ml_regions_lock);
+	/*
+	 * Fail fast on the name, and charge the limits, before allocating:
+	 * concurrent creations never hold more than the limits.
+	 */
+	ml_limits_read(&lim);
+	mutex_lock(&ml_lock);
+	ns = ml_ns_current(true);
+	if (!ns) {
+		mutex_unlock(&ml_lock);
+		return -ENOMEM;
+	}
+	ret = ml_may_create(ns, c, &old);
+	if (!ret)
+		ret = ml_charge(&lim, current_euid(), c->region_size, &user);
+	if (ret)
+		ml_ns_put(ns);
+	mutex_unlock(&ml_lock);
 	if (ret)
 		return ret;
 
+	ret = -ENOMEM;
 	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
 	if (!r)
-		return -ENOMEM;
+		goto uncharge;
 	r->npages = c->region_size >> PAGE_SHIFT;
 	r->pages = ml_alloc_pages(r->npages);
 	if (!r->pages) {
 		kfree(r);
-		return -ENOMEM;
+		goto uncharge;
 	}
 	kref_init(&r->ref);
 	strscpy(r->name, c->name, sizeof(r->name));
@@ -153,34 +191,50 @@ int ml_region_create(struct ml_file *mf, const struct memlink_create *c)
 	r->uid = current_euid();
 	r->gid = current_egid();
 	r->mode = c->mode;
+	r->ns = ns;
+	r->user = user;
 	spin_lock_init(&r->lock);
 	INIT_LIST_HEAD(&r->waiters);
-	init_waitqueue_head(&r->poll_wq);
+	INIT_LIST_HEAD(&r->files);
+	list_add(&mf->node, &r->files);
 	r->attached = 1;
 	r->creator_alive = true;
 
-	mutex_lock(&ml_regions_lock);
-	ret = ml_admit(c);
+	/* The name may have been taken (or its creator died) meanwhile. */
+	mutex_lock(&ml_lock);
+	ret = ml_may_create(ns, c, &old);
 	if (ret) {
-		mutex_unlock(&ml_regions_lock);
-		ml_free_pages(r->pages, r->npages);
-		kfree(r);
+		ml_uncharge(user, c->region_size);
+		ml_ns_put(ns);
+		mutex_unlock(&ml_lock);
+		ml_region_free(r);
 		return ret;
 	}
+	/* Only now that the new region is in: the old one loses its name. */
+	if (old)
+		old->hashed = false;
 	r->hashed = true;
-	list_add_tail(&r->node, &ml_regions);
-	ml_nregions++;
-	ml_total_bytes += r->size;
-	mutex_unlock(&ml_regions_lock);
+	list_add_tail(&r->node, &ns->regions);
+	mutex_unlock(&ml_lock);
 
 	mf->creator = true;
 	/* Publish the binding after the fields above (pairs with ml_bound()). */
 	smp_store_release(&mf->region, r);
 	return 0;
+
+uncharge:
+	mutex_lock(&ml_lock);
+	ml_uncharge(user, c->region_size);
+	ml_ns_put(ns);
+	mutex_unlock(&ml_lock);
+	return ret;
 }
 
-/* System V IPC rules: owner, then group, then others; CAP_IPC_OWNER wins. */
-static bool ml_may_attach(struct ml_region *r, bool rdonly)
+/*
+ * System V IPC rules: owner, then group, then others; CAP_IPC_OWNER in the
+ * namespace's user namespace wins. `audit`: a real access, not a listing.
+ */
+static bool ml_may_attach(struct ml_region *r, bool rdonly, bool audit)
 {
 	int need = rdonly ? 4 : 6;
 	int granted = r->mode;
@@ -191,59 +245,73 @@ static bool ml_may_attach(struct ml_region *r, bool rdonly)
 		granted >>= 3;
 	if (!(need & ~granted & 7))
 		return true;
-	return capable(CAP_IPC_OWNER);
+	return audit ? ns_capable(r->ns->user_ns, CAP_IPC_OWNER) :
+		       ns_capable_noaudit(r->ns->user_ns, CAP_IPC_OWNER);
+}
+
+/* May the caller see `r` in a listing: could it attach read-only? */
+bool ml_region_visible(struct ml_region *r)
+{
+	return ml_may_attach(r, true, false);
 }
 
 int ml_region_attach(struct ml_file *mf, struct memlink_attach *a)
 {
 	bool rdonly = a->flags & MEMLINK_ATTACH_RDONLY;
-	struct ml_region *r;
+	struct ml_region *r = NULL;
+	struct ml_ns *ns;
 	int ret = 0;
 
 	if (a->flags & ~MEMLINK_ATTACH_RDONLY || !ml_name_ok(a->name))
 		return -EINVAL;
 
-	mutex_lock(&ml_regions_lock);
-	r = ml_lookup(a->name);
+	mutex_lock(&ml_lock);
+	ns = ml_ns_current(false);
+	if (ns) {
+		r = ml_lookup(ns, a->name);
+		ml_ns_put(ns);		/* a found region holds it */
+	}
 	if (!r) {
 		ret = -ENOENT;
-	} else if (!ml_may_attach(r, rdonly)) {
+	} else if (!ml_may_attach(r, rdonly, true)) {
 		ret = -EACCES;
 	} else {
 		spin_lock(&r->lock);
 		if (r->creator_alive) {
+			kref_get(&r->ref);
 			r->attached++;
 			mf->seen_wakes = r->wakes;
 			mf->seen_detached = r->detached;
-			kref_get(&r->ref);
+			mf->rdonly = rdonly;
+			/*
+			 * Bound before a wake can reach the file's poll queue:
+			 * a poll it wakes sees the region (pairs with
+			 * ml_bound()).
+			 */
+			smp_store_release(&mf->region, r);
+			list_add(&mf->node, &r->files);
 		} else {
 			ret = -EPIPE;
 		}
 		spin_unlock(&r->lock);
 	}
-	mutex_unlock(&ml_regions_lock);
+	mutex_unlock(&ml_lock);
 	if (ret)
 		return ret;
-
 	a->region_size = r->size;
-	mf->rdonly = rdonly;
-	/* Publish the binding after the fields above (pairs with ml_bound()). */
-	smp_store_release(&mf->region, r);
 	return 0;
 }
 
-/* Called by kref_put_mutex() with ml_regions_lock held; drops it. */
+/* Called by kref_put_mutex() with ml_lock held; drops it. */
 static void ml_region_release(struct kref *ref)
 {
 	struct ml_region *r = container_of(ref, struct ml_region, ref);
 
 	list_del(&r->node);
-	ml_nregions--;
-	ml_total_bytes -= r->size;
-	mutex_unlock(&ml_regions_lock);
-
-	ml_free_pages(r->pages, r->npages);
-	kfree(r);
+	ml_uncharge(r->user, r->size);
+	ml_ns_put(r->ns);
+	mutex_unlock(&ml_lock);
+	ml_region_free(r);
 }
 
 /* The file is going away: tell the others, then drop its reference. */
@@ -252,10 +320,10 @@ void ml_region_unbind(struct ml_file *mf)
 	struct ml_region *r = mf->region;
 
 	if (mf->creator)
-		ml_wake_creator_gone(r);
+		ml_wake_creator_gone(r, mf);
 	else
-		ml_wake_client_gone(r);
-	kref_put_mutex(&r->ref, ml_region_release, &ml_regions_lock);
+		ml_wake_client_gone(r, mf);
+	kref_put_mutex(&r->ref, ml_region_release, &ml_lock);
 }
 
 bool ml_region_offset_ok(struct ml_region *r, u64 offset)
@@ -314,6 +382,8 @@ int ml_region_mmap(struct ml_file *mf, struct vm_area_struct *vma)
 
 void ml_region_info(struct ml_region *r, struct memlink_info *info)
 {
+	info->size = sizeof(*info);
+	info->flags = 0;
 	info->region_size = r->size;
 	info->uid = from_kuid_munged(current_user_ns(), r->uid);
 	info->gid = from_kgid_munged(current_user_ns(), r->gid);
@@ -326,33 +396,4 @@ void ml_region_info(struct ml_region *r, struct memlink_info *info)
 	info->wakes = r->wakes;
 	info->detached = r->detached;
 	spin_unlock(&r->lock);
-}
-
-/* The /proc/memlink listing, like ipcs. */
-void ml_regions_show(struct seq_file *m)
-{
-	struct ml_region *r;
-
-	mutex_lock(&ml_regions_lock);
-	seq_printf(m, "# memlink abi=%d regions=%u bytes=%llu pages=%ld\n",
-		   MEMLINK_ABI_VERSION, ml_nregions, ml_total_bytes,
-		   atomic_long_read(&ml_pages_allocated));
-	seq_puts(m, "# name size uid gid mode attached waiters creator_alive\n");
-	list_for_each_entry(r, &ml_regions, node) {
-		u32 attached, waiters;
-		bool alive;
-
-		if (!r->hashed)
-			continue;
-		spin_lock(&r->lock);
-		attached = r->attached;
-		waiters = r->nwaiters;
-		alive = r->creator_alive;
-		spin_unlock(&r->lock);
-		seq_printf(m, "%s %llu %u %u %04o %u %u %d\n", r->name, r->size,
-			   from_kuid_munged(seq_user_ns(m), r->uid),
-			   from_kgid_munged(seq_user_ns(m), r->gid),
-			   r->mode, attached, waiters, alive);
-	}
-	mutex_unlock(&ml_regions_lock);
 }

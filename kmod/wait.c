@@ -3,13 +3,27 @@
  * Wait and wake on 32-bit words of a region, and the news that a peer is
  * gone: the creator's departure fails every waiter with EPIPE, a client's
  * departure is counted and shown to the creator through poll().
+ *
+ * A wait ends as a futex wait does. A signal makes it return
+ * -ERESTARTSYS, so the kernel restarts it when no handler runs (stop and
+ * continue, a ptrace attach) or the handler has SA_RESTART, and returns
+ * EINTR otherwise; the freezer does not end it at all (TASK_FREEZABLE).
+ * futex keeps a relative timeout across the restart in a restart block
+ * holding the absolute deadline. A module cannot use one: restart_syscall()
+ * would call into the module after its file, and the module itself, may be
+ * gone, and a restart that never comes (a handler ran) would leak the
+ * reference that prevents that. So the deadline goes where the restarted
+ * call reads it, the caller's struct: the relative timeout is rewritten as
+ * the absolute CLOCK_MONOTONIC deadline, with MEMLINK_WAIT_ABSTIME.
  */
 #include <linux/hrtimer.h>
 #include <linux/ktime.h>
 #include <linux/poll.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/uaccess.h>
 
+#include "compat.h"
 #include "memlink_internal.h"
 
 struct ml_waiter {
@@ -20,24 +34,46 @@ struct ml_waiter {
 };
 
 #define ML_WAITING 1
+#define ML_WAIT_FLAGS (MEMLINK_WAIT_ABSTIME | MEMLINK_WAIT_REALTIME)
 
-/* Sleep until woken, signalled or past `expires` (0: no timeout). */
-static int ml_sleep(struct ml_waiter *w, ktime_t expires)
+struct ml_deadline {
+	ktime_t expires;		/* absolute, on `clock`; 0: none */
+	clockid_t clock;
+	bool relative;			/* the caller gave a timeout, not a deadline */
+};
+
+static void ml_deadline_init(struct ml_deadline *d, const struct memlink_wait *wt)
+{
+	ktime_t t = ns_to_ktime(min_t(u64, wt->timeout_ns, KTIME_MAX));
+
+	d->clock = wt->flags & MEMLINK_WAIT_REALTIME ? CLOCK_REALTIME : CLOCK_MONOTONIC;
+	d->relative = !(wt->flags & MEMLINK_WAIT_ABSTIME);
+	if (!d->relative)
+		/* 0 is a deadline long past, not "none": a non-blocking check. */
+		d->expires = t ? t : 1;
+	else if (wt->timeout_ns)
+		d->expires = ktime_add_safe(ktime_get(), t);
+	else
+		d->expires = 0;
+}
+
+/* Sleep until woken, signalled or past the deadline. */
+static int ml_sleep(struct ml_waiter *w, struct ml_deadline *d)
 {
 	int ret = 0;
 
 	for (;;) {
-		set_current_state(TASK_INTERRUPTIBLE);
+		set_current_state(TASK_INTERRUPTIBLE | TASK_FREEZABLE);
 		if (READ_ONCE(w->result) != ML_WAITING)
 			break;
 		if (signal_pending(current)) {
-			ret = -EINTR;
+			ret = -ERESTARTSYS;
 			break;
 		}
-		if (!expires) {
+		if (!d->expires) {
 			schedule();
-		} else if (!schedule_hrtimeout_range(&expires, current->timer_slack_ns,
-						     HRTIMER_MODE_ABS)) {
+		} else if (!schedule_hrtimeout_range_clock(&d->expires, current->timer_slack_ns,
+							   HRTIMER_MODE_ABS, d->clock)) {
 			ret = -ETIMEDOUT;
 			break;
 		}
@@ -46,18 +82,35 @@ static int ml_sleep(struct ml_waiter *w, ktime_t expires)
 	return ret;
 }
 
-int ml_wait(struct ml_file *mf, const struct memlink_wait *wt)
+/*
+ * A signal ended the sleep of a relative timed wait: rewrite it as its
+ * absolute deadline, so that the restarted (or retried) call keeps it.
+ */
+static int ml_wait_interrupted(const struct memlink_wait *wt, const struct ml_deadline *d,
+			       void __user *uarg)
+{
+	struct memlink_wait __user *uw = uarg;
+
+	if (!d->relative || !d->expires)
+		return -ERESTARTSYS;
+	if (put_user((u64)ktime_to_ns(d->expires), &uw->timeout_ns) ||
+	    put_user(wt->flags | MEMLINK_WAIT_ABSTIME, &uw->flags))
+		return -EFAULT;
+	return -ERESTARTSYS;
+}
+
+int ml_wait(struct ml_file *mf, const struct memlink_wait *wt, void __user *uarg)
 {
 	struct ml_region *r = mf->region;
 	struct ml_waiter w = { .task = current, .offset = wt->offset, .result = ML_WAITING };
-	ktime_t expires = 0;
+	struct ml_deadline d;
 	int ret;
 
-	if (wt->flags || wt->__reserved || !ml_region_offset_ok(r, wt->offset))
+	if (wt->flags & ~ML_WAIT_FLAGS || wt->__reserved || !ml_region_offset_ok(r, wt->offset))
 		return -EINVAL;
-	if (wt->timeout_ns)
-		expires = ktime_add_safe(ktime_get(),
-					 ns_to_ktime(min_t(u64, wt->timeout_ns, KTIME_MAX)));
+	if ((wt->flags & MEMLINK_WAIT_REALTIME) && !(wt->flags & MEMLINK_WAIT_ABSTIME))
+		return -EINVAL;
+	ml_deadline_init(&d, wt);
 
 	spin_lock(&r->lock);
 	mf->seen_wakes = r->wakes;
@@ -73,7 +126,7 @@ int ml_wait(struct ml_file *mf, const struct memlink_wait *wt)
 	r->nwaiters++;
 	spin_unlock(&r->lock);
 
-	ret = ml_sleep(&w, expires);
+	ret = ml_sleep(&w, &d);
 
 	/* A waker that already chose us wins over a timeout or a signal. */
 	spin_lock(&r->lock);
@@ -84,7 +137,20 @@ int ml_wait(struct ml_file *mf, const struct memlink_wait *wt)
 		ret = w.result;
 	}
 	spin_unlock(&r->lock);
+	if (ret == -ERESTARTSYS)
+		ret = ml_wait_interrupted(wt, &d, uarg);
 	return ret;
+}
+
+/* Wake every file's poll() sleepers with `mask`; the caller holds r->lock. */
+static void ml_poll_wake(struct ml_region *r, __poll_t mask)
+{
+	struct ml_file *f;
+
+	lockdep_assert_held(&r->lock);
+	list_for_each_entry(f, &r->files, node)
+		if (wq_has_sleeper(&f->poll_wq))
+			wake_up_interruptible_poll(&f->poll_wq, mask);
 }
 
 /* Hand `result` to a waiter; the caller holds r->lock. */
@@ -118,31 +184,33 @@ int ml_wake(struct ml_file *mf, const struct memlink_wake *wk)
 			woken++;
 		}
 	}
+	ml_poll_wake(r, EPOLLIN | EPOLLRDNORM);
 	spin_unlock(&r->lock);
-	wake_up_interruptible_poll(&r->poll_wq, EPOLLIN | EPOLLRDNORM);
 	return woken;
 }
 
-void ml_wake_creator_gone(struct ml_region *r)
+void ml_wake_creator_gone(struct ml_region *r, struct ml_file *mf)
 {
 	struct ml_waiter *w, *tmp;
 
 	spin_lock(&r->lock);
+	list_del(&mf->node);
 	r->attached--;
 	r->creator_alive = false;
 	list_for_each_entry_safe(w, tmp, &r->waiters, node)
 		ml_wake_one(r, w, -EPIPE);
+	ml_poll_wake(r, EPOLLHUP);
 	spin_unlock(&r->lock);
-	wake_up_interruptible_poll(&r->poll_wq, EPOLLHUP);
 }
 
-void ml_wake_client_gone(struct ml_region *r)
+void ml_wake_client_gone(struct ml_region *r, struct ml_file *mf)
 {
 	spin_lock(&r->lock);
+	list_del(&mf->node);
 	r->attached--;
 	r->detached++;
+	ml_poll_wake(r, EPOLLPRI);
 	spin_unlock(&r->lock);
-	wake_up_interruptible_poll(&r->poll_wq, EPOLLPRI);
 }
 
 __poll_t ml_poll_mask(struct ml_file *mf)

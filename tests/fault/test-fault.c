@@ -40,6 +40,7 @@
  *   ML_TALLY         a file to append "passed failed" to (make check)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -50,12 +51,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+/* The module's ABI, for its listing (kmod runs). */
+#include "../../include/uapi/linux/memlink.h"
 #include "memlink.h"
 #include "proctest.h"
 
@@ -123,39 +127,44 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Is a region of channel `name` still in /proc/memlink (kmod)? */
+/* Are regions of channel `name` still listed by memlink.ko (kmod)? */
 static int kmod_regions_of(const char *name)
 {
-	char line[512], want[96];
+	static struct memlink_info v[4096];
+	struct memlink_list l = {
+		.size = sizeof(l),
+		.entries = (uint64_t)(uintptr_t)v,
+		.entry_size = sizeof(v[0]),
+		.max_entries = 4096,
+	};
+	char want[96];
 	size_t wl;
-	FILE *f = fopen("/proc/memlink", "r");
-	int n = 0;
+	int fd = open("/dev/memlink", O_RDWR | O_CLOEXEC), n = 0;
 
-	if (!f)
+	if (fd < 0)
 		return 0;
-	/* kmod/region.c: "name size uid gid mode attached waiters alive"; the
-	 * channel is "ch.NAME", client bell b "cbB.NAME" (lib/kmod/kmod.c). */
+	if (ioctl(fd, MEMLINK_IOC_LIST, &l)) {
+		close(fd);
+		return 0;
+	}
+	close(fd);
+	/* The channel is "ch.NAME", client bell b "cbB.NAME" (lib/kmod/kmod.c). */
 	snprintf(want, sizeof(want), ".%s", name);
 	wl = strlen(want);
-	while (fgets(line, sizeof(line), f)) {
-		char *sp = strchr(line, ' ');
-		size_t l;
+	for (uint32_t i = 0; i < l.count; i++) {
+		const char *r = v[i].name;
+		size_t len = strnlen(r, sizeof(v[i].name));
 
-		if (line[0] == '#' || !sp)
-			continue;
-		*sp = 0;
-		l = strlen(line);
-		if (l > wl && !strcmp(line + l - wl, want) &&
-		    (!strncmp(line, "ch.", 3) || !strncmp(line, "cb", 2))) {
-			printf("  # left behind: region %s in /proc/memlink\n", line);
+		if (len > wl && !strcmp(r + len - wl, want) &&
+		    (!strncmp(r, "ch.", 3) || !strncmp(r, "cb", 2))) {
+			printf("  # left behind: region %s in memlink.ko\n", r);
 			n++;
 		}
 	}
-	fclose(f);
 	return n;
 }
 
-/* Shared objects of channel `name` still there: /dev/shm or /proc/memlink. */
+/* Shared objects of channel `name` still there: /dev/shm or memlink.ko. */
 static int leaks_of(const char *name)
 {
 	if (posix_shm_backend()) {

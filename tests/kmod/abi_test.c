@@ -2,9 +2,10 @@
 /*
  * The ioctl ABI contract, iommufd-selftest style: for every ioctl, the
  * struct size rules (EINVAL below the first version, E2BIG for a non-zero
- * tail or more than a page, a larger zeroed struct works), undefined flags
- * and reserved fields (EINVAL), bad pointers (EFAULT) and unknown ioctl
- * numbers (ENOTTY).
+ * tail or more than a page, a larger zeroed struct works, the number's
+ * encoded size must be the struct's), undefined flags and reserved fields
+ * (EINVAL), bad pointers (EFAULT) and unknown ioctl numbers, types and
+ * directions (ENOTTY), including ABI version 1's numbers of type 0xB8.
  */
 #include "memlink_test.h"
 
@@ -99,24 +100,29 @@ static int sized(FIXTURE_DATA(abi) *self, enum target t, unsigned long cmd,
 		if (cmd == MEMLINK_IOC_CREATE)
 			ml_name(self->buf + offsetof(struct memlink_create, name), "abi-sz");
 	}
+	/* The number encodes the declared size, as a caller's header would. */
+	if (usize <= _IOC_SIZEMASK)
+		cmd = MEMLINK_IOC(_IOC_NR(cmd), usize);
 	return ml_ioctl(fd, cmd, self->buf);
 }
 
 /*
- * The size rules for one ioctl; `ok` is what an accepted struct gives
- * (0, or -EAGAIN for a wait whose word differs).
+ * The size rules for one ioctl whose first version is _min bytes; `ok` is
+ * what an accepted struct gives (0, or -EAGAIN for a wait whose word
+ * differs).
  */
-#define CHECK_SIZES(_t, _cmd, _s, _ok)					\
+#define CHECK_SIZES_MIN(_t, _cmd, _s, _ok, _min)			\
 	do {								\
-		size_t ks = sizeof(_s);					\
+		size_t ks = sizeof(_s), mn = (_min);			\
 		long pg = self->page;					\
 		/* Below the first version: EINVAL. */			\
 		EXPECT_EQ(-EINVAL, sized(self, _t, _cmd, &_s, ks, 0, -1)); \
 		EXPECT_EQ(-EINVAL, sized(self, _t, _cmd, &_s, ks, 4, -1)); \
 		EXPECT_EQ(-EINVAL, sized(self, _t, _cmd, &_s, ks, 8, -1)); \
-		EXPECT_EQ(-EINVAL, sized(self, _t, _cmd, &_s, ks, ks - 8, -1)); \
-		EXPECT_EQ(-EINVAL, sized(self, _t, _cmd, &_s, ks, ks - 1, -1)); \
-		/* The current size, and larger with a zero tail. */	\
+		EXPECT_EQ(-EINVAL, sized(self, _t, _cmd, &_s, ks, mn - 8, -1)); \
+		EXPECT_EQ(-EINVAL, sized(self, _t, _cmd, &_s, ks, mn - 1, -1)); \
+		/* The first version, the current size, larger with a zero tail. */ \
+		EXPECT_EQ(_ok, sized(self, _t, _cmd, &_s, ks, mn, -1)); \
 		EXPECT_EQ(_ok, sized(self, _t, _cmd, &_s, ks, ks, -1)); \
 		EXPECT_EQ(_ok, sized(self, _t, _cmd, &_s, ks, ks + 1, -1)); \
 		EXPECT_EQ(_ok, sized(self, _t, _cmd, &_s, ks, ks + 8, -1)); \
@@ -133,13 +139,23 @@ static int sized(FIXTURE_DATA(abi) *self, enum target t, unsigned long cmd,
 		EXPECT_EQ(-E2BIG, sized(self, _t, _cmd, &_s, ks, UINT32_MAX, -1)); \
 	} while (0)
 
+#define CHECK_SIZES(_t, _cmd, _s, _ok) CHECK_SIZES_MIN(_t, _cmd, _s, _ok, sizeof(_s))
+
 TEST_F(abi, size_handshake)
 {
 	struct memlink_handshake s = { 0 };
 	struct memlink_handshake *out = (void *)self->buf;
 
-	CHECK_SIZES(T_UNBOUND, MEMLINK_IOC_HANDSHAKE, s, 0);
-	CHECK_SIZES(T_BOUND, MEMLINK_IOC_HANDSHAKE, s, 0);
+	/* Version 1 ended at __reserved: callers built against it still work. */
+	const size_t v1 = offsetof(struct memlink_handshake, __reserved) + 4;
+
+	CHECK_SIZES_MIN(T_UNBOUND, MEMLINK_IOC_HANDSHAKE, s, 0, v1);
+	CHECK_SIZES_MIN(T_BOUND, MEMLINK_IOC_HANDSHAKE, s, 0, v1);
+	/* A version-1 caller gets the version-1 fields, nothing past them. */
+	ASSERT_EQ(0, sized(self, T_UNBOUND, MEMLINK_IOC_HANDSHAKE, &s, sizeof(s), v1, -1));
+	EXPECT_EQ((__u32)MEMLINK_ABI_VERSION, out->abi_version);
+	for (size_t i = v1; i < sizeof(s); i++)
+		EXPECT_EQ(0, self->buf[i]);
 
 	/* A larger struct gets the known fields; its tail stays zero. */
 	ASSERT_EQ(0, sized(self, T_UNBOUND, MEMLINK_IOC_HANDSHAKE, &s, sizeof(s),
@@ -158,7 +174,7 @@ TEST_F(abi, size_create)
 	int i, bound = 0;
 
 	CHECK_SIZES(T_FRESH, MEMLINK_IOC_CREATE, s, 0);
-	/* The 5 accepted calls created and bound; the others did not. */
+	/* The 6 accepted calls created and bound; the others did not. */
 	for (i = 0; i < self->nfresh; i++) {
 		int r = ml_info(self->fresh[i], &info);
 
@@ -171,7 +187,7 @@ TEST_F(abi, size_create)
 			EXPECT_EQ(-EINVAL, r);
 		}
 	}
-	EXPECT_EQ(5, bound);
+	EXPECT_EQ(6, bound);
 }
 
 TEST_F(abi, size_attach)
@@ -210,15 +226,23 @@ TEST_F(abi, size_wait)
 	CHECK_SIZES(T_BOUND, MEMLINK_IOC_WAIT, s, -EAGAIN);
 }
 
+TEST_F(abi, size_list)
+{
+	struct memlink_list s = { 0 };
+
+	CHECK_SIZES(T_UNBOUND, MEMLINK_IOC_LIST, s, 0);
+	CHECK_SIZES(T_BOUND, MEMLINK_IOC_LIST, s, 0);
+}
+
 TEST_F(abi, size_wake)
 {
 	struct memlink_wake s = { .offset = 0, .count = 1 };
 	struct memlink_info info;
 
 	CHECK_SIZES(T_BOUND, MEMLINK_IOC_WAKE, s, 0);
-	/* Exactly the 5 accepted calls counted as wakes. */
+	/* Exactly the 6 accepted calls counted as wakes. */
 	ASSERT_EQ(0, ml_info(self->cfd, &info));
-	EXPECT_EQ(5ULL, (unsigned long long)info.wakes);
+	EXPECT_EQ(6ULL, (unsigned long long)info.wakes);
 }
 
 /* Every undefined flag bit is refused, for every ioctl. */
@@ -235,11 +259,18 @@ TEST_F(abi, undefined_flags)
 		struct memlink_info in = { .size = sizeof(in), .flags = f };
 		struct memlink_wait w = { .size = sizeof(w), .flags = f, .expected = 1 };
 		struct memlink_wake k = { .size = sizeof(k), .flags = f };
+		struct memlink_list l = { .size = sizeof(l), .flags = f };
 
 		EXPECT_EQ(-EINVAL, ml_ioctl(self->fd, MEMLINK_IOC_HANDSHAKE, &hs));
 		EXPECT_EQ(-EINVAL, ml_ioctl(self->cfd, MEMLINK_IOC_INFO, &in));
-		EXPECT_EQ(-EINVAL, ml_ioctl(self->cfd, MEMLINK_IOC_WAIT, &w));
 		EXPECT_EQ(-EINVAL, ml_ioctl(self->cfd, MEMLINK_IOC_WAKE, &k));
+		EXPECT_EQ(-EINVAL, ml_ioctl(self->fd, MEMLINK_IOC_LIST, &l));
+		/*
+		 * WAIT defines ABSTIME (alone: a deadline long past, so the
+		 * word that differs gives EAGAIN); REALTIME needs ABSTIME.
+		 */
+		EXPECT_EQ(f == MEMLINK_WAIT_ABSTIME ? -EAGAIN : -EINVAL,
+			  ml_ioctl(self->cfd, MEMLINK_IOC_WAIT, &w)) TH_LOG("bit %d", bit);
 		/* Bit 0 is MEMLINK_CREATE_REPLACE / MEMLINK_ATTACH_RDONLY. */
 		if (f == MEMLINK_CREATE_REPLACE)
 			continue;
@@ -267,7 +298,13 @@ TEST_F(abi, reserved_fields)
 				    .mode = 0600, .__reserved = 1 };
 	struct memlink_wait w = { .size = sizeof(w), .expected = 1, .__reserved = 1 };
 	struct memlink_wake k = { .size = sizeof(k), .__reserved = 1 };
+	struct memlink_list l = { .size = sizeof(l), .__reserved = 1 };
+	struct memlink_list l2 = { .size = sizeof(l2), .__reserved2 = 1 };
+	struct memlink_handshake hs2 = { .size = sizeof(hs2), .__reserved2 = 1 };
 
+	EXPECT_ERRNO(EINVAL, ioctl(self->fd, MEMLINK_IOC_LIST, &l));
+	EXPECT_ERRNO(EINVAL, ioctl(self->fd, MEMLINK_IOC_LIST, &l2));
+	EXPECT_ERRNO(EINVAL, ioctl(self->fd, MEMLINK_IOC_HANDSHAKE, &hs2));
 	EXPECT_ERRNO(EINVAL, ioctl(self->fd, MEMLINK_IOC_HANDSHAKE, &hs));
 	ml_name(c.name, "abi-rsv");
 	EXPECT_ERRNO(EINVAL, ioctl(self->fd, MEMLINK_IOC_CREATE, &c));
@@ -291,20 +328,26 @@ TEST_F(abi, reserved_fields)
 TEST_F(abi, enotty)
 {
 	const unsigned long cmds[] = {
-		_IO(MEMLINK_IOC_TYPE, 0x06),
-		_IO(MEMLINK_IOC_TYPE, 0x07),
-		_IO(MEMLINK_IOC_TYPE, 0x7f),
-		_IO(MEMLINK_IOC_TYPE, 0xff),
-		_IO(MEMLINK_IOC_TYPE + 1, 0x00),
-		_IO(MEMLINK_IOC_TYPE + 1, 0x01),
-		_IO(MEMLINK_IOC_TYPE - 1, 0x03),
-		_IO('f', 0x00),
+		MEMLINK_IOC(0x07, sizeof(struct memlink_handshake)),
+		MEMLINK_IOC(0x7f, sizeof(struct memlink_handshake)),
+		MEMLINK_IOC(0xff, sizeof(struct memlink_handshake)),
+		_IOWR(MEMLINK_IOC_TYPE + 1, 0x00, struct memlink_handshake),
+		_IOWR(MEMLINK_IOC_TYPE - 1, 0x00, struct memlink_handshake),
+		_IOWR('f', 0x00, struct memlink_handshake),
 		_IO(0, 0),
-		_IOWR(MEMLINK_IOC_TYPE, 0x00, struct memlink_handshake),
+		/* Version 1's numbers: type 0xB8, no direction or size. */
+		_IO(0xB8, 0x00),
+		_IO(0xB8, 0x01),
+		_IO(0xB8, 0x03),
+		_IO(0xB8, 0x05),
+		/* The right type and number with another direction. */
+		_IO(MEMLINK_IOC_TYPE, 0x00),
+		_IO(MEMLINK_IOC_TYPE, 0x05),
+		_IOW(MEMLINK_IOC_TYPE, 0x00, struct memlink_handshake),
+		_IOR(MEMLINK_IOC_TYPE, 0x00, struct memlink_handshake),
 		_IOW(MEMLINK_IOC_TYPE, 0x01, struct memlink_create),
 		_IOR(MEMLINK_IOC_TYPE, 0x03, struct memlink_info),
-		_IOWR(MEMLINK_IOC_TYPE, 0x04, __u32),
-		MEMLINK_IOC_WAKE | (1U << 16),
+		_IOW(MEMLINK_IOC_TYPE, 0x06, struct memlink_list),
 	};
 	struct memlink_handshake hs = { .size = sizeof(hs) };
 	size_t i;
@@ -319,17 +362,73 @@ TEST_F(abi, enotty)
 	EXPECT_EQ(0, ml_handshake(self->fd, &hs));
 }
 
+/* The numbers of ABI version 2: type, number, direction and size. */
+TEST(numbers)
+{
+	const struct {
+		unsigned long cmd;
+		unsigned int nr;
+		size_t size;
+	} t[] = {
+		{ MEMLINK_IOC_HANDSHAKE, 0x00, sizeof(struct memlink_handshake) },
+		{ MEMLINK_IOC_CREATE, 0x01, sizeof(struct memlink_create) },
+		{ MEMLINK_IOC_ATTACH, 0x02, sizeof(struct memlink_attach) },
+		{ MEMLINK_IOC_INFO, 0x03, sizeof(struct memlink_info) },
+		{ MEMLINK_IOC_WAIT, 0x04, sizeof(struct memlink_wait) },
+		{ MEMLINK_IOC_WAKE, 0x05, sizeof(struct memlink_wake) },
+		{ MEMLINK_IOC_LIST, 0x06, sizeof(struct memlink_list) },
+	};
+	size_t i;
+
+	ASSERT_EQ(2, MEMLINK_ABI_VERSION);
+	ASSERT_NE(0xB8, MEMLINK_IOC_TYPE);
+	for (i = 0; i < ARRAY_SIZE(t); i++) {
+		EXPECT_EQ((unsigned long)MEMLINK_IOC_TYPE, _IOC_TYPE(t[i].cmd));
+		EXPECT_EQ((unsigned long)t[i].nr, _IOC_NR(t[i].cmd));
+		EXPECT_EQ((unsigned long)(_IOC_READ | _IOC_WRITE), _IOC_DIR(t[i].cmd));
+		EXPECT_EQ((unsigned long)t[i].size, _IOC_SIZE(t[i].cmd));
+		EXPECT_EQ(t[i].cmd, MEMLINK_IOC(t[i].nr, t[i].size));
+	}
+}
+
+/*
+ * The size the number encodes must be the struct's size field: a caller's
+ * header and its struct disagree otherwise. EINVAL, and nothing happens.
+ */
+TEST_F(abi, size_must_match_number)
+{
+	struct memlink_handshake hs = { .size = sizeof(hs) };
+	struct memlink_wake k = { .size = sizeof(k), .count = 1 };
+	struct memlink_info info;
+
+	EXPECT_EQ(-EINVAL, ml_ioctl(self->fd, MEMLINK_IOC(0x00, sizeof(hs) + 8), &hs));
+	EXPECT_EQ(-EINVAL, ml_ioctl(self->fd, MEMLINK_IOC(0x00, sizeof(hs) - 8), &hs));
+	EXPECT_EQ(-EINVAL, ml_ioctl(self->cfd, MEMLINK_IOC(0x05, sizeof(k) + 8), &k));
+	k.size = sizeof(k) + 8;
+	EXPECT_EQ(-EINVAL, ml_ioctl(self->cfd, MEMLINK_IOC_WAKE, &k));
+	ASSERT_EQ(0, ml_info(self->cfd, &info));
+	EXPECT_EQ(0ULL, (unsigned long long)info.wakes);
+	/* Both at the larger size: accepted (the tail is zero). */
+	memset(self->buf, 0, 2 * self->page);
+	k.size = sizeof(k) + 8;
+	memcpy(self->buf, &k, sizeof(k));
+	EXPECT_EQ(0, ml_ioctl(self->cfd, MEMLINK_IOC(0x05, sizeof(k) + 8), self->buf));
+	ASSERT_EQ(0, ml_info(self->cfd, &info));
+	EXPECT_EQ(1ULL, (unsigned long long)info.wakes);
+}
+
 /* Bad pointers for the struct: EFAULT, and nothing happens. */
 TEST_F(abi, efault_in)
 {
 	const unsigned long cmds[] = {
 		MEMLINK_IOC_HANDSHAKE, MEMLINK_IOC_CREATE, MEMLINK_IOC_ATTACH,
-		MEMLINK_IOC_INFO, MEMLINK_IOC_WAIT, MEMLINK_IOC_WAKE,
+		MEMLINK_IOC_INFO, MEMLINK_IOC_WAIT, MEMLINK_IOC_WAKE, MEMLINK_IOC_LIST,
 	};
 	const size_t sizes[] = {
 		sizeof(struct memlink_handshake), sizeof(struct memlink_create),
 		sizeof(struct memlink_attach), sizeof(struct memlink_info),
 		sizeof(struct memlink_wait), sizeof(struct memlink_wake),
+		sizeof(struct memlink_list),
 	};
 	void *kernel = (void *)0xffff888000000000UL;
 	struct memlink_info info;
@@ -358,7 +457,8 @@ TEST_F(abi, efault_in)
 		memset(tail, 0, ks);
 		ks += 8;
 		memcpy(tail, &ks, sizeof(ks));
-		EXPECT_EQ(-EFAULT, ml_ioctl(fd, cmds[i], tail)) TH_LOG("cmd %#lx", cmds[i]);
+		EXPECT_EQ(-EFAULT, ml_ioctl(fd, MEMLINK_IOC(_IOC_NR(cmds[i]), ks), tail))
+			TH_LOG("cmd %#lx", cmds[i]);
 	}
 
 	/* No create or attach happened; the region saw no wake. */

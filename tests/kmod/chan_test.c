@@ -417,15 +417,17 @@ TEST_F_TIMEOUT(chan, daemon_sigkill, 120)
 	       base[reps / 2] / 1e6, extra[0] / 1e6, extra[reps / 2] / 1e6,
 	       extra[reps - 1] / 1e6);
 	/*
-	 * Without kernel help chan.c notices within a 20 ms liveness slice:
-	 * the kills land 5..17 ms into one, so the linux backend's median is
-	 * near 10 ms (13 ms in the VM). The kernel's EPIPE is immediate: the
-	 * rest is the daemon's exit and scheduling (~2 ms under TCG).
+	 * A kmod client sleeps in 50 ms heartbeat slices and the kills land
+	 * 5..17 ms into one: without the kernel's EPIPE it would notice 33 ms
+	 * or more after the kernel's own notice (the pidfd). With it, the
+	 * rest is the daemon's exit and scheduling: ~0.1 ms idle, 5 ms seen
+	 * with the 2-core host fully loaded. The bounds sit between the two,
+	 * far from both (a busy machine must not fail this; BENCHMARKS.md has
+	 * the numbers).
 	 */
-	EXPECT_LT(delays[reps / 2], 8 * ML_NSEC_PER_MSEC * ml_time_scale());
-	/* The module's notice: within 1 ms of the kernel's own. */
+	EXPECT_LT(delays[reps / 2], 30 * ML_NSEC_PER_MSEC * ml_time_scale());
 	if (!strcmp(CHAN_TEST_BACKEND_NAME, "kmod"))
-		EXPECT_LT(extra[reps / 2], ML_NSEC_PER_MSEC * ml_time_scale());
+		EXPECT_LT(extra[reps / 2], 20 * ML_NSEC_PER_MSEC * ml_time_scale());
 	munmap(killed_at, 4096);
 }
 

@@ -349,20 +349,20 @@ TEST_F(err, enospc_region_size)
 {
 	struct memlink_handshake hs;
 	unsigned long long v = 0;
-	struct ml_proc before, after;
+	struct ml_listing before, after;
 	char name[MEMLINK_NAME_MAX];
 	int fd;
 
 	ASSERT_EQ(0, ml_handshake(self->fd, &hs));
 	ASSERT_EQ(0, ml_param_get("max_region_size", &v));
 	ASSERT_EQ(v, hs.max_region_size);
-	ASSERT_EQ(0, ml_proc_read(&before, NULL));
+	ASSERT_EQ(0, ml_listing_read(&before, NULL));
 	ml_name(name, "err-big");
 	EXPECT_EQ(-ENOSPC, ml_create(self->fd, name, hs.max_region_size + self->page, 0600));
 	EXPECT_EQ(-ENOSPC, ml_create(self->fd, name, 2 * hs.max_region_size, 0600));
 	EXPECT_EQ(-ENOSPC, ml_create(self->fd, name, UINT64_MAX & ~(uint64_t)(self->page - 1),
 				     0600));
-	ASSERT_EQ(0, ml_proc_read(&after, NULL));
+	ASSERT_EQ(0, ml_listing_read(&after, NULL));
 	EXPECT_EQ(before.pages, after.pages);
 	EXPECT_EQ(before.regions, after.regions);
 
@@ -382,10 +382,10 @@ TEST_F(err, enospc_region_size)
 TEST_F(err, enospc_region_count)
 {
 	char name[MEMLINK_NAME_MAX];
-	struct ml_proc proc;
+	struct ml_listing proc;
 	int fds[3], fd, i;
 
-	ASSERT_EQ(0, ml_proc_read(&proc, NULL));
+	ASSERT_EQ(0, ml_listing_read(&proc, NULL));
 	ASSERT_EQ(0, set_param(self, 2, proc.regions + 3));
 	for (i = 0; i < 3; i++) {
 		ml_name(name, "err-count");
@@ -411,10 +411,10 @@ TEST_F(err, enospc_region_count)
 TEST_F(err, enospc_total_size)
 {
 	char name[MEMLINK_NAME_MAX];
-	struct ml_proc proc;
+	struct ml_listing proc;
 	int a, b, c;
 
-	ASSERT_EQ(0, ml_proc_read(&proc, NULL));
+	ASSERT_EQ(0, ml_listing_read(&proc, NULL));
 	ASSERT_EQ(0, set_param(self, 1, proc.bytes + 8 * self->page));
 	ml_name(name, "err-total");
 	ASSERT_EQ(0, create_new(&a, name, 5 * self->page, 0600));

@@ -8,7 +8,9 @@
 #include <sys/sysmacros.h>
 
 #define ML_ALL_FEATURES (MEMLINK_FEAT_WAIT | MEMLINK_FEAT_PEER_GONE | \
-			 MEMLINK_FEAT_POLL | MEMLINK_FEAT_REPLACE)
+			 MEMLINK_FEAT_POLL | MEMLINK_FEAT_REPLACE | \
+			 MEMLINK_FEAT_LIST | MEMLINK_FEAT_DEADLINE | \
+			 MEMLINK_FEAT_IPC_NS | MEMLINK_FEAT_USER_LIMITS)
 
 FIXTURE(handshake) {
 	int fd;
@@ -39,7 +41,7 @@ TEST_F(handshake, values)
 	EXPECT_EQ(sizeof(hs), hs.size);
 	EXPECT_EQ(0U, hs.flags);
 	EXPECT_EQ((__u32)MEMLINK_ABI_VERSION, hs.abi_version);
-	EXPECT_EQ(1, MEMLINK_ABI_VERSION);
+	EXPECT_EQ(2, MEMLINK_ABI_VERSION);
 	EXPECT_EQ((unsigned long)ml_page_size(), (unsigned long)hs.page_size);
 	/* Every feature this header knows, and nothing it does not. */
 	EXPECT_EQ((__u64)ML_ALL_FEATURES, hs.features);
@@ -51,6 +53,11 @@ TEST_F(handshake, values)
 	EXPECT_EQ(v, hs.max_total_size);
 	ASSERT_EQ(0, ml_param_get("max_regions", &v));
 	EXPECT_EQ(v, (unsigned long long)hs.max_regions);
+	ASSERT_EQ(0, ml_param_get("max_user_bytes", &v));
+	EXPECT_EQ(v, hs.max_user_bytes);
+	ASSERT_EQ(0, ml_param_get("max_user_regions", &v));
+	EXPECT_EQ(v, (unsigned long long)hs.max_user_regions);
+	EXPECT_EQ(0U, hs.__reserved2);
 
 	/* Sane limits: a region of one page fits. */
 	EXPECT_LE((__u64)hs.page_size, hs.max_region_size);
@@ -65,13 +72,17 @@ TEST_F(handshake, values)
 		       (unsigned long long)hs.max_total_size, hs.max_regions);
 }
 
-/* The /proc listing reports the same ABI version. */
-TEST_F(handshake, proc_abi)
+/* The listing works on a file that is not bound, and the handshake agrees. */
+TEST_F(handshake, list_unbound)
 {
-	struct ml_proc p;
+	struct ml_listing p;
+	struct memlink_list l;
 
-	ASSERT_EQ(0, ml_proc_read(&p, NULL));
+	ASSERT_EQ(0, ml_listing_read(&p, NULL));
 	EXPECT_EQ(MEMLINK_ABI_VERSION, p.abi);
+	ASSERT_EQ(0, ml_list(self->fd, &l, NULL, 0));
+	EXPECT_EQ(0U, l.count);
+	EXPECT_EQ((__u32)p.lines, l.total);
 }
 
 /* Out fields are written whatever the caller put there. */
@@ -83,6 +94,7 @@ TEST_F(handshake, overwrites_out_fields)
 	hs.size = sizeof(hs);
 	hs.flags = 0;
 	hs.__reserved = 0;
+	hs.__reserved2 = 0;
 	ASSERT_EQ(0, ml_ioctl(self->fd, MEMLINK_IOC_HANDSHAKE, &hs));
 	EXPECT_EQ((__u32)MEMLINK_ABI_VERSION, hs.abi_version);
 	EXPECT_EQ((unsigned long)ml_page_size(), (unsigned long)hs.page_size);

@@ -30,9 +30,9 @@ FIXTURE_TEARDOWN(life)
 
 static void expect_empty(struct __test_metadata *_metadata, const char *when)
 {
-	struct ml_proc p;
+	struct ml_listing p;
 
-	ASSERT_EQ(0, ml_proc_read(&p, NULL));
+	ASSERT_EQ(0, ml_listing_read(&p, NULL));
 	EXPECT_EQ(MEMLINK_ABI_VERSION, p.abi);
 	EXPECT_EQ(0U, p.regions) TH_LOG("%s", when);
 	EXPECT_EQ(0ULL, p.bytes) TH_LOG("%s", when);
@@ -42,7 +42,7 @@ static void expect_empty(struct __test_metadata *_metadata, const char *when)
 
 TEST_F(life, proc_listing)
 {
-	struct ml_proc p;
+	struct ml_listing p;
 	char want[160];
 	int cfd, afd;
 	pid_t w;
@@ -50,7 +50,7 @@ TEST_F(life, proc_listing)
 	expect_empty(_metadata, "before");
 	cfd = ml_open_create(self->name, 3 * self->page, 0640);
 	ASSERT_LE(0, cfd);
-	ASSERT_EQ(0, ml_proc_read(&p, self->name));
+	ASSERT_EQ(0, ml_listing_read(&p, self->name));
 	EXPECT_EQ(1U, p.regions);
 	EXPECT_EQ((unsigned long long)(3 * self->page), p.bytes);
 	EXPECT_EQ(3L, p.pages);
@@ -64,7 +64,7 @@ TEST_F(life, proc_listing)
 	w = ml_spawn_waiter(self->name, 0, 0, 0, 10 * ML_NSEC_PER_SEC);
 	ASSERT_LT(0, w);
 	ASSERT_EQ(0, ml_wait_waiters(cfd, 1, 10000));
-	ASSERT_EQ(0, ml_proc_read(&p, self->name));
+	ASSERT_EQ(0, ml_listing_read(&p, self->name));
 	snprintf(want, sizeof(want), "%s %ld 0 0 0640 3 1 1\n", self->name, 3 * self->page);
 	EXPECT_STREQ(want, p.line);
 	EXPECT_EQ(1, ml_wake(cfd, 0, 1));
@@ -72,7 +72,7 @@ TEST_F(life, proc_listing)
 
 	/* The creator leaves: listed with creator_alive 0 while afd holds it. */
 	close(cfd);
-	ASSERT_EQ(0, ml_proc_read(&p, self->name));
+	ASSERT_EQ(0, ml_listing_read(&p, self->name));
 	snprintf(want, sizeof(want), "%s %ld 0 0 0640 1 0 0\n", self->name, 3 * self->page);
 	EXPECT_STREQ(want, p.line);
 	EXPECT_EQ(3L, p.pages);
@@ -91,7 +91,7 @@ TEST_F_TIMEOUT(life, create_destroy_cycles, 300)
 		char name[MEMLINK_NAME_MAX];
 		long npages = 1 + i % 4;
 		volatile __u32 *m = NULL;
-		struct ml_proc p;
+		struct ml_listing p;
 		int cfd, afd = -1;
 
 		/* Even cycles reuse one name: it must be free again each time. */
@@ -130,7 +130,7 @@ TEST_F_TIMEOUT(life, create_destroy_cycles, 300)
 			}
 		}
 		if (i % 100 == 0) {
-			if (ml_proc_read(&p, name) || p.regions != 1 || p.found != 1 ||
+			if (ml_listing_read(&p, name) || p.regions != 1 || p.found != 1 ||
 			    p.pages != npages) {
 				fails++;
 				TH_LOG("cycle %d: listing regions=%u pages=%ld found=%d", i,
@@ -217,7 +217,7 @@ TEST_F_TIMEOUT(life, sigkill_during_create, 120)
  */
 TEST_F(life, no_unload_while_region_exists)
 {
-	struct ml_proc p;
+	struct ml_listing p;
 	int fd, status;
 
 	fd = ml_open_create(self->name, self->page, 0600);
@@ -225,7 +225,7 @@ TEST_F(life, no_unload_while_region_exists)
 	status = system("rmmod memlink 2>/dev/null");
 	ASSERT_NE(-1, status);
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
-	ASSERT_EQ(0, ml_proc_read(&p, self->name));
+	ASSERT_EQ(0, ml_listing_read(&p, self->name));
 	EXPECT_EQ(1, p.found);
 	EXPECT_EQ(1U, p.regions);
 	close(fd);

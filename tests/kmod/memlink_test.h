@@ -43,7 +43,6 @@
 #include "kselftest_harness.h"
 
 #define ML_DEV		"/dev/memlink"
-#define ML_PROC		"/proc/memlink"
 #define ML_PARAMS	"/sys/module/memlink/parameters/"
 
 #define ML_NSEC_PER_MSEC 1000000LL
@@ -363,55 +362,74 @@ static inline int ml_await(int rfd, int timeout_ms)
 	return read(rfd, &c, 1) == 1 ? 0 : -1;
 }
 
-/* The /proc/memlink header and the number of region lines. */
-struct ml_proc {
-	int abi;
-	unsigned int regions;
+/*
+ * What MEMLINK_IOC_LIST shows the caller: the module-wide counts (root
+ * sees them), and the regions listed with the one named `find`.
+ */
+struct ml_listing {
+	int abi;		/* from the handshake */
+	unsigned int regions;	/* all regions of the machine (root) */
 	unsigned long long bytes;
 	long pages;
-	int lines;		/* region lines */
-	int found;		/* lines whose name is `find` */
-	char line[256];		/* the last such line */
+	unsigned int user_regions; /* the caller's user's */
+	unsigned long long user_bytes;
+	int lines;		/* regions listed */
+	int found;		/* listed regions named `find` */
+	/* the last such, as "name size uid gid mode attached waiters alive\n" */
+	char line[256];
 };
 
-static inline int ml_proc_read(struct ml_proc *p, const char *find)
+#define ML_LIST_MAX 2048
+
+static inline int ml_list(int fd, struct memlink_list *l, struct memlink_info *v, __u32 room)
 {
-	char buf[256];
-	FILE *f = fopen(ML_PROC, "re");
-	int n = 0;
+	memset(l, 0, sizeof(*l));
+	l->size = sizeof(*l);
+	l->entries = (__u64)(uintptr_t)v;
+	l->entry_size = sizeof(*v);
+	l->max_entries = room;
+	return ml_ioctl(fd, MEMLINK_IOC_LIST, l);
+}
+
+static inline int ml_listing_read(struct ml_listing *p, const char *find)
+{
+	static struct memlink_info v[ML_LIST_MAX];
+	struct memlink_handshake hs;
+	struct memlink_list l;
+	int fd = ml_open(), ret;
+	__u32 i;
 
 	memset(p, 0, sizeof(*p));
-	if (!f)
+	if (fd < 0)
 		return -errno;
-	while (fgets(buf, sizeof(buf), f)) {
-		n++;
-		if (n == 1) {
-			if (sscanf(buf, "# memlink abi=%d regions=%u bytes=%llu pages=%ld",
-				   &p->abi, &p->regions, &p->bytes, &p->pages) != 4) {
-				fclose(f);
-				return -EPROTO;
-			}
-			continue;
-		}
-		if (n == 2) {
-			if (strcmp(buf, "# name size uid gid mode attached waiters creator_alive\n")) {
-				fclose(f);
-				return -EPROTO;
-			}
-			continue;
-		}
-		p->lines++;
-		if (find) {
-			size_t len = strlen(find);
-
-			if (!strncmp(buf, find, len) && buf[len] == ' ') {
-				p->found++;
-				snprintf(p->line, sizeof(p->line), "%s", buf);
-			}
+	ret = ml_handshake(fd, &hs);
+	if (!ret)
+		ret = ml_list(fd, &l, v, ML_LIST_MAX);
+	close(fd);
+	if (ret)
+		return ret;
+	if (l.count != l.total || l.count > ML_LIST_MAX)
+		return -EPROTO;
+	p->abi = hs.abi_version;
+	p->regions = l.all_regions;
+	p->bytes = l.all_bytes;
+	p->pages = l.all_pages;
+	p->user_regions = l.user_regions;
+	p->user_bytes = l.user_bytes;
+	p->lines = l.count;
+	for (i = 0; i < l.count; i++) {
+		if (v[i].size != sizeof(v[i]) || v[i].flags ||
+		    strnlen(v[i].name, MEMLINK_NAME_MAX) == MEMLINK_NAME_MAX)
+			return -EPROTO;
+		if (find && !strcmp(v[i].name, find)) {
+			p->found++;
+			snprintf(p->line, sizeof(p->line), "%s %llu %u %u %04o %u %u %u\n",
+				 v[i].name, (unsigned long long)v[i].region_size, v[i].uid,
+				 v[i].gid, v[i].mode, v[i].attached, v[i].waiters,
+				 v[i].creator_alive);
 		}
 	}
-	fclose(f);
-	return n >= 2 ? 0 : -EPROTO;
+	return 0;
 }
 
 static inline int ml_param_get(const char *name, unsigned long long *val)

@@ -80,7 +80,7 @@ TEST_F(peer, creator_sigkill)
 	struct memlink_info info;
 	int64_t *t_kill, t_woke, delay, t0, dt;
 	pid_t creator, killer;
-	struct ml_proc proc;
+	struct ml_listing proc;
 	int rfd, fd, fd2, nfd, ret;
 	char want[128];
 
@@ -141,7 +141,7 @@ TEST_F(peer, creator_sigkill)
 	ASSERT_LE(0, fd2);
 	EXPECT_EQ(-EPIPE, ml_attach(fd2, self->name));
 	EXPECT_EQ(-EPIPE, ml_attach_flags(fd2, self->name, MEMLINK_ATTACH_RDONLY, NULL));
-	ASSERT_EQ(0, ml_proc_read(&proc, self->name));
+	ASSERT_EQ(0, ml_listing_read(&proc, self->name));
 	EXPECT_EQ(1, proc.found);
 	snprintf(want, sizeof(want), "%s %ld 0 0 0600 1 0 0\n", self->name, 2 * self->page);
 	EXPECT_STREQ(want, proc.line);
@@ -170,13 +170,13 @@ TEST_F(peer, creator_sigkill)
 	EXPECT_EQ((__u64)(2 * self->page), info.region_size);
 
 	/* Listed once (the new one); the old one still counts until closed. */
-	ASSERT_EQ(0, ml_proc_read(&proc, self->name));
+	ASSERT_EQ(0, ml_listing_read(&proc, self->name));
 	EXPECT_EQ(1, proc.found);
 	snprintf(want, sizeof(want), "%s %ld 0 0 0640 2 0 1\n", self->name, self->page);
 	EXPECT_STREQ(want, proc.line);
 	EXPECT_EQ((unsigned int)proc.lines + 1, proc.regions);
 	close(fd);
-	ASSERT_EQ(0, ml_proc_read(&proc, NULL));
+	ASSERT_EQ(0, ml_listing_read(&proc, NULL));
 	EXPECT_EQ((unsigned int)proc.lines, proc.regions);
 
 	close(nfd);
@@ -395,7 +395,7 @@ TEST_F(peer, replace_rules)
  */
 TEST_F(peer, failed_replace_keeps_old_name)
 {
-	struct ml_proc proc;
+	struct ml_listing proc;
 	pid_t creator;
 	int rfd, fd, fd2;
 
@@ -409,7 +409,7 @@ TEST_F(peer, failed_replace_keeps_old_name)
 	ASSERT_EQ(0, ML_INFO_FIELD_WAIT(fd, creator_alive, 0U, 2000));
 
 	ASSERT_EQ(0, ml_param_get("max_regions", &self->saved_max_regions));
-	ASSERT_EQ(0, ml_proc_read(&proc, NULL));
+	ASSERT_EQ(0, ml_listing_read(&proc, NULL));
 	self->restore = true;
 	ASSERT_EQ(0, ml_param_set("max_regions", proc.regions));
 	fd2 = ml_open();
@@ -419,7 +419,7 @@ TEST_F(peer, failed_replace_keeps_old_name)
 	ASSERT_EQ(0, ml_param_set("max_regions", self->saved_max_regions));
 	self->restore = false;
 
-	ASSERT_EQ(0, ml_proc_read(&proc, self->name));
+	ASSERT_EQ(0, ml_listing_read(&proc, self->name));
 	EXPECT_EQ(1, proc.found) TH_LOG("the failed REPLACE unlisted the old region");
 	EXPECT_EQ(-EPIPE, ml_attach(fd2, self->name))
 		TH_LOG("the failed REPLACE took the old region's name");

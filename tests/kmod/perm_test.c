@@ -171,7 +171,7 @@ TEST_F(perm, group_bits)
 TEST_F(perm, created_by_other_uid)
 {
 	struct memlink_info info;
-	struct ml_proc proc;
+	struct ml_listing proc;
 	char want[128];
 	int p[2], fd;
 	pid_t owner;
@@ -209,7 +209,7 @@ TEST_F(perm, created_by_other_uid)
 	EXPECT_EQ(2U, info.attached);
 	EXPECT_EQ(2ULL, (unsigned long long)info.detached);
 
-	ASSERT_EQ(0, ml_proc_read(&proc, self->name));
+	ASSERT_EQ(0, ml_listing_read(&proc, self->name));
 	EXPECT_EQ(1, proc.found);
 	snprintf(want, sizeof(want), "%s %ld %d %d 0600 2 0 1\n", self->name, self->page,
 		 UID_A, UID_A);

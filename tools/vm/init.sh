@@ -137,8 +137,8 @@ if [ $rc -eq 0 ]; then
 	if [ $rc -ne 0 ]; then
 		echo "MEMLINK-VM-RMMOD: failed rc=$rc"
 		failed=$((failed + 1))
-	elif [ -e /proc/memlink ]; then
-		echo "MEMLINK-VM-RMMOD: failed /proc/memlink still exists"
+	elif [ -e /dev/memlink ] || [ -e /sys/module/memlink ]; then
+		echo "MEMLINK-VM-RMMOD: failed /dev/memlink or /sys/module/memlink still exists"
 		failed=$((failed + 1))
 	else
 		echo "MEMLINK-VM-RMMOD: ok"
