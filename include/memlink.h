@@ -243,9 +243,22 @@ enum ml_backend {
  * "daemon" shape the channel and are ignored by clients, who read them from
  * the channel itself.
  */
+/*
+ * Client: whom the daemon must run as. By default a client connects only
+ * to a channel whose owner (the daemon's effective uid when it created it)
+ * is the client's own effective uid: a channel of another user, say one
+ * that took over the name while the real daemon was down, gives -EPERM.
+ * ML_CHAN_DAEMON_UID accepts exactly daemon_uid instead; ML_CHAN_ANY_DAEMON
+ * accepts any owner (the mode still decides who may connect). The owner is
+ * checked where the backend knows it: kmod, linux, darwin; on Windows it is
+ * not checked.
+ */
+#define ML_CHAN_DAEMON_UID  (1u << 0)
+#define ML_CHAN_ANY_DAEMON  (1u << 1)
+
 struct ml_chan_opts {
 	uint32_t size;
-	uint32_t flags;        /* none defined yet: must be 0 */
+	uint32_t flags;        /* ML_CHAN_DAEMON_UID or ML_CHAN_ANY_DAEMON */
 	uint32_t backend;      /* enum ml_backend */
 	uint32_t wait_mode;    /* enum ml_wait_mode */
 	uint32_t spin_ns;      /* adaptive spin before sleeping; 0: 50 us */
@@ -257,6 +270,8 @@ struct ml_chan_opts {
 				* ignores it: the objects have the creating
 				* user's default security, in the session's
 				* Local\ namespace */
+	uint32_t daemon_uid;   /* client, with ML_CHAN_DAEMON_UID: the owner
+				* required (0 is root) */
 };
 
 /* Daemon: create channel `name` (1-63 of [A-Za-z0-9._-]). */
@@ -450,6 +465,12 @@ struct ml_chan_stats {
 	uint64_t clients_died;     /* daemon: clients gone without leaving */
 	int32_t last_error;        /* the latest of them: -EOWNERDEAD, -EBADMSG; 0 */
 	uint32_t last_client;      /* daemon: whose */
+	/* Since version 2 of this struct (it ended at last_client before): */
+	uint64_t sleeps;           /* times this handle slept in the kernel */
+	uint64_t missed_wakeups;   /* sleeps that ran out their slice while a
+				    * message waited and no sender rang, even
+				    * a second later: a lost wake-up (should
+				    * stay 0) */
 };
 ML_API int ml_chan_stats(ml_chan *c, struct ml_chan_stats *stats);
 

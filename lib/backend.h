@@ -60,6 +60,12 @@ struct ml__backend {
 	int (*create)(struct ml__shm *s, size_t len, unsigned mode);
 	/* Map the existing s->name; sets s->len. -ENOENT, -EACCES. */
 	int (*open)(struct ml__shm *s);
+	/*
+	 * The uid that owns the opened channel (its creator's effective uid,
+	 * as this process's user namespace sees it), or -ENOTSUP; NULL where
+	 * the backend cannot tell.
+	 */
+	int (*owner)(struct ml__shm *s, uint32_t *uid);
 	/* Unmap and let go of every bell held; the creator removes the name. */
 	void (*close)(struct ml__shm *s);
 	/*
@@ -113,6 +119,8 @@ int ml__backend_pick(enum ml_backend want, const struct ml__backend **out);
 /* Monotonic nanoseconds, this process's id, give up the CPU (per OS). */
 uint64_t ml__now_ns(void);
 int ml__os_pid(void);
+/* This process's effective uid (0 where there is none: Windows). */
+uint32_t ml__os_euid(void);
 void ml__os_yield(void);
 /* Sleep about ns nanoseconds; the page size shared mappings round to. */
 void ml__os_nap(uint64_t ns);

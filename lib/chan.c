@@ -30,6 +30,12 @@
 #define DEFAULT_SPIN_NS 50000u
 /* Without kernel help, look at the peer's liveness this often while asleep. */
 #define LIVENESS_SLICE_NS 20000000
+/*
+ * A sleep that ran out while a message waited unrung: how long its sender
+ * may take to ring (preempted between publishing and ringing) before the
+ * wake-up counts as lost.
+ */
+#define MISSED_GRACE_NS 1000000000
 /* A busy daemon asks who is alive this often. */
 #define LIVENESS_SCAN_NS 50000000
 /* Heartbeats: written at most this often, and a sleeper wakes to beat. */
@@ -50,6 +56,10 @@ struct ml_chan {
 	uint64_t beat_ns;               /* our last heartbeat */
 	unsigned ticks;                 /* calls, to read the clock on some only */
 	struct ml_chan_stats stats;
+	/* a sleep timed out with a message waiting and no ring (settle_missed) */
+	bool suspect;
+	uint32_t suspect_seq;
+	uint64_t suspect_ns;
 	/* daemon: slots with a report for recv (-EOWNERDEAD, -EBADMSG) */
 	uint32_t owner_dead_due, poison_due;
 	uint32_t owner_dead_told;       /* slots whose -EOWNERDEAD recv returned */
@@ -141,7 +151,10 @@ static int chan_alloc(ml_chan **out, const char *name, const struct ml_chan_opts
 			    offsetof(struct ml_chan_opts, mode) + sizeof(uint32_t));
 	if (err)
 		return err;
-	if (o->flags || o->wait_mode > ML_WAIT_BLOCKING || o->backend > ML_BACKEND_DARWIN)
+	if (o->flags & ~(ML_CHAN_DAEMON_UID | ML_CHAN_ANY_DAEMON) ||
+	    (o->flags & ML_CHAN_DAEMON_UID && o->flags & ML_CHAN_ANY_DAEMON) ||
+	    (!(o->flags & ML_CHAN_DAEMON_UID) && o->daemon_uid) ||
+	    o->wait_mode > ML_WAIT_BLOCKING || o->backend > ML_BACKEND_DARWIN)
 		return -EINVAL;
 	c = ml__aligned_zalloc(sizeof(*c), 64, &base);
 	if (!c)
@@ -715,6 +728,27 @@ static int claim_slot(ml_chan *c)
 	return -ECONNREFUSED;
 }
 
+/*
+ * Is the channel's owner the daemon the client asked for (by default the
+ * client's own user)? -EPERM if not; nothing to check where the backend
+ * cannot tell (Windows).
+ */
+static int owner_check(ml_chan *c, const struct ml_chan_opts *o)
+{
+	uint32_t owner, want;
+	int err;
+
+	if (o->flags & ML_CHAN_ANY_DAEMON || !c->shm.be->owner)
+		return 0;
+	err = c->shm.be->owner(&c->shm, &owner);
+	if (err == -ENOTSUP)
+		return 0;
+	if (err)
+		return err;
+	want = o->flags & ML_CHAN_DAEMON_UID ? o->daemon_uid : ml__os_euid();
+	return owner == want ? 0 : -EPERM;
+}
+
 int ml_client_connect(ml_chan **out, const char *name, const struct ml_chan_opts *opts)
 {
 	struct ml_chan_opts o;
@@ -725,6 +759,9 @@ int ml_client_connect(ml_chan **out, const char *name, const struct ml_chan_opts
 	if (err)
 		return err;
 	err = c->shm.be->open(&c->shm);
+	if (err)
+		goto fail;
+	err = owner_check(c, &o);
 	if (err)
 		goto fail;
 	err = ctl_check(c);
@@ -1094,6 +1131,33 @@ int ml_chan_recv_done(ml_chan *c)
  * the rings, and the sender looks at the flag after its send (bell_ring):
  * one of the two sees the other, so no wake-up is lost.
  */
+/*
+ * A sleep ran out its slice while a message waited and nobody had rung.
+ * Either its sender was held up between publishing and ringing (it saw us
+ * asleep and will ring), or the wake-up was lost. Before sleeping again,
+ * while no sender rings for anything newer (we are not marked asleep), wait
+ * for that ring up to MISSED_GRACE_NS: if none comes, it is counted as
+ * lost. A count, not a time, so that tests can prove no wake-up is lost
+ * however busy the machine. Returns true when messages came meanwhile: the
+ * caller does not sleep.
+ */
+static bool settle_missed(ml_chan *c, struct ml__bell *b)
+{
+	while (c->suspect) {
+		if (atomic_load_explicit(&b->seq, memory_order_acquire) != c->suspect_seq) {
+			c->suspect = false;
+		} else if (ml__now_ns() - c->suspect_ns > MISSED_GRACE_NS) {
+			c->stats.missed_wakeups++;
+			c->suspect = false;
+		} else if (has_data(c)) {
+			return true;
+		} else {
+			ml__os_yield();
+		}
+	}
+	return false;
+}
+
 static int chan_sleep(ml_chan *c, uint64_t deadline)
 {
 	unsigned bell = own_bell(c);
@@ -1102,6 +1166,10 @@ static int chan_sleep(ml_chan *c, uint64_t deadline)
 	uint64_t now;
 	int64_t left;
 	int err = 0;
+
+	if (settle_missed(c, b))
+		return 0;
+	seq = atomic_load_explicit(&b->seq, memory_order_acquire);
 
 	atomic_store_explicit(&b->sleeping, c->bell_idle | ML__BELL_ASLEEP, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
@@ -1137,6 +1205,13 @@ static int chan_sleep(ml_chan *c, uint64_t deadline)
 	if ((c->daemon || !c->shm.be->notifies_peer_gone) && left > LIVENESS_SLICE_NS)
 		left = LIVENESS_SLICE_NS;
 	err = c->shm.be->wait(&c->shm, bell, &b->seq, seq, left);
+	c->stats.sleeps++;
+	if (err == -ETIMEDOUT && !c->armed &&
+	    atomic_load_explicit(&b->seq, memory_order_acquire) == seq && has_data(c)) {
+		c->suspect = true;
+		c->suspect_seq = seq;
+		c->suspect_ns = ml__now_ns();
+	}
 	if (err == -EPIPE && !c->daemon)
 		client_lost_daemon(c);
 	if (err == -ETIMEDOUT || err == -EINTR)

@@ -41,7 +41,11 @@ const char *ml_strerror(int err)
 	case ENOTSUP:
 		return "Not supported by this backend";
 	case EACCES:
-		return "Permission denied by the channel's mode";
+		return "Permission denied by the channel's mode, or its name is held by another user";
+	case EPERM:
+		return "The channel is owned by another user than the daemon the client requires";
+	case ENOSPC:
+		return "Over a memlink.ko limit (region size, total, count, or this user's share)";
 	case EOWNERDEAD:
 		return "A peer died in the middle of a message; that message was dropped";
 	default:

@@ -351,6 +351,11 @@ fail:
 	return err;
 }
 
+static int darwin_owner(struct ml__shm *s, uint32_t *uid)
+{
+	return ml__posix_shm_owner(SHM_FD(s), uid);
+}
+
 static int darwin_open(struct ml__shm *s)
 {
 	char path[ML_CHAN_NAME_MAX + 32];
@@ -457,6 +462,7 @@ const struct ml__backend ml__backend_darwin = {
 	.available = darwin_available,
 	.create = darwin_create,
 	.open = darwin_open,
+	.owner = darwin_owner,
 	.close = darwin_close,
 	.wait = darwin_wait,
 	.wake = darwin_wake,

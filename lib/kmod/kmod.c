@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -57,7 +58,8 @@ static int dev_open(void)
 static bool kmod_available(void)
 {
 	struct memlink_handshake hs = { .size = sizeof(hs) };
-	const uint64_t need = MEMLINK_FEAT_WAIT | MEMLINK_FEAT_PEER_GONE | MEMLINK_FEAT_REPLACE;
+	const uint64_t need = MEMLINK_FEAT_WAIT | MEMLINK_FEAT_PEER_GONE | MEMLINK_FEAT_REPLACE |
+			      MEMLINK_FEAT_LIST;
 	int fd = dev_open(), err;
 
 	if (fd < 0)
@@ -129,6 +131,16 @@ static int region_info(int fd, struct memlink_info *info)
 	memset(info, 0, sizeof(*info));
 	info->size = sizeof(*info);
 	return xioctl(fd, MEMLINK_IOC_INFO, info);
+}
+
+static int kmod_owner(struct ml__shm *s, uint32_t *uid)
+{
+	struct memlink_info info;
+	int err = region_info(FD(s), &info);
+
+	if (!err)
+		*uid = info.uid;
+	return err;
 }
 
 static int map(struct ml__shm *s, int fd, size_t len)
@@ -257,7 +269,8 @@ static int kmod_hold(struct ml__shm *s, unsigned bell)
 	region_name(name, s->name, bell);
 	fd = region_create(name, page > 0 ? (size_t)page : 4096, 0644,
 			   MEMLINK_CREATE_REPLACE);
-	if (fd == -EEXIST)
+	/* Held by one alive, or left by a dead holder of another user. */
+	if (fd == -EEXIST || fd == -EACCES)
 		return -EBUSY;
 	if (fd < 0)
 		return fd;
@@ -312,19 +325,40 @@ static int kmod_fd(struct ml__shm *s, unsigned bell)
 	return FD(s) >= 0 ? FD(s) : -ENOTSUP;
 }
 
-/* Channels from the module's listing: its "ch.<channel>" regions. */
+/*
+ * Channels from the module's listing (MEMLINK_IOC_LIST): the "ch.<channel>"
+ * regions of this IPC namespace that this process may attach.
+ */
 static int kmod_list(int (*fn)(const char *name, void *arg), void *arg)
 {
-	char line[256], name[MEMLINK_NAME_MAX];
-	FILE *f = fopen("/proc/memlink", "re");
-	int ret = 0;
+	struct memlink_list l = { .size = sizeof(l) };
+	struct memlink_info *v = NULL;
+	char name[MEMLINK_NAME_MAX];
+	int fd = dev_open(), ret = 0;
 
-	if (!f)
-		return -errno;
-	while (!ret && fgets(line, sizeof(line), f))
-		if (sscanf(line, "ch.%63s", name) == 1 && ml__name_ok(name))
+	if (fd < 0)
+		return fd;
+	/* Ask for the count, then for the entries, until they fit. */
+	for (uint32_t room = 0;;) {
+		l.entries = (uint64_t)(uintptr_t)v;
+		l.entry_size = sizeof(*v);
+		l.max_entries = room;
+		ret = xioctl(fd, MEMLINK_IOC_LIST, &l);
+		if (ret || l.total <= room)
+			break;
+		free(v);
+		room = l.total + 16;
+		v = calloc(room, sizeof(*v));
+		if (!v) {
+			ret = -ENOMEM;
+			break;
+		}
+	}
+	close(fd);
+	for (uint32_t i = 0; !ret && v && i < l.count; i++)
+		if (sscanf(v[i].name, "ch.%63s", name) == 1 && ml__name_ok(name))
 			ret = fn(name, arg);
-	fclose(f);
+	free(v);
 	return ret;
 }
 
@@ -354,6 +388,7 @@ const struct ml__backend ml__backend_kmod = {
 	.available = kmod_available,
 	.create = kmod_create,
 	.open = kmod_open,
+	.owner = kmod_owner,
 	.close = kmod_close,
 	.wait = kmod_wait,
 	.wake = kmod_wake,

@@ -175,6 +175,11 @@ static int linux_open(struct ml__shm *s)
 	return err;
 }
 
+static int linux_owner(struct ml__shm *s, uint32_t *uid)
+{
+	return ml__posix_shm_owner(FD(s), uid);
+}
+
 static void linux_close(struct ml__shm *s)
 {
 	if (s->creator)
@@ -226,6 +231,7 @@ const struct ml__backend ml__backend_linux = {
 	.available = linux_available,
 	.create = linux_create,
 	.open = linux_open,
+	.owner = linux_owner,
 	.close = linux_close,
 	.wait = linux_wait,
 	.wake = linux_wake,

@@ -10,6 +10,11 @@ int ml__os_pid(void)
 	return (int)getpid();
 }
 
+uint32_t ml__os_euid(void)
+{
+	return (uint32_t)geteuid();
+}
+
 void ml__os_yield(void)
 {
 	sched_yield();

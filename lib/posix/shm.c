@@ -87,6 +87,16 @@ fail:
 	return err;
 }
 
+int ml__posix_shm_owner(int fd, uint32_t *uid)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	*uid = (uint32_t)st.st_uid;
+	return 0;
+}
+
 void ml__posix_shm_unlink_if_ours(const struct ml__shm *s, int fd)
 {
 	char path[ML_CHAN_NAME_MAX + 16];

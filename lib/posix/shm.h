@@ -28,6 +28,8 @@ int ml__posix_shm_map(struct ml__shm *s, int fd, size_t len);
 int ml__posix_shm_create(struct ml__shm *s, size_t len, unsigned mode, int *fd);
 /* Open and map an existing object; sets s->len. */
 int ml__posix_shm_open(struct ml__shm *s, int *fd);
+/* The object's owner, its creator's effective uid. */
+int ml__posix_shm_owner(int fd, uint32_t *uid);
 /* Remove the name, but only if it still names the object behind fd. */
 void ml__posix_shm_unlink_if_ours(const struct ml__shm *s, int fd);
 /* Unmap and close. */

@@ -77,6 +77,7 @@ int t_stat_tool(void);
 int t_create_race(void);               /* create_race.c */
 int t_perm_other_user(void);           /* perm.c */
 int t_no_lost_wakeup(void);            /* wakeup.c */
+int t_missed_wakeup_counted(void);     /* wakeup.c */
 int t_recv_many(void);                 /* batch.c */
 int t_recv_many_edges(void);
 int t_send_many(void);

@@ -69,8 +69,15 @@ int t_connect_errors(void)
 	{
 		struct ml_chan_opts bad = opts_default();
 
-		bad.flags = 1;
+		bad.flags = 1u << 31;
 		CHECK_RC(ml_daemon_create(&c, missing, &bad), -EINVAL);
+		CHECK_RC(ml_client_connect(&c, missing, &bad), -EINVAL);
+		bad.flags = ML_CHAN_DAEMON_UID | ML_CHAN_ANY_DAEMON;
+		CHECK_RC(ml_client_connect(&c, missing, &bad), -EINVAL);
+		bad = opts_default();
+		bad.daemon_uid = 1;	/* without ML_CHAN_DAEMON_UID */
+		CHECK_RC(ml_client_connect(&c, missing, &bad), -EINVAL);
+		bad = opts_default();
 		bad = opts_default();
 		bad.max_clients = ML_CHAN_MAX_CLIENTS + 1;
 		CHECK_RC(ml_daemon_create(&c, missing, &bad), -EINVAL);
