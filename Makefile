@@ -126,7 +126,7 @@ $(PING): $(O)/obj/tools/ping/memlink-ping.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(ALL_LDFLAGS)
 
-$(STAT): $(O)/obj/tools/stat/memlink-stat.o $(LIB_A)
+$(STAT): $(O)/obj/tools/stat/memlink-stat.o $(O)/obj/tools/stat/regions.o $(LIB_A)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(ALL_LDFLAGS)
@@ -499,7 +499,7 @@ WIN_TOOLS := $(WIN_O)/bin/memlink-ping.exe $(WIN_O)/bin/memlink-stat.exe
 win: $(WIN_DLL) $(WIN_LIB_A) $(WIN_TOOLS) $(WIN_TESTS)
 
 $(WIN_O)/bin/memlink-ping.exe: $(WIN_O)/obj/tools/ping/memlink-ping.o
-$(WIN_O)/bin/memlink-stat.exe: $(WIN_O)/obj/tools/stat/memlink-stat.o
+$(WIN_O)/bin/memlink-stat.exe: $(WIN_O)/obj/tools/stat/memlink-stat.o $(WIN_O)/obj/tools/stat/regions.o
 $(WIN_TOOLS): $(WIN_IMPLIB)
 	$(call msg,WINLD,$@)
 	@mkdir -p $(dir $@)
@@ -612,7 +612,7 @@ $(VM_CHAN): $(CHAN_OBJS) $(PROCTEST_OBJ) $(LIB_A)
 # memlink-stat, for test-chan to run in the VM (run.sh --bin: in /bin there).
 VM_STAT := $(O)/tests/kmod/bin/memlink-stat
 
-$(VM_STAT): $(O)/obj/tools/stat/memlink-stat.o $(LIB_A)
+$(VM_STAT): $(O)/obj/tools/stat/memlink-stat.o $(O)/obj/tools/stat/regions.o $(LIB_A)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -static -o $@ $^ $(ALL_LDFLAGS)

@@ -276,4 +276,26 @@ TEST_F(list, entries_and_room)
 	close(fd);
 }
 
+/* memlink-stat --regions prints the listing (the VM has it in /bin). */
+TEST_F(list, memlink_stat_regions)
+{
+	char line[512];
+	int found = 0, lines = 0;
+	FILE *f;
+
+	if (access("/bin/memlink-stat", X_OK))
+		SKIP(return, "no /bin/memlink-stat here");
+	f = popen("/bin/memlink-stat --regions", "r");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f)) {
+		lines++;
+		if (!strncmp(line, self->n600, strlen(self->n600)) &&
+		    line[strlen(self->n600)] == ' ')
+			found += strstr(line, " 0600 ") && strstr(line, " alive") ? 1 : 100;
+	}
+	EXPECT_EQ(0, pclose(f));
+	EXPECT_EQ(1, found);
+	EXPECT_LE(7, lines);
+}
+
 TEST_HARNESS_MAIN

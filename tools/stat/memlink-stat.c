@@ -4,6 +4,7 @@
  *
  *   memlink-stat [--backend B] [--json] [--watch [SECONDS]] [NAME...]
  *   memlink-stat [--backend B] --gc [NAME...]
+ *   memlink-stat --regions [--json]
  *
  * Without names, every channel the backend can list (the module's listing,
  * /dev/shm, or the darwin lock files). For each: size, backend, the
@@ -11,7 +12,8 @@
  * age; then one line per client slot in use with per-lane fill levels and
  * lanes whose indices are corrupt. --json prints one JSON object per
  * channel per line. --gc removes what dead daemons left behind (their
- * /dev/shm objects and lock files) and says how many. Exit status: 0, 1 if
+ * /dev/shm objects and lock files) and says how many. --regions lists the
+ * module's regions instead, as ipcs(1) does (regions.c). Exit status: 0, 1 if
  * a named channel could not be read, 2 for a usage error.
  */
 #include <errno.h>
@@ -24,6 +26,7 @@
 #include <time.h>
 
 #include "memlink.h"
+#include "stat.h"
 
 struct cfg {
 	unsigned backend;
@@ -220,7 +223,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: memlink-stat [--backend kmod|linux|win|darwin] [--json] "
 		   "[--watch [SECONDS]] [NAME...]\n"
-		   "       memlink-stat [--backend ...] --gc [NAME...]\n");
+		   "       memlink-stat [--backend ...] --gc [NAME...]\n"
+		   "       memlink-stat --regions [--json]\n");
 }
 
 static int parse_backend(const char *s, unsigned *out)
@@ -240,11 +244,12 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "backend", required_argument, NULL, 'b' }, { "json", no_argument, NULL, 'j' },
 		{ "watch", optional_argument, NULL, 'w' },   { "gc", no_argument, NULL, 'g' },
-		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },          { "regions", no_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct cfg cfg = { 0 };
 	double watch = 0;
-	bool gc = false;
+	bool gc = false, regions = false;
 	int ch, ret;
 
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -264,6 +269,9 @@ int main(int argc, char **argv)
 		case 'g':
 			gc = true;
 			break;
+		case 'r':
+			regions = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -272,6 +280,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (regions)
+		return optind < argc || gc || watch ? (usage(stderr), 2) : ml_stat_regions(cfg.json);
 	if (gc) {
 		int removed = 0;
 
