@@ -47,7 +47,11 @@ static int ml_list_copy(const struct memlink_list *l, const struct memlink_info 
 	u32 i;
 
 	for (i = 0; i < count; i++, dst += l->entry_size) {
-		if (copy_to_user(dst, &in[i], n))
+		struct memlink_info e = in[i];
+
+		/* Each entry's size says how much of it the kernel filled. */
+		e.size = n;
+		if (copy_to_user(dst, &e, n))
 			return -EFAULT;
 		if (l->entry_size > n && clear_user(dst + n, l->entry_size - n))
 			return -EFAULT;

@@ -184,8 +184,9 @@ struct memlink_wake {
  * read-only (its mode allows it, or the caller has CAP_IPC_OWNER in the
  * namespace: root sees all), in creation order, one struct memlink_info of
  * entry_size bytes each (at least its first version; larger entries get
- * zeroes past it). Works on any file, bound or not. A snapshot: regions
- * may come and go before the next call.
+ * zeroes past it; each entry's size field says how many bytes the kernel
+ * filled). Works on any file, bound or not. A snapshot: regions may come
+ * and go before the next call.
  */
 struct memlink_list {
 	__u32 size;
