@@ -17,7 +17,7 @@ tar=
 jobs=1
 while [ $# -gt 0 ]; do
 	case $1 in
-	--tar) tar=$(realpath "$2"); shift 2 ;;
+	--tar) tar=$(realpath -e "$2") || exit 2; shift 2 ;;
 	--jobs) jobs=$2; shift 2 ;;
 	-*) echo "alone.sh: unknown option $1 (see the head of $0)" >&2; exit 2 ;;
 	*) break ;;

@@ -39,7 +39,7 @@ keep=0
 onhost=0
 while [ $# -gt 0 ]; do
 	case $1 in
-	--tar) tar=$(realpath "$2"); shift 2 ;;
+	--tar) tar=$(realpath -e "$2") || exit 2; shift 2 ;;
 	--save-tar) savetar=$(realpath "$2"); shift 2 ;;
 	--cache) cache=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
@@ -206,6 +206,10 @@ bind() {
 }
 
 setup() {
+	# A machine's / is a mount point, and tools count on it (unshare
+	# --propagation, as tools/vm/in-root.sh does, fails with EINVAL on a
+	# root that is a plain directory): the root is a bind of itself.
+	mount --bind "$root" "$root" || return
 	# Debian 12's sources, in the deb822 form of an installed machine.
 	rm -f "$root/etc/apt/sources.list" &&
 	if [ -r /etc/apt/sources.list.d/debian.sources ]; then
