@@ -28,6 +28,7 @@ struct ml__shm {
 	uint8_t *base;
 	size_t len;
 	bool creator;
+	uint32_t flags; /* the opts' ML_CHAN_* flags (win: ML_CHAN_GLOBAL) */
 	char name[ML_CHAN_NAME_MAX + 1];
 	/* Backend state: descriptors or handles, -1 / 0 when unused. */
 	intptr_t h[4];

@@ -151,7 +151,7 @@ static int chan_alloc(ml_chan **out, const char *name, const struct ml_chan_opts
 			    offsetof(struct ml_chan_opts, mode) + sizeof(uint32_t));
 	if (err)
 		return err;
-	if (o->flags & ~(ML_CHAN_DAEMON_UID | ML_CHAN_ANY_DAEMON) ||
+	if (o->flags & ~(ML_CHAN_DAEMON_UID | ML_CHAN_ANY_DAEMON | ML_CHAN_GLOBAL) ||
 	    (o->flags & ML_CHAN_DAEMON_UID && o->flags & ML_CHAN_ANY_DAEMON) ||
 	    (!(o->flags & ML_CHAN_DAEMON_UID) && o->daemon_uid) ||
 	    o->wait_mode > ML_WAIT_BLOCKING || o->backend > ML_BACKEND_DARWIN)
@@ -161,6 +161,7 @@ static int chan_alloc(ml_chan **out, const char *name, const struct ml_chan_opts
 		return -ENOMEM;
 	c->alloc_base = base;
 	memcpy(c->shm.name, name, strlen(name) + 1);
+	c->shm.flags = o->flags;
 	for (unsigned i = 0; i < sizeof(c->shm.h) / sizeof(c->shm.h[0]); i++)
 		c->shm.h[i] = -1;
 	for (unsigned i = 0; i < ML__BELLS; i++)
