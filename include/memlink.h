@@ -255,10 +255,21 @@ enum ml_backend {
  */
 #define ML_CHAN_DAEMON_UID  (1u << 0)
 #define ML_CHAN_ANY_DAEMON  (1u << 1)
+/*
+ * Windows, daemon and client alike: the channel's objects are in the
+ * machine's Global\ namespace instead of the session's Local\ one, so that
+ * a daemon running as a service (session 0) and clients on a desktop meet.
+ * Creating one needs SeCreateGlobalPrivilege outside session 0 (services
+ * and administrators have it; else -EACCES). A client finds a channel only
+ * in the namespace it names. Global channels are not listed (ml_chan_list).
+ * Other backends ignore the flag: their names are machine-wide already.
+ */
+#define ML_CHAN_GLOBAL      (1u << 2)
 
 struct ml_chan_opts {
 	uint32_t size;
-	uint32_t flags;        /* ML_CHAN_DAEMON_UID or ML_CHAN_ANY_DAEMON */
+	uint32_t flags;        /* ML_CHAN_DAEMON_UID or ML_CHAN_ANY_DAEMON;
+				* ML_CHAN_GLOBAL */
 	uint32_t backend;      /* enum ml_backend */
 	uint32_t wait_mode;    /* enum ml_wait_mode */
 	uint32_t spin_ns;      /* adaptive spin before sleeping; 0: 50 us */
@@ -266,10 +277,11 @@ struct ml_chan_opts {
 	uint32_t ring_size;    /* daemon: bytes of each direction's ring,
 				* a power of two; 0: 256 KiB */
 	uint32_t max_msg;      /* daemon: largest message; 0: 4096 */
-	uint32_t mode;         /* daemon: permission bits; 0: 0600. Windows
-				* ignores it: the objects have the creating
-				* user's default security, in the session's
-				* Local\ namespace */
+	uint32_t mode;         /* daemon: permission bits; 0: 0600. Windows:
+				* a DACL of the objects, owner bits for the
+				* creating user, group bits for its token's
+				* primary group, other bits for Authenticated
+				* Users (ml_chan(3)) */
 	uint32_t daemon_uid;   /* client, with ML_CHAN_DAEMON_UID: the owner
 				* required (0 is root) */
 };

@@ -4,6 +4,7 @@
 #include <windows.h>
 
 #include "backend.h"
+#include "win.h"
 
 uint64_t ml__now_ns(void)
 {
@@ -39,10 +40,57 @@ void ml__os_yield(void)
 		Sleep(0);
 }
 
+/* Windows 10 1803 and later; older ones refuse the flag. */
+#ifndef CREATE_WAITABLE_TIMER_HIGH_RESOLUTION
+#define CREATE_WAITABLE_TIMER_HIGH_RESOLUTION 0x2
+#endif
+/* Below this a nap spins and yields: no timer of Windows is that fine. */
+#define NAP_SPIN_NS 50000u
+
+/* 1: high-resolution timers work here, -1: they do not, 0: not known yet. */
+static volatile LONG hires = 0;
+
+static void nap_spin(uint64_t end)
+{
+	while (ml__now_ns() < end)
+		ml__os_yield();
+}
+
+/*
+ * Sleep() counts in system ticks, 15.6 ms unless some process asked
+ * for finer ones: a 20 us nap would last a tick. So a short nap spins,
+ * yielding; a longer one waits on a high-resolution waitable timer (made
+ * for the nap: a timer per thread could not be closed when the thread
+ * ends); without those, below a millisecond it spins too. Never shorter
+ * than asked: what a timer leaves is spun out.
+ */
 void ml__os_nap(uint64_t ns)
 {
-	/* Sleep() has millisecond granularity: round up, at least 1 ms. */
-	Sleep((DWORD)((ns + 999999) / 1000000));
+	uint64_t end = ml__now_ns() + ns;
+	HANDLE t = NULL;
+
+	if (ns >= NAP_SPIN_NS && hires >= 0) {
+		t = CreateWaitableTimerExW(NULL, NULL, CREATE_WAITABLE_TIMER_HIGH_RESOLUTION,
+					   TIMER_ALL_ACCESS);
+		InterlockedCompareExchange(&hires, t ? 1 : -1, 0);
+	}
+	if (t) {
+		/* Negative: relative, in 100 ns units. */
+		LARGE_INTEGER due = { .QuadPart = -(LONGLONG)(ns / 100) };
+
+		if (SetWaitableTimer(t, &due, 0, NULL, NULL, FALSE))
+			WaitForSingleObject(t, INFINITE);
+		CloseHandle(t);
+	} else if (ns >= 1000000) {
+		Sleep((DWORD)(ns / 1000000));
+	}
+	nap_spin(end);
+}
+
+/* For tests/win: 1 if naps use high-resolution timers (after a first one). */
+int ml__win_nap_hires(void)
+{
+	return hires > 0;
 }
 
 size_t ml__os_page_size(void)

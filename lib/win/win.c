@@ -3,30 +3,51 @@
  * The "win" backend: pagefile-backed named file mappings, named events and
  * WaitOnAddress to sleep and wake, and named mutexes for liveness.
  *
- * Names (all in the session's Local\ namespace; ':' cannot occur in a
- * channel name, so one channel's objects never collide with another's):
+ * Names, in the session's Local\ namespace, or with ML_CHAN_GLOBAL the
+ * machine's Global\ one (':' cannot occur in a channel name, so one
+ * channel's objects never collide with another's):
  *
- *   Local\memlink.NAME          a 4 KiB "pointer" mapping: which generation
- *                               of the channel is current, and its size
- *   Local\memlink.NAME:lock     mutex: held by the live daemon of NAME
- *   Local\memlink.NAME:G        the channel's region, generation G
- *   Local\memlink.NAME:G:holdN  mutex: held by the live holder of bell N
- *   Local\memlink.NAME:G:bellN  auto-reset event: bell N's doorbell
+ *   memlink.NAME           a 4 KiB "pointer" mapping: which generation
+ *                          of the channel is current, and its size
+ *   memlink.NAME:lock      mutex: held by the live daemon of NAME
+ *   memlink.NAME:G         the channel's region, generation G
+ *   memlink.NAME:G:holdN   mutex: held by the live holder of bell N
+ *   memlink.NAME:G:probeN  mutex: taken around every try of holdN
+ *   memlink.NAME:G:bellN   auto-reset event: bell N's doorbell
  *
  * Windows cannot remove a name: an object lives while anyone has a handle
  * on it. Clients of a dead daemon may keep its region mapped, so a new
  * daemon cannot take that region over; it creates the next generation and
- * points Local\memlink.NAME at it instead.
+ * points memlink.NAME at it instead.
+ *
+ * Security. The daemon creates every object of a generation, those of
+ * every bell included, before it publishes the generation, each with a
+ * DACL made from the channel's mode (sec.c): no client ever creates one
+ * with its own defaults, and the objects live as long as the daemon.
+ * Everyone else opens them with the rights they use and no more: the
+ * pointer to read, the region to read and write, events to wait on and
+ * set, mutexes to wait on and release.
  *
  * Liveness. The holder of a bell owns a named mutex; a mutex whose owner
  * dies becomes abandoned, so alive(bell) tries to acquire it without
  * waiting: WAIT_TIMEOUT means someone alive owns it, WAIT_OBJECT_0 or
  * WAIT_ABANDONED means nobody does (and it is released again at once).
- * Nothing is judged from a PID. A mutex is owned by a thread, not a
- * process, and a thread may re-acquire a mutex it owns; so that neither the
- * exit of the thread that called hold() nor a probe from that same thread
- * gives a wrong answer, every held mutex is owned by a small "holder" thread
- * of the backend's, which lives until unhold() or until the process dies.
+ * Every such try, a holder's and a prober's, is made holding the bell's
+ * probe lock, a second mutex held for just those two calls: so a try
+ * never finds the mutex owned by another try, only by its holder. Without
+ * it a connect could find its free slot taken (by a prober, for a moment)
+ * and get -ECONNREFUSED, and a prober could take a dead holder for a live
+ * one (finding another prober in there). Nothing is judged from a PID.
+ *
+ * A mutex is owned by a thread, not a process, and a thread may
+ * re-acquire a mutex it owns; so that neither the exit of the thread that
+ * called hold() nor a probe from that same thread gives a wrong answer,
+ * every held mutex is owned by a small "holder" thread of the backend's,
+ * which lives until unhold() or until the process dies. Letting a bell go
+ * waits until its holder has released the mutex, never for the thread to
+ * exit: a thread's exit needs the loader lock, so ml_chan_close() works
+ * from DllMain and from a DLL's destructors. The thread keeps the module
+ * it runs in loaded until it is done (FreeLibraryAndExitThread).
  *
  * Sleeping and waking. WaitOnAddress cannot be woken from another process,
  * and a thread cannot sleep on an address and a handle at once, so a bell
@@ -40,9 +61,11 @@
  * WaitOnAddress and the daemon wakes it with WakeByAddressAll, no kernel
  * object involved. The daemon's own bell is always an event, since a
  * client of another process may connect at any time.
+ *
+ * Listing. Named objects cannot be listed: each daemon keeps a record
+ * file that the system deletes when the daemon goes (records.c).
  */
-#define WIN32_LEAN_AND_MEAN
-#include <windows.h>
+#include "win.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -55,6 +78,8 @@
 #define NAME_LEN (ML_CHAN_NAME_MAX + 64)
 #define PTR_SIZE 4096u
 #define MAX_GENS 64u
+/* A probe lock is held for two calls: longer means a stopped process has it. */
+#define PROBE_LOCK_MS 2000
 
 /* The pointer mapping's contents. */
 struct win_ptr {
@@ -66,8 +91,9 @@ struct win_ptr {
 /* A mutex owned on our behalf by a thread that outlives the caller's. */
 struct holder {
 	struct holder *next;      /* in the process-wide registry */
-	HANDLE mx;                /* not ours: the state's handle */
-	HANDLE release, done, thread;
+	HANDLE mx, px;            /* not ours: the state's handles; px NULL: none */
+	HANDLE release, released, done, thread;
+	HMODULE module;           /* pinned for the thread, NULL: not needed */
 	int result;
 	unsigned bell;            /* ~0u: the daemon's name lock */
 	wchar_t region[NAME_LEN]; /* which channel generation */
@@ -78,14 +104,17 @@ struct win_state {
 	HANDLE map;                  /* the region */
 	HANDLE ptr_map;              /* the pointer mapping (daemon only) */
 	struct win_ptr *ptr;
-	HANDLE lock_mx;              /* Local\memlink.NAME:lock (daemon only) */
+	HANDLE lock_mx;              /* memlink.NAME:lock (daemon only) */
 	struct holder *lock;
-	HANDLE ev[ML__BELLS];        /* created on first use */
+	HANDLE record;               /* daemon: its channel record, or NULL */
+	/* The daemon's are made with the generation; others open on first use. */
+	HANDLE ev[ML__BELLS];
 	HANDLE mx[ML__BELLS];
+	HANDLE px[ML__BELLS];
 	struct holder *held[ML__BELLS];
 	unsigned gen;
-	wchar_t chan[NAME_LEN];      /* Local\memlink.NAME */
-	wchar_t region[NAME_LEN];    /* Local\memlink.NAME:G */
+	wchar_t chan[NAME_LEN];      /* Local\memlink.NAME or Global\memlink.NAME */
+	wchar_t region[NAME_LEN];    /* ...:G */
 };
 
 #define ST(s) ((struct win_state *)(s)->h[1])
@@ -93,27 +122,6 @@ struct win_state {
 /* Bells held in this process, for "is the daemon in this process?". */
 static SRWLOCK reg_lock = SRWLOCK_INIT;
 static struct holder *reg_head;
-
-static int win_err(DWORD e)
-{
-	switch (e) {
-	case ERROR_FILE_NOT_FOUND:
-	case ERROR_PATH_NOT_FOUND:
-		return -ENOENT;
-	case ERROR_ACCESS_DENIED:
-		return -EACCES;
-	case ERROR_NOT_ENOUGH_MEMORY:
-	case ERROR_OUTOFMEMORY:
-	case ERROR_COMMITMENT_LIMIT:
-		return -ENOMEM;
-	case ERROR_ALREADY_EXISTS:
-		return -EEXIST;
-	case ERROR_INVALID_HANDLE: /* the name belongs to an object of another type */
-		return -EPROTO;
-	default:
-		return -EIO;
-	}
-}
 
 static bool win_available(void)
 {
@@ -133,18 +141,49 @@ static void set_region(struct win_state *st, unsigned gen)
 
 /* ---- holding mutexes ---------------------------------------------------- */
 
+/*
+ * Try to take mx without waiting, holding its probe lock px (when not
+ * NULL) meanwhile; `keep` it, or release it again before px. 0: it was
+ * free or abandoned (its owner died), -EBUSY: a live thread owns it.
+ */
+static int try_take(HANDLE px, HANDLE mx, bool keep)
+{
+	DWORD r = px ? WaitForSingleObject(px, PROBE_LOCK_MS) : WAIT_OBJECT_0;
+	int ret;
+
+	if (r == WAIT_TIMEOUT)
+		return -ETIMEDOUT;
+	if (r != WAIT_OBJECT_0 && r != WAIT_ABANDONED)
+		return ml__win_err(GetLastError());
+	r = WaitForSingleObject(mx, 0);
+	if (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED) {
+		ret = 0;
+		if (!keep)
+			ReleaseMutex(mx);
+	} else {
+		ret = r == WAIT_TIMEOUT ? -EBUSY : ml__win_err(GetLastError());
+	}
+	if (px)
+		ReleaseMutex(px);
+	return ret;
+}
+
 static DWORD WINAPI holder_main(void *arg)
 {
 	struct holder *h = arg;
-	DWORD r = WaitForSingleObject(h->mx, 0);
+	HMODULE mod = h->module;
+	int r = try_take(h->px, h->mx, true);
 
-	h->result = r == WAIT_OBJECT_0 || r == WAIT_ABANDONED ? 0 :
-		    r == WAIT_TIMEOUT ? -EBUSY : win_err(GetLastError());
+	h->result = r;
+	/* From here on the caller may free h once it is signalled. */
 	SetEvent(h->done);
-	if (h->result)
-		return 0;
-	WaitForSingleObject(h->release, INFINITE);
-	ReleaseMutex(h->mx);
+	if (!r) {
+		WaitForSingleObject(h->release, INFINITE);
+		ReleaseMutex(h->mx);
+		SetEvent(h->released);
+	}
+	if (mod)
+		FreeLibraryAndExitThread(mod, 0);
 	return 0;
 }
 
@@ -152,6 +191,8 @@ static void holder_free(struct holder *h)
 {
 	if (h->release)
 		CloseHandle(h->release);
+	if (h->released)
+		CloseHandle(h->released);
 	if (h->done)
 		CloseHandle(h->done);
 	if (h->thread)
@@ -159,8 +200,28 @@ static void holder_free(struct holder *h)
 	free(h);
 }
 
+/*
+ * Keep the module that holds this code loaded while a holder thread runs
+ * it, unless it is the program itself (never unloaded). NULL: no pin.
+ */
+static HMODULE pin_self(void)
+{
+	HMODULE mod = NULL;
+
+	if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+				GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+				(LPCWSTR)(uintptr_t)holder_main, &mod) ||
+	    mod == GetModuleHandleW(NULL))
+		return NULL;
+	if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+				(LPCWSTR)(uintptr_t)holder_main, &mod))
+		return NULL;
+	return mod;
+}
+
 /* Have a holder thread own `mx`; -EBUSY if someone alive owns it. */
-static int holder_start(HANDLE mx, const struct ml__shm *s, unsigned bell, struct holder **out)
+static int holder_start(HANDLE px, HANDLE mx, const struct ml__shm *s, unsigned bell,
+			struct holder **out)
 {
 	struct holder *h = calloc(1, sizeof(*h));
 	int err;
@@ -168,21 +229,26 @@ static int holder_start(HANDLE mx, const struct ml__shm *s, unsigned bell, struc
 	if (!h)
 		return -ENOMEM;
 	h->mx = mx;
+	h->px = px;
 	h->bell = bell;
 	h->base = s->base;
 	wcscpy(h->region, ST(s)->region);
 	h->release = CreateEventW(NULL, TRUE, FALSE, NULL);
+	h->released = CreateEventW(NULL, TRUE, FALSE, NULL);
 	h->done = CreateEventW(NULL, TRUE, FALSE, NULL);
-	if (!h->release || !h->done)
+	if (!h->release || !h->released || !h->done)
 		goto fail_os;
+	h->module = pin_self();
 	h->thread = CreateThread(NULL, 64 << 10, holder_main, h,
 				 STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
-	if (!h->thread)
+	if (!h->thread) {
+		if (h->module)
+			FreeLibrary(h->module);
 		goto fail_os;
+	}
 	WaitForSingleObject(h->done, INFINITE);
 	if (h->result) {
 		err = h->result;
-		WaitForSingleObject(h->thread, INFINITE);
 		holder_free(h);
 		return err;
 	}
@@ -193,14 +259,20 @@ static int holder_start(HANDLE mx, const struct ml__shm *s, unsigned bell, struc
 	*out = h;
 	return 0;
 fail_os:
-	err = win_err(GetLastError());
+	err = ml__win_err(GetLastError());
 	holder_free(h);
 	return err;
 }
 
+/*
+ * Let go: once the mutex is released, not once the thread has exited
+ * (see above). Should the thread be gone already, as in a DLL's
+ * destructors at process exit, its handle says so.
+ */
 static void holder_stop(struct holder *h)
 {
 	struct holder **pp;
+	HANDLE both[2];
 
 	if (!h)
 		return;
@@ -212,7 +284,9 @@ static void holder_stop(struct holder *h)
 		}
 	ReleaseSRWLockExclusive(&reg_lock);
 	SetEvent(h->release);
-	WaitForSingleObject(h->thread, INFINITE);
+	both[0] = h->released;
+	both[1] = h->thread;
+	WaitForMultipleObjects(2, both, FALSE, INFINITE);
 	holder_free(h);
 }
 
@@ -231,20 +305,37 @@ static uint8_t *held_here(const wchar_t *region, unsigned bell)
 	return base;
 }
 
-/* The handle in *slot, created under `name` on first use by any thread. */
-static HANDLE lazy_handle(HANDLE *slot, const wchar_t *region, const wchar_t *what,
-			  unsigned bell, bool event)
+/* ---- the objects of a bell ---------------------------------------------- */
+
+enum bell_obj { OBJ_EVENT, OBJ_HOLD, OBJ_PROBE };
+
+static const wchar_t *const obj_what[] = { L"bell", L"hold", L"probe" };
+
+static HANDLE *obj_slot(struct win_state *st, enum bell_obj k, unsigned bell)
 {
-	wchar_t name[NAME_LEN];
+	return k == OBJ_EVENT ? &st->ev[bell] : k == OBJ_HOLD ? &st->mx[bell] : &st->px[bell];
+}
+
+/*
+ * Bell `bell`'s object of kind k: the daemon made it with the generation;
+ * anyone else opens it on first use, with the rights it needs. NULL with
+ * the error in GetLastError() (ERROR_FILE_NOT_FOUND: nobody has it open,
+ * so the generation's daemon and clients are all gone).
+ */
+static HANDLE bell_obj(struct ml__shm *s, enum bell_obj k, unsigned bell)
+{
+	HANDLE *slot = obj_slot(ST(s), k, bell);
 	HANDLE h = *(HANDLE volatile *)slot, old;
+	wchar_t name[NAME_LEN];
 
 	if (h)
 		return h;
-	obj_name(name, region, what, bell);
-	h = event ? CreateEventW(NULL, FALSE, FALSE, name) : CreateMutexW(NULL, FALSE, name);
+	obj_name(name, ST(s)->region, obj_what[k], bell);
+	h = k == OBJ_EVENT ? OpenEventW(ML__WIN_OPEN_EVENT, FALSE, name) :
+			     OpenMutexW(ML__WIN_OPEN_MUTEX, FALSE, name);
 	if (!h)
 		return NULL;
-	old = InterlockedCompareExchangePointer(slot, h, NULL);
+	old = InterlockedCompareExchangePointer((PVOID volatile *)slot, h, NULL);
 	if (old) {
 		CloseHandle(h);
 		return old;
@@ -252,43 +343,65 @@ static HANDLE lazy_handle(HANDLE *slot, const wchar_t *region, const wchar_t *wh
 	return h;
 }
 
-static HANDLE bell_mutex(struct ml__shm *s, unsigned bell)
+/* Open all of a bell's objects (a client's own, and the daemon's). */
+static int bell_open(struct ml__shm *s, unsigned bell)
 {
-	return lazy_handle(&ST(s)->mx[bell], ST(s)->region, L"hold", bell, false);
+	for (int k = OBJ_EVENT; k <= OBJ_PROBE; k++)
+		if (!bell_obj(s, (enum bell_obj)k, bell))
+			return ml__win_err(GetLastError());
+	return 0;
 }
 
-static HANDLE bell_event(struct ml__shm *s, unsigned bell)
+/* Daemon: make every bell's objects of this generation; -EEXIST if one was there. */
+static int bells_make(struct win_state *st, const struct ml__win_sa *sa)
 {
-	return lazy_handle(&ST(s)->ev[bell], ST(s)->region, L"bell", bell, true);
+	for (unsigned b = 0; b < ML__BELLS; b++)
+		for (int k = OBJ_EVENT; k <= OBJ_PROBE; k++) {
+			wchar_t name[NAME_LEN];
+			HANDLE h;
+
+			obj_name(name, st->region, obj_what[k], b);
+			h = k == OBJ_EVENT ?
+				    CreateEventExW((SECURITY_ATTRIBUTES *)&sa->sa[ML__WIN_EVENT], name,
+						   0, ML__WIN_OPEN_EVENT) :
+				    CreateMutexExW((SECURITY_ATTRIBUTES *)&sa->sa[ML__WIN_MUTEX], name,
+						   0, ML__WIN_OPEN_MUTEX);
+			if (!h)
+				return ml__win_err(GetLastError());
+			*obj_slot(st, (enum bell_obj)k, b) = h;
+			/* Someone has this generation's objects open: not ours to use. */
+			if (GetLastError() == ERROR_ALREADY_EXISTS)
+				return -EEXIST;
+		}
+	return 0;
 }
 
-/* 1: a live thread owns mx; 0: nobody does (an abandoned one is taken back). */
-static int probe(HANDLE mx)
+static void bells_close(struct win_state *st)
 {
-	DWORD r = WaitForSingleObject(mx, 0);
+	for (unsigned i = 0; i < ML__BELLS; i++)
+		for (int k = OBJ_EVENT; k <= OBJ_PROBE; k++) {
+			HANDLE *slot = obj_slot(st, (enum bell_obj)k, i);
 
-	if (r == WAIT_TIMEOUT)
-		return 1;
-	if (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED) {
-		ReleaseMutex(mx);
-		return 0;
-	}
-	return win_err(GetLastError());
+			if (*slot)
+				CloseHandle(*slot);
+			*slot = NULL;
+		}
 }
 
 static int win_hold(struct ml__shm *s, unsigned bell)
 {
 	struct win_state *st = ST(s);
-	HANDLE mx;
+	int err;
 
 	if (bell >= ML__BELLS)
 		return -EINVAL;
 	if (st->held[bell])
 		return -EBUSY;
-	mx = bell_mutex(s, bell);
-	if (!mx)
-		return win_err(GetLastError());
-	return holder_start(mx, s, bell, &st->held[bell]);
+	/* Its event too: a holder's doorbell must not vanish under it. */
+	err = bell_open(s, bell);
+	if (err)
+		return err;
+	return holder_start(st->px[bell], st->mx[bell], s, bell, &st->held[bell]);
 }
 
 static void win_unhold(struct ml__shm *s, unsigned bell)
@@ -303,16 +416,19 @@ static void win_unhold(struct ml__shm *s, unsigned bell)
 
 static int win_alive(struct ml__shm *s, unsigned bell)
 {
-	HANDLE mx;
+	HANDLE mx, px;
+	int r;
 
 	if (bell >= ML__BELLS)
 		return -EINVAL;
 	if (ST(s)->held[bell])
 		return 1;
-	mx = bell_mutex(s, bell);
-	if (!mx)
-		return win_err(GetLastError());
-	return probe(mx);
+	mx = bell_obj(s, OBJ_HOLD, bell);
+	px = mx ? bell_obj(s, OBJ_PROBE, bell) : NULL;
+	if (!mx || !px)
+		return GetLastError() == ERROR_FILE_NOT_FOUND ? 0 : ml__win_err(GetLastError());
+	r = try_take(px, mx, false);
+	return r == -EBUSY ? 1 : r;
 }
 
 /* ---- mappings ----------------------------------------------------------- */
@@ -323,13 +439,12 @@ static void state_free(struct ml__shm *s)
 
 	if (!st)
 		return;
-	for (unsigned i = 0; i < ML__BELLS; i++) {
+	for (unsigned i = 0; i < ML__BELLS; i++)
 		holder_stop(st->held[i]);
-		if (st->ev[i])
-			CloseHandle(st->ev[i]);
-		if (st->mx[i])
-			CloseHandle(st->mx[i]);
-	}
+	bells_close(st);
+	/* The record first: a successor waits for it once it has the lock. */
+	if (st->record)
+		CloseHandle(st->record);
 	holder_stop(st->lock);
 	if (st->lock_mx)
 		CloseHandle(st->lock_mx);
@@ -348,7 +463,8 @@ static void state_free(struct ml__shm *s)
 
 static int state_new(struct ml__shm *s)
 {
-	static const wchar_t prefix[] = L"Local\\memlink.";
+	const wchar_t *prefix = s->flags & ML_CHAN_GLOBAL ? L"Global\\memlink." :
+							     L"Local\\memlink.";
 	struct win_state *st = calloc(1, sizeof(*st));
 	size_t n = wcslen(prefix);
 
@@ -362,39 +478,59 @@ static int state_new(struct ml__shm *s)
 	return 0;
 }
 
+/* A dead daemon's object we reopen must be our user's, not a squatter's. */
+static int check_mine(HANDLE h)
+{
+	if (GetLastError() != ERROR_ALREADY_EXISTS)
+		return 0;
+	return ml__win_mine(h) == 1 ? 0 : -EACCES;
+}
+
 static int win_create(struct ml__shm *s, size_t len, unsigned mode)
 {
+	struct ml__win_sa sa;
 	struct win_state *st;
 	wchar_t name[NAME_LEN];
 	unsigned gen;
 	int err;
 
-	(void)mode; /* Local\ objects get the session's default security */
-	err = state_new(s);
+	err = ml__win_sa_new(&sa, mode);
 	if (err)
 		return err;
+	err = state_new(s);
+	if (err) {
+		ml__win_sa_free(&sa);
+		return err;
+	}
 	st = ST(s);
 	swprintf(name, NAME_LEN, L"%ls:lock", st->chan);
-	st->lock_mx = CreateMutexW(NULL, FALSE, name);
+	st->lock_mx = CreateMutexExW(&sa.sa[ML__WIN_MUTEX], name, 0,
+				     ML__WIN_OPEN_MUTEX | READ_CONTROL);
 	if (!st->lock_mx)
 		goto fail_os;
+	err = check_mine(st->lock_mx);
+	if (err)
+		goto fail;
 	/* A live daemon owns the lock (nobody probes it: clients look at the
 	 * generation's bell 0); a dead one's is abandoned and ours to take.
 	 */
-	err = holder_start(st->lock_mx, s, ~0u, &st->lock);
+	err = holder_start(NULL, st->lock_mx, s, ~0u, &st->lock);
 	if (err) {
 		err = err == -EBUSY ? -EEXIST : err;
 		goto fail;
 	}
 
-	st->ptr_map = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0,
-					 PTR_SIZE, st->chan);
+	st->ptr_map = CreateFileMappingW(INVALID_HANDLE_VALUE, &sa.sa[ML__WIN_MAP], PAGE_READWRITE,
+					 0, PTR_SIZE, st->chan);
 	if (!st->ptr_map)
 		goto fail_os;
-	st->ptr = MapViewOfFile(st->ptr_map, FILE_MAP_ALL_ACCESS, 0, 0, PTR_SIZE);
+	err = check_mine(st->ptr_map);
+	if (err)
+		goto fail;
+	st->ptr = MapViewOfFile(st->ptr_map, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, PTR_SIZE);
 	if (!st->ptr)
 		goto fail_os;
-	/* Past any generation a dead daemon's clients may still have mapped. */
+	/* Past any generation a dead daemon's clients may still have open. */
 	gen = (unsigned)st->ptr->gen1;
 	for (unsigned k = 0;; k++) {
 		if (k == MAX_GENS) {
@@ -402,29 +538,40 @@ static int win_create(struct ml__shm *s, size_t len, unsigned mode)
 			goto fail;
 		}
 		set_region(st, gen + k);
-		st->map = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE,
-					     (DWORD)((uint64_t)len >> 32), (DWORD)len, st->region);
+		st->map = CreateFileMappingW(INVALID_HANDLE_VALUE, &sa.sa[ML__WIN_MAP],
+					     PAGE_READWRITE, (DWORD)((uint64_t)len >> 32),
+					     (DWORD)len, st->region);
 		if (!st->map)
 			goto fail_os;
-		if (GetLastError() != ERROR_ALREADY_EXISTS)
-			break;
+		if (GetLastError() != ERROR_ALREADY_EXISTS) {
+			err = bells_make(st, &sa);
+			if (!err)
+				break;
+			if (err != -EEXIST)
+				goto fail;
+			bells_close(st);
+		}
 		CloseHandle(st->map);
 		st->map = NULL;
 	}
-	s->base = MapViewOfFile(st->map, FILE_MAP_ALL_ACCESS, 0, 0, len);
+	s->base = MapViewOfFile(st->map, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, len);
 	if (!s->base)
 		goto fail_os;
 	s->len = len;
 	err = win_hold(s, 0);
 	if (err)
 		goto fail;
+	if (!(s->flags & ML_CHAN_GLOBAL))
+		st->record = ml__win_record_open(s->name);
+	ml__win_sa_free(&sa);
 	/* Publish: clients that open the name from now on find this region. */
 	InterlockedExchange64(&st->ptr->len, (LONG64)len);
 	InterlockedExchange(&st->ptr->gen1, (LONG)(st->gen + 1));
 	return 0;
 fail_os:
-	err = win_err(GetLastError());
+	err = ml__win_err(GetLastError());
 fail:
+	ml__win_sa_free(&sa);
 	state_free(s);
 	return err;
 }
@@ -447,7 +594,7 @@ static int win_open(struct ml__shm *s)
 		goto fail_os;
 	p = MapViewOfFile(pm, FILE_MAP_READ, 0, 0, PTR_SIZE);
 	if (!p) {
-		err = win_err(GetLastError());
+		err = ml__win_err(GetLastError());
 		CloseHandle(pm);
 		goto fail;
 	}
@@ -462,14 +609,14 @@ static int win_open(struct ml__shm *s)
 		goto fail;
 	}
 	set_region(st, (unsigned)gen1 - 1);
-	st->map = OpenFileMappingW(FILE_MAP_ALL_ACCESS, FALSE, st->region);
+	st->map = OpenFileMappingW(ML__WIN_OPEN_MAP, FALSE, st->region);
 	if (!st->map)
 		goto fail_os;
 	if (len <= 0 || (uint64_t)len > SIZE_MAX) {
 		err = -EPROTO;
 		goto fail;
 	}
-	s->base = MapViewOfFile(st->map, FILE_MAP_ALL_ACCESS, 0, 0, (SIZE_T)len);
+	s->base = MapViewOfFile(st->map, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, (SIZE_T)len);
 	if (!s->base)
 		goto fail_os;
 	if (!VirtualQuery(s->base, &mi, sizeof(mi)) || mi.RegionSize < (SIZE_T)len) {
@@ -477,9 +624,16 @@ static int win_open(struct ml__shm *s)
 		goto fail;
 	}
 	s->len = (size_t)len;
+	/*
+	 * The daemon's bell, now: held open, it stays there to be probed
+	 * (abandoned) after the daemon dies. Gone already: so is everyone.
+	 */
+	err = bell_open(s, 0);
+	if (err)
+		goto fail;
 	return 0;
 fail_os:
-	err = win_err(GetLastError());
+	err = ml__win_err(GetLastError());
 fail:
 	state_free(s);
 	return err;
@@ -523,15 +677,15 @@ static int win_wait(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word,
 		/* Our daemon is in this process: it wakes us by address. */
 		if (WaitOnAddress((volatile void *)word, &expected, sizeof(expected), ms))
 			return 0;
-		return GetLastError() == ERROR_TIMEOUT ? -ETIMEDOUT : win_err(GetLastError());
+		return GetLastError() == ERROR_TIMEOUT ? -ETIMEDOUT : ml__win_err(GetLastError());
 	}
-	ev = bell_event(s, bell);
+	ev = bell_obj(s, OBJ_EVENT, bell);
 	if (!ev)
-		return win_err(GetLastError());
+		return ml__win_err(GetLastError());
 	r = WaitForSingleObject(ev, ms);
 	if (r == WAIT_OBJECT_0)
 		return 0;
-	return r == WAIT_TIMEOUT ? -ETIMEDOUT : win_err(GetLastError());
+	return r == WAIT_TIMEOUT ? -ETIMEDOUT : ml__win_err(GetLastError());
 }
 
 static int win_wake(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word)
@@ -548,9 +702,9 @@ static int win_wake(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word)
 		 * the event is set as well, for a handle from ml_chan_fd().
 		 */
 		WakeByAddressAll(there + ((uint8_t *)word - s->base));
-	ev = bell_event(s, bell);
+	ev = bell_obj(s, OBJ_EVENT, bell);
 	if (!ev || !SetEvent(ev))
-		return win_err(GetLastError());
+		return ml__win_err(GetLastError());
 	return 0;
 }
 
@@ -565,26 +719,23 @@ static int win_fd(struct ml__shm *s, unsigned bell)
 
 	if (bell >= ML__BELLS)
 		return -EINVAL;
-	ev = bell_event(s, bell);
+	ev = bell_obj(s, OBJ_EVENT, bell);
 	if (!ev)
-		return win_err(GetLastError());
+		return ml__win_err(GetLastError());
 	if ((uintptr_t)ev > INT32_MAX)
 		return -EOVERFLOW;
 	return (int)(intptr_t)ev;
 }
 
-/* Named objects cannot be listed, and vanish with their last handle. */
+/* The records of live daemons (records.c); objects vanish by themselves. */
 static int win_list(int (*fn)(const char *name, void *arg), void *arg)
 {
-	(void)fn;
-	(void)arg;
-	return -ENOTSUP;
+	return ml__win_record_list(fn, arg);
 }
 
 static int win_gc(const char *name)
 {
-	(void)name;
-	return 0;
+	return ml__win_record_gc(name);
 }
 
 const struct ml__backend ml__backend_win = {
