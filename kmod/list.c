@@ -73,21 +73,27 @@ long ml_list(void __user *uarg, const struct memlink_list *l)
 	if (l->max_entries && (l->entry_size < ML_LIST_MIN_ENTRY || l->entry_size > PAGE_SIZE ||
 			       !l->entries))
 		return -EINVAL;
+	out.all_regions = 0;
+	out.all_bytes = 0;
+	out.all_pages = 0;
 
+	/*
+	 * Sized and filled under one hold of ml_lock, so that the array is
+	 * as full as the room and the regions allow (no region can come in
+	 * between).
+	 */
+	mutex_lock(&ml_lock);
 	if (l->max_entries) {
-		/* Room for what there is now; more may come, total says so. */
-		mutex_lock(&ml_lock);
 		ml_charged_all(&nregions, &bytes);
-		mutex_unlock(&ml_lock);
 		room = min(l->max_entries, nregions);
 		if (room) {
 			buf = kvcalloc(room, sizeof(*buf), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
-			if (!buf)
+			if (!buf) {
+				mutex_unlock(&ml_lock);
 				return -ENOMEM;
+			}
 		}
 	}
-
-	mutex_lock(&ml_lock);
 	out.total = ml_list_fill(buf, room, &out.count);
 	ml_charged(current_euid(), &out.user_regions, &out.user_bytes);
 	if (capable(CAP_SYS_ADMIN)) {

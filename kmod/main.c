@@ -150,6 +150,8 @@ static long ml_ioctl_info(struct ml_region *r, void __user *uarg, unsigned int c
 	if (info.flags)
 		return -EINVAL;
 	ml_region_info(r, &info);
+	/* The caller's size stays: the struct can be passed again as it is. */
+	info.size = usize;
 	return ml_copy_out(uarg, &info, sizeof(info), usize);
 }
 

@@ -185,8 +185,10 @@ struct memlink_wake {
  * namespace: root sees all), in creation order, one struct memlink_info of
  * entry_size bytes each (at least its first version; larger entries get
  * zeroes past it; each entry's size field says how many bytes the kernel
- * filled). Works on any file, bound or not. A snapshot: regions may come
- * and go before the next call.
+ * filled). An entry_size below the first version or above a page, or a
+ * null entries with max_entries > 0, is EINVAL; entries may be 0 when
+ * max_entries is 0 (a count only). Works on any file, bound or not. A
+ * snapshot: regions may come and go before the next call.
  */
 struct memlink_list {
 	__u32 size;
@@ -194,7 +196,7 @@ struct memlink_list {
 	__aligned_u64 entries;    /* user pointer to max_entries entries */
 	__u32 entry_size;         /* sizeof(struct memlink_info) */
 	__u32 max_entries;
-	__u32 count;              /* out: entries written */
+	__u32 count;              /* out: entries written: min(max_entries, total) */
 	__u32 total;              /* out: regions listed (> count: no room) */
 	__aligned_u64 user_bytes; /* out: bytes of the caller's user's regions */
 	__u32 user_regions;       /* out: and their number (per-user limits) */
