@@ -469,7 +469,10 @@ darwin-sim-check: darwin-sim
 #                    libmemlink.dll.a), libmemlink.a, and in $(O)/win/bin
 #                    (beside a copy of the DLL) memlink-ping.exe,
 #                    memlink-stat.exe and the test programs
-#   make win-check   the tests under wine; ends with "win: N passed, N failed"
+#   make win-check   the tests under wine; ends with "win: N passed, N failed":
+#                    tests/win/*.c, and all of tests/chan (test-chan.exe, with
+#                    WIN_CHAN_MSGS messages per client in the many-clients
+#                    tests, WIN_CHAN_WAKE_ROUNDS bursts in no_lost_wakeup)
 # The wine prefix is $(O)/win/wineprefix (made on the first run, a few s).
 # WIN_CROSS=<prefix> picks another toolchain; WINE=<path> another wine.
 WIN_CROSS ?= x86_64-w64-mingw32-
@@ -496,7 +499,24 @@ WIN_TESTS := $(WIN_TEST_SRCS:tests/win/%.c=$(WIN_O)/bin/%.exe) \
 # and nanosleep come from mingw's winpthreads, linked in statically.
 WIN_TOOLS := $(WIN_O)/bin/memlink-ping.exe $(WIN_O)/bin/memlink-stat.exe
 
-win: $(WIN_DLL) $(WIN_LIB_A) $(WIN_TOOLS) $(WIN_TESTS)
+# tests/chan, the suite test-chan runs, built for Windows: each test and
+# each child process is the program started again (tests/common/proctest.c),
+# and tests/win/posix gives it the few POSIX calls it makes.
+WIN_CHAN := $(WIN_O)/bin/test-chan.exe
+WIN_CHAN_OBJS := $(CHAN_SRCS:%.c=$(WIN_O)/obj/%.o) $(WIN_O)/obj/tests/common/proctest.o \
+	$(WIN_O)/obj/tests/win/posix/posix.o
+WIN_CHAN_MSGS ?= 20000
+WIN_CHAN_WAKE_ROUNDS ?= 2000
+# (C99 printf: %zu, %lld.)
+$(WIN_CHAN_OBJS): WIN_CFLAGS += -Itests/common -Itests/win/posix/include -D__USE_MINGW_ANSI_STDIO=1
+
+win: $(WIN_DLL) $(WIN_LIB_A) $(WIN_TOOLS) $(WIN_TESTS) $(WIN_CHAN)
+
+$(WIN_CHAN): $(WIN_CHAN_OBJS) $(WIN_IMPLIB)
+	$(call msg,WINLD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)cp $(WIN_DLL) $(WIN_O)/bin/
+	$(Q)$(WIN_CC) -o $@ $(WIN_CHAN_OBJS) $(WIN_IMPLIB) -Wl,-Bstatic -lpthread -Wl,-Bdynamic
 
 $(WIN_O)/bin/memlink-ping.exe: $(WIN_O)/obj/tools/ping/memlink-ping.o
 $(WIN_O)/bin/memlink-stat.exe: $(WIN_O)/obj/tools/stat/memlink-stat.o $(WIN_O)/obj/tools/stat/regions.o
@@ -541,7 +561,8 @@ $(WIN_O)/bin/%-static.exe: $(WIN_O)/obj/tests/win/%.o $(WIN_LIB_A)
 
 win-check: deps-win
 	$(Q)$(MAKE) --no-print-directory win
-	$(Q)tests/win/run.sh $(WINE) $(abspath $(WIN_O))/wineprefix $(WIN_TESTS)
+	$(Q)CHAN_SUITE=win CHAN_MSGS=$(WIN_CHAN_MSGS) CHAN_WAKE_ROUNDS=$(WIN_CHAN_WAKE_ROUNDS) \
+		tests/win/run.sh $(WINE) $(abspath $(WIN_O))/wineprefix $(WIN_TESTS) $(WIN_CHAN)
 
 deps-win:
 	$(Q)tools/deps.sh win

@@ -102,7 +102,11 @@ struct holder {
 
 struct win_state {
 	HANDLE map;                  /* the region */
-	HANDLE ptr_map;              /* the pointer mapping (daemon only) */
+	/*
+	 * The pointer mapping: clients keep it open (not mapped), so that a
+	 * dead daemon's region stays in reach of inspection while they live.
+	 */
+	HANDLE ptr_map;
 	struct win_ptr *ptr;
 	HANDLE lock_mx;              /* memlink.NAME:lock (daemon only) */
 	struct holder *lock;
@@ -579,7 +583,6 @@ fail:
 static int win_open(struct ml__shm *s)
 {
 	struct win_state *st;
-	HANDLE pm;
 	struct win_ptr *p;
 	MEMORY_BASIC_INFORMATION mi;
 	LONG gen1;
@@ -589,21 +592,17 @@ static int win_open(struct ml__shm *s)
 	if (err)
 		return err;
 	st = ST(s);
-	pm = OpenFileMappingW(FILE_MAP_READ, FALSE, st->chan);
-	if (!pm)
+	st->ptr_map = OpenFileMappingW(FILE_MAP_READ, FALSE, st->chan);
+	if (!st->ptr_map)
 		goto fail_os;
-	p = MapViewOfFile(pm, FILE_MAP_READ, 0, 0, PTR_SIZE);
-	if (!p) {
-		err = ml__win_err(GetLastError());
-		CloseHandle(pm);
-		goto fail;
-	}
+	p = MapViewOfFile(st->ptr_map, FILE_MAP_READ, 0, 0, PTR_SIZE);
+	if (!p)
+		goto fail_os;
 	/* A read-only view: no interlocked read (it would write). */
 	gen1 = p->gen1;
 	atomic_thread_fence(memory_order_acquire);
 	len = p->len;
 	UnmapViewOfFile(p);
-	CloseHandle(pm);
 	if (gen1 == 0) {
 		err = -ENOENT; /* a daemon is still creating it */
 		goto fail;

@@ -24,12 +24,16 @@ extern int g_wait_mode;            /* $CHAN_WAIT_MODE, for every handle */
 extern char active_backend[16];    /* what the library picked */
 
 struct ml_chan_opts opts_default(void);
+/* Register the globals above for a test's child processes (pt_inherit). */
+void chan_test_inherit(void);
 /* A channel name unique to this run and test. */
 void chan_name(char *buf, size_t len, const char *tag);
 /* $MEMLINK_BACKEND, or "auto". */
 const char *backend_name(void);
 /* Backends with a POSIX shm object (/dev/shm): "linux", "darwin". */
 bool posix_shm_backend(void);
+/* Backends whose region map_region() can map: those, and "win". */
+bool region_mappable(void);
 bool shm_exists(const char *name);
 /* Fork and exec this binary with the given role arguments (NULL-ended). */
 pid_t spawn_exec(const char *const *args);
@@ -39,7 +43,7 @@ int connect_retry(ml_chan **c, const char *name, int64_t timeout_ns, int retry_o
 long serve_echo(ml_chan *d, _Atomic int *stop, int64_t timeout_ns);
 /* Send `len` bytes at prio and wait for the same bytes back. */
 int roundtrip(ml_chan *c, int prio, const void *msg, size_t len, int64_t timeout_ns);
-/* The whole region of a /dev/shm channel, mapped; NULL on failure. */
+/* The whole region of a /dev/shm (or win) channel, mapped; NULL on failure. */
 uint8_t *map_region(const char *name, size_t *len);
 
 /* Roles run by fork+exec of this binary ("--role NAME ARGS..."). */

@@ -23,11 +23,20 @@ struct race {
 
 static struct race *RC;
 
+/* A child's argument: RC, and in its low bits a racer's index. */
+static void *race_arg(int i)
+{
+	return (void *)((uintptr_t)RC | (uintptr_t)i);
+}
+
 static int racer(void *arg)
 {
-	int i = (int)(intptr_t)arg, rc;
+	int i = (int)((uintptr_t)arg & 7), rc;
 	struct ml_chan_opts o = opts_default();
 	ml_chan *d = NULL;
+
+	/* (Windows starts children afresh: RC is theirs only through arg.) */
+	RC = (struct race *)((uintptr_t)arg & ~(uintptr_t)7);
 
 	atomic_fetch_add(&RC->ready, 1);
 	while (!atomic_load(&RC->go))
@@ -47,7 +56,7 @@ static int dead_daemon(void *arg)
 	struct ml_chan_opts o = opts_default();
 	ml_chan *d;
 
-	(void)arg;
+	RC = arg;
 	if (ml_daemon_create(&d, RC->name, &o))
 		return 1;
 	atomic_store(&RC->dead_up, 1);
@@ -74,7 +83,7 @@ int t_create_race(void)
 
 		memset(RC, 0, offsetof(struct race, name));
 		if (round % 3 == 2) {
-			dead = spawn(dead_daemon, NULL);
+			dead = spawn(dead_daemon, RC);
 			CHECK(wait_flag(&RC->dead_up, 1, 5 * SEC), "the daemon to kill did not start");
 			kill(dead, SIGKILL);
 			st = reap(dead, 5 * SEC);
@@ -83,7 +92,7 @@ int t_create_race(void)
 			replaced++;
 		}
 		for (int i = 0; i < RACERS; i++)
-			pids[i] = spawn(racer, (void *)(intptr_t)i);
+			pids[i] = spawn(racer, race_arg(i));
 		CHECK(wait_flag(&RC->ready, RACERS, 5 * SEC), "racers did not start");
 		atomic_store(&RC->go, 1);
 		CHECK(wait_flag(&RC->done, RACERS, 10 * SEC), "a create hung (round %d)", round);

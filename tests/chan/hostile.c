@@ -62,6 +62,44 @@ static int drain_until(ml_chan *d, int want, unsigned *who, char log[][16], int 
 	return -ETIMEDOUT;
 }
 
+struct torn {
+	char name[80];
+	struct ml_chan_opts o;
+};
+
+/* Connect, send three, then die half-way through writing a fourth. */
+static int torn_client(void *arg)
+{
+	struct torn *sh = arg;
+	struct ml__ring_shm *rs;
+	ml_chan *c = NULL;
+	uint8_t *base;
+	uint64_t h;
+	size_t len;
+
+	if (ml_client_connect(&c, sh->name, &sh->o))
+		return 1;
+	for (int i = 0; i < 3; i++) {
+		char m[8];
+
+		snprintf(m, sizeof(m), "m%d", i);
+		if (ml_chan_send(c, ML_PRIO_HIGH, m, strlen(m)))
+			return 2;
+	}
+	base = map_region(sh->name, &len);
+	if (!base)
+		return 3;
+	/* What ml_ring_write does up to its memcpy, then death. */
+	rs = req_ring(base, 0);
+	h = atomic_load(&rs->head[ML_PRIO_HIGH]);
+	atomic_store(&rs->claim[ML_PRIO_HIGH], h + 48);
+	memset(base + ML__RING_HDR_SIZE + ((uint8_t *)rs - base) +
+		       rs->lane_off[ML_PRIO_HIGH] + h % rs->lane_cap[ML_PRIO_HIGH],
+	       0xee, 24);
+	kill(getpid(), SIGKILL);
+	return 4;
+}
+
 /*
  * A client killed in the middle of a send: room claimed, half the bytes
  * written. The daemon delivers what it sent before, never the torn one,
@@ -69,6 +107,7 @@ static int drain_until(ml_chan *d, int want, unsigned *who, char log[][16], int 
  */
 int t_dead_mid_send(void)
 {
+	struct torn *sh = shared_map(sizeof(*sh));
 	struct ml_chan_opts o = opts_default();
 	struct ml_chan_stats st = { .size = sizeof(st) };
 	char log[8][16], name[80];
@@ -77,7 +116,7 @@ int t_dead_mid_send(void)
 	ml_chan *d = NULL, *c = NULL;
 	pid_t pid;
 
-	if (!posix_shm_backend()) {
+	if (!region_mappable()) {
 		skipf("needs a /dev/shm backend");
 		return 1;
 	}
@@ -85,35 +124,9 @@ int t_dead_mid_send(void)
 	o.ring_size = 16384;
 	chan_name(name, sizeof(name), "torn");
 	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
-	pid = fork();
-	if (pid == 0) {
-		struct ml__ring_shm *rs;
-		uint8_t *base;
-		uint64_t h;
-		size_t len;
-
-		if (ml_client_connect(&c, name, &o))
-			_exit(1);
-		for (int i = 0; i < 3; i++) {
-			char m[8];
-
-			snprintf(m, sizeof(m), "m%d", i);
-			if (ml_chan_send(c, ML_PRIO_HIGH, m, strlen(m)))
-				_exit(2);
-		}
-		base = map_region(name, &len);
-		if (!base)
-			_exit(3);
-		/* What ml_ring_write does up to its memcpy, then death. */
-		rs = req_ring(base, 0);
-		h = atomic_load(&rs->head[ML_PRIO_HIGH]);
-		atomic_store(&rs->claim[ML_PRIO_HIGH], h + 48);
-		memset(base + ML__RING_HDR_SIZE + ((uint8_t *)rs - base) +
-			       rs->lane_off[ML_PRIO_HIGH] + h % rs->lane_cap[ML_PRIO_HIGH],
-		       0xee, 24);
-		kill(getpid(), SIGKILL);
-		_exit(4);
-	}
+	snprintf(sh->name, sizeof(sh->name), "%s", name);
+	sh->o = o;
+	pid = spawn(torn_client, sh);
 	CHECK(pid > 0, "fork");
 	CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status),
 	      "the client did not die as planned: %#x", status);
@@ -158,7 +171,7 @@ int t_corrupt_lane(void)
 	uint8_t *base = NULL;
 	size_t len = 0;
 
-	if (!posix_shm_backend()) {
+	if (!region_mappable()) {
 		skipf("needs a /dev/shm backend");
 		return 1;
 	}
@@ -224,7 +237,7 @@ int t_rewritten_ring_config(void)
 	size_t len = 0;
 	int ret = -1, n;
 
-	if (!posix_shm_backend()) {
+	if (!region_mappable()) {
 		skipf("needs a /dev/shm backend");
 		return 1;
 	}

@@ -101,7 +101,7 @@ static int leftovers_in(const char *dirname)
 static int leftovers(void)
 {
 	return leftovers_in("/dev/shm") +
-	       (!strcmp(active_backend, "darwin") ? leftovers_in("/tmp") : 0);
+	       (!strcmp(active_backend, "darwin") ? leftovers_in("/var/tmp") : 0);
 }
 
 static int wait_mode_from_env(void)
@@ -146,7 +146,10 @@ int main(int argc, char **argv)
 	}
 
 	runner_pid = getpid();
+	chan_test_inherit();
 	pt_init();
+	/* Windows: a process started for one test, or a child of one, ends here. */
+	pt_child(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 	{
 		struct ml_chan_opts o = opts_default();
 		char name[80];

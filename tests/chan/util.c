@@ -13,6 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#endif
+
 #include "proctest.h"
 #include "chan_test.h"
 
@@ -52,6 +57,12 @@ bool posix_shm_backend(void)
 	return !strcmp(active_backend, "linux") || !strcmp(active_backend, "darwin");
 }
 
+/* Backends whose region map_region() maps: the POSIX ones, and "win". */
+bool region_mappable(void)
+{
+	return posix_shm_backend() || !strcmp(active_backend, "win");
+}
+
 bool shm_exists(const char *name)
 {
 	char path[256];
@@ -60,9 +71,20 @@ bool shm_exists(const char *name)
 	return access(path, F_OK) == 0;
 }
 
+/* What a test's child processes must see as the runner set it (Windows). */
+void chan_test_inherit(void)
+{
+	pt_inherit(&runner_pid, sizeof(runner_pid));
+	pt_inherit(&name_seq, sizeof(name_seq));
+	pt_inherit(active_backend, sizeof(active_backend));
+}
+
 /* Fork and exec this binary with the given role arguments (NULL-ended). */
 pid_t spawn_exec(const char *const *args)
 {
+#ifdef _WIN32
+	return spawn_self(args);
+#else
 	char *argv[16];
 	unsigned n = 0;
 	pid_t pid;
@@ -82,6 +104,7 @@ pid_t spawn_exec(const char *const *args)
 	if (pid < 0)
 		failf("fork: %s", strerror(errno));
 	return pid;
+#endif
 }
 
 /* Connect, retrying while the channel is not there yet (a starting daemon). */
@@ -214,6 +237,39 @@ int role_serve(int argc, char **argv)
 	return err;
 }
 
+#ifdef _WIN32
+/*
+ * The whole region of a win channel, mapped (lib/win/win.c): the pointer
+ * mapping names the current generation; munmap() unmaps it.
+ */
+uint8_t *map_region(const char *name, size_t *len)
+{
+	char path[160];
+	HANDLE h;
+	LONG *ptr;
+	LONG gen1;
+	void *p;
+
+	snprintf(path, sizeof(path), "Local\\memlink.%s", name);
+	h = OpenFileMappingA(FILE_MAP_READ, FALSE, path);
+	ptr = h ? MapViewOfFile(h, FILE_MAP_READ, 0, 0, 4096) : NULL;
+	if (h)
+		CloseHandle(h);
+	if (!ptr)
+		return NULL;
+	gen1 = ptr[0];
+	*len = (size_t)*(volatile LONG64 *)(ptr + 2);
+	UnmapViewOfFile(ptr);
+	if (!gen1)
+		return NULL;
+	snprintf(path, sizeof(path), "Local\\memlink.%s:%ld", name, (long)gen1 - 1);
+	h = OpenFileMappingA(FILE_MAP_READ | FILE_MAP_WRITE, FALSE, path);
+	p = h ? MapViewOfFile(h, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, *len) : NULL;
+	if (h)
+		CloseHandle(h);
+	return p;
+}
+#else
 /* The whole region of a /dev/shm channel, mapped; NULL on failure. */
 uint8_t *map_region(const char *name, size_t *len)
 {
@@ -235,6 +291,7 @@ uint8_t *map_region(const char *name, size_t *len)
 	*len = (size_t)st.st_size;
 	return p == MAP_FAILED ? NULL : p;
 }
+#endif
 
 int open_pair(const char *tag, ml_chan **d, ml_chan **c)
 {

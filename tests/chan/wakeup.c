@@ -204,27 +204,55 @@ int t_no_lost_wakeup(void)
 	return 0;
 }
 
+struct unrung {
+	char name[80];
+};
+
+/* Once the daemon sleeps: one record in slot 0's request lane, and no ring. */
+static int unrung_writer(void *arg)
+{
+	struct unrung *sh = arg;
+	struct ml__ctl *ctl;
+	struct ml__ring_shm *req;
+	ml_ring *r = NULL;
+	size_t len = 0;
+	uint8_t *base = map_region(sh->name, &len);
+
+	if (!base)
+		return 4;
+	ctl = (struct ml__ctl *)base;
+	req = (struct ml__ring_shm *)(base + ctl->ctl_size);
+	for (int64_t end = now_ns() + 10 * SEC;
+	     !(atomic_load(&ctl->bell.sleeping) & ML__BELL_ASLEEP);)
+		if (now_ns() > end)
+			return 2;
+	if (ml_ring_attach(&r, req, len - ctl->ctl_size) ||
+	    ml_ring_write(r, ML_PRIO_HIGH, "unrung", 6))
+		return 3;
+	return 0;
+}
+
 /*
  * The count itself: a message published with no ring while the daemon
  * sleeps (written into a client's lane behind the library's back, as a
  * sender that lost the race would leave it) is found when the sleep runs
  * out, and counted as a missed wake-up once no ring came within the grace.
- * linux backend (the region is mapped from /dev/shm).
+ * Backends whose region a test can map (/dev/shm; win).
  */
 int t_missed_wakeup_counted(void)
 {
+	struct unrung *sh = shared_map(sizeof(*sh));
 	struct ml_chan_stats st = { .size = sizeof(st) };
 	struct ml_chan_opts o = opts_default();
 	uint8_t *base = NULL;
 	ml_chan *d = NULL, *c = NULL;
-	ml_ring *r = NULL;
 	char name[80], buf[16];
 	size_t len = 0;
 	int ret = -1, n, prio;
 	unsigned cl;
 	pid_t pid = 0;
 
-	if (!posix_shm_backend()) {
+	if (!region_mappable()) {
 		skipf("needs the region in /dev/shm");
 		return 1;
 	}
@@ -234,22 +262,9 @@ int t_missed_wakeup_counted(void)
 	CHECK_RC(ml_client_connect(&c, name, &o), 0);
 	base = map_region(name, &len);
 	CHECK(base, "cannot map the region");
-	pid = fork();
+	snprintf(sh->name, sizeof(sh->name), "%s", name);
+	pid = spawn(unrung_writer, sh);
 	CHECK(pid >= 0, "fork");
-	if (pid == 0) {
-		struct ml__ctl *ctl = (struct ml__ctl *)base;
-		struct ml__ring_shm *req = (struct ml__ring_shm *)(base + ctl->ctl_size);
-
-		/* Once the daemon sleeps: one record, and no ring. */
-		for (int64_t end = now_ns() + 10 * SEC;
-		     !(atomic_load(&ctl->bell.sleeping) & ML__BELL_ASLEEP);)
-			if (now_ns() > end)
-				_exit(2);
-		if (ml_ring_attach(&r, req, len - ctl->ctl_size) ||
-		    ml_ring_write(r, ML_PRIO_HIGH, "unrung", 6))
-			_exit(3);
-		_exit(0);
-	}
 	/* The sleep runs out (its slice) and finds the message. */
 	n = ml_chan_wait(d, 10 * SEC);
 	CHECK(reap_ok(pid, "writer", 10 * SEC), "writer");

@@ -7,6 +7,15 @@
  *
  * A test function returns 0 (passed; or skipped, after skipf()), or < 0;
  * CHECK() and friends record a failure and `goto out`.
+ *
+ * Windows (mingw-w64, under wine; tests/win/posix/ gives the few POSIX
+ * calls the tests make): there is no fork(), so the program starts again
+ * for each test and for each spawn(), told by its command line what to
+ * run, and a job object stands for the process group. shared_map()
+ * memory is one mapping placed at the same address in every process of a
+ * run, so pointers into it mean the same everywhere; a spawn()ed function
+ * is found by its offset in the program. What fork() would also have
+ * copied, the globals a child reads, is registered with pt_inherit().
  */
 #ifndef ML_PROCTEST_H
 #define ML_PROCTEST_H
@@ -38,8 +47,15 @@ struct pt_tally {
 	unsigned num, passed, failed;
 };
 
-__attribute__((format(printf, 1, 2))) void failf(const char *fmt, ...);
-__attribute__((format(printf, 2, 3))) void fail_at(int line, const char *fmt, ...);
+/* C99 formats (mingw: its own printf, with __USE_MINGW_ANSI_STDIO). */
+#ifdef __MINGW32__
+#define PT_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#else
+#define PT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#endif
+
+PT_PRINTF(1, 2) void failf(const char *fmt, ...);
+PT_PRINTF(2, 3) void fail_at(int line, const char *fmt, ...);
 void skipf(const char *why);
 
 #define CHECK(cond, ...)                                \
@@ -89,6 +105,22 @@ bool wait_flag(_Atomic int *flag, int want, int64_t timeout_ns);
 
 /* Set up R; call first. */
 void pt_init(void);
+/*
+ * Windows: globals that a test or a spawn()ed child must see as its
+ * parent had them, registered in the same order in every process before
+ * pt_child(). POSIX: nothing to do (fork copies them).
+ */
+void pt_inherit(void *addr, size_t len);
+/*
+ * Windows: call right after pt_init(), with the tests pt_run() gets. In a
+ * process started to run one test, or a spawn()ed function, this runs it
+ * and exits. POSIX: returns at once.
+ */
+void pt_child(const struct pt_test *tests, size_t n, int argc, char **argv);
+#ifdef _WIN32
+/* Start this program again with args (NULL-ended): fork+exec's stand-in. */
+pid_t spawn_self(const char *const *args);
+#endif
 /*
  * Run each test (only those named in argv[1..], if any) and print
  * "ok N name" or "not ok N name: reason", counting into *t.
