@@ -506,11 +506,13 @@ WIN_CHAN := $(WIN_O)/bin/test-chan.exe
 WIN_CHAN_OBJS := $(CHAN_SRCS:%.c=$(WIN_O)/obj/%.o) $(WIN_O)/obj/tests/common/proctest.o \
 	$(WIN_O)/obj/tests/win/posix/posix.o
 WIN_CHAN_MSGS ?= 20000
-WIN_CHAN_WAKE_ROUNDS ?= 2000
+WIN_CHAN_WAKE_ROUNDS ?= 5000
 # (C99 printf: %zu, %lld.)
 $(WIN_CHAN_OBJS): WIN_CFLAGS += -Itests/common -Itests/win/posix/include -D__USE_MINGW_ANSI_STDIO=1
 
-win: $(WIN_DLL) $(WIN_LIB_A) $(WIN_TOOLS) $(WIN_TESTS) $(WIN_CHAN)
+WIN_TEST_DLLS := $(WIN_O)/bin/mlt-dll.dll $(WIN_O)/bin/mlt-dll-static.dll
+
+win: $(WIN_DLL) $(WIN_LIB_A) $(WIN_TOOLS) $(WIN_TESTS) $(WIN_TEST_DLLS) $(WIN_CHAN)
 
 $(WIN_CHAN): $(WIN_CHAN_OBJS) $(WIN_IMPLIB)
 	$(call msg,WINLD,$@)
@@ -554,10 +556,27 @@ $(WIN_O)/bin/%.exe: $(WIN_O)/obj/tests/win/%.o $(WIN_IMPLIB)
 	$(Q)cp $(WIN_DLL) $(WIN_O)/bin/
 	$(Q)$(WIN_CC) -o $@ $< $(WIN_IMPLIB)
 
-$(WIN_O)/bin/%-static.exe: $(WIN_O)/obj/tests/win/%.o $(WIN_LIB_A)
+$(WIN_O)/bin/%-static.exe: $(WIN_O)/obj/tests/win/%-static.o $(WIN_LIB_A)
 	$(call msg,WINLD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(WIN_CC) -o $@ $< $(WIN_LIB_A) $(WIN_LIBS)
+
+# The static variant also tests what only it reaches: the backend's insides.
+$(WIN_O)/obj/tests/win/%-static.o: tests/win/%.c | deps-win
+	$(call msg,WINCC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(WIN_CC) $(WIN_CFLAGS) -DML_WIN_STATIC -c -o $@ $<
+
+# A DLL that closes channels from DllMain (win_test), linked both ways.
+$(WIN_O)/bin/mlt-dll.dll: $(WIN_O)/obj/tests/win/dll/mlt_dll.o $(WIN_IMPLIB)
+	$(call msg,WINLD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(WIN_CC) -shared -o $@ $< $(WIN_IMPLIB)
+
+$(WIN_O)/bin/mlt-dll-static.dll: $(WIN_O)/obj/tests/win/dll/mlt_dll.o $(WIN_LIB_A)
+	$(call msg,WINLD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(WIN_CC) -shared -o $@ $< $(WIN_LIB_A) $(WIN_LIBS)
 
 win-check: deps-win
 	$(Q)$(MAKE) --no-print-directory win

@@ -10,11 +10,14 @@
  *   win_test flood NAME ID N          client: send N messages per lane, wait
  *                                     for the daemon's acknowledgement
  *   win_test linger NAME              client: connect, then wait forever
+ *   win_test dll PATH NAME free|exit  load a DLL that opens NAME, then
+ *                                     unload it or exit (its DllMain closes)
  * Ends with "win: N passed, N failed" and exits non-zero on a failure;
  * tests/win/run.sh runs it under wine and keeps $ML_TALLY.
  */
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
+#include <aclapi.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,6 +28,11 @@
 #include <string.h>
 
 #include "memlink.h"
+#ifdef ML_WIN_STATIC
+/* The static build reaches the backend's insides too. */
+#include "backend.h"
+#include "win/win.h"
+#endif
 
 #define SEC 1000000000LL
 #define MAX_MSG 512
@@ -833,6 +841,693 @@ out:
 	reap(&d);
 }
 
+static int find_name(const char *name, void *arg)
+{
+	return !strcmp(name, (const char *)arg);
+}
+
+/* ---- security: the mode as DACLs ------------------------------------------ */
+
+enum obj_kind { K_MAP, K_EVENT, K_MUTEX };
+
+/* What a mode bit grants, by kind (read, write), and an owner's all (sec.c). */
+static const DWORD kind_rw[3][2] = {
+	[K_MAP] = { SECTION_QUERY | SECTION_MAP_READ, SECTION_MAP_WRITE },
+	[K_EVENT] = { SYNCHRONIZE, EVENT_MODIFY_STATE },
+	[K_MUTEX] = { SYNCHRONIZE, MUTEX_MODIFY_STATE },
+};
+static const DWORD kind_all[3] = { SECTION_ALL_ACCESS, EVENT_ALL_ACCESS, MUTEX_ALL_ACCESS };
+
+static DWORD bits_mask(enum obj_kind k, unsigned bits)
+{
+	return (bits & 4 ? kind_rw[k][0] : 0) | (bits & 2 ? kind_rw[k][1] : 0);
+}
+
+static void *token_info(TOKEN_INFORMATION_CLASS cls)
+{
+	HANDLE tok;
+	DWORD len = 0;
+	void *p = NULL;
+
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
+		return NULL;
+	GetTokenInformation(tok, cls, NULL, 0, &len);
+	if (len && (p = malloc(len)) && !GetTokenInformation(tok, cls, p, len, &len)) {
+		free(p);
+		p = NULL;
+	}
+	CloseHandle(tok);
+	return p;
+}
+
+/* This process's integrity level is above medium (elevated, system). */
+static bool above_medium(void)
+{
+	TOKEN_MANDATORY_LABEL *il = token_info(TokenIntegrityLevel);
+	bool above = false;
+
+	if (il) {
+		PSID s = il->Label.Sid;
+
+		above = *GetSidSubAuthority(s, *GetSidSubAuthorityCount(s) - 1) >
+			SECURITY_MANDATORY_MEDIUM_RID;
+		free(il);
+	}
+	return above;
+}
+
+/* An object of the channel, opened to read its security (NULL: none). */
+static HANDLE open_sec(enum obj_kind k, const wchar_t *name)
+{
+	DWORD a = READ_CONTROL;
+
+	return k == K_MAP ? OpenFileMappingW(a, FALSE, name) :
+	       k == K_EVENT ? OpenEventW(a, FALSE, name) : OpenMutexW(a, FALSE, name);
+}
+
+/* The generation a channel's pointer mapping names; -1 if none. */
+static long chan_gen(const char *chan)
+{
+	wchar_t name[160];
+	HANDLE h;
+	LONG *p, g = 0;
+
+	swprintf(name, 160, L"Local\\memlink.%hs", chan);
+	h = OpenFileMappingW(FILE_MAP_READ, FALSE, name);
+	p = h ? MapViewOfFile(h, FILE_MAP_READ, 0, 0, 4096) : NULL;
+	if (p) {
+		g = p[0];
+		UnmapViewOfFile(p);
+	}
+	if (h)
+		CloseHandle(h);
+	return (long)g - 1;
+}
+
+/*
+ * One object's security: owned by us, a protected DACL of the ACEs that
+ * `mode` makes and no others, labelled medium only if we are above it.
+ * 0 if so; else a note in why.
+ */
+static int check_sd(enum obj_kind k, const wchar_t *name, unsigned mode, char *why, size_t n)
+{
+	TOKEN_USER *user = token_info(TokenUser);
+	TOKEN_PRIMARY_GROUP *group = token_info(TokenPrimaryGroup);
+	PSID owner = NULL, au = NULL;
+	SID_IDENTIFIER_AUTHORITY nt = SECURITY_NT_AUTHORITY;
+	PACL dacl = NULL, sacl = NULL;
+	PSECURITY_DESCRIPTOR sd = NULL;
+	SECURITY_DESCRIPTOR_CONTROL ctl = 0;
+	DWORD rev, e, want_g = bits_mask(k, mode >> 3 & 7), want_o = bits_mask(k, mode & 7);
+	bool seen_u = false, seen_g = false, seen_o = false, label = false;
+	HANDLE h = open_sec(k, name);
+	int bad = -1;
+
+	*why = 0;
+	if (!h || !user || !group) {
+		snprintf(why, n, "cannot open %ls: %lu", name, GetLastError());
+		goto out;
+	}
+	AllocateAndInitializeSid(&nt, 1, SECURITY_AUTHENTICATED_USER_RID, 0, 0, 0, 0, 0, 0, 0, &au);
+	e = GetSecurityInfo(h, SE_KERNEL_OBJECT,
+			    OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION |
+				    LABEL_SECURITY_INFORMATION,
+			    &owner, NULL, &dacl, &sacl, &sd);
+	if (e) {
+		snprintf(why, n, "GetSecurityInfo(%ls): %lu", name, e);
+		goto out;
+	}
+	if (!owner || !EqualSid(owner, user->User.Sid)) {
+		snprintf(why, n, "%ls: not owned by this user", name);
+		goto out;
+	}
+	GetSecurityDescriptorControl(sd, &ctl, &rev);
+	if (!dacl || !(ctl & SE_DACL_PROTECTED)) {
+		snprintf(why, n, "%ls: %s", name, dacl ? "DACL not protected" : "no DACL");
+		goto out;
+	}
+	for (DWORD i = 0; i < dacl->AceCount; i++) {
+		ACCESS_ALLOWED_ACE *a;
+		PSID s;
+
+		if (!GetAce(dacl, i, (void **)&a) || a->Header.AceType != ACCESS_ALLOWED_ACE_TYPE) {
+			snprintf(why, n, "%ls: ACE %lu is not an allow ACE", name, i);
+			goto out;
+		}
+		s = &a->SidStart;
+		if (EqualSid(s, user->User.Sid) && !seen_u && a->Mask == kind_all[k]) {
+			seen_u = true;
+		} else if (EqualSid(s, group->PrimaryGroup) && !seen_g && want_g && a->Mask == want_g) {
+			seen_g = true;
+		} else if (EqualSid(s, au) && !seen_o && want_o && a->Mask == want_o) {
+			seen_o = true;
+		} else {
+			snprintf(why, n, "%ls (mode %o): ACE %lu (mask %#lx) is not one the mode makes",
+				 name, mode, i, a->Mask);
+			goto out;
+		}
+	}
+	if (!seen_u || seen_g != !!want_g || seen_o != !!want_o) {
+		snprintf(why, n, "%ls (mode %o): ACEs user %d group %d other %d", name, mode, seen_u,
+			 seen_g, seen_o);
+		goto out;
+	}
+	for (DWORD i = 0; sacl && i < sacl->AceCount; i++) {
+		SYSTEM_MANDATORY_LABEL_ACE *a;
+
+		if (GetAce(sacl, i, (void **)&a) && a->Header.AceType == SYSTEM_MANDATORY_LABEL_ACE_TYPE &&
+		    *GetSidSubAuthority(&a->SidStart, 0) == SECURITY_MANDATORY_MEDIUM_RID &&
+		    a->Mask == SYSTEM_MANDATORY_LABEL_NO_WRITE_UP)
+			label = true;
+	}
+	if (label != above_medium()) {
+		snprintf(why, n, "%ls: medium label %s, process %s medium", name,
+			 label ? "present" : "absent", above_medium() ? "above" : "at or below");
+		goto out;
+	}
+	bad = 0;
+out:
+	if (sd)
+		LocalFree(sd);
+	if (au)
+		FreeSid(au);
+	if (h)
+		CloseHandle(h);
+	free(user);
+	free(group);
+	return bad;
+}
+
+/*
+ * Every kind of object a daemon makes carries the mode's DACL, read back
+ * with GetSecurityInfo: 0600 admits only its owner, 0660 adds the token's
+ * primary group, 0666 Authenticated Users, 0640 read rights only. (Wine
+ * keeps and returns the descriptors; whether it enforces them between
+ * users, sessions and integrity levels it cannot show: it has one user.)
+ */
+static void test_dacl(void)
+{
+	static const unsigned modes[] = { 0600, 0660, 0666, 0640, 0 };
+	ml_chan *d = NULL;
+	char name[64], why[512];
+	int checked = 0;
+
+	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		struct ml_chan_opts o = { .size = sizeof(o), .mode = modes[m], .max_clients = 2 };
+		unsigned mode = modes[m] ? modes[m] : 0600;
+		wchar_t base[160], obj[200];
+		long gen;
+		int err;
+
+		snprintf(name, sizeof(name), "mlw-%lu-dacl%o", (unsigned long)GetCurrentProcessId(),
+			 modes[m]);
+		err = ml_daemon_create(&d, name, &o);
+		CHECK(err == 0, "create mode %o: %s", modes[m], ml_strerror(err));
+		gen = chan_gen(name);
+		CHECK(gen >= 0, "no generation for %s", name);
+		swprintf(base, 160, L"Local\\memlink.%hs", name);
+		CHECK(!check_sd(K_MAP, base, mode, why, sizeof(why)), "%s", why);
+		swprintf(obj, 200, L"%ls:lock", base);
+		CHECK(!check_sd(K_MUTEX, obj, mode, why, sizeof(why)), "%s", why);
+		swprintf(obj, 200, L"%ls:%ld", base, gen);
+		CHECK(!check_sd(K_MAP, obj, mode, why, sizeof(why)), "%s", why);
+		/* The daemon's bell and a client slot's, never used yet. */
+		for (unsigned b = 0; b <= 2; b += 2) {
+			swprintf(obj, 200, L"%ls:%ld:bell%u", base, gen, b);
+			CHECK(!check_sd(K_EVENT, obj, mode, why, sizeof(why)), "%s", why);
+			swprintf(obj, 200, L"%ls:%ld:hold%u", base, gen, b);
+			CHECK(!check_sd(K_MUTEX, obj, mode, why, sizeof(why)), "%s", why);
+			swprintf(obj, 200, L"%ls:%ld:probe%u", base, gen, b);
+			CHECK(!check_sd(K_MUTEX, obj, mode, why, sizeof(why)), "%s", why);
+			checked += 3;
+		}
+		checked += 3;
+		ml_chan_close(d);
+		d = NULL;
+	}
+	printf("    %d objects' DACLs as their modes say (0600, 0660, 0666, 0640, default); "
+	       "medium label %s\n", checked, above_medium() ? "on each (this process is above medium)" :
+							      "on none (this process is not above medium)");
+out:
+	ml_chan_close(d);
+}
+
+/*
+ * The namespace: a Global\ channel is found with ML_CHAN_GLOBAL only, and
+ * a Local\ one of the same name is another channel.
+ */
+static void test_global(void)
+{
+	struct ml_chan_opts g = { .size = sizeof(g), .flags = ML_CHAN_GLOBAL };
+	ml_chan *d = NULL, *c = NULL, *l = NULL;
+	char name[64], buf[8];
+	wchar_t obj[160];
+	HANDLE h;
+	int err, n;
+
+	chan_name(name, sizeof(name), "global");
+	err = ml_daemon_create(&d, name, &g);
+	CHECK(err == 0, "create in Global\\: %s", ml_strerror(err));
+	swprintf(obj, 160, L"Global\\memlink.%hs", name);
+	h = OpenFileMappingW(FILE_MAP_READ, FALSE, obj);
+	CHECK(h, "no %ls", obj);
+	CloseHandle(h);
+	err = ml_client_connect(&c, name, NULL);
+	CHECK(err == -ENOENT, "connect without ML_CHAN_GLOBAL: %d (%s)", err, ml_strerror(err));
+	c = NULL;
+	err = ml_client_connect(&c, name, &g);
+	CHECK(err == 0, "connect with ML_CHAN_GLOBAL: %s", ml_strerror(err));
+	err = ml_chan_send(c, ML_PRIO_HIGH, "g", 1);
+	CHECK(err == 0, "send: %s", ml_strerror(err));
+	n = ml_chan_recv(d, NULL, NULL, buf, sizeof(buf));
+	CHECK(n == 1 && buf[0] == 'g', "recv %d", n);
+	err = ml_daemon_create(&l, name, NULL);
+	CHECK(err == 0, "a Local\\ channel of the same name: %s", ml_strerror(err));
+	CHECK(ml_chan_list(0, find_name, name) == 1, "the Local\\ one is listed");
+	ml_chan_close(l);
+	l = NULL;
+	CHECK(ml_chan_list(0, find_name, name) == 0, "a Global\\ channel is listed");
+out:
+	ml_chan_close(l);
+	ml_chan_close(c);
+	ml_chan_close(d);
+}
+
+/* ---- naps ------------------------------------------------------------------ */
+
+/* A daemon and one client in this process, on a small ring. */
+static int small_pair(const char *tag, ml_chan **d, ml_chan **c, char *name, size_t len)
+{
+	struct ml_chan_opts o = { .size = sizeof(o), .max_clients = 1, .ring_size = 4096,
+				  .max_msg = 64 };
+	int err;
+
+	chan_name(name, len, tag);
+	err = ml_daemon_create(d, name, &o);
+	return err ? err : ml_client_connect(c, name, NULL);
+}
+
+/*
+ * Naps shorter than a tick stay short. Judged by the fastest of many, so
+ * that no load can fail it: Sleep(1) never returns in less than a
+ * millisecond (on Windows a 15.6 ms tick), so the old naps' fastest was
+ * 1 ms or more. Through the API: ml_chan_send_wait on a full lane, 300 us
+ * (yields, then 20 us naps); the static build also times ml__os_nap():
+ * 20 us (spun) under 1 ms, 300 us (a high-resolution timer) under 2 ms,
+ * as wine's timers fire on whole milliseconds: a tick would be 15.6 ms.
+ */
+static void test_naps(void)
+{
+	ml_chan *d = NULL, *c = NULL;
+	char name[64], msg[64] = { 0 };
+	int64_t best = INT64_MAX;
+	int err, full = 0;
+
+	err = small_pair("naps", &d, &c, name, sizeof(name));
+	CHECK(err == 0, "pair: %s", ml_strerror(err));
+	while (ml_chan_send(c, ML_PRIO_LOW, msg, sizeof(msg)) == 0)
+		full++;
+	for (int i = 0; i < 50; i++) {
+		int64_t t = now_ns();
+
+		err = ml_chan_send_wait(c, 0, ML_PRIO_LOW, msg, sizeof(msg), 300000);
+		t = now_ns() - t;
+		CHECK(err == -EAGAIN, "send_wait on a full lane: %d (%s)", err, ml_strerror(err));
+		CHECK(t >= 300000, "send_wait gave up after %lld ns, before its 300 us", (long long)t);
+		best = t < best ? t : best;
+	}
+	printf("    lane full after %d; send_wait(300 us) on it: fastest of 50 %.0f us\n", full,
+	       (double)best / 1e3);
+	CHECK(best < 1000000, "every send_wait(300 us) took 1 ms or more (fastest %.0f us): "
+	      "naps as long as a tick", (double)best / 1e3);
+#ifdef ML_WIN_STATIC
+	{
+		static const uint64_t lens[] = { 20000, 300000 };
+
+		for (size_t k = 0; k < 2; k++) {
+			best = INT64_MAX;
+			for (int i = 0; i < 100; i++) {
+				int64_t t = now_ns();
+
+				ml__os_nap(lens[k]);
+				t = now_ns() - t;
+				CHECK(t >= (int64_t)lens[k], "a %llu ns nap took %lld ns",
+				      (unsigned long long)lens[k], (long long)t);
+				best = t < best ? t : best;
+			}
+			printf("    ml__os_nap(%llu us): fastest of 100 %.0f us (%s)\n",
+			       (unsigned long long)lens[k] / 1000, (double)best / 1e3,
+			       k ? (ml__win_nap_hires() ? "high-resolution timer" :
+							  "no high-resolution timer: spun") :
+				   "spun, yielding");
+			CHECK(best < (k ? 2000000 : 1000000), "naps of %llu us all took %d ms or more",
+			      (unsigned long long)lens[k] / 1000, k ? 2 : 1);
+		}
+	}
+#endif
+out:
+	ml_chan_close(c);
+	ml_chan_close(d);
+}
+
+/* ---- probes ---------------------------------------------------------------- */
+
+struct inspector {
+	char name[64];
+	unsigned rounds;
+	volatile LONG alive, dead, errors;
+};
+
+static DWORD WINAPI inspect_main(void *arg)
+{
+	struct inspector *in = arg;
+	struct ml_chan_status *st = calloc(1, sizeof(*st));
+
+	for (unsigned i = 0; st && i < in->rounds; i++) {
+		st->size = sizeof(*st);
+		if (ml_chan_inspect(in->name, 0, st))
+			InterlockedIncrement(&in->errors);
+		else if (st->daemon_alive == 1)
+			InterlockedIncrement(&in->alive);
+		else if (st->daemon_alive == 0)
+			InterlockedIncrement(&in->dead);
+		else
+			InterlockedIncrement(&in->errors);
+	}
+	free(st);
+	return 0;
+}
+
+/*
+ * Probers at once never take a dead daemon for a live one: its client
+ * keeps the channel open, four threads inspect it 100 times each, and
+ * every one of the 400 answers is "dead" (before the probe lock, two
+ * probes at once made one of them see the other as the holder).
+ */
+static void test_probe_dead(void)
+{
+	struct inspector in = { .rounds = 100 };
+	HANDLE d = NULL, th[4] = { 0 };
+	ml_chan *c = NULL;
+	int err;
+
+	chan_name(in.name, sizeof(in.name), "probe-dead");
+	d = spawn("idle %s", in.name);
+	CHECK(d, "spawn");
+	err = connect_retry(&c, in.name, NULL, 20 * SEC);
+	CHECK(err == 0, "connect: %s", ml_strerror(err));
+	TerminateProcess(d, 9);
+	WaitForSingleObject(d, 10000);
+	for (int i = 0; i < 4; i++)
+		th[i] = CreateThread(NULL, 0, inspect_main, &in, 0, NULL);
+	for (int i = 0; i < 4; i++)
+		if (th[i])
+			WaitForSingleObject(th[i], 60000);
+	printf("    400 inspections of a dead daemon's channel: %ld dead, %ld alive, %ld errors\n",
+	       in.dead, in.alive, in.errors);
+	CHECK(in.alive == 0 && in.errors == 0 && in.dead == 400, "a dead daemon seen alive");
+out:
+	for (int i = 0; i < 4; i++)
+		if (th[i])
+			CloseHandle(th[i]);
+	ml_chan_close(c);
+	reap(&d);
+}
+
+#ifdef ML_WIN_STATIC
+struct prober {
+	struct ml__shm s;
+	volatile LONG stop, probes, alive, errors;
+};
+
+/* Ask the backend, as the daemon's scan and inspection do, without end. */
+static DWORD WINAPI probe_main(void *arg)
+{
+	struct prober *p = arg;
+
+	while (!p->stop) {
+		int r = p->s.be->alive(&p->s, 1);
+
+		InterlockedIncrement(&p->probes);
+		if (r == 1)
+			InterlockedIncrement(&p->alive);
+		else if (r)
+			InterlockedIncrement(&p->errors);
+	}
+	return 0;
+}
+
+/*
+ * A probe never makes a connect fail, and never calls a free slot held.
+ * Three threads probe the one client slot of a channel without pause,
+ * through the backend (ml_chan_inspect and the daemon only ask about
+ * slots in use; a slot changes hands between their look at its state and
+ * their probe). With nobody holding it, not one probe says "alive"; then
+ * 100 connects, each to the slot just freed, all succeed (before the
+ * probe lock, a connect that met a probe found the slot taken:
+ * -ECONNREFUSED).
+ */
+static void test_probe_connect(void)
+{
+	struct prober *p = calloc(1, sizeof(*p));
+	HANDLE th[3] = { 0 };
+	ml_chan *d = NULL, *c = NULL;
+	char name[64];
+	long alive_free = 0, refused = 0;
+	int err;
+
+	CHECK(p, "calloc");
+	err = small_pair("probe", &d, &c, name, sizeof(name));
+	CHECK(err == 0, "pair: %s", ml_strerror(err));
+	ml_chan_close(c);
+	c = NULL;
+	while (ml_chan_connected(d))
+		;
+	p->s.be = &ml__backend_win;
+	snprintf(p->s.name, sizeof(p->s.name), "%s", name);
+	for (unsigned i = 0; i < 4; i++)
+		p->s.h[i] = -1;
+	for (unsigned i = 0; i < ML__BELLS; i++)
+		p->s.bell_h[i] = -1;
+	err = p->s.be->open(&p->s);
+	CHECK(err == 0, "backend open: %s", ml_strerror(err));
+	for (int i = 0; i < 3; i++)
+		th[i] = CreateThread(NULL, 0, probe_main, p, 0, NULL);
+	/* The slot is free: nobody may be seen holding it. */
+	while (p->probes < 3000)
+		Sleep(1);
+	alive_free = p->alive;
+	for (int i = 0; i < 100; i++) {
+		err = ml_client_connect(&c, name, NULL);
+		if (err == -ECONNREFUSED) {
+			refused++;
+			continue;
+		}
+		CHECK(err == 0, "connect %d: %s", i, ml_strerror(err));
+		ml_chan_close(c);
+		c = NULL;
+		/* The daemon lays the slot out anew and frees it. */
+		while (ml_chan_connected(d))
+			;
+	}
+	p->stop = 1;
+	for (int i = 0; i < 3; i++)
+		if (th[i])
+			WaitForSingleObject(th[i], 10000);
+	printf("    %ld probes: a free slot seen held %ld times; 100 connects under them, %ld refused\n",
+	       p->probes, alive_free, refused);
+	CHECK(alive_free == 0, "a free slot seen held by %ld of the first probes", alive_free);
+	CHECK(refused == 0, "%ld of 100 connects refused because of a probe", refused);
+	CHECK(p->errors == 0, "%ld probes failed", p->errors);
+out:
+	if (p) {
+		p->stop = 1;
+		for (int i = 0; i < 3; i++)
+			if (th[i]) {
+				WaitForSingleObject(th[i], 10000);
+				CloseHandle(th[i]);
+			}
+		if (p->s.be && p->s.base)
+			p->s.be->close(&p->s);
+		free(p);
+	}
+	ml_chan_close(c);
+	ml_chan_close(d);
+}
+#endif
+
+/* ---- DllMain ----------------------------------------------------------------- */
+
+/*
+ * Role "dll PATH NAME free|exit": load the DLL, which opens a daemon and
+ * a client of NAME; then unload it (its DllMain closes them with the
+ * loader lock held) and see the channel gone, or exit with them open.
+ * Exit 0 when what happened is what should.
+ */
+static int role_dll(const char *path, const char *name, const char *how)
+{
+	HMODULE m = LoadLibraryA(path);
+	int (*open_fn)(const char *);
+	ml_chan *c = NULL;
+	int err;
+
+	if (!m) {
+		printf("dll: LoadLibrary %s: %lu\n", path, GetLastError());
+		return 1;
+	}
+	open_fn = (int (*)(const char *))(uintptr_t)GetProcAddress(m, "mlt_dll_open");
+	err = open_fn ? open_fn(name) : -ENOSYS;
+	if (err) {
+		printf("dll: open %s: %s\n", name, ml_strerror(err));
+		return 1;
+	}
+	if (!strcmp(how, "exit"))
+		exit(0); /* DllMain closes them as the process ends */
+	FreeLibrary(m);
+	/* Unloaded: closed. Still loaded (libmemlink.a's holder threads pin
+	 * the DLL they run in while its channels are open): open. */
+	m = GetModuleHandleA(path);
+	err = ml_client_connect(&c, name, NULL);
+	ml_chan_close(c);
+	printf("    FreeLibrary: %s, the channel %s\n", m ? "still loaded" : "unloaded",
+	       err == -ENOENT ? "gone" : err ? ml_strerror(err) : "there");
+	return (!m && err == -ENOENT) || (m && err == 0) ? 0 : 1;
+}
+
+/*
+ * ml_chan_close from DllMain, on unload and at process exit, for a DLL
+ * linked with memlink.dll and one linked with libmemlink.a: it returns
+ * (it waited for holder threads to exit before, which a DLL_PROCESS_DETACH
+ * does not allow: a deadlock) and the channel goes.
+ */
+static void test_dllmain(void)
+{
+	static const char *const dlls[] = { "mlt-dll.dll", "mlt-dll-static.dll" };
+	static const char *const hows[] = { "free", "exit" };
+	char path[MAX_PATH], name[64], *slash;
+	HANDLE p = NULL;
+	ml_chan *c = NULL;
+	long code;
+	int err;
+
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++) {
+			snprintf(path, sizeof(path), "%s", self);
+			slash = strrchr(path, '\\');
+			snprintf(slash ? slash + 1 : path,
+				 sizeof(path) - (size_t)(slash ? slash + 1 - path : 0), "%s", dlls[i]);
+			snprintf(name, sizeof(name), "mlw-%lu-dll%d%d",
+				 (unsigned long)GetCurrentProcessId(), i, j);
+			p = spawn("dll %s %s %s", path, name, hows[j]);
+			CHECK(p, "spawn");
+			code = exit_code(&p, 30000);
+			CHECK(code == 0, "%s, %s: exit %ld (-1: hung in DllMain)", dlls[i], hows[j], code);
+			err = ml_client_connect(&c, name, NULL);
+			CHECK(err == -ENOENT, "%s, %s: the channel is still there (%d)", dlls[i],
+			      hows[j], err);
+			c = NULL;
+		}
+	printf("    closed from DllMain: on FreeLibrary and at exit, with memlink.dll and with "
+	       "libmemlink.a\n");
+out:
+	ml_chan_close(c);
+	reap(&p);
+}
+
+/* ---- listing --------------------------------------------------------------- */
+
+/* A channel's record file (lib/win/records.c), as the library names it. */
+static void record_path(const char *chan, wchar_t *buf, size_t n)
+{
+	size_t at;
+
+	GetEnvironmentVariableW(L"LOCALAPPDATA", buf, (DWORD)n);
+	wcscat(buf, L"\\memlink\\ch-");
+	at = wcslen(buf);
+	for (; *chan; chan++) {
+		if (*chan >= 'A' && *chan <= 'Z') {
+			buf[at++] = L'^';
+			buf[at++] = (wchar_t)(*chan - 'A' + 'a');
+		} else {
+			buf[at++] = (wchar_t)*chan;
+		}
+	}
+	buf[at] = 0;
+	wcscat(buf, L".rec");
+}
+
+/*
+ * ml_chan_list and ml_chan_gc through the daemons' records: names that
+ * differ only in case are two channels; a live daemon's record is not
+ * collected; a killed daemon's is gone with its process; one nothing
+ * closed (a machine that went down) is listed, has no channel, and gc
+ * removes it, by name and in a sweep.
+ */
+static void test_records(void)
+{
+	ml_chan *up = NULL, *low = NULL;
+	struct ml_chan_status *st = calloc(1, sizeof(*st));
+	char upper[64], lower[64], stale[64], killed[64];
+	wchar_t path[MAX_PATH];
+	HANDLE f, d = NULL;
+	int err;
+
+	CHECK(st, "calloc");
+	snprintf(upper, sizeof(upper), "mlw-%lu-Rec", (unsigned long)GetCurrentProcessId());
+	snprintf(lower, sizeof(lower), "mlw-%lu-rec", (unsigned long)GetCurrentProcessId());
+	snprintf(stale, sizeof(stale), "mlw-%lu-Stale.", (unsigned long)GetCurrentProcessId());
+	chan_name(killed, sizeof(killed), "rec-killed");
+	err = ml_daemon_create(&up, upper, NULL);
+	CHECK(err == 0, "create %s: %s", upper, ml_strerror(err));
+	err = ml_daemon_create(&low, lower, NULL);
+	CHECK(err == 0, "create %s: %s", lower, ml_strerror(err));
+	CHECK(ml_chan_list(0, find_name, upper) == 1, "%s not listed", upper);
+	CHECK(ml_chan_list(0, find_name, lower) == 1, "%s not listed", lower);
+	CHECK(ml_chan_gc(upper, 0) == 0, "gc took a live daemon's record");
+	CHECK(ml_chan_list(0, find_name, upper) == 1, "%s not listed after gc", upper);
+	ml_chan_close(up);
+	up = NULL;
+	CHECK(ml_chan_list(0, find_name, upper) == 0, "%s listed after close", upper);
+	CHECK(ml_chan_list(0, find_name, lower) == 1, "%s gone with %s", lower, upper);
+
+	/* Killed: the system deletes the record with the process's handles. */
+	d = spawn("idle %s", killed);
+	CHECK(d, "spawn");
+	for (int64_t end = now_ns() + 20 * SEC; !ml_chan_list(0, find_name, killed);) {
+		CHECK(now_ns() < end, "%s never listed", killed);
+		Sleep(10);
+	}
+	TerminateProcess(d, 9);
+	WaitForSingleObject(d, 10000);
+	CHECK(ml_chan_list(0, find_name, killed) == 0, "a killed daemon's record is left");
+
+	/* Left by a crash of the machine: nothing holds it. */
+	record_path(stale, path, MAX_PATH);
+	f = CreateFileW(path, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+	CHECK(f != INVALID_HANDLE_VALUE, "cannot write %ls", path);
+	CloseHandle(f);
+	CHECK(ml_chan_list(0, find_name, stale) == 1, "a stale record (%s) is not listed", stale);
+	st->size = sizeof(*st);
+	err = ml_chan_inspect(stale, 0, st);
+	CHECK(err == -ENOENT, "inspect of a stale record's channel: %d", err);
+	CHECK(ml_chan_gc(stale, 0) == 1, "gc of a stale record by name");
+	CHECK(ml_chan_list(0, find_name, stale) == 0, "the stale record survived gc");
+	f = CreateFileW(path, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+	CHECK(f != INVALID_HANDLE_VALUE, "cannot write %ls", path);
+	CloseHandle(f);
+	err = ml_chan_gc(NULL, 0);
+	CHECK(err >= 1, "a sweep removed %d records", err);
+	CHECK(ml_chan_list(0, find_name, stale) == 0, "the stale record survived the sweep");
+	CHECK(ml_chan_list(0, find_name, lower) == 1, "the sweep took a live daemon's record");
+	printf("    live records listed and kept, case kept apart; a killed daemon's gone with it; "
+	       "a stale one collected\n");
+out:
+	free(st);
+	ml_chan_close(up);
+	ml_chan_close(low);
+	reap(&d);
+}
+
 /* ---- the ring itself, two threads ---------------------------------------- */
 
 struct ring_run {
@@ -936,6 +1631,15 @@ static const struct test tests[] = {
 	{ "ml_chan_fd: a HANDLE across processes", test_handle_procs },
 	{ "ml_chan_fd: a HANDLE between threads", test_handle_threads },
 	{ "memlink-ping and memlink-stat as Windows programs", test_tools },
+	{ "mode: every object's DACL (GetSecurityInfo)", test_dacl },
+	{ "ML_CHAN_GLOBAL: the Global\\ namespace", test_global },
+	{ "naps shorter than a tick stay short", test_naps },
+	{ "probes never see a dead daemon alive", test_probe_dead },
+#ifdef ML_WIN_STATIC
+	{ "probes never fail a connect, never see a free slot held", test_probe_connect },
+#endif
+	{ "ml_chan_close from DllMain", test_dllmain },
+	{ "ml_chan_list, ml_chan_gc: channel records", test_records },
 };
 
 int main(int argc, char **argv)
@@ -952,8 +1656,10 @@ int main(int argc, char **argv)
 		return role_flood(argv[2], (unsigned)atoi(argv[3]), (unsigned)atoi(argv[4]));
 	if (argc >= 3 && !strcmp(argv[1], "linger"))
 		return role_linger(argv[2]);
+	if (argc >= 5 && !strcmp(argv[1], "dll"))
+		return role_dll(argv[2], argv[3], argv[4]);
 	if (argc > 1 && strcmp(argv[1], "only")) {
-		fprintf(stderr, "usage: %s [only TEXT | echo|idle|flood|linger ...]\n", argv[0]);
+		fprintf(stderr, "usage: %s [only TEXT | echo|idle|flood|linger|dll ...]\n", argv[0]);
 		return 2;
 	}
 
