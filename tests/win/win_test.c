@@ -1072,6 +1072,125 @@ out:
 	ml_chan_close(d);
 }
 
+/* Drop this user's ACE from an object's DACL: what is left is a peer's. */
+static int drop_owner_ace(enum obj_kind k, const wchar_t *name)
+{
+	TOKEN_USER *user = token_info(TokenUser);
+	DWORD a = READ_CONTROL | WRITE_DAC, e;
+	HANDLE h = k == K_MAP ? OpenFileMappingW(a, FALSE, name) :
+		   k == K_EVENT ? OpenEventW(a, FALSE, name) : OpenMutexW(a, FALSE, name);
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PACL dacl = NULL, left = NULL;
+	int ret = -1;
+
+	if (!h || !user || GetSecurityInfo(h, SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION, NULL,
+					   NULL, &dacl, NULL, &sd))
+		goto out;
+	left = calloc(1, dacl->AclSize);
+	if (!left || !InitializeAcl(left, dacl->AclSize, ACL_REVISION))
+		goto out;
+	for (DWORD i = 0; i < dacl->AceCount; i++) {
+		ACCESS_ALLOWED_ACE *ace;
+
+		if (GetAce(dacl, i, (void **)&ace) && !EqualSid(&ace->SidStart, user->User.Sid) &&
+		    !AddAccessAllowedAce(left, ACL_REVISION, ace->Mask, &ace->SidStart))
+			goto out;
+	}
+	e = SetSecurityInfo(h, SE_KERNEL_OBJECT,
+			    DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION, NULL,
+			    NULL, left, NULL);
+	ret = e ? -1 : 0;
+out:
+	free(left);
+	if (sd)
+		LocalFree(sd);
+	if (h)
+		CloseHandle(h);
+	free(user);
+	return ret;
+}
+
+/*
+ * What a peer of another user gets from the mode, and no more, is enough
+ * to use the channel, and what the mode refuses stays refused: the owner's
+ * ACE is taken off every object a client opens, leaving the group's or
+ * other's (wine's token has the primary group and Authenticated Users,
+ * and wine checks DACLs on open and a handle's rights on use). A client
+ * that asked for more than it needs (FILE_MAP_ALL_ACCESS, EVENT_ALL_ACCESS)
+ * would fail here. 0660 and 0666: connect, a message each way, the
+ * event's HANDLE, inspection; 0640 and 0600: -EACCES.
+ */
+static void test_dacl_enforced(void)
+{
+	static const struct {
+		unsigned mode;
+		int want;
+	} cases[] = { { 0660, 0 }, { 0666, 0 }, { 0606, 0 }, { 0640, -EACCES }, { 0600, -EACCES } };
+	struct ml_chan_status *st = calloc(1, sizeof(*st));
+	ml_chan *d = NULL, *c = NULL;
+	char name[64], buf[8];
+	int err, n;
+
+	CHECK(st, "calloc");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ml_chan_opts o = { .size = sizeof(o), .mode = cases[i].mode, .max_clients = 2 };
+		wchar_t base[160], obj[200];
+		long gen;
+		unsigned cl = 99;
+
+		snprintf(name, sizeof(name), "mlw-%lu-enf%o", (unsigned long)GetCurrentProcessId(),
+			 cases[i].mode);
+		err = ml_daemon_create(&d, name, &o);
+		CHECK(err == 0, "create: %s", ml_strerror(err));
+		gen = chan_gen(name);
+		swprintf(base, 160, L"Local\\memlink.%hs", name);
+		CHECK(!drop_owner_ace(K_MAP, base), "%ls", base);
+		swprintf(obj, 200, L"%ls:%ld", base, gen);
+		CHECK(!drop_owner_ace(K_MAP, obj), "%ls", obj);
+		for (unsigned b = 0; b <= ML_CHAN_MAX_CLIENTS; b++) {
+			static const enum obj_kind kinds[] = { K_EVENT, K_MUTEX, K_MUTEX };
+			static const wchar_t *const what[] = { L"bell", L"hold", L"probe" };
+
+			for (int k = 0; k < 3; k++) {
+				swprintf(obj, 200, L"%ls:%ld:%ls%u", base, gen, what[k], b);
+				CHECK(!drop_owner_ace(kinds[k], obj), "%ls", obj);
+			}
+		}
+		err = ml_client_connect(&c, name, NULL);
+		CHECK(err == cases[i].want, "mode %o, a peer's ACE only: connect %d (%s), want %d",
+		      cases[i].mode, err, ml_strerror(err), cases[i].want);
+		if (!err) {
+			int fd = ml_chan_fd(c);
+
+			CHECK(fd >= 0, "mode %o: ml_chan_fd: %s", cases[i].mode, ml_strerror(fd));
+			CHECK(ml_chan_send(c, ML_PRIO_HIGH, "up", 2) == 0, "send");
+			CHECK(ml_chan_wait(d, 5 * SEC) == 0, "the daemon's wait");
+			n = ml_chan_recv(d, NULL, &cl, buf, sizeof(buf));
+			CHECK(n == 2, "daemon recv %d", n);
+			CHECK(ml_chan_reply(d, cl, ML_PRIO_HIGH, "down", 4) == 0, "reply");
+			CHECK(WaitForSingleObject((HANDLE)(intptr_t)fd, 5000) == WAIT_OBJECT_0,
+			      "mode %o: the client's event never signalled", cases[i].mode);
+			n = ml_chan_recv(c, NULL, NULL, buf, sizeof(buf));
+			CHECK(n == 4, "client recv %d", n);
+			st->size = sizeof(*st);
+			err = ml_chan_inspect(name, 0, st);
+			CHECK(err == 0 && st->daemon_alive == 1 && st->client[cl].alive == 1,
+			      "mode %o: inspect %d, daemon %d, client %d", cases[i].mode, err,
+			      st->daemon_alive, st->client[cl].alive);
+			ml_chan_close(c);
+		}
+		c = NULL;
+		ml_chan_close(d);
+		d = NULL;
+	}
+	printf("    a peer admitted by the group's or other's ACE alone talks (0660, 0666, 0606); "
+	       "0640, 0600 refuse it\n");
+out:
+	free(st);
+	ml_chan_close(c);
+	ml_chan_close(d);
+}
+
 /*
  * The namespace: a Global\ channel is found with ML_CHAN_GLOBAL only, and
  * a Local\ one of the same name is another channel.
@@ -1632,6 +1751,7 @@ static const struct test tests[] = {
 	{ "ml_chan_fd: a HANDLE between threads", test_handle_threads },
 	{ "memlink-ping and memlink-stat as Windows programs", test_tools },
 	{ "mode: every object's DACL (GetSecurityInfo)", test_dacl },
+	{ "mode: a peer's ACE alone suffices, a refusal holds", test_dacl_enforced },
 	{ "ML_CHAN_GLOBAL: the Global\\ namespace", test_global },
 	{ "naps shorter than a tick stay short", test_naps },
 	{ "probes never see a dead daemon alive", test_probe_dead },
