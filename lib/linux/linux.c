@@ -10,7 +10,6 @@
  * Needs /dev/shm to be a tmpfs (O_TMPFILE, Linux 3.11) and /proc mounted
  * (linkat() of /proc/self/fd/N; without /proc only root may link).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -22,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../posix/lock.h"
 #include "../posix/shm.h"
 #include "backend.h"
 
@@ -29,7 +29,11 @@
 /* Where glibc's shm_open() keeps its objects. */
 #define SHM_DIR "/dev/shm"
 
-const size_t ml__posix_shm_name_max = NAME_MAX;
+static const struct ml__posix_shm linux_shm = {
+	.name_max = NAME_MAX,
+	.oflags = O_CLOEXEC,
+	.umask = true,
+};
 
 static bool linux_available(void)
 {
@@ -39,16 +43,7 @@ static bool linux_available(void)
 /* Lock (F_WRLCK), unlock (F_UNLCK) or, with get, probe byte `bell`. */
 static int bell_lock(int fd, unsigned bell, short type, bool get)
 {
-	struct flock fl = {
-		.l_type = type,
-		.l_whence = SEEK_SET,
-		.l_start = (off_t)bell,
-		.l_len = 1,
-	};
-
-	if (fcntl(fd, get ? F_OFD_GETLK : F_OFD_SETLK, &fl))
-		return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
-	return get ? fl.l_type != F_UNLCK : 0;
+	return ml__posix_bell_lock(fd, bell, type, get ? F_OFD_GETLK : F_OFD_SETLK, get);
 }
 
 static int linux_alive(struct ml__shm *s, unsigned bell)
@@ -66,34 +61,43 @@ static void linux_unhold(struct ml__shm *s, unsigned bell)
 	bell_lock(FD(s), bell, F_UNLCK, false);
 }
 
-/*
- * Is the object at `path` a dead daemon's? Then remove the name: 1, or 0
- * if there is none; -EEXIST if its daemon lives. Holding its bell 0 while
- * we look keeps any other new daemon from doing the same at the same time.
- */
-static int unlink_dead(const char *path)
+static int dead_open(void *arg, const char *path, int *fd)
 {
-	struct stat mine, named;
-	int fd, err;
+	(void)arg;
+	*fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	return *fd < 0 ? -errno : 0;
+}
 
-	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	err = bell_lock(fd, 0, F_WRLCK, false);
-	if (err == -EBUSY)
-		err = -EEXIST;
-	if (!err && !fstat(fd, &mine) && !stat(path, &named) && mine.st_ino == named.st_ino &&
-	    mine.st_dev == named.st_dev && !unlink(path))
-		err = 1;
+static int dead_take(void *arg, int fd)
+{
+	(void)arg;
+	return bell_lock(fd, 0, F_WRLCK, false);
+}
+
+static void dead_done(void *arg, int fd, bool taken)
+{
+	(void)arg;
+	(void)taken;
 	close(fd); /* and with it our lock */
-	return err;
+}
+
+/* A dead daemon's object is its own lock: nothing else goes with it. */
+static const struct ml__posix_dead dead_ops = {
+	.open = dead_open,
+	.take = dead_take,
+	.done = dead_done,
+};
+
+static int unlink_dead(void *arg, const char *path)
+{
+	return ml__posix_unlink_dead(path, &dead_ops, arg);
 }
 
 static void object_path(char *buf, size_t len, const char *name)
 {
 	char obj[ML_CHAN_NAME_MAX + 16];
 
-	ml__posix_shm_path(obj, sizeof(obj), name);
+	ml__posix_shm_name(&linux_shm, obj, sizeof(obj), name);
 	snprintf(buf, len, SHM_DIR "%s", obj);
 }
 
@@ -102,22 +106,25 @@ static int linux_gc(const char *name)
 	char path[ML_CHAN_NAME_MAX + 32];
 
 	object_path(path, sizeof(path), name);
-	return unlink_dead(path);
+	return unlink_dead(NULL, path);
 }
 
 static int linux_list(int (*fn)(const char *name, void *arg), void *arg)
 {
-	DIR *dir = opendir(SHM_DIR);
-	struct dirent *e;
-	int ret = 0;
+	return ml__posix_list(SHM_DIR, "memlink.", "", NULL, fn, arg);
+}
 
-	if (!dir)
-		return -errno;
-	while (!ret && (e = readdir(dir)))
-		if (!strncmp(e->d_name, "memlink.", 8) && ml__name_ok(e->d_name + 8))
-			ret = fn(e->d_name + 8, arg);
-	closedir(dir);
-	return ret;
+/* Give the unnamed object (fd) the name `path`. */
+static int link_object(void *arg, const char *path)
+{
+	int fd = *(int *)arg;
+	char self[64];
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (!linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) ||
+	    (errno == ENOENT && !linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH)))
+		return 0;
+	return -errno; /* ENOENT: no /proc, and no right to AT_EMPTY_PATH */
 }
 
 /*
@@ -128,7 +135,7 @@ static int linux_list(int (*fn)(const char *name, void *arg), void *arg)
  */
 static int linux_create(struct ml__shm *s, size_t len, unsigned mode)
 {
-	char path[ML_CHAN_NAME_MAX + 32], self[64];
+	char path[ML_CHAN_NAME_MAX + 32];
 	int fd, err;
 
 	object_path(path, sizeof(path), s->name);
@@ -143,24 +150,12 @@ static int linux_create(struct ml__shm *s, size_t len, unsigned mode)
 	err = bell_lock(fd, 0, F_WRLCK, false);
 	if (!err)
 		err = ml__posix_shm_map(s, fd, len);
+	if (!err)
+		err = ml__posix_publish(path, link_object, unlink_dead, &fd, 8);
 	if (err)
 		goto fail;
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
-	for (int tries = 0; tries < 8; tries++) {
-		if (!linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) ||
-		    (errno == ENOENT && !linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH))) {
-			s->h[0] = fd;
-			return 0;
-		}
-		if (errno != EEXIST) {
-			err = -errno; /* ENOENT: no /proc, and no right to AT_EMPTY_PATH */
-			goto fail;
-		}
-		err = unlink_dead(path);
-		if (err < 0)
-			goto fail;
-	}
-	err = -EEXIST; /* daemons keep coming and going under this name */
+	s->h[0] = fd;
+	return 0;
 fail:
 	ml__posix_shm_close(s, fd);
 	return err;
@@ -168,7 +163,7 @@ fail:
 
 static int linux_open(struct ml__shm *s)
 {
-	int fd, err = ml__posix_shm_open(s, &fd);
+	int fd, err = ml__posix_shm_open(&linux_shm, s, &fd);
 
 	if (!err)
 		s->h[0] = fd;
@@ -183,7 +178,7 @@ static int linux_owner(struct ml__shm *s, uint32_t *uid)
 static void linux_close(struct ml__shm *s)
 {
 	if (s->creator)
-		ml__posix_shm_unlink_if_ours(s, FD(s));
+		ml__posix_shm_unlink_if_ours(&linux_shm, s, FD(s));
 	ml__posix_shm_close(s, FD(s));
 	s->h[0] = -1;
 }

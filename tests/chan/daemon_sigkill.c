@@ -108,7 +108,7 @@ out:
 		snprintf(path, sizeof(path), "/memlink.%s", name);
 		shm_unlink(path);
 		/* and the darwin backend's lock file (lib/darwin/darwin.c) */
-		snprintf(path, sizeof(path), "/tmp/memlink.%s.lock", name);
+		snprintf(path, sizeof(path), "/var/tmp/memlink.%s.lock", name);
 		unlink(path);
 	}
 	return ret;
