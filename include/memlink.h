@@ -403,7 +403,15 @@ ML_API int ml_chan_shutdown(ml_chan *c);
  */
 ML_API int ml_chan_pidfile(ml_chan *c, const char *path);
 
-/* Close the handle; a daemon's close shuts the channel down. NULL is ok. */
+/*
+ * Close the handle; a daemon's close shuts the channel down. NULL is ok.
+ * Windows: it may be called from DllMain and from a DLL's destructors, as
+ * it waits for no thread to exit (the loader lock forbids that), only for
+ * its holder threads to let go; ml_daemon_create and ml_client_connect
+ * may not be (they start a thread and wait for it). A DLL linked with
+ * libmemlink.a stays loaded while it has channels open, since their
+ * threads run its code: close them before FreeLibrary, or at exit.
+ */
 ML_API void ml_chan_close(ml_chan *c);
 
 /*
@@ -529,17 +537,21 @@ struct ml_chan_status {
 ML_API int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_status *st);
 /*
  * Call fn(name, arg) for every channel of the backend here (a dead
- * daemon's too) until fn returns non-zero, which is returned. -ENOTSUP on
- * Windows, whose named objects cannot be listed. kmod: channels whose
- * names are over 60 bytes are not listed (their regions carry a hash).
+ * daemon's too) until fn returns non-zero, which is returned. kmod:
+ * channels whose names are over 60 bytes are not listed (their regions
+ * carry a hash). Windows, whose named objects cannot be listed: the user's
+ * own channels whose daemon runs, by the record file each daemon keeps
+ * open in %LOCALAPPDATA%\memlink and the system deletes when its process
+ * ends (not ML_CHAN_GLOBAL ones; -ENOTSUP without LOCALAPPDATA).
  */
 ML_API int ml_chan_list(unsigned backend, int (*fn)(const char *name, void *arg), void *arg);
 /*
  * Remove what dead daemons left behind: channel `name`, or with NULL every
  * channel, whose daemon is gone (linux: its /dev/shm object; darwin: its
  * object and lock file). A live daemon's channel is left alone. The
- * module frees a region with its last user, and Windows its objects, so
- * there is nothing to remove there. Returns how many were removed.
+ * module frees a region with its last user, and Windows its objects;
+ * there the records nothing holds open are removed (a machine that went
+ * down leaves them). Returns how many were removed.
  */
 ML_API int ml_chan_gc(const char *name, unsigned backend);
 
