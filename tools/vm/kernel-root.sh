@@ -23,7 +23,7 @@
 # place when complete: an interrupted build never leaves a half cache.
 set -e
 # Bump when the way a root is made changes: a new cache key.
-RECIPE=1
+RECIPE=2
 MIRROR=${ML_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 here=$(cd "$(dirname "$0")" && pwd)
 offline=0
@@ -134,16 +134,35 @@ t1=$(date +%s)
 	echo 'Acquire::Check-Valid-Until "false";'
 	echo 'APT::Install-Recommends "false";'
 } >"$r/etc/apt/apt.conf.d/90memlink"
-# The exact headers version of the key, so that the root is what it is named.
-"$here/in-root.sh" "$r" sh -c "apt-get -q update && apt-get install -y -q gcc make dkms $meta=$ver" \
-	>>"$log" 2>&1 || fail "installing gcc, make, dkms, $meta"
-t2=$(date +%s)
-# The metapackage depends on linux-headers-<kver> (= <version>).
-# shellcheck disable=SC2016  # dpkg-query's ${field}s
-dep=$(chroot "$r" dpkg-query -W -f='${Depends}' "$meta" | tr ',' '\n' |
+"$here/in-root.sh" "$r" apt-get -q update >>"$log" 2>&1 || fail "apt-get update in the root"
+# The metapackage (the exact version of the key) depends on
+# linux-headers-<kver> (= <version>).
+dep=$(chroot "$r" apt-cache show "$meta=$ver" | sed -n 's/^Depends: //p' | head -n 1 | tr ',' '\n' |
 	sed -n 's/^ *linux-headers-\([^ ]*\) (= \([^)]*\)).*/\1 \2/p' | head -n 1)
 kver=${dep% *}
 kpkgver=${dep#* }
+[ -n "$kver" ] || { echo "no linux-headers-<kver> under $meta=$ver: '$dep'" >>"$log"; fail "finding the kernel release"; }
+# Trixie's linux-headers-<kver> depends on linux-image-<kver>: a stand-in
+# that provides that very version keeps the image (108 MB, and an
+# initramfs built for nothing) out of the root; its vmlinuz is downloaded
+# below instead.
+stub=$r/tmp/stub
+mkdir -p "$stub/DEBIAN"
+cat >"$stub/DEBIAN/control" <<EOC
+Package: memlink-linux-image-stub
+Version: $kpkgver
+Architecture: all
+Maintainer: memlink <memlink@localhost>
+Provides: linux-image-$kver (= $kpkgver), linux-image-$kver-unsigned (= $kpkgver)
+Description: stands in for linux-image-$kver in memlink's kernel root
+ tools/vm/kernel-root.sh downloads the image's vmlinuz instead.
+EOC
+dpkg-deb -b "$stub" "$r/tmp/stub.deb" >>"$log" 2>&1 || fail "building the image stub"
+rm -rf "$stub"
+"$here/in-root.sh" "$r" sh -c "dpkg -i /tmp/stub.deb && rm /tmp/stub.deb &&
+	apt-get install -y -q gcc make dkms $meta=$ver" >>"$log" 2>&1 ||
+	fail "installing gcc, make, dkms, $meta"
+t2=$(date +%s)
 if [ -z "$kver" ] || [ ! -d "$r/usr/src/linux-headers-$kver" ]; then
 	echo "no linux-headers-<kver> under $meta: '$dep'" >>"$log"
 	fail "finding the kernel release"
@@ -157,7 +176,7 @@ mkdir -p "$r/tmp/image"
 	apt-get download -q linux-image-$kver-unsigned=$kpkgver; }" >>"$log" 2>&1 ||
 	fail "downloading linux-image-$kver"
 deb=$(ls "$r"/tmp/image/linux-image-*.deb)
-if ! dpkg-deb -c "$deb" | grep -q '/vmlinuz'; then
+if ! dpkg-deb -c "$deb" | grep '/vmlinuz' >/dev/null; then
 	bin=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -n 's/^ *\(linux-binary-[^ ]*\) (= \([^)]*\)).*/\1=\2/p')
 	[ -n "$bin" ] || { echo "no vmlinuz in $deb, nor a linux-binary-* dependency" >>"$log"; fail "finding the image"; }
 	"$here/in-root.sh" "$r" sh -c "cd /tmp/image && apt-get download -q $bin" >>"$log" 2>&1 ||
