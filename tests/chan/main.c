@@ -104,6 +104,19 @@ static int leftovers(void)
 	       (!strcmp(active_backend, "darwin") ? leftovers_in("/var/tmp") : 0);
 }
 
+/* win: records (lib/win/records.c) of this run's channels still listed. */
+static int count_run(const char *name, void *arg)
+{
+	char prefix[64];
+
+	snprintf(prefix, sizeof(prefix), "mlt-%d-", (int)runner_pid);
+	if (!strncmp(name, prefix, strlen(prefix))) {
+		printf("  # left behind: the record of %s\n", name);
+		++*(int *)arg;
+	}
+	return 0;
+}
+
 static int wait_mode_from_env(void)
 {
 	const char *m = getenv("CHAN_WAIT_MODE");
@@ -177,6 +190,12 @@ int main(int argc, char **argv)
 
 		snprintf(why, sizeof(why), "%d objects", left);
 		pt_result(&tally, "nothing_left_in_dev_shm", !left, why);
+	} else if (!strcmp(active_backend, "win")) {
+		char why[64];
+		int left = 0, err = ml_chan_list(0, count_run, &left);
+
+		snprintf(why, sizeof(why), "%d records (list: %s)", left, err ? ml_strerror(err) : "ok");
+		pt_result(&tally, "nothing_left_in_records", !left && !err, why);
 	}
 	suite = getenv("CHAN_SUITE");
 	return pt_finish(suite && *suite ? suite : "chan", &tally);
