@@ -28,6 +28,7 @@ dir=$(mktemp -d "${MEMLINK_CI_WORK:-/var/tmp}/memlink-alone.XXXXXX") || exit 1
 echo "alone: logs in $dir"
 if [ -z "$tar" ]; then
 	tar=$dir/pristine.tar
+	trap 'rm -f "$dir/pristine.tar"' EXIT   # the logs stay
 	"$here/root.sh" --save-tar "$tar" >"$dir/bootstrap.log" 2>&1 ||
 		{ tail -n 30 "$dir/bootstrap.log"; echo "alone: bootstrap failed"; exit 1; }
 fi
