@@ -425,11 +425,26 @@ static pid_t start_self(const char *args, bool suspended, PROCESS_INFORMATION *o
 	si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
 	fflush(stdout);
 	fflush(stderr);
-	if (!CreateProcessA(self, cmd, NULL, NULL, TRUE, suspended ? CREATE_SUSPENDED : 0, NULL,
-			    NULL, &si, &pi)) {
-		failf("CreateProcess %s: error %lu", cmd, (unsigned long)GetLastError());
-		free(cmd);
-		return -1;
+	/*
+	 * Under wine on a loaded machine CreateProcess now and then fails with
+	 * ERROR_INTERNAL_ERROR (or out of resources) and works when tried again:
+	 * a few tries, said, before the test fails for it.
+	 */
+	for (int tries = 1;; tries++) {
+		DWORD e;
+
+		if (CreateProcessA(self, cmd, NULL, NULL, TRUE, suspended ? CREATE_SUSPENDED : 0,
+				   NULL, NULL, &si, &pi))
+			break;
+		e = GetLastError();
+		if (tries == 5 || (e != ERROR_INTERNAL_ERROR && e != ERROR_NOT_ENOUGH_MEMORY &&
+				   e != ERROR_NO_SYSTEM_RESOURCES && e != ERROR_OUTOFMEMORY)) {
+			failf("CreateProcess %s: error %lu (%d tries)", cmd, (unsigned long)e, tries);
+			free(cmd);
+			return -1;
+		}
+		fprintf(stderr, "  # CreateProcess: error %lu, trying again\n", (unsigned long)e);
+		Sleep(50 * (DWORD)tries);
 	}
 	free(cmd);
 	if (out) {
