@@ -204,11 +204,9 @@ int ml_region_create(struct ml_file *mf, const struct memlink_create *c)
 	mutex_lock(&ml_lock);
 	ret = ml_may_create(ns, c, &old);
 	if (ret) {
-		ml_uncharge(user, c->region_size);
-		ml_ns_put(ns);
 		mutex_unlock(&ml_lock);
 		ml_region_free(r);
-		return ret;
+		goto uncharge;
 	}
 	/* Only now that the new region is in: the old one loses its name. */
 	if (old)
@@ -302,16 +300,24 @@ int ml_region_attach(struct ml_file *mf, struct memlink_attach *a)
 	return 0;
 }
 
-/* Called by kref_put_mutex() with ml_lock held; drops it. */
+/*
+ * Called by kref_put_mutex() with ml_lock held; drops it. The charge goes
+ * back only once the pages are freed: a creation it lets in never holds
+ * pages alongside ours beyond the limits.
+ */
 static void ml_region_release(struct kref *ref)
 {
 	struct ml_region *r = container_of(ref, struct ml_region, ref);
+	struct ml_user *user = r->user;
+	u64 size = r->size;
 
 	list_del(&r->node);
-	ml_uncharge(r->user, r->size);
 	ml_ns_put(r->ns);
 	mutex_unlock(&ml_lock);
 	ml_region_free(r);
+	mutex_lock(&ml_lock);
+	ml_uncharge(user, size);
+	mutex_unlock(&ml_lock);
 }
 
 /* The file is going away: tell the others, then drop its reference. */
