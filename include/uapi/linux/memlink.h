@@ -213,8 +213,10 @@ struct memlink_list {
 
 /*
  * Type 0xB8 is taken (mshv, mrvl_cn10k_dpi); memlink moved to MEMLINK_IOC_TYPE
- * with ABI version 2. Each ioctl returns 0 or -1 with errno, except WAKE
- * which returns the number of waiters woken.
+ * with ABI version 2. 0xBE is free in the kernel's ioctl-number.rst (as of
+ * 7.2, between papr 0xB2, liveupdate 0xBA and iowarrior 0xC0); it would be
+ * registered there, 00-1F, with the module. Each ioctl returns 0 or -1 with
+ * errno, except WAKE which returns the number of waiters woken.
  */
 #define MEMLINK_IOC_TYPE 0xBE
 #define MEMLINK_IOC(nr, size) _IOC(_IOC_READ | _IOC_WRITE, MEMLINK_IOC_TYPE, (nr), (size))
