@@ -22,6 +22,8 @@
 #define ML__BELLS (1 + ML_CHAN_MAX_CLIENTS)
 
 struct ml__backend;
+struct ml__darwin;
+struct ml__win;
 
 struct ml__shm {
 	const struct ml__backend *be;
@@ -30,8 +32,14 @@ struct ml__shm {
 	bool creator;
 	uint32_t flags; /* the opts' ML_CHAN_* flags (win: ML_CHAN_GLOBAL) */
 	char name[ML_CHAN_NAME_MAX + 1];
-	/* Backend state: descriptors or handles, -1 / 0 when unused. */
-	intptr_t h[4];
+	/*
+	 * Backend state, each backend's own: kmod and linux keep the
+	 * channel's descriptor (-1 when none), darwin and win their state
+	 * (NULL when none). bell_h: per bell, -1 when unused.
+	 */
+	int fd;
+	struct ml__darwin *darwin;
+	struct ml__win *win;
 	intptr_t bell_h[ML__BELLS];
 };
 

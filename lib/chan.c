@@ -162,8 +162,7 @@ static int chan_alloc(ml_chan **out, const char *name, const struct ml_chan_opts
 	c->alloc_base = base;
 	memcpy(c->shm.name, name, strlen(name) + 1);
 	c->shm.flags = o->flags;
-	for (unsigned i = 0; i < sizeof(c->shm.h) / sizeof(c->shm.h[0]); i++)
-		c->shm.h[i] = -1;
+	c->shm.fd = -1;
 	for (unsigned i = 0; i < ML__BELLS; i++)
 		c->shm.bell_h[i] = -1;
 	c->mode = (enum ml_wait_mode)o->wait_mode;

@@ -127,8 +127,7 @@ int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_status *s
 	if (err)
 		return err;
 	memcpy(s.name, name, strlen(name) + 1);
-	for (unsigned i = 0; i < sizeof(s.h) / sizeof(s.h[0]); i++)
-		s.h[i] = -1;
+	s.fd = -1;
 	for (unsigned i = 0; i < ML__BELLS; i++)
 		s.bell_h[i] = -1;
 	err = s.be->open(&s);

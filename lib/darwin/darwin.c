@@ -121,8 +121,8 @@ struct lockfile {
 
 _Static_assert(ML__BELLS <= 64, "a bit per bell in lockfile.held");
 
-/* A handle's state, in s->h[0]. */
-struct darwin {
+/* A handle's state, in s->darwin. */
+struct ml__darwin {
 	int shm;          /* the object's descriptor */
 	uint64_t token;   /* its daemon's */
 	unsigned mode;    /* daemon: the channel's, for lock files it remakes */
@@ -138,9 +138,9 @@ static pthread_once_t os_once = PTHREAD_ONCE_INIT;
 static os_wait_fn os_wait;
 static os_wake_fn os_wake;
 
-static struct darwin *dstate(const struct ml__shm *s)
+static struct ml__darwin *dstate(const struct ml__shm *s)
 {
-	return s->h[0] == -1 ? NULL : (struct darwin *)s->h[0];
+	return s->darwin;
 }
 
 /* Channel names are [A-Za-z0-9._-]: an upper-case letter is '+' and its lower case. */
@@ -370,7 +370,7 @@ static int lf_alive(struct lockfile *l, unsigned bell)
 }
 
 /* Is `path` one of the handle's lock files? */
-static bool ours(const struct darwin *d, const char *path)
+static bool ours(const struct ml__darwin *d, const char *path)
 {
 	struct stat st;
 
@@ -477,7 +477,7 @@ static int darwin_list(int (*fn)(const char *name, void *arg), void *arg)
 /* ---- creating, opening, closing ----------------------------------------- */
 
 /* A new lock file at `tmp` with our token and bell 0 held, added to d->lf. */
-static int lf_new(struct darwin *d, const char *tmp)
+static int lf_new(struct ml__darwin *d, const char *tmp)
 {
 	struct lock_hdr hdr = { .token = d->token };
 	struct lockfile *l;
@@ -503,7 +503,7 @@ static int lf_new(struct darwin *d, const char *tmp)
 }
 
 /* Undo lf_new() for the last one. */
-static void lf_drop_last(struct darwin *d)
+static void lf_drop_last(struct ml__darwin *d)
 {
 	struct lockfile *l;
 
@@ -545,7 +545,7 @@ static int publish_dead(void *arg, const char *path)
  */
 static int object_create(struct ml__shm *s, size_t len, unsigned mode)
 {
-	struct darwin *d = dstate(s);
+	struct ml__darwin *d = dstate(s);
 	uint64_t token;
 	int err = -EEXIST;
 
@@ -570,7 +570,7 @@ static int darwin_create(struct ml__shm *s, size_t len, unsigned mode)
 {
 	char path[PATH_LEN], tmp[PATH_LEN + 24];
 	struct publish pub = { .tmp = tmp, .name = s->name };
-	struct darwin *d = calloc(1, sizeof(*d));
+	struct ml__darwin *d = calloc(1, sizeof(*d));
 	int err;
 
 	if (!d)
@@ -578,7 +578,7 @@ static int darwin_create(struct ml__shm *s, size_t len, unsigned mode)
 	d->shm = -1;
 	d->token = new_token();
 	d->mode = mode;
-	s->h[0] = (intptr_t)d;
+	s->darwin = d;
 	lock_path(path, sizeof(path), s->name);
 	tmp_path(tmp, sizeof(tmp), path);
 	err = lf_new(d, tmp);
@@ -602,7 +602,7 @@ static int darwin_create(struct ml__shm *s, size_t len, unsigned mode)
 	return 0;
 fail:
 	free(d);
-	s->h[0] = -1;
+	s->darwin = NULL;
 	return err;
 }
 
@@ -614,7 +614,7 @@ static int darwin_owner(struct ml__shm *s, uint32_t *uid)
 static int darwin_open(struct ml__shm *s)
 {
 	char path[PATH_LEN];
-	struct darwin *d = calloc(1, sizeof(*d));
+	struct ml__darwin *d = calloc(1, sizeof(*d));
 	int err;
 
 	if (!d)
@@ -640,7 +640,7 @@ static int darwin_open(struct ml__shm *s)
 		lf_put(d->lf[0]);
 		goto fail;
 	}
-	s->h[0] = (intptr_t)d;
+	s->darwin = d;
 	return 0;
 fail:
 	free(d);
@@ -662,7 +662,7 @@ static int darwin_hold(struct ml__shm *s, unsigned bell)
 /* A handle holding a bell holds it on every one of its lock files. */
 static void darwin_unhold(struct ml__shm *s, unsigned bell)
 {
-	struct darwin *d = dstate(s);
+	struct ml__darwin *d = dstate(s);
 
 	if (s->bell_h[bell] != 1)
 		return;
@@ -680,7 +680,7 @@ static void darwin_unhold(struct ml__shm *s, unsigned bell)
  */
 static void look(struct ml__shm *s)
 {
-	struct darwin *d = dstate(s);
+	struct ml__darwin *d = dstate(s);
 	char path[PATH_LEN], tmp[PATH_LEN + 24];
 	struct stat st;
 	uint64_t now, next;
@@ -704,7 +704,7 @@ static void look(struct ml__shm *s)
 
 static int darwin_alive(struct ml__shm *s, unsigned bell)
 {
-	struct darwin *d = dstate(s);
+	struct ml__darwin *d = dstate(s);
 	int ret = 0;
 
 	look(s);
@@ -717,7 +717,7 @@ static int darwin_alive(struct ml__shm *s, unsigned bell)
 
 static void darwin_close(struct ml__shm *s)
 {
-	struct darwin *d = dstate(s);
+	struct ml__darwin *d = dstate(s);
 	char path[PATH_LEN];
 	uint64_t token;
 
@@ -737,7 +737,7 @@ static void darwin_close(struct ml__shm *s)
 	for (unsigned i = 0; i < d->nlf; i++)
 		lf_put(d->lf[i]);
 	free(d);
-	s->h[0] = -1;
+	s->darwin = NULL;
 }
 
 /* ---- sleeping and waking ------------------------------------------------ */

@@ -14,7 +14,7 @@
  * ("ch." never begins "cb<digit>"). Names that would pass 63 bytes use a
  * 64-bit hash of the channel name instead: "chh.<16 hex>", "cbh<bell>.<16 hex>".
  *
- * Descriptors: h[0] the channel region's file, bell_h[b] the file of bell
+ * Descriptors: fd the channel region's file, bell_h[b] the file of bell
  * b's region (the holder's own file, or one attached read-only to look at
  * it; bell regions are mode 0644 and hold nothing). All
  * are O_CLOEXEC; a fork()ed child without exec keeps them, and with them
@@ -36,7 +36,7 @@
 #include "internal.h"
 
 #define ML_KMOD_DEV "/dev/memlink"
-#define FD(s) ((int)(s)->h[0])
+#define FD(s) ((s)->fd)
 
 static int xioctl(int fd, unsigned long cmd, void *arg)
 {
@@ -169,7 +169,7 @@ static int kmod_create(struct ml__shm *s, size_t len, unsigned mode)
 		close(fd);
 		return err;
 	}
-	s->h[0] = fd;
+	s->fd = fd;
 	return 0;
 }
 
@@ -189,7 +189,7 @@ static int kmod_open(struct ml__shm *s)
 		close(fd);
 		return err;
 	}
-	s->h[0] = fd;
+	s->fd = fd;
 	return 0;
 }
 
@@ -214,7 +214,7 @@ static void kmod_close(struct ml__shm *s)
 	 */
 	if (FD(s) >= 0)
 		close(FD(s));
-	s->h[0] = -1;
+	s->fd = -1;
 }
 
 static int kmod_wait(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word,

@@ -25,7 +25,7 @@
 #include "../posix/shm.h"
 #include "backend.h"
 
-#define FD(s) ((int)(s)->h[0])
+#define FD(s) ((s)->fd)
 /* Where glibc's shm_open() keeps its objects. */
 #define SHM_DIR "/dev/shm"
 
@@ -154,7 +154,7 @@ static int linux_create(struct ml__shm *s, size_t len, unsigned mode)
 		err = ml__posix_publish(path, link_object, unlink_dead, &fd, 8);
 	if (err)
 		goto fail;
-	s->h[0] = fd;
+	s->fd = fd;
 	return 0;
 fail:
 	ml__posix_shm_close(s, fd);
@@ -166,7 +166,7 @@ static int linux_open(struct ml__shm *s)
 	int fd, err = ml__posix_shm_open(&linux_shm, s, &fd);
 
 	if (!err)
-		s->h[0] = fd;
+		s->fd = fd;
 	return err;
 }
 
@@ -180,7 +180,7 @@ static void linux_close(struct ml__shm *s)
 	if (s->creator)
 		ml__posix_shm_unlink_if_ours(&linux_shm, s, FD(s));
 	ml__posix_shm_close(s, FD(s));
-	s->h[0] = -1;
+	s->fd = -1;
 }
 
 static int linux_wait(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word,

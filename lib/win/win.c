@@ -100,7 +100,7 @@ struct holder {
 	uint8_t *base;            /* the holder's view of it */
 };
 
-struct win_state {
+struct ml__win {
 	HANDLE map;                  /* the region */
 	/*
 	 * The pointer mapping: clients keep it open (not mapped), so that a
@@ -121,7 +121,7 @@ struct win_state {
 	wchar_t region[NAME_LEN];    /* ...:G */
 };
 
-#define ST(s) ((struct win_state *)(s)->h[1])
+#define ST(s) ((s)->win)
 
 /* Bells held in this process, for "is the daemon in this process?". */
 static SRWLOCK reg_lock = SRWLOCK_INIT;
@@ -137,7 +137,7 @@ static void obj_name(wchar_t *buf, const wchar_t *base, const wchar_t *what, uns
 	swprintf(buf, NAME_LEN, L"%ls:%ls%u", base, what, n);
 }
 
-static void set_region(struct win_state *st, unsigned gen)
+static void set_region(struct ml__win *st, unsigned gen)
 {
 	st->gen = gen;
 	swprintf(st->region, NAME_LEN, L"%ls:%u", st->chan, gen);
@@ -315,7 +315,7 @@ enum bell_obj { OBJ_EVENT, OBJ_HOLD, OBJ_PROBE };
 
 static const wchar_t *const obj_what[] = { L"bell", L"hold", L"probe" };
 
-static HANDLE *obj_slot(struct win_state *st, enum bell_obj k, unsigned bell)
+static HANDLE *obj_slot(struct ml__win *st, enum bell_obj k, unsigned bell)
 {
 	return k == OBJ_EVENT ? &st->ev[bell] : k == OBJ_HOLD ? &st->mx[bell] : &st->px[bell];
 }
@@ -357,7 +357,7 @@ static int bell_open(struct ml__shm *s, unsigned bell)
 }
 
 /* Daemon: make every bell's objects of this generation; -EEXIST if one was there. */
-static int bells_make(struct win_state *st, const struct ml__win_sa *sa)
+static int bells_make(struct ml__win *st, const struct ml__win_sa *sa)
 {
 	for (unsigned b = 0; b < ML__BELLS; b++)
 		for (int k = OBJ_EVENT; k <= OBJ_PROBE; k++) {
@@ -380,7 +380,7 @@ static int bells_make(struct win_state *st, const struct ml__win_sa *sa)
 	return 0;
 }
 
-static void bells_close(struct win_state *st)
+static void bells_close(struct ml__win *st)
 {
 	for (unsigned i = 0; i < ML__BELLS; i++)
 		for (int k = OBJ_EVENT; k <= OBJ_PROBE; k++) {
@@ -394,7 +394,7 @@ static void bells_close(struct win_state *st)
 
 static int win_hold(struct ml__shm *s, unsigned bell)
 {
-	struct win_state *st = ST(s);
+	struct ml__win *st = ST(s);
 	int err;
 
 	if (bell >= ML__BELLS)
@@ -410,7 +410,7 @@ static int win_hold(struct ml__shm *s, unsigned bell)
 
 static void win_unhold(struct ml__shm *s, unsigned bell)
 {
-	struct win_state *st = ST(s);
+	struct ml__win *st = ST(s);
 
 	if (bell >= ML__BELLS || !st->held[bell])
 		return;
@@ -439,7 +439,7 @@ static int win_alive(struct ml__shm *s, unsigned bell)
 
 static void state_free(struct ml__shm *s)
 {
-	struct win_state *st = ST(s);
+	struct ml__win *st = ST(s);
 
 	if (!st)
 		return;
@@ -462,14 +462,14 @@ static void state_free(struct ml__shm *s)
 	if (st->ptr_map)
 		CloseHandle(st->ptr_map);
 	free(st);
-	s->h[1] = -1;
+	s->win = NULL;
 }
 
 static int state_new(struct ml__shm *s)
 {
 	const wchar_t *prefix = s->flags & ML_CHAN_GLOBAL ? L"Global\\memlink." :
 							     L"Local\\memlink.";
-	struct win_state *st = calloc(1, sizeof(*st));
+	struct ml__win *st = calloc(1, sizeof(*st));
 	size_t n = wcslen(prefix);
 
 	if (!st)
@@ -478,7 +478,7 @@ static int state_new(struct ml__shm *s)
 	/* Channel names are ASCII (chan.c checks them). */
 	for (size_t i = 0; s->name[i] && n + i < NAME_LEN - 1; i++)
 		st->chan[n + i] = (wchar_t)(unsigned char)s->name[i];
-	s->h[1] = (intptr_t)st;
+	s->win = st;
 	return 0;
 }
 
@@ -493,7 +493,7 @@ static int check_mine(HANDLE h)
 static int win_create(struct ml__shm *s, size_t len, unsigned mode)
 {
 	struct ml__win_sa sa;
-	struct win_state *st;
+	struct ml__win *st;
 	wchar_t name[NAME_LEN];
 	unsigned gen;
 	int err;
@@ -582,7 +582,7 @@ fail:
 
 static int win_open(struct ml__shm *s)
 {
-	struct win_state *st;
+	struct ml__win *st;
 	struct win_ptr *p;
 	MEMORY_BASIC_INFORMATION mi;
 	LONG gen1;
@@ -640,7 +640,7 @@ fail:
 
 static void win_close(struct ml__shm *s)
 {
-	struct win_state *st = ST(s);
+	struct ml__win *st = ST(s);
 
 	/* A daemon going away leaves the pointer as it is: its region's bell
 	 * 0 is no longer held, which is what clients look at.

@@ -1424,8 +1424,7 @@ static void test_probe_connect(void)
 		;
 	p->s.be = &ml__backend_win;
 	snprintf(p->s.name, sizeof(p->s.name), "%s", name);
-	for (unsigned i = 0; i < 4; i++)
-		p->s.h[i] = -1;
+	p->s.fd = -1;
 	for (unsigned i = 0; i < ML__BELLS; i++)
 		p->s.bell_h[i] = -1;
 	err = p->s.be->open(&p->s);
