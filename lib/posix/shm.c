@@ -19,11 +19,6 @@ void ml__posix_shm_name(const struct ml__posix_shm *os, char *buf, size_t len, c
 	ml__posix_shm_path_max(buf, len, name, os->name_max);
 }
 
-void ml__posix_shm_path(char *buf, size_t len, const char *name)
-{
-	ml__posix_shm_path_max(buf, len, name, NAME_MAX);
-}
-
 void ml__posix_shm_path_max(char *buf, size_t len, const char *name, size_t max)
 {
 	if (strlen("/memlink.") + strlen(name) <= max) {

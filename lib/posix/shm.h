@@ -28,8 +28,6 @@ struct ml__posix_shm {
 void ml__posix_shm_name(const struct ml__posix_shm *os, char *buf, size_t len, const char *name);
 /* The same for a given longest name. */
 void ml__posix_shm_path_max(char *buf, size_t len, const char *name, size_t max);
-/* The same with this build's host limit (NAME_MAX): tests/unit only. */
-void ml__posix_shm_path(char *buf, size_t len, const char *name);
 /* Map `len` bytes of fd shared, read-write, into s->base and s->len. */
 int ml__posix_shm_map(struct ml__shm *s, int fd, size_t len);
 

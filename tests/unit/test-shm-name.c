@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -73,7 +74,7 @@ static void test_linux_keeps_every_name(void **state)
 	(void)state;
 	memset(longest, 'y', ML_CHAN_NAME_MAX);
 	longest[ML_CHAN_NAME_MAX] = '\0';
-	ml__posix_shm_path(buf, sizeof(buf), longest);
+	ml__posix_shm_path_max(buf, sizeof(buf), longest, NAME_MAX);
 	assert_int_equal(strncmp(buf, "/memlink.", 9), 0);
 	assert_string_equal(buf + 9, longest);
 }
