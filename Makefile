@@ -41,7 +41,11 @@ ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS) $(SAN_FLAGS) -MMD -MP
 ALL_LDFLAGS = -pthread $(SAN_FLAGS) $(LDFLAGS)
 
 # Portable code in lib/, each platform's backends in their own directory.
-LIB_SRCS := $(wildcard lib/*.c lib/posix/*.c lib/linux/*.c lib/kmod/*.c)
+# Of lib/posix, Linux needs the clock and process calls only: its shm and
+# lock files serve darwin (and the unit test of their names).
+POSIX_DARWIN_SRCS := lib/posix/shm.c lib/posix/lock.c
+LIB_SRCS := $(wildcard lib/*.c lib/linux/*.c lib/kmod/*.c) \
+	$(filter-out $(POSIX_DARWIN_SRCS),$(wildcard lib/posix/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/obj/%.o)
 LIB_A := $(O)/lib/libmemlink.a
 LIB_SO := $(O)/lib/libmemlink.so.$(MAJOR).$(MINOR).$(PATCH)
@@ -135,6 +139,8 @@ $(BENCH): $(BENCH_OBJS) $(LIB_A)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $(BENCH_OBJS) $(LIB_A) $(ALL_LDFLAGS)
+
+$(O)/tests/unit/test-shm-name: $(O)/obj/lib/posix/shm.o
 
 $(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(TEST_HELPER_OBJS) $(LIB_A)
 	$(call msg,LD,$@)
@@ -298,9 +304,11 @@ $(O)/tests/fuzz/gen-seeds: $(O)/obj/tests/fuzz/gen-seeds.o $(LIB_A)
 
 # ---- examples ----
 # examples/: a daemon's event loop waiting on its channel (ml_chan_fd(),
-# kmod backend), a socket and a timer at once, with epoll (epoll-loop) and
-# io_uring (uring-loop, liburing). Part of `make all` so they keep building;
-# tests/kmod/evloop_test runs their loops in the VM.
+# kmod or linux backend), a socket and a timer at once, with epoll
+# (epoll-loop) and io_uring (uring-loop, liburing). Part of `make all` so
+# they keep building; tests/kmod/evloop_test runs their loops, in the VM
+# over the kmod backend and on the host over the linux one (test-evloop,
+# below with the VM's tests: it is the same program).
 EXAMPLES := $(O)/examples/epoll-loop $(O)/examples/uring-loop
 
 .PHONY: examples
@@ -320,7 +328,7 @@ $(O)/examples/uring-loop: $(O)/obj/examples/uring-loop.o $(O)/obj/examples/demo.
 check: deps
 	$(Q)$(MAKE) --no-print-directory all tests
 	$(Q)tests/run-all.sh "$(MAKE) --no-print-directory" \
-		test-unit test-stress test-chan check-chan-asan test-fault check-fault-asan check-abi test-install check-clang check-asan check-tsan \
+		test-unit test-stress test-chan check-chan-asan test-evloop test-fault check-fault-asan check-abi test-install check-clang check-asan check-tsan \
 		check-fuzz check-bench \
 		kmod-lint kmod-sparse test-dkms vm-check vm-check-debug vm-check-debug-selftest \
 		darwin-check darwin-sim-check win-check
@@ -752,6 +760,25 @@ $(O)/tests/kmod/evloop_test: tests/kmod/evloop_test.c $(EVLOOP_SRCS) examples/ev
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(KTEST_CFLAGS) -Iinclude -Iexamples -DEVLOOP_NO_MAIN -o $@ $< $(EVLOOP_SRCS) \
 		$(LIB_A) -luring -pthread
+
+# The same on the host, without the module: test-evloop builds it
+# dynamically linked and runs it over EVLOOP_BACKEND (linux). Ends with
+# "evloop: N passed, N failed" (", N skipped": the io_uring variants, when
+# io_uring is missing or not allowed here).
+EVLOOP_HOST := $(O)/tests/evloop/evloop_test
+EVLOOP_BACKEND ?= linux
+
+.PHONY: test-evloop
+
+$(EVLOOP_HOST): tests/kmod/evloop_test.c $(EVLOOP_SRCS) examples/evloop.h \
+		tests/kmod/memlink_test.h include/memlink.h $(LIB_A) $(LINUX_SRC)/.stamp | deps
+	$(call msg,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(filter-out -static,$(KTEST_CFLAGS)) -Iinclude -Iexamples -DEVLOOP_NO_MAIN \
+		-o $@ $< $(EVLOOP_SRCS) $(LIB_A) -luring -pthread
+
+test-evloop: $(EVLOOP_HOST)
+	$(Q)MEMLINK_BACKEND=$(EVLOOP_BACKEND) tests/run-suite.sh evloop $(EVLOOP_HOST)
 
 kmod-lint: $(LINUX_SRC)/.stamp
 	$(Q)tests/run-suite.sh checkpatch "tools/vm/lint-kmod.sh $(LINUX_SRC)/scripts/checkpatch.pl \

@@ -194,20 +194,28 @@ ML_API unsigned ml_ring_poisoned(const ml_ring *r);
  * else $MEMLINK_BACKEND = kmod|linux|win|darwin, else the first available):
  *   kmod    /dev/memlink regions and wait/wake; the kernel reports a dead
  *           daemon at once (Linux with memlink.ko loaded)
- *   linux   POSIX shared memory and futexes; liveness from file locks
+ *   linux   no module: a sealed memfd and eventfds, which the daemon passes
+ *           to each client over a Unix socket in the abstract namespace
+ *           ("@memlink.NAME"); the connection's closing reports a dead
+ *           peer at once. Nothing is left in any filesystem.
  *   win     named file mappings, WaitOnAddress and named events
  *   darwin  POSIX shared memory and os_sync_wait_on_address/__ulock_wait
  *
  * Errors, besides the ring's:
  *  -ENOENT        connect: no channel of that name
  *  -EEXIST        create: a live channel of that name exists
- *  -EPROTO        connect: layout or version mismatch
+ *  -EPROTO        connect: layout or version mismatch (linux: or a reply
+ *                 that breaks the protocol)
  *  -ECONNREFUSED  connect: every client slot is taken
+ *  -EACCES        connect: the channel's mode does not admit the caller
+ *  -EPERM         connect: the daemon is not of the uid the client requires
  *  -EAGAIN        send: that lane is full (or a send_wait timed out)
- *  -ETIMEDOUT     wait: nothing arrived in time
+ *  -ETIMEDOUT     wait: nothing arrived in time; connect (linux): the
+ *                 daemon did not answer within 5 s
  *  -EPIPE         the peer is gone: the daemon died or shut down (client),
  *                 or that client left (daemon, for replies)
  *  -ENODEV        the requested backend is not available here
+ * ml_client_connect() has the details.
  */
 
 typedef struct ml_chan ml_chan;
@@ -251,7 +259,10 @@ enum ml_backend {
  * ML_CHAN_DAEMON_UID accepts exactly daemon_uid instead; ML_CHAN_ANY_DAEMON
  * accepts any owner (the mode still decides who may connect). The owner is
  * checked where the backend knows it: kmod, linux, darwin; on Windows it is
- * not checked.
+ * not checked. linux: the owner is the daemon's uid as the kernel reports
+ * it for the channel's socket (SO_PEERCRED). Abstract socket names have no
+ * permissions, so any local user may bind a free one first; this check is
+ * what keeps a client from such an impostor.
  */
 #define ML_CHAN_DAEMON_UID  (1u << 0)
 #define ML_CHAN_ANY_DAEMON  (1u << 1)
@@ -262,7 +273,8 @@ enum ml_backend {
  * Creating one needs SeCreateGlobalPrivilege outside session 0 (services
  * and administrators have it; else -EACCES). A client finds a channel only
  * in the namespace it names. Global channels are not listed (ml_chan_list).
- * Other backends ignore the flag: their names are machine-wide already.
+ * Other backends ignore the flag: they have no sessions (kmod's names are
+ * per IPC namespace, linux's per network namespace).
  */
 #define ML_CHAN_GLOBAL      (1u << 2)
 
@@ -286,10 +298,33 @@ struct ml_chan_opts {
 				* required (0 is root) */
 };
 
-/* Daemon: create channel `name` (1-63 of [A-Za-z0-9._-]). */
+/*
+ * Daemon: create channel `name` (1-63 of [A-Za-z0-9._-]).
+ * linux: -EEXIST when any process of this network namespace holds the
+ * name. The handle runs a service thread (joined by ml_chan_close) that
+ * admits clients on the channel's socket, checking each one's uid, gid
+ * and groups (SO_PEERCRED, SO_PEERGROUPS) against the mode as for a file
+ * of the daemon's effective uid and gid (read and write needed; root
+ * always admitted), and watches their connections; it blocks every signal
+ * and never touches the rings. A fork()ed child has the descriptors but
+ * not the thread: it keeps the channel alive until it exits and may only
+ * close the handle. fork() then exec() is fine: all are O_CLOEXEC.
+ */
 ML_API int ml_daemon_create(ml_chan **out, const char *name,
 			    const struct ml_chan_opts *opts);
-/* Client: connect to channel `name`. */
+/*
+ * Client: connect to channel `name`. linux: the daemon admits the client
+ * on the channel's socket and passes it the memory and doorbells. Errors:
+ *  -ENOENT        no daemon listens (none, still starting, in another
+ *                 network namespace, or of an older libmemlink)
+ *  -EACCES        the channel's mode refuses the caller
+ *  -ECONNREFUSED  no free slot
+ *  -EPERM         the daemon is not of the uid required (its own by default)
+ *  -ETIMEDOUT     the daemon did not answer within 5 s (it is stopped, or
+ *                 a fork()ed child holds its socket)
+ *  -EPROTO        a broken reply (size, seals, descriptor kinds)
+ *  -EPIPE         the daemon closed the connection without answering
+ */
 ML_API int ml_client_connect(ml_chan **out, const char *name,
 			     const struct ml_chan_opts *opts);
 
@@ -398,8 +433,8 @@ ML_API int ml_chan_shutdown(ml_chan *c);
 /*
  * Daemon: write this process's PID to `path`, for humans and init scripts;
  * ml_chan_close() removes the file. memlink itself never reads it: whether
- * a daemon lives is the OS's to say (a lock or handle it drops at death),
- * never a PID's, which the system reuses.
+ * a daemon lives is the OS's to say (a lock, handle or connection it drops
+ * at death), never a PID's, which the system reuses.
  */
 ML_API int ml_chan_pidfile(ml_chan *c, const char *path);
 
@@ -434,16 +469,17 @@ ML_API int ml_chan_set_backpressure(ml_chan *c, double level);
  *   win     the value of a HANDLE, (HANDLE)(intptr_t)fd, of an auto-reset
  *           event: a wait on it that returns (WaitForMultipleObjects,
  *           RegisterWaitForSingleObject) clears it
- *   linux, darwin   -ENOTSUP. These backends sleep on a futex (or an
- *           address), which no poll set can watch, and the only objects
- *           that could be shared with an unrelated peer process to wake a
- *           descriptor are a named FIFO or an eventfd passed over a socket:
- *           each would cost the sender a system call per message, add a
- *           second object to clean up after a crash, and still not tell
- *           a dead peer from a quiet one (the futex path does, by its
- *           locks). Load memlink.ko for a real descriptor; without it, run
- *           ml_chan_wait() in a thread and wake your loop from there (an
- *           eventfd of your own), which costs the same and stays private.
+ *   linux   an epoll descriptor, on either side, over the handle's
+ *           doorbell (an eventfd); an ml_chan_recv() that finds nothing
+ *           clears its readiness. A client's also turns readable, and
+ *           stays so, when its daemon dies (the next call gives -EPIPE);
+ *           a daemon's when a client connects or dies.
+ *   darwin  -ENOTSUP. It sleeps on an address (os_sync_wait_on_address,
+ *           __ulock_wait), which no kqueue can watch; a descriptor passed
+ *           to each peer would need a rendezvous socket, which the darwin
+ *           backend does not have yet (README.md says why). Run
+ *           ml_chan_wait() in a thread and wake your loop from there (a
+ *           pipe of your own), which costs the same and stays private.
  */
 ML_API int ml_chan_fd(ml_chan *c);
 
@@ -527,12 +563,28 @@ struct ml_chan_status {
 	double backpressure;
 	int64_t beat_age_ns;       /* since the daemon's last heartbeat; -1: none */
 	struct ml_chan_client_status client[ML_CHAN_MAX_CLIENTS];
+	/*
+	 * Since version 2 of this struct (it ended at client[] before):
+	 * who the daemon and each client are, as the kernel reported them
+	 * (linux: SO_PEERCRED of their connections), ML_CHAN_NOBODY where
+	 * the backend cannot tell or nobody is there. Pids are as the
+	 * daemon's PID namespace sees them.
+	 */
+	uint32_t daemon_uid;
+	uint32_t daemon_kpid;
+	uint32_t client_uid[ML_CHAN_MAX_CLIENTS];
+	uint32_t client_kpid[ML_CHAN_MAX_CLIENTS];
 };
 
+#define ML_CHAN_NOBODY 0xffffffffu
+
 /*
- * Fill *st for channel `name` (backend: enum ml_backend, 0 = as usual).
- * -ENOENT: no such channel; -EPIPE (kmod): its daemon is gone, and the
- * module lets no one new in (the region lives on for its clients).
+ * Fill *st for channel `name` (backend: enum ml_backend, 0 = as usual);
+ * st->size may be that of version 1 (up to client[]). -ENOENT: no such
+ * channel; -EPIPE (kmod): its daemon is gone, and the module lets no one
+ * new in (the region lives on for its clients). linux: the daemon itself
+ * answers, so also -EACCES (its mode does not admit us), -ETIMEDOUT (it
+ * did not answer in 5 s), -EPIPE (it closed without answering) and -EPROTO.
  */
 ML_API int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_status *st);
 /*
@@ -542,16 +594,20 @@ ML_API int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_st
  * carry a hash). Windows, whose named objects cannot be listed: the user's
  * own channels whose daemon runs, by the record file each daemon keeps
  * open in %LOCALAPPDATA%\memlink and the system deletes when its process
- * ends (not ML_CHAN_GLOBAL ones; -ENOTSUP without LOCALAPPDATA).
+ * ends (not ML_CHAN_GLOBAL ones; -ENOTSUP without LOCALAPPDATA). linux:
+ * the listening "@memlink.NAME" sockets of the caller's network namespace,
+ * from /proc/net/unix, so only channels whose daemon (or a fork()ed child
+ * of it) still runs.
  */
 ML_API int ml_chan_list(unsigned backend, int (*fn)(const char *name, void *arg), void *arg);
 /*
  * Remove what dead daemons left behind: channel `name`, or with NULL every
- * channel, whose daemon is gone (linux: its /dev/shm object; darwin: its
- * object and lock file). A live daemon's channel is left alone. The
- * module frees a region with its last user, and Windows its objects;
- * there the records nothing holds open are removed (a machine that went
- * down leaves them). Returns how many were removed.
+ * channel, whose daemon is gone (darwin: its object and lock file). A live
+ * daemon's channel is left alone. The module frees a region with its last
+ * user, and linux leaves nothing in any filesystem: there it returns 0.
+ * Windows frees its objects with their last handle; there the records
+ * nothing holds open are removed (a machine that went down leaves them).
+ * Returns how many were removed.
  */
 ML_API int ml_chan_gc(const char *name, unsigned backend);
 

@@ -23,6 +23,7 @@
 
 struct ml__backend;
 struct ml__darwin;
+struct ml__lnx;
 struct ml__win;
 
 struct ml__shm {
@@ -39,8 +40,19 @@ struct ml__shm {
 	 */
 	int fd;
 	struct ml__darwin *darwin;
+	struct ml__lnx *lnx;
 	struct ml__win *win;
 	intptr_t bell_h[ML__BELLS];
+	/* open() for a look only (ml_chan_inspect): take no slot. */
+	bool inspect;
+	/* A client's bell, given by its daemon at open() (linux); 0: claim one. */
+	unsigned bell;
+	/*
+	 * Bumped by a backend that learns by itself that a client came or
+	 * went (linux: the daemon's service thread), so that the daemon
+	 * looks at who is alive without asking on every call.
+	 */
+	_Atomic uint32_t changes;
 };
 
 /*
@@ -59,6 +71,13 @@ struct ml__backend {
 	enum ml_backend id;
 	/* wait() itself returns -EPIPE when bell 0's holder dies. */
 	bool notifies_peer_gone;
+	/* The daemon's wait() wakes when a client dies (and bumps `changes`). */
+	bool notifies_client_gone;
+	/*
+	 * How often a client that does not sleep asks alive(0); 0: every
+	 * 20 ms. Backends whose alive() is cheap ask more often.
+	 */
+	uint64_t live_slice_ns;
 	/* Can this backend work here (device present, OS support)? */
 	bool (*available)(void);
 	/*
@@ -67,7 +86,16 @@ struct ml__backend {
 	 * whose creator is gone is replaced.
 	 */
 	int (*create)(struct ml__shm *s, size_t len, unsigned mode);
-	/* Map the existing s->name; sets s->len. -ENOENT, -EACCES. */
+	/*
+	 * The daemon has laid the channel out: let clients in (NULL:
+	 * nothing to do; they wait for the magic instead).
+	 */
+	int (*ready)(struct ml__shm *s);
+	/*
+	 * Map the existing s->name; sets s->len. -ENOENT, -EACCES; linux
+	 * also -ECONNREFUSED (no free slot), -EPIPE, -ETIMEDOUT (a daemon
+	 * that does not answer) and -EPROTO.
+	 */
 	int (*open)(struct ml__shm *s);
 	/*
 	 * The uid that owns the opened channel (its creator's effective uid,
@@ -75,6 +103,12 @@ struct ml__backend {
 	 * the backend cannot tell.
 	 */
 	int (*owner)(struct ml__shm *s, uint32_t *uid);
+	/*
+	 * Who holds `bell`, as the kernel reported it (an onlooker's view,
+	 * s->inspect): -ENOENT nobody, -ENOTSUP where the backend cannot
+	 * tell; NULL likewise.
+	 */
+	int (*cred)(struct ml__shm *s, unsigned bell, uint32_t *uid, uint32_t *pid);
 	/* Unmap and let go of every bell held; the creator removes the name. */
 	void (*close)(struct ml__shm *s);
 	/*
@@ -113,6 +147,13 @@ struct ml__backend {
 
 /* A channel name: 1-63 of [A-Za-z0-9._-] (chan.c). */
 bool ml__name_ok(const char *name);
+/*
+ * Daemon, for a backend that admits clients itself (linux): take a free
+ * slot for one, holding its bell (hold()) first. Its bell (1 + slot), or
+ * -ECONNREFUSED when none is free. Safe to call from another thread of
+ * the daemon's process while the daemon runs (chan.c).
+ */
+int ml__chan_claim(struct ml__shm *s);
 
 extern const struct ml__backend ml__backend_kmod;
 extern const struct ml__backend ml__backend_linux;

@@ -69,6 +69,7 @@ struct ml_chan {
 	enum ml_wait_mode mode;
 	uint64_t spin_ns;
 	bool fence_ok;                  /* registered for remote barriers */
+	uint64_t live_slice;            /* a client asks alive(0) this often at most */
 	bool viewing;                   /* ml_chan_recv_view(): tails held until view_done() */
 	bool lone;                      /* daemon: the last recv's client was the only one with data */
 	ml_ring *res_ring;              /* ml_chan_send_reserve(): where, NULL: none */
@@ -86,9 +87,12 @@ struct ml_chan {
 	uint32_t gens[ML_CHAN_MAX_CLIENTS];   /* slot generation of the handles */
 	uint32_t slots_seq;                   /* ctl->slots_seq at the last scan */
 	uint64_t live_scan_ns;                /* when peers' liveness was last asked */
+	uint32_t changes_seen;                /* shm.changes at the last liveness scan */
 	unsigned next[ML_PRIO_COUNT];         /* round-robin cursor per priority */
 	void *alloc_base;
 };
+
+_Static_assert(offsetof(struct ml_chan, shm) == 0, "ml__chan_claim() finds the channel");
 
 bool ml__name_ok(const char *name)
 {
@@ -179,6 +183,7 @@ static int chan_alloc(ml_chan **out, const char *name, const struct ml_chan_opts
 		free(base);
 		return err;
 	}
+	c->live_slice = c->shm.be->live_slice_ns ? c->shm.be->live_slice_ns : LIVENESS_SLICE_NS;
 	*out = c;
 	return 0;
 }
@@ -377,8 +382,10 @@ static void daemon_scan(ml_chan *c, bool liveness)
 	bool rescan = false;
 
 	c->slots_seq = atomic_load_explicit(&c->ctl->slots_seq, memory_order_acquire);
-	if (liveness)
+	if (liveness) {
+		c->changes_seen = atomic_load_explicit(&c->shm.changes, memory_order_acquire);
 		c->live_scan_ns = ml__now_ns();
+	}
 	for (unsigned i = 0; i < c->max_clients; i++) {
 		struct ml__slot *sl = &c->ctl->slot[i];
 		uint32_t st = atomic_load_explicit(&sl->state, memory_order_acquire);
@@ -457,6 +464,9 @@ static void daemon_refresh(ml_chan *c, bool idle)
 		live = now - c->live_scan_ns > LIVENESS_SCAN_NS;
 		beat(c, now);
 	}
+	/* The backend saw a client come or go: who is alive now? */
+	if (atomic_load_explicit(&c->shm.changes, memory_order_acquire) != c->changes_seen)
+		live = true;
 	if (live || atomic_load_explicit(&c->ctl->slots_seq, memory_order_relaxed) != c->slots_seq)
 		daemon_scan(c, live);
 }
@@ -519,6 +529,11 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 	/* The magic goes last: a client that sees it sees the rest. */
 	atomic_thread_fence(memory_order_release);
 	*(volatile uint32_t *)&ctl->magic = ML__CHAN_MAGIC;
+	if (c->shm.be->ready) {
+		err = c->shm.be->ready(&c->shm);
+		if (err)
+			goto fail;
+	}
 	*out = c;
 	return 0;
 fail:
@@ -598,6 +613,10 @@ static int reply_ring(ml_chan *c, unsigned client, ml_ring **r)
 {
 	if (client >= c->max_clients)
 		return -EINVAL;
+	/* A backend that saw a client go says so: a reply to it fails now. */
+	if (atomic_load_explicit(&c->shm.changes, memory_order_relaxed) != c->changes_seen &&
+	    !c->viewing)
+		daemon_scan(c, true);
 	if (!c->resps[client]) {
 		daemon_scan(c, false);
 		if (!c->resps[client])
@@ -706,8 +725,12 @@ static bool daemon_gone(ml_chan *c, bool ask_backend)
 	return c->peer_gone;
 }
 
-/* Take a free slot: hold its bell first, so a claimed slot is never idle. */
-static int claim_slot(ml_chan *c)
+/*
+ * Take a free slot: hold its bell first, so a claimed slot is never idle.
+ * Its index, or -ECONNREFUSED. Reads only what a daemon never changes
+ * after creation (ctl, max_clients): a backend's thread may call it.
+ */
+static int take_slot(ml_chan *c)
 {
 	for (unsigned i = 0; i < c->max_clients; i++) {
 		struct ml__slot *sl = &c->ctl->slot[i];
@@ -719,13 +742,44 @@ static int claim_slot(ml_chan *c)
 			continue;
 		if (atomic_compare_exchange_strong_explicit(&sl->state, &st, ML__SLOT_CLAIMED,
 							    memory_order_acq_rel,
-							    memory_order_relaxed)) {
-			c->slot = i;
-			return 0;
-		}
+							    memory_order_relaxed))
+			return (int)i;
 		c->shm.be->unhold(&c->shm, 1 + i);
 	}
 	return -ECONNREFUSED;
+}
+
+int ml__chan_claim(struct ml__shm *s)
+{
+	/* shm is an ml_chan's first member. */
+	ml_chan *c = (ml_chan *)(void *)s;
+	int i = take_slot(c);
+
+	return i < 0 ? i : 1 + i;
+}
+
+/*
+ * A client's slot: the one its daemon gave it (linux), which must be one
+ * the daemon claimed for it, or one it takes itself.
+ */
+static int claim_slot(ml_chan *c)
+{
+	unsigned b = c->shm.bell;
+	int i;
+
+	if (b) {
+		if (b > c->max_clients ||
+		    atomic_load_explicit(&c->ctl->slot[b - 1].state, memory_order_acquire) !=
+			    ML__SLOT_CLAIMED)
+			return -EPROTO;
+		c->slot = b - 1;
+		return 0;
+	}
+	i = take_slot(c);
+	if (i < 0)
+		return i;
+	c->slot = (unsigned)i;
+	return 0;
 }
 
 /*
@@ -818,7 +872,7 @@ static int send_ring(ml_chan *c, unsigned client, ml_ring **r)
  */
 static int lane_full(ml_chan *c)
 {
-	return !c->daemon && daemon_gone(c, ml__now_ns() - c->live_scan_ns > LIVENESS_SLICE_NS) ?
+	return !c->daemon && daemon_gone(c, ml__now_ns() - c->live_scan_ns > c->live_slice) ?
 		       -EPIPE : -EAGAIN;
 }
 
@@ -957,7 +1011,7 @@ static int recv_prepare(ml_chan *c, unsigned *client)
 
 		beat(c, now);
 		/* A client that only polls learns of a dead daemon too. */
-		daemon_gone(c, now - c->live_scan_ns > LIVENESS_SLICE_NS);
+		daemon_gone(c, now - c->live_scan_ns > c->live_slice);
 	}
 	return 0;
 }
@@ -1190,7 +1244,7 @@ static int chan_sleep(ml_chan *c, uint64_t deadline)
 	 * Liveness costs a system call per peer: ask at most once a slice,
 	 * not on every sleep of a busy ping-pong.
 	 */
-	if (!c->daemon && daemon_gone(c, now - c->live_scan_ns > LIVENESS_SLICE_NS)) {
+	if (!c->daemon && daemon_gone(c, now - c->live_scan_ns > c->live_slice)) {
 		err = -EPIPE;
 		goto out;
 	}
@@ -1202,7 +1256,8 @@ static int chan_sleep(ml_chan *c, uint64_t deadline)
 	 * Liveness needs a look more often: by the daemon for its clients,
 	 * by a client unless the backend reports the daemon's death itself.
 	 */
-	if ((c->daemon || !c->shm.be->notifies_peer_gone) && left > LIVENESS_SLICE_NS)
+	if ((c->daemon ? !c->shm.be->notifies_client_gone : !c->shm.be->notifies_peer_gone) &&
+	    left > LIVENESS_SLICE_NS)
 		left = LIVENESS_SLICE_NS;
 	err = c->shm.be->wait(&c->shm, bell, &b->seq, seq, left);
 	c->stats.sleeps++;
@@ -1247,7 +1302,7 @@ int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
 			now = ml__now_ns();
 			beat(c, now);
 			/* A client spinning (busy mode) asks too, once a slice. */
-			if (!c->daemon && daemon_gone(c, now - c->live_scan_ns > LIVENESS_SLICE_NS))
+			if (!c->daemon && daemon_gone(c, now - c->live_scan_ns > c->live_slice))
 				return has_data(c) ? 0 : -EPIPE;
 		}
 		if (now >= deadline) {

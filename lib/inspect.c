@@ -6,6 +6,7 @@
  * once, checked, and only ever reported, never acted on.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "backend.h"
@@ -112,6 +113,27 @@ static void slot_status(struct ml__shm *s, const struct ml__geom *g, unsigned i,
 	}
 }
 
+/* Who the daemon and the clients are, where the backend knows it. */
+static void creds(struct ml__shm *s, const struct ml__geom *g, struct ml_chan_status *st)
+{
+	uint32_t uid, pid;
+
+	st->daemon_uid = st->daemon_kpid = ML_CHAN_NOBODY;
+	if (s->be->cred && !s->be->cred(s, 0, &uid, &pid)) {
+		st->daemon_uid = uid;
+		st->daemon_kpid = pid;
+	} else if (s->be->owner && !s->be->owner(s, &uid)) {
+		st->daemon_uid = uid;
+	}
+	for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++) {
+		st->client_uid[i] = st->client_kpid[i] = ML_CHAN_NOBODY;
+		if (i < g->max_clients && s->be->cred && !s->be->cred(s, 1 + i, &uid, &pid)) {
+			st->client_uid[i] = uid;
+			st->client_kpid[i] = pid;
+		}
+	}
+}
+
 int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_status *st)
 {
 	struct ml__shm s = { 0 };
@@ -121,12 +143,13 @@ int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_status *s
 	uint64_t now;
 	int err;
 
-	if (!st || st->size < sizeof(*st) || !ml__name_ok(name))
+	if (!st || st->size < offsetof(struct ml_chan_status, daemon_uid) || !ml__name_ok(name))
 		return -EINVAL;
 	err = pick(backend, &s.be);
 	if (err)
 		return err;
 	memcpy(s.name, name, strlen(name) + 1);
+	s.inspect = true;
 	s.fd = -1;
 	for (unsigned i = 0; i < ML__BELLS; i++)
 		s.bell_h[i] = -1;
@@ -163,6 +186,8 @@ int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_status *s
 	o = atomic_load_explicit(&ctl->bp_override, memory_order_relaxed);
 	if (o)
 		st->backpressure = ml__bp_level(o);
+	if (st->size >= sizeof(*st))
+		creds(&s, &g, st);
 out:
 	s.be->close(&s);
 	return err;

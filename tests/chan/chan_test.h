@@ -30,11 +30,19 @@ void chan_test_inherit(void);
 void chan_name(char *buf, size_t len, const char *tag);
 /* $MEMLINK_BACKEND, or "auto". */
 const char *backend_name(void);
-/* Backends with a POSIX shm object (/dev/shm): "linux", "darwin". */
+/* Backends with a POSIX shm object (/dev/shm): "darwin". */
 bool posix_shm_backend(void);
+/*
+ * Backends whose channel has a name outside any process, to look for:
+ * darwin's shm object, linux's socket (@memlink.NAME).
+ */
+bool named_backend(void);
 /* Backends whose region map_region() can map: those, and "win". */
 bool region_mappable(void);
+/* Does the channel's name exist (linux: its socket; darwin: /dev/shm)? */
 bool shm_exists(const char *name);
+/* linux: is @memlink.NAME bound in this network namespace? */
+bool socket_exists(const char *name);
 /* Fork and exec this binary with the given role arguments (NULL-ended). */
 pid_t spawn_exec(const char *const *args);
 /* Connect, retrying while the result is `retry_on` (a starting daemon). */
@@ -43,7 +51,7 @@ int connect_retry(ml_chan **c, const char *name, int64_t timeout_ns, int retry_o
 long serve_echo(ml_chan *d, _Atomic int *stop, int64_t timeout_ns);
 /* Send `len` bytes at prio and wait for the same bytes back. */
 int roundtrip(ml_chan *c, int prio, const void *msg, size_t len, int64_t timeout_ns);
-/* The whole region of a /dev/shm (or win) channel, mapped; NULL on failure. */
+/* The whole region of a linux, darwin or win channel, mapped read-write; NULL on failure. */
 uint8_t *map_region(const char *name, size_t *len);
 
 /* Roles run by fork+exec of this binary ("--role NAME ARGS..."). */
@@ -80,6 +88,12 @@ int t_inspect_and_gc(void);            /* inspect.c */
 int t_stat_tool(void);
 int t_create_race(void);               /* create_race.c */
 int t_perm_other_user(void);           /* perm.c */
+int t_sock_hostile_peers(void);        /* sock.c: the linux backend's socket */
+int t_sock_impostor_daemon(void);
+int t_sock_group_mode(void);
+int t_sock_gone_or_stopped(void);
+int t_sock_kill_orders(void);
+int t_sock_fd_readiness(void);
 int t_no_lost_wakeup(void);            /* wakeup.c */
 int t_missed_wakeup_counted(void);     /* wakeup.c */
 int t_recv_many(void);                 /* batch.c */

@@ -19,13 +19,13 @@ int t_shm_cleanup(void)
 	ml_chan *d = NULL, *c1 = NULL, *c2 = NULL, *old = NULL;
 	pid_t daemon = 0;
 	int err, ret = -1;
-	bool shm = posix_shm_backend();
+	bool shm = named_backend();
 
 	/* 1. daemon, clients come and go, daemon closes. */
 	chan_name(name, sizeof(name), "clean");
 	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
 	if (shm)
-		CHECK(shm_exists(name), "no /dev/shm/memlink.%s while the daemon runs", name);
+		CHECK(shm_exists(name), "no memlink.%s while the daemon runs", name);
 	CHECK_RC(ml_client_connect(&c1, name, &o), 0);
 	CHECK_RC(ml_client_connect(&c2, name, &o), 0);
 	ml_chan_close(c1);
@@ -34,7 +34,7 @@ int t_shm_cleanup(void)
 	ml_chan_close(d);
 	d = NULL;
 	if (shm)
-		CHECK(!shm_exists(name), "/dev/shm/memlink.%s left after the daemon closed", name);
+		CHECK(!shm_exists(name), "memlink.%s left after the daemon closed", name);
 	CHECK_RC(ml_chan_wait(c2, 0), -EPIPE);
 	/* The name is free again at once. */
 	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
@@ -45,7 +45,7 @@ int t_shm_cleanup(void)
 	ml_chan_close(d);
 	d = NULL;
 	if (shm)
-		CHECK(!shm_exists(name), "/dev/shm/memlink.%s left after the second daemon", name);
+		CHECK(!shm_exists(name), "memlink.%s left after the second daemon", name);
 
 	/* 3. a daemon killed with SIGKILL, replaced by a new one of the same name. */
 	chan_name(name, sizeof(name), "replace");
@@ -84,7 +84,7 @@ int t_shm_cleanup(void)
 	ml_chan_close(d);
 	d = NULL;
 	if (shm)
-		CHECK(!shm_exists(name), "/dev/shm/memlink.%s left after the replacement closed",
+		CHECK(!shm_exists(name), "memlink.%s left after the replacement closed",
 		      name);
 	ret = 0;
 out:

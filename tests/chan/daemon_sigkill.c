@@ -89,8 +89,8 @@ reconnect:
 	CHECK_RC(ml_daemon_create(&d2, name, &o), 0);
 	ml_chan_close(d2);
 	d2 = NULL;
-	if (posix_shm_backend())
-		CHECK(!shm_exists(name), "/dev/shm/memlink.%s left after the replacement closed", name);
+	if (named_backend())
+		CHECK(!shm_exists(name), "memlink.%s left after the replacement closed", name);
 	ret = 0;
 out:
 	ml_chan_close(d2);

@@ -117,7 +117,7 @@ int t_dead_mid_send(void)
 	pid_t pid;
 
 	if (!region_mappable()) {
-		skipf("needs a /dev/shm backend");
+		skipf("needs a region to map");
 		return 1;
 	}
 	o.max_clients = 1;
@@ -172,7 +172,7 @@ int t_corrupt_lane(void)
 	size_t len = 0;
 
 	if (!region_mappable()) {
-		skipf("needs a /dev/shm backend");
+		skipf("needs a region to map");
 		return 1;
 	}
 	o.max_clients = 2;
@@ -238,7 +238,7 @@ int t_rewritten_ring_config(void)
 	int ret = -1, n;
 
 	if (!region_mappable()) {
-		skipf("needs a /dev/shm backend");
+		skipf("needs a region to map");
 		return 1;
 	}
 	o.max_clients = 2;

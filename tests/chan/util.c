@@ -18,6 +18,14 @@
 #include <windows.h>
 #endif
 
+#ifndef _WIN32
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "linux/wire.h"
+#endif
+
 #include "proctest.h"
 #include "chan_test.h"
 
@@ -54,19 +62,49 @@ char active_backend[16] = "?";
 
 bool posix_shm_backend(void)
 {
-	return !strcmp(active_backend, "linux") || !strcmp(active_backend, "darwin");
+	return !strcmp(active_backend, "darwin");
 }
 
-/* Backends whose region map_region() maps: the POSIX ones, and "win". */
+bool named_backend(void)
+{
+	return posix_shm_backend() || !strcmp(active_backend, "linux");
+}
+
+/* Backends whose region map_region() maps: darwin, linux and win. */
 bool region_mappable(void)
 {
-	return posix_shm_backend() || !strcmp(active_backend, "win");
+	return named_backend() || !strcmp(active_backend, "win");
 }
+
+#ifndef _WIN32
+/* Is "@memlink.<name>" bound in this network namespace (/proc/net/unix)? */
+bool socket_exists(const char *name)
+{
+	char line[512], want[160];
+	FILE *f = fopen("/proc/net/unix", "re");
+	bool found = false;
+
+	if (!f)
+		return false;
+	snprintf(want, sizeof(want), " @memlink.%s\n", name);
+	while (!found && fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line), w = strlen(want);
+
+		found = n >= w && !strcmp(line + n - w, want);
+	}
+	fclose(f);
+	return found;
+}
+#endif
 
 bool shm_exists(const char *name)
 {
 	char path[256];
 
+#ifndef _WIN32
+	if (!strcmp(active_backend, "linux"))
+		return socket_exists(name);
+#endif
 	snprintf(path, sizeof(path), "/dev/shm/memlink.%s", name);
 	return access(path, F_OK) == 0;
 }
@@ -270,7 +308,47 @@ uint8_t *map_region(const char *name, size_t *len)
 	return p;
 }
 #else
-/* The whole region of a /dev/shm channel, mapped; NULL on failure. */
+/*
+ * linux: the daemon's memfd, as an onlooker asks for it on the channel's
+ * socket (lib/linux/wire.h); -1 on failure.
+ */
+static int inspect_memfd(const char *name)
+{
+	struct ml__wire_hello h = {
+		.magic = ML__WIRE_MAGIC,
+		.version = ML__WIRE_VERSION,
+		.kind = ML__WIRE_INSPECT,
+	};
+	struct ml__wire_reply r;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int) * 4)];
+	} u;
+	struct iovec iov = { .iov_base = &r, .iov_len = sizeof(r) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b) };
+	struct timeval tv = { 5, 0 };
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), fd = -1;
+	socklen_t alen;
+	ssize_t n;
+
+	if (s < 0)
+		return -1;
+	snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "memlink.%s", name);
+	alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a.sun_path + 1));
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (!connect(s, (struct sockaddr *)&a, alen) && send(s, &h, sizeof(h), 0) == sizeof(h)) {
+		n = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
+		if (n == (ssize_t)sizeof(r) && !r.err && CMSG_FIRSTHDR(&m) &&
+		    CMSG_FIRSTHDR(&m)->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof(fd));
+	}
+	close(s);
+	return fd;
+}
+
+/* The whole region of a linux or darwin channel, mapped; NULL on failure. */
 uint8_t *map_region(const char *name, size_t *len)
 {
 	char path[160];
@@ -278,8 +356,12 @@ uint8_t *map_region(const char *name, size_t *len)
 	void *p;
 	int fd;
 
-	snprintf(path, sizeof(path), "/dev/shm/memlink.%s", name);
-	fd = open(path, O_RDWR);
+	if (!strcmp(active_backend, "linux")) {
+		fd = inspect_memfd(name);
+	} else {
+		snprintf(path, sizeof(path), "/dev/shm/memlink.%s", name);
+		fd = open(path, O_RDWR);
+	}
 	if (fd < 0)
 		return NULL;
 	if (fstat(fd, &st)) {

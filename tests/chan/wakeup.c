@@ -253,7 +253,7 @@ int t_missed_wakeup_counted(void)
 	pid_t pid = 0;
 
 	if (!region_mappable()) {
-		skipf("needs the region in /dev/shm");
+		skipf("needs a region to map");
 		return 1;
 	}
 	chan_name(name, sizeof(name), "missed");

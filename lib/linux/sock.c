@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The linux backend's socket and descriptor work: the channel's address,
+ * messages with descriptors, and checks of descriptors a peer sent.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lnx.h"
+
+socklen_t ml__lnx_addr(struct sockaddr_un *a, const char *name)
+{
+	size_t n = strlen(ML__WIRE_PREFIX) + strlen(name);
+
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	/* Abstract: a leading NUL, and the length says where the name ends. */
+	snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1, ML__WIRE_PREFIX "%s", name);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+int ml__lnx_send(int sock, const void *buf, size_t len, const int *fds, int n)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int) * ML__WIRE_MAX_FDS)];
+	} u;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+
+	if (n < 0 || n > ML__WIRE_MAX_FDS)
+		return -EINVAL;
+	if (n) {
+		memset(&u, 0, sizeof(u));
+		m.msg_control = u.b;
+		m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
+		u.h.cmsg_level = SOL_SOCKET;
+		u.h.cmsg_type = SCM_RIGHTS;
+		u.h.cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+		memcpy(CMSG_DATA(&u.h), fds, sizeof(int) * (size_t)n);
+	}
+	do
+		r = sendmsg(sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return (size_t)r == len ? 0 : -EPROTO;
+}
+
+void ml__lnx_close_fds(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+ssize_t ml__lnx_recv(int sock, void *buf, size_t len, int *fds, int *n, int flags)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int) * ML__WIRE_MAX_FDS)];
+	} u;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.b,
+		.msg_controllen = sizeof(u.b),
+	};
+	ssize_t r;
+
+	*n = 0;
+	do
+		r = recvmsg(sock, &m, flags | MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	/*
+	 * Take every descriptor that arrived, whatever else is wrong, so
+	 * that none is left open. Of more than fit, the kernel installed
+	 * those that fit and dropped the rest (MSG_CTRUNC).
+	 */
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+		size_t k;
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
+		    h->cmsg_len < CMSG_LEN(0))
+			continue;
+		k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+			if (*n < ML__WIRE_MAX_FDS)
+				fds[(*n)++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+		return -EMSGSIZE;
+	return r;
+}
+
+bool ml__lnx_is_eventfd(int fd)
+{
+	char self[64], link[64];
+	struct stat st;
+	ssize_t n;
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	n = readlink(self, link, sizeof(link) - 1);
+	if (n > 0) {
+		link[n] = '\0';
+		return !strcmp(link, "anon_inode:[eventfd]");
+	}
+	/* No /proc: no pipe, socket, device or file at least. */
+	if (fstat(fd, &st))
+		return false;
+	return !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode) && !S_ISCHR(st.st_mode) &&
+	       !S_ISBLK(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode);
+}
+
+int ml__lnx_check_memfd(int fd, uint64_t size)
+{
+	const int need = F_SEAL_SHRINK | F_SEAL_GROW;
+	struct stat st;
+	int seals;
+
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+	    (uint64_t)st.st_size != size)
+		return -EPROTO;
+	/* Unsealed, the daemon could shrink it under us: SIGBUS on access. */
+	seals = fcntl(fd, F_GET_SEALS);
+	return seals >= 0 && (seals & need) == need ? 0 : -EPROTO;
+}
