@@ -175,7 +175,7 @@ int evloop_demo(const char *what, int (*loop)(struct evloop *l))
 	err = loop(&l);
 	if (err == -ENOTSUP)
 		fprintf(stderr, "the %s backend has no descriptor to wait on with %s: "
-			"load memlink.ko (modprobe memlink) to use the kmod backend\n",
+			"use the kmod or linux backend (MEMLINK_BACKEND=kmod|linux)\n",
 			ml_chan_backend(l.chan), what);
 	else if (err)
 		fprintf(stderr, "%s loop: %s\n", what, ml_strerror(err));

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * epoll-loop: one epoll set with a memlink channel's descriptor, a datagram
- * socket and a timerfd (see evloop.h). Needs memlink.ko (kmod backend).
+ * socket and a timerfd (see evloop.h). Runs over the kmod backend
+ * (memlink.ko) and the linux one (no module needed); MEMLINK_BACKEND picks.
  *
  *   cc -std=c11 epoll-loop.c demo.c -lmemlink -o epoll-loop && ./epoll-loop
  */
@@ -78,7 +79,7 @@ int evloop_epoll(struct evloop *l)
 {
 	int cfd, ep, tfd = -1, err = 0, work = 0;
 
-	cfd = ml_chan_fd(l->chan); /* -ENOTSUP: no memlink.ko */
+	cfd = ml_chan_fd(l->chan); /* -ENOTSUP: a backend without one (darwin) */
 	if (cfd < 0)
 		return cfd;
 	ep = epoll_create1(EPOLL_CLOEXEC);

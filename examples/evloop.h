@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Event loops over a memlink channel: one thread waits on the channel's
- * descriptor (ml_chan_fd(), kmod backend), a datagram socket and a periodic
- * timer together, and handles whichever is ready.
+ * descriptor (ml_chan_fd(): kmod backend with memlink.ko, or linux backend
+ * without it), a datagram socket and a periodic timer together, and handles
+ * whichever is ready.
  *
  *   epoll-loop.c   evloop_epoll(): epoll, with a timerfd
  *   uring-loop.c   evloop_uring(): io_uring (liburing), a poll on the
@@ -62,8 +63,9 @@ struct evloop {
 /*
  * Run the loop until a handler stops it or something fails. 0, or a
  * negative errno: -ENOTSUP when the channel's backend has no descriptor
- * (memlink.ko is not loaded), -EPIPE when a client's daemon went away,
- * -ENOSYS (io_uring) when the kernel has no io_uring.
+ * (kmod and linux have one), -EPIPE when a client's daemon went away,
+ * -ENOSYS (io_uring) when the kernel has no io_uring, -EPERM when it is
+ * not allowed (kernel.io_uring_disabled, a container's seccomp filter).
  */
 int evloop_epoll(struct evloop *l);
 int evloop_uring(struct evloop *l);

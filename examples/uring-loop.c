@@ -4,7 +4,8 @@
  * descriptor gets a poll (multishot, or one-shot re-armed after each
  * completion with EVLOOP_URING_ONESHOT), the socket a recv, the timer an
  * IORING_OP_TIMEOUT with an absolute deadline; each is submitted again
- * once it completes. Needs memlink.ko (kmod backend).
+ * once it completes. Runs over the kmod backend (memlink.ko) and the linux
+ * one (no module needed); MEMLINK_BACKEND picks.
  *
  *   cc -std=c11 uring-loop.c demo.c -lmemlink -luring -o uring-loop && ./uring-loop
  */
@@ -195,10 +196,10 @@ int evloop_uring(struct evloop *l)
 	struct uloop u = { .l = l };
 	int err;
 
-	u.cfd = ml_chan_fd(l->chan); /* -ENOTSUP: no memlink.ko */
+	u.cfd = ml_chan_fd(l->chan); /* -ENOTSUP: a backend without one (darwin) */
 	if (u.cfd < 0)
 		return u.cfd;
-	err = io_uring_queue_init(8, &u.ring, 0); /* -ENOSYS: no io_uring */
+	err = io_uring_queue_init(8, &u.ring, 0); /* -ENOSYS, -EPERM: no io_uring */
 	if (err)
 		return err;
 	err = run(&u);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Event loops over the kmod backend, in the VM: the loops of examples/
+ * Event loops over a channel's descriptor, in the VM over the kmod backend
+ * and on the host over the linux one: the loops of examples/
  * (evloop_epoll, evloop_uring with a multishot and with a re-armed one-shot
  * poll) wait on a channel's ml_chan_fd(), a datagram socket and a timer
  * together, as real processes send to them:
@@ -17,8 +18,13 @@
  * (no busy waiting). A missed message stalls its sender: the loop's
  * watchdog, on the timer, fails the test.
  *
+ * The backend: $MEMLINK_BACKEND, kmod when unset (what the VM runs), or
+ * linux (make test-evloop runs it so on the host, without the module).
+ *
  * Links the examples' loops, the library and liburing (see the Makefile).
- * Without io_uring in the kernel (-ENOSYS) the io_uring variants skip.
+ * Without io_uring (-ENOSYS: not in the kernel; -EPERM: disabled by
+ * kernel.io_uring_disabled or refused by a seccomp filter, as in many
+ * containers) the io_uring variants skip.
  */
 #include "memlink_test.h"
 
@@ -80,11 +86,26 @@ static int burst_len(uint32_t burst)
 	return 1 + (int)((burst * 7u + burst / 3u) % BURST_MAX);
 }
 
+/* $MEMLINK_BACKEND: kmod (unset) or linux; its enum ml_backend, 0 if neither. */
+static const char *backend_name(void)
+{
+	const char *b = getenv("MEMLINK_BACKEND");
+
+	return b && *b ? b : "kmod";
+}
+
+static unsigned backend(void)
+{
+	const char *b = backend_name();
+
+	return !strcmp(b, "kmod") ? ML_BACKEND_KMOD : !strcmp(b, "linux") ? ML_BACKEND_LINUX : 0;
+}
+
 static struct ml_chan_opts chan_opts(unsigned max_clients)
 {
 	struct ml_chan_opts o = {
 		.size = sizeof(o),
-		.backend = ML_BACKEND_KMOD,
+		.backend = backend(),
 		.max_clients = max_clients,
 		.ring_size = 64u << 10,
 	};
@@ -366,7 +387,11 @@ FIXTURE_SETUP(evloop)
 {
 	self->writer = -1;
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, self->sv));
-	setenv("MEMLINK_BACKEND", "kmod", 1);
+	if (!backend())
+		TH_LOG("MEMLINK_BACKEND=%s: kmod or linux", backend_name());
+	ASSERT_NE(0u, backend());
+	/* Also for the examples' programs, which open channels without options. */
+	setenv("MEMLINK_BACKEND", backend_name(), 1);
 }
 
 FIXTURE_TEARDOWN(evloop)
@@ -377,7 +402,10 @@ FIXTURE_TEARDOWN(evloop)
 	close(self->sv[1]);
 }
 
-/* The io_uring variants need io_uring in the kernel (the debug one may not). */
+/*
+ * The io_uring variants need io_uring: in the kernel (the debug one may not
+ * have it), and allowed (kernel.io_uring_disabled, a container's seccomp).
+ */
 #define SKIP_WITHOUT_URING()							\
 	do {									\
 		struct io_uring __r;						\
@@ -385,6 +413,8 @@ FIXTURE_TEARDOWN(evloop)
 										\
 		if (__e == -ENOSYS)						\
 			SKIP(return, "no io_uring in this kernel");		\
+		if (__e == -EPERM)						\
+			SKIP(return, "io_uring is not allowed here");		\
 		if (__e == 0)							\
 			io_uring_queue_exit(&__r);				\
 	} while (0)

@@ -2,7 +2,8 @@
 /*
  * Helpers shared by the memlink.ko kselftests (tests/kmod/NAME_test.c).
  *
- * Every test runs as root in a VM with memlink.ko loaded. The harness forks
+ * Every test runs as root in a VM with memlink.ko loaded (evloop_test also
+ * on the host, over the linux backend: make test-evloop). The harness forks
  * one process per test; processes a test forks itself are started with
  * ml_fork(), which makes them die with SIGKILL when the test process dies
  * (a failed ASSERT aborts it), so nothing is left waiting in the module.

@@ -7,14 +7,16 @@
  *   memlink-stat --regions [--json]
  *
  * Without names, every channel the backend can list (the module's listing,
- * /dev/shm, or the darwin lock files). For each: size, backend, the
- * daemon's pid and whether it is alive, clients, backpressure, heartbeat
- * age; then one line per client slot in use with per-lane fill levels and
- * lanes whose indices are corrupt. --json prints one JSON object per
- * channel per line. --gc removes what dead daemons left behind (their
- * /dev/shm objects and lock files) and says how many. --regions lists the
- * module's regions instead, as ipcs(1) does (regions.c). Exit status: 0, 1 if
- * a named channel could not be read, 2 for a usage error.
+ * the linux daemons' listening sockets, or the darwin lock files). For
+ * each: size, backend, the daemon's pid and whether it is alive, clients,
+ * backpressure, heartbeat age, the daemon's uid; then one line per client
+ * slot in use with its uid and pid as the kernel reported them (where the
+ * backend knows them), per-lane fill levels and lanes whose indices are
+ * corrupt. --json prints one JSON object per channel per line. --gc
+ * removes what dead daemons left behind (darwin: objects and lock files;
+ * linux and kmod leave nothing) and says how many. --regions lists the
+ * module's regions instead, as ipcs(1) does (regions.c). Exit status: 0, 1
+ * if a named channel could not be read, 2 for a usage error.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -99,16 +101,30 @@ static void fmt_lanes(char *buf, size_t len, const uint32_t *used, const uint32_
 	}
 }
 
+/* "uid 1000 kpid 4242 " from the kernel's word on a client; "" where it has none. */
+static void fmt_cred(char *buf, size_t len, uint32_t uid, uint32_t kpid)
+{
+	char u[24] = "", p[24] = "";
+
+	if (uid != ML_CHAN_NOBODY)
+		snprintf(u, sizeof(u), "uid %-6u ", uid);
+	if (kpid != ML_CHAN_NOBODY)
+		snprintf(p, sizeof(p), "kpid %-7u ", kpid);
+	snprintf(buf, len, "%s%s", u, p);
+}
+
 static void print_text(const struct ml_chan_status *st)
 {
-	char size[32], age[32], daemon[48];
+	char size[32], age[32], daemon[48], uid[16] = "-", cred[48];
 
 	fmt_size(size, sizeof(size), st->region_size);
 	fmt_age(age, sizeof(age), st->beat_age_ns);
 	snprintf(daemon, sizeof(daemon), "%u %s %s", st->daemon_pid,
 		 alive_word(st->daemon_alive), daemon_state(st->daemon_state));
-	printf("%-24s %-7s %10s  %-26s %3u/%-3u %5.2f  %8s\n", st->name, st->backend, size,
-	       daemon, st->clients, st->max_clients, st->backpressure, age);
+	if (st->daemon_uid != ML_CHAN_NOBODY)
+		snprintf(uid, sizeof(uid), "%u", st->daemon_uid);
+	printf("%-24s %-7s %10s  %-26s %3u/%-3u %5.2f  %8s  %s\n", st->name, st->backend, size,
+	       daemon, st->clients, st->max_clients, st->backpressure, age, uid);
 	for (unsigned i = 0; i < st->max_clients && i < ML_CHAN_MAX_CLIENTS; i++) {
 		const struct ml_chan_client_status *c = &st->client[i];
 		char req[64], resp[64];
@@ -118,9 +134,17 @@ static void print_text(const struct ml_chan_status *st)
 		fmt_age(age, sizeof(age), c->beat_age_ns);
 		fmt_lanes(req, sizeof(req), c->req_used, c->req_cap, c->corrupt & 7);
 		fmt_lanes(resp, sizeof(resp), c->resp_used, c->resp_cap, c->corrupt >> 3);
-		printf("  client %-2u %-10s pid %-7u %-7s beat %-7s req %s  resp %s\n", i,
-		       slot_state(c->state), c->pid, alive_word(c->alive), age, req, resp);
+		fmt_cred(cred, sizeof(cred), st->client_uid[i], st->client_kpid[i]);
+		printf("  client %-2u %-10s pid %-7u %s%-7s beat %-7s req %s  resp %s\n", i,
+		       slot_state(c->state), c->pid, cred, alive_word(c->alive), age, req, resp);
 	}
+}
+
+/* ,"key":N, nothing where the backend cannot tell (ML_CHAN_NOBODY). */
+static void json_id(const char *key, uint32_t v)
+{
+	if (v != ML_CHAN_NOBODY)
+		printf(",\"%s\":%u", key, v);
 }
 
 static void json_lanes(const char *key, const uint32_t *v)
@@ -146,6 +170,7 @@ static void print_json(const struct ml_chan_status *st)
 	       "\"daemon_pid\":%u,\"daemon_alive\":%s,\"daemon_state\":\"%s\"",
 	       st->name, st->backend, (unsigned long long)st->region_size, st->daemon_pid,
 	       json_bool(st->daemon_alive), daemon_state(st->daemon_state));
+	json_id("daemon_uid", st->daemon_uid);
 	json_age("heartbeat_age_ms", st->beat_age_ns);
 	printf(",\"clients\":%u,\"max_clients\":%u,\"ring_size\":%u,\"max_msg\":%u,"
 	       "\"backpressure\":%.4f,\"slots\":[",
@@ -157,6 +182,8 @@ static void print_json(const struct ml_chan_status *st)
 			continue;
 		printf("%s{\"slot\":%u,\"state\":\"%s\",\"pid\":%u,\"alive\":%s", first ? "" : ",",
 		       i, slot_state(c->state), c->pid, json_bool(c->alive));
+		json_id("uid", st->client_uid[i]);
+		json_id("kpid", st->client_kpid[i]);
 		json_age("heartbeat_age_ms", c->beat_age_ns);
 		json_lanes("req_used", c->req_used);
 		json_lanes("req_cap", c->req_cap);
@@ -178,6 +205,10 @@ static int show(const char *name, void *arg)
 	if (!st)
 		return -ENOMEM;
 	st->size = sizeof(*st);
+	/* Unknown unless the library says (one that predates them leaves them). */
+	st->daemon_uid = st->daemon_kpid = ML_CHAN_NOBODY;
+	for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++)
+		st->client_uid[i] = st->client_kpid[i] = ML_CHAN_NOBODY;
 	err = ml_chan_inspect(name, cfg->backend, st);
 	if (err == -EPIPE) {
 		/* The module lets no one in once the daemon is gone. */
@@ -206,8 +237,8 @@ static int show_all(struct cfg *cfg, char **names, int n)
 	int err = 0;
 
 	if (!cfg->json)
-		printf("%-24s %-7s %10s  %-26s %7s %5s  %8s\n", "CHANNEL", "BACKEND", "SIZE",
-		       "DAEMON", "CLIENTS", "BP", "BEAT");
+		printf("%-24s %-7s %10s  %-26s %7s %5s  %8s  %s\n", "CHANNEL", "BACKEND", "SIZE",
+		       "DAEMON", "CLIENTS", "BP", "BEAT", "UID");
 	if (n)
 		for (int i = 0; i < n; i++)
 			show(names[i], cfg);
