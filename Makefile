@@ -295,7 +295,7 @@ check-fuzz: $(FUZZ_TARGETS:%=$(FUZZ_O)/fuzz-%)
 fuzz-seeds: $(O)/tests/fuzz/gen-seeds
 	$(Q)$< tests/fuzz/corpus
 
-$(O)/tests/fuzz/gen-seeds: $(O)/obj/tests/fuzz/gen-seeds.o $(LIB_A)
+$(O)/tests/fuzz/gen-seeds: $(O)/obj/tests/fuzz/gen-seeds.o $(O)/obj/tests/fuzz/chanops.o $(LIB_A)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ $(ALL_LDFLAGS)

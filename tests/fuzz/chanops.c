@@ -2,12 +2,14 @@
 /*
  * What the channel targets share: the calls either side of a channel
  * makes, each with the only results the API allows, and the harness's own
- * ways of playing the hostile peer (writing into the region, holding or
- * dropping a bell's lock).
+ * ways of playing the hostile peer (writing into the region, talking on
+ * the channel's socket).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fuzz.h"
 
@@ -216,14 +218,78 @@ void fz_poke(uint8_t *region, size_t len, struct fz *f)
 		region[off + i] = fz_u8(f);
 }
 
-int fz_lock(int fd, unsigned bell, bool hold)
+socklen_t fz_addr(struct sockaddr_un *a, const char *name)
 {
-	struct flock fl = {
-		.l_type = hold ? F_WRLCK : F_UNLCK,
-		.l_whence = SEEK_SET,
-		.l_start = (off_t)bell,
-		.l_len = 1,
-	};
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1, "memlink.%s", name);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a->sun_path + 1));
+}
 
-	return fcntl(fd, F_OFD_SETLK, &fl) ? -errno : 0;
+int fz_hello(const char *name, unsigned kind, struct ml__wire_reply *r, int *fds, int *n)
+{
+	struct ml__wire_hello h = {
+		.magic = ML__WIRE_MAGIC,
+		.version = ML__WIRE_VERSION,
+		.kind = (uint16_t)kind,
+	};
+	union {
+		struct cmsghdr c;
+		char b[CMSG_SPACE(sizeof(int) * ML__WIRE_MAX_FDS)];
+	} u;
+	struct iovec iov = { .iov_base = r, .iov_len = sizeof(*r) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b) };
+	struct sockaddr_un a;
+	socklen_t alen = fz_addr(&a, name);
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ssize_t got;
+
+	*n = 0;
+	if (s < 0)
+		return -1;
+	memset(r, 0, sizeof(*r));
+	/* libFuzzer's SIGALRM (its -timeout) may interrupt any of these. */
+	while ((got = connect(s, (struct sockaddr *)&a, alen)) && errno == EINTR)
+		;
+	while (!got && (got = send(s, &h, sizeof(h), 0)) < 0 && errno == EINTR)
+		;
+	while (got == sizeof(h) && (got = recvmsg(s, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (got < (ssize_t)ML__WIRE_REPLY_SHORT) {
+		close(s);
+		return -1;
+	}
+	if (CMSG_FIRSTHDR(&m) && CMSG_FIRSTHDR(&m)->cmsg_type == SCM_RIGHTS) {
+		*n = (int)((CMSG_FIRSTHDR(&m)->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		memcpy(fds, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof(int) * (size_t)*n);
+	}
+	return s;
+}
+
+int fz_region_fd(const char *name)
+{
+	struct ml__wire_reply r;
+	int fds[ML__WIRE_MAX_FDS], n, s = fz_hello(name, ML__WIRE_INSPECT, &r, fds, &n);
+
+	if (s < 0)
+		return -1;
+	close(s);
+	for (int i = 1; i < n; i++)
+		close(fds[i]);
+	return n && !r.err ? fds[0] : -1;
+}
+
+int fz_join(const char *name)
+{
+	struct ml__wire_reply r;
+	int fds[ML__WIRE_MAX_FDS], n, s = fz_hello(name, ML__WIRE_JOIN, &r, fds, &n);
+
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	if (s >= 0 && r.err) {
+		close(s);
+		s = -1;
+	}
+	return s;
 }

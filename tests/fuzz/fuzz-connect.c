@@ -4,29 +4,145 @@
  * channel, met by a client through the real linux backend.
  *
  * Input: a byte n, n bytes of operations (enum fz_chan_op), then the
- * region. The region becomes /dev/shm/memlink.fzc-PID, page-rounded (the
- * tail zeroed) and at most 1 MiB, and the harness holds the lock on its
- * byte 0, so the library sees a live daemon behind it. If
+ * region. The region goes into a sealed memfd, page-rounded (the tail
+ * zeroed) and at most 1 MiB, and the harness plays its daemon: a thread
+ * bound to the channel's socket answers hellos as a daemon would (a JOIN
+ * gets the first free slot of the region, claimed, with the memfd and two
+ * eventfds; an INSPECT the memfd), and keeps the client's connection, so
+ * the library sees a live daemon behind the region. If
  * ml_client_connect() accepts the region, the operations drive the client
- * while the "daemon" (the harness) keeps writing into the region and may
- * let go of its lock. ml_chan_inspect() (memlink-stat) reads the region
- * before and after. Nothing may crash, and every call must return what the
- * API allows.
+ * while the "daemon" keeps writing into the region and may die (its end of
+ * the connection closes). ml_chan_inspect() (memlink-stat) reads the
+ * region before and after. Nothing may crash, every call must return what
+ * the API allows, and no descriptor may be left behind.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "chan_layout.h"
 #include "fuzz.h"
 
 #define MAX_REGION (1u << 20)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char name[32], path[48];
+static char name[32];
+
+/* The harness's daemon: what the thread answers with, under `lock`. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_memfd = -1, g_conn = -1, g_listen = -1;
+static uint8_t *g_region;
+static size_t g_len;
+
+static void answer(int c)
+{
+	struct ml__wire_hello h;
+	struct ml__wire_reply r = { .magic = ML__WIRE_MAGIC, .version = ML__WIRE_VERSION };
+	int fds[3] = { -1, -1, -1 }, n = 0;
+	size_t len = ML__WIRE_REPLY_SHORT;
+
+	if (recv(c, &h, sizeof(h), 0) != sizeof(h) || g_memfd < 0) {
+		close(c);
+		return;
+	}
+	r.kind = h.kind;
+	r.region_size = g_len;
+	fds[n++] = g_memfd;
+	if (h.kind == ML__WIRE_INSPECT) {
+		len = sizeof(r);
+		r.npeers = ML_CHAN_MAX_CLIENTS;
+	} else {
+		const struct ml__ctl *ctl = (const struct ml__ctl *)g_region;
+		unsigned max = g_len >= ML__CTL_SIZE ? ctl->max_clients : 0;
+
+		/* As a daemon would: the first free slot, claimed. */
+		for (unsigned i = 0; i < max && i < ML_CHAN_MAX_CLIENTS && !r.bell; i++) {
+			_Atomic uint32_t *st = (_Atomic uint32_t *)&ctl->slot[i].state;
+			uint32_t free_ = ML__SLOT_FREE;
+
+			if (atomic_compare_exchange_strong(st, &free_, ML__SLOT_CLAIMED))
+				r.bell = 1 + i;
+		}
+		if (!r.bell) {
+			r.err = ECONNREFUSED;
+			n = 0;
+		} else {
+			fds[n++] = eventfd(0, EFD_CLOEXEC);
+			fds[n++] = eventfd(0, EFD_CLOEXEC);
+		}
+	}
+	{
+		char cb[CMSG_SPACE(sizeof(int) * 3)];
+		struct iovec iov = { .iov_base = &r, .iov_len = len };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+		if (n) {
+			memset(cb, 0, sizeof(cb));
+			m.msg_control = cb;
+			m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
+			CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
+			CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
+			CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+			memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), fds, sizeof(int) * (size_t)n);
+		}
+		sendmsg(c, &m, MSG_NOSIGNAL);
+	}
+	for (int i = 1; i < n; i++)
+		close(fds[i]);
+	if (h.kind == ML__WIRE_JOIN && !r.err) {
+		if (g_conn >= 0)
+			close(g_conn);
+		g_conn = c; /* the client's liveness, and ours to it */
+	} else {
+		close(c);
+	}
+}
+
+static void *daemon_thread(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int c = accept4(g_listen, NULL, NULL, SOCK_CLOEXEC);
+
+		if (c < 0)
+			continue;
+		pthread_mutex_lock(&lock);
+		answer(c);
+		pthread_mutex_unlock(&lock);
+	}
+	return NULL;
+}
+
+/*
+ * Descriptors of the kinds the library could leave open: all but pipes,
+ * which the sanitizers' symbolizer opens for good when libFuzzer prints a
+ * new function.
+ */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	char path[300], link[64];
+	int n = 0;
+
+	CHECK(d);
+	while ((e = readdir(d))) {
+		ssize_t k;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		k = readlink(path, link, sizeof(link) - 1);
+		n += k < 0 || k < 5 || memcmp(link, "pipe:", 5);
+	}
+	closedir(d);
+	return n;
+}
 
 /* memlink-stat's view of the region: read without joining, only reported. */
 static void inspect(void)
@@ -35,7 +151,7 @@ static void inspect(void)
 	int err = ml_chan_inspect(name, ML_BACKEND_LINUX, &st);
 
 	if (err) {
-		CHECK(err == -ENOENT || err == -EPROTO);
+		CHECK(err == -ENOENT || err == -EPROTO || err == -EPIPE);
 		return;
 	}
 	CHECK(st.max_clients >= 1 && st.max_clients <= ML_CHAN_MAX_CLIENTS);
@@ -51,13 +167,24 @@ static void inspect(void)
 	}
 }
 
-/* One object name per process: fuzzers may run side by side. */
+/* One channel per process (fuzzers may run side by side), one daemon thread. */
+static int fds_at_start = -1;
+
 static void name_once(void)
 {
-	if (!name[0]) {
-		snprintf(name, sizeof(name), "fzc-%d", (int)getpid());
-		snprintf(path, sizeof(path), "/memlink.%s", name);
-	}
+	struct sockaddr_un a;
+	socklen_t alen;
+	pthread_t t;
+
+	if (name[0])
+		return;
+	snprintf(name, sizeof(name), "fzc-%d", (int)getpid());
+	alen = fz_addr(&a, name);
+	g_listen = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	CHECK(g_listen >= 0 && !bind(g_listen, (struct sockaddr *)&a, alen) &&
+	      !listen(g_listen, 16));
+	CHECK(!pthread_create(&t, NULL, daemon_thread, NULL));
+	fds_at_start = count_fds();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -65,7 +192,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ml_chan_opts o = { .size = sizeof(o), .backend = ML_BACKEND_LINUX };
 	uint8_t *region = NULL;
 	size_t nops, rlen, len;
-	bool locked = true;
 	ml_chan *c = NULL;
 	struct fz f;
 	int fd, err;
@@ -80,21 +206,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rlen = MAX_REGION;
 	len = (rlen + 4095) / 4096 * 4096;
 
-	fd = shm_open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = memfd_create("fzc", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	CHECK(fd >= 0);
 	CHECK(ftruncate(fd, (off_t)len) == 0);
+	CHECK(!fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
 	if (len) {
 		region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		CHECK(region != MAP_FAILED);
 		memcpy(region, data + 1 + nops, rlen);
 	}
-	CHECK(fz_lock(fd, 0, true) == 0);
+	pthread_mutex_lock(&lock);
+	g_memfd = fd;
+	g_region = region;
+	g_len = len;
+	pthread_mutex_unlock(&lock);
 
 	inspect();
 	err = ml_client_connect(&c, name, &o);
 	if (err) {
 		CHECK(err == -ENOENT || err == -EPROTO || err == -ECONNREFUSED ||
-		      err == -EPIPE);
+		      err == -EPIPE || err == -EPERM);
 		goto out;
 	}
 	CHECK(region != NULL);
@@ -104,9 +235,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (op == FZC_POKE) {
 			fz_poke(region, len, &f);
 		} else if (op == FZC_BELL) {
-			/* The daemon dies (or, as far as locks go, comes back). */
-			locked = !locked;
-			CHECK(fz_lock(fd, 0, locked) == 0);
+			/* The daemon dies: its end of the client's connection goes. */
+			pthread_mutex_lock(&lock);
+			if (g_conn >= 0)
+				close(g_conn);
+			g_conn = -1;
+			pthread_mutex_unlock(&lock);
 		} else {
 			fz_chan_op(c, false, 1, op, &f);
 		}
@@ -117,9 +251,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	inspect();
 out:
 	ml_chan_close(c);
+	pthread_mutex_lock(&lock);
+	if (g_conn >= 0)
+		close(g_conn);
+	g_conn = g_memfd = -1;
+	g_region = NULL;
+	pthread_mutex_unlock(&lock);
 	if (region)
 		munmap(region, len);
-	close(fd); /* and with it the lock */
-	shm_unlink(path);
+	close(fd);
+	/* Whatever the daemon sent, the client kept none of it. */
+	CHECK(count_fds() == fds_at_start);
 	return 0;
 }

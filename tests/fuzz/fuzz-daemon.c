@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target: a hostile client. A real daemon (linux backend, small
- * rings) serves a region that the harness maps too and writes into as it
- * pleases: control region, slots, rings. The daemon must neither crash nor
+ * rings) serves a region that the harness maps too (the memfd an onlooker
+ * gets on the channel's socket) and writes into as it pleases: control
+ * region, slots, rings. The daemon must neither crash nor
  * touch memory outside its mapping (guard.c puts guard pages around it),
  * and every call must return what the API allows.
  *
  * Input: a byte of geometry (bits 0-1: clients - 1, bits 2-3: ring size
- * 256 << n, bit 4: connect a real client first), a byte of client bells
- * the harness holds (so that slots it marks in use look alive), then
+ * 256 << n, bit 4: connect a real client first), a byte of slots the
+ * harness holds by raw clients that join on the socket and never attach
+ * their rings (so that slots in use look alive), then
  * operations (enum fz_chan_op). A fresh daemon per input keeps runs
  * reproducible.
  */
@@ -27,14 +29,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char name[32], path[48];
+static char name[32];
 
 static void name_once(void)
 {
-	if (!name[0]) {
+	if (!name[0])
 		snprintf(name, sizeof(name), "fzd-%d", (int)getpid());
-		snprintf(path, sizeof(path), "/memlink.%s", name);
-	}
 }
 
 /* FZC_POKE_RING: a head or tail of one of slot i's rings moves. */
@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct stat st;
 	uint32_t held;
 	struct fz f;
-	int fd, err;
+	int fd, err, raw[ML_CHAN_MAX_CLIENTS];
 
 	if (size < 2)
 		return 0;
@@ -75,14 +75,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f = (struct fz){ data + 2, size - 2 };
 
 	CHECK(ml_daemon_create(&d, name, &o) == 0);
-	fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+	fd = fz_region_fd(name);
 	CHECK(fd >= 0 && fstat(fd, &st) == 0);
 	region = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	CHECK(region != MAP_FAILED);
 	ctl = (struct ml__ctl *)region;
+	for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++)
+		raw[i] = -1;
 	for (unsigned i = 0; i < max_clients; i++)
 		if (held & (1u << i))
-			CHECK(fz_lock(fd, 1 + i, true) == 0);
+			CHECK((raw[i] = fz_join(name)) >= 0);
 	if (data[0] & 0x10) {
 		err = ml_client_connect(&cl, name, &o);
 		CHECK(err == 0 || (err == -ECONNREFUSED && held == (1u << max_clients) - 1));
@@ -98,10 +100,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fz_poke(region, (size_t)st.st_size, &f);
 			break;
 		case FZC_BELL:
+			/* A raw client leaves, or one joins (refused when full: fine). */
 			i = fz_u8(&f) % max_clients;
-			held ^= 1u << i;
-			/* Taking a bell a live client holds fails: fine. */
-			fz_lock(fd, 1 + i, held & (1u << i));
+			if (raw[i] >= 0) {
+				close(raw[i]);
+				raw[i] = -1;
+			} else {
+				raw[i] = fz_join(name);
+			}
 			break;
 		case FZC_SET_BP:
 			/* Mostly -0.1 to 1.175, and the doubles that are no level. */
@@ -138,6 +144,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned k = 0; k < 64; k++)
 		fz_chan_op(d, true, max_clients, FZC_RECV_MAX, &f);
 
+	for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++)
+		if (raw[i] >= 0)
+			close(raw[i]);
 	ml_chan_close(cl);
 	ml_chan_close(d);
 	munmap(region, (size_t)st.st_size);

@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "linux/wire.h"
 #include "memlink.h"
 
 /*
@@ -109,9 +113,20 @@ size_t fz_len(uint8_t b);
 void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, struct fz *f);
 /* FZC_POKE: a peer writes a few bytes anywhere in the region. */
 void fz_poke(uint8_t *region, size_t len, struct fz *f);
-/* Hold (write-lock) or let go of byte `bell` of fd, the way the linux
- * backend marks a live holder; 0 or -errno. */
-int fz_lock(int fd, unsigned bell, bool hold);
+/* The linux backend's socket (lib/linux/wire.h): its abstract address. */
+socklen_t fz_addr(struct sockaddr_un *a, const char *name);
+/*
+ * Say hello (JOIN or INSPECT) to channel `name`'s daemon: the connection,
+ * or -1; its reply in *r and the descriptors it sent in fds[0..*n).
+ */
+int fz_hello(const char *name, unsigned kind, struct ml__wire_reply *r, int *fds, int *n);
+/* The daemon's memfd, as an onlooker gets it; -1 on failure. */
+int fz_region_fd(const char *name);
+/*
+ * A raw client that takes a slot and never connects its rings: the
+ * connection (closing it frees the slot), or -1 when refused.
+ */
+int fz_join(const char *name);
 
 /*
  * guard.c wraps mmap/munmap (linked with --wrap): every shared mapping,

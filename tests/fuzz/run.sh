@@ -19,7 +19,7 @@ pid=$!
 wait $pid
 rc=$?
 # Objects of a crashed run (the targets name them after their pid).
-rm -f /dev/shm/memlink.fz*-"$pid"
+rm -f /dev/shm/memlink.fz*-"$pid" # (older builds: the linux backend leaves nothing now)
 if [ "$rc" -ne 0 ] || grep -q -e 'runtime error:' -e '^==[0-9]*==ERROR:' "$log"; then
 	tail -n 80 "$log"
 	echo "$bin: failed (exit $rc); full log: $log"
