@@ -254,8 +254,9 @@ int fz_hello(const char *name, unsigned kind, struct ml__wire_reply *r, int *fds
 		;
 	while (!got && (got = send(s, &h, sizeof(h), 0)) < 0 && errno == EINTR)
 		;
-	while (got == sizeof(h) && (got = recvmsg(s, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-		;
+	if (got == sizeof(h))
+		while ((got = recvmsg(s, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+			;
 	if (got < (ssize_t)ML__WIRE_REPLY_SHORT) {
 		close(s);
 		return -1;
