@@ -308,13 +308,19 @@ static int linux_open(struct ml__shm *s)
 	err = dial(l, s->name, &cr);
 	if (!err)
 		err = ml__lnx_send(l->sock, &h, sizeof(h), NULL, 0);
+	/* Refused at accept and closed already: its refusal waits to be read. */
+	if (err == -EPIPE || err == -ECONNRESET)
+		err = 0;
 	if (!err)
 		err = await_reply(l->sock);
+	if (err == -ECONNRESET)
+		err = -EPIPE;
 	if (err)
 		goto fail;
 	len = ml__lnx_recv(l->sock, r, sizeof(*r), fds, &n, MSG_DONTWAIT);
-	/* Closed without a word: it went, or it would not have us. */
-	err = len == 0 ? -EPIPE : len == -EMSGSIZE ? -EPROTO : len < 0 ? (int)len : 0;
+	/* Closed without a word (or reset, our hello unread): it went, or would not have us. */
+	err = len == 0 || len == -ECONNRESET ? -EPIPE : len == -EMSGSIZE ? -EPROTO :
+	      len < 0 ? (int)len : 0;
 	if (!err)
 		err = check_reply(r, len, h.kind, fds, n);
 	if (err)

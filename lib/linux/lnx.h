@@ -31,6 +31,7 @@ struct ml__lnx_peer {
 
 struct ml__lnx_pending {
 	int fd;               /* -1: unused */
+	bool refused;         /* the mode does not admit it (it gets EACCES) */
 	uint64_t since_ns;
 };
 

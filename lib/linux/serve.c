@@ -66,20 +66,40 @@ static void drop_peer(struct ml__shm *s, unsigned b)
 	changed(s);
 }
 
-static void add_pending(struct ml__lnx *l, int fd, uint64_t now)
+/*
+ * A new connection waits for its hello. When all places are taken, the
+ * one silent longest goes, one the mode refuses (`refused`, by its
+ * credentials at accept) before any it admits; and a refused newcomer
+ * takes no admitted one's place: a user the mode refuses cannot keep
+ * those it admits out by flooding.
+ */
+static void add_pending(struct ml__lnx *l, int fd, uint64_t now, bool refused)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
-	unsigned at = 0;
+	unsigned at = ML__WIRE_PENDING_MAX;
 
-	for (unsigned i = 0; i < ML__WIRE_PENDING_MAX; i++) {
-		if (l->pending[i].fd < 0) {
+	unsigned oldest = ML__WIRE_PENDING_MAX, oldest_refused = ML__WIRE_PENDING_MAX;
+
+	for (unsigned i = 0; i < ML__WIRE_PENDING_MAX && at == ML__WIRE_PENDING_MAX; i++) {
+		const struct ml__lnx_pending *p = &l->pending[i];
+
+		if (p->fd < 0)
 			at = i;
-			break;
-		}
-		if (l->pending[i].since_ns < l->pending[at].since_ns)
-			at = i;
+		else if (p->refused && (oldest_refused == ML__WIRE_PENDING_MAX ||
+					p->since_ns < l->pending[oldest_refused].since_ns))
+			oldest_refused = i;
+		else if (!p->refused && (oldest == ML__WIRE_PENDING_MAX ||
+					 p->since_ns < l->pending[oldest].since_ns))
+			oldest = i;
 	}
-	drop_pending(l, at); /* all taken: the one silent longest goes */
+	if (at == ML__WIRE_PENDING_MAX)
+		at = oldest_refused != ML__WIRE_PENDING_MAX ? oldest_refused :
+		     refused ? ML__WIRE_PENDING_MAX : oldest;
+	if (at == ML__WIRE_PENDING_MAX) {
+		close(fd);
+		return;
+	}
+	drop_pending(l, at);
 	ev.data.u64 = tag(TAG_PENDING, at, fd);
 	if (epoll_ctl(l->tfd, EPOLL_CTL_ADD, fd, &ev)) {
 		close(fd);
@@ -87,6 +107,7 @@ static void add_pending(struct ml__lnx *l, int fd, uint64_t now)
 	}
 	l->pending[at].fd = fd;
 	l->pending[at].since_ns = now;
+	l->pending[at].refused = refused;
 }
 
 static void listen_on(struct ml__lnx *l, bool on)
@@ -99,13 +120,16 @@ static void listen_on(struct ml__lnx *l, bool on)
 	epoll_ctl(l->tfd, EPOLL_CTL_MOD, l->sock, &ev);
 }
 
+static bool admitted(const struct ml__lnx *l, int fd, struct ucred *cr);
+
 static void accept_all(struct ml__lnx *l, uint64_t now)
 {
 	for (;;) {
 		int fd = accept4(l->sock, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct ucred cr;
 
 		if (fd >= 0) {
-			add_pending(l, fd, now);
+			add_pending(l, fd, now, !admitted(l, fd, &cr));
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)

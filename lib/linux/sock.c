@@ -131,6 +131,8 @@ bool ml__lnx_is_eventfd(int fd)
 int ml__lnx_check_memfd(int fd, uint64_t size)
 {
 	const int need = F_SEAL_SHRINK | F_SEAL_GROW;
+	/* Sealed against writing, it could not be mapped for writing. */
+	const int refuse = F_SEAL_WRITE | 0x0010 /* F_SEAL_FUTURE_WRITE, Linux 5.1 */;
 	struct stat st;
 	int seals;
 
@@ -139,5 +141,5 @@ int ml__lnx_check_memfd(int fd, uint64_t size)
 		return -EPROTO;
 	/* Unsealed, the daemon could shrink it under us: SIGBUS on access. */
 	seals = fcntl(fd, F_GET_SEALS);
-	return seals >= 0 && (seals & need) == need ? 0 : -EPROTO;
+	return seals >= 0 && (seals & need) == need && !(seals & refuse) ? 0 : -EPROTO;
 }

@@ -94,6 +94,10 @@ int t_sock_group_mode(void);
 int t_sock_gone_or_stopped(void);
 int t_sock_kill_orders(void);
 int t_sock_fd_readiness(void);
+int t_sock_uid_daemon(void);
+int t_sock_death_sleepers(void);
+int t_sock_fds_cloexec(void);
+int t_sock_connect_flood(void);
 int t_no_lost_wakeup(void);            /* wakeup.c */
 int t_missed_wakeup_counted(void);     /* wakeup.c */
 int t_recv_many(void);                 /* batch.c */

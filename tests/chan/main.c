@@ -76,6 +76,10 @@ static const struct pt_test tests[] = {
 	{ "sock_gone_or_stopped", t_sock_gone_or_stopped },
 	{ "sock_kill_orders", t_sock_kill_orders },
 	{ "sock_fd_readiness", t_sock_fd_readiness },
+	{ "sock_uid_daemon", t_sock_uid_daemon },
+	{ "sock_death_sleepers", t_sock_death_sleepers },
+	{ "sock_fds_cloexec", t_sock_fds_cloexec },
+	{ "sock_connect_flood", t_sock_connect_flood },
 };
 
 /* Objects (and the darwin backend's lock files) of this run in `dirname`. */
