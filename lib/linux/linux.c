@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,6 +376,26 @@ static int linux_cred(struct ml__shm *s, unsigned bell, uint32_t *uid, uint32_t 
 	return 0;
 }
 
+/* Before Linux 5.11 (no epoll_pwait2): milliseconds, rounded up. */
+static _Atomic bool no_pwait2;
+
+static int sleep_in(int efd, struct epoll_event ev[2], const struct timespec *ts)
+{
+	long long ms;
+	int n;
+
+	if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+		n = epoll_pwait2(efd, ev, 2, ts, NULL);
+		if (n >= 0 || errno != ENOSYS)
+			return n;
+		atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
+	}
+	if (!ts)
+		return epoll_wait(efd, ev, 2, -1);
+	ms = (long long)ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000;
+	return epoll_wait(efd, ev, 2, ms > INT_MAX ? INT_MAX : (int)ms);
+}
+
 static int linux_wait(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word,
 		      uint32_t expected, int64_t timeout_ns)
 {
@@ -390,10 +411,7 @@ static int linux_wait(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word,
 		ts.tv_sec = (time_t)(timeout_ns / 1000000000);
 		ts.tv_nsec = (long)(timeout_ns % 1000000000);
 	}
-	n = epoll_pwait2(l->efd, ev, 2, timeout_ns >= 0 ? &ts : NULL, NULL);
-	if (n < 0 && errno == ENOSYS)
-		n = epoll_wait(l->efd, ev, 2,
-			       timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000));
+	n = sleep_in(l->efd, ev, timeout_ns >= 0 ? &ts : NULL);
 	if (n < 0)
 		return -errno;
 	for (int i = 0; i < n; i++)

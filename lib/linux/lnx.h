@@ -32,6 +32,7 @@ struct ml__lnx_peer {
 struct ml__lnx_pending {
 	int fd;               /* -1: unused */
 	bool refused;         /* the mode does not admit it (it gets EACCES) */
+	struct ucred cr;      /* its credentials, read once at accept */
 	uint64_t since_ns;
 };
 

@@ -66,86 +66,6 @@ static void drop_peer(struct ml__shm *s, unsigned b)
 	changed(s);
 }
 
-/*
- * A new connection waits for its hello. When all places are taken, the
- * one silent longest goes, one the mode refuses (`refused`, by its
- * credentials at accept) before any it admits; and a refused newcomer
- * takes no admitted one's place: a user the mode refuses cannot keep
- * those it admits out by flooding.
- */
-static void add_pending(struct ml__lnx *l, int fd, uint64_t now, bool refused)
-{
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
-	unsigned at = ML__WIRE_PENDING_MAX;
-
-	unsigned oldest = ML__WIRE_PENDING_MAX, oldest_refused = ML__WIRE_PENDING_MAX;
-
-	for (unsigned i = 0; i < ML__WIRE_PENDING_MAX && at == ML__WIRE_PENDING_MAX; i++) {
-		const struct ml__lnx_pending *p = &l->pending[i];
-
-		if (p->fd < 0)
-			at = i;
-		else if (p->refused && (oldest_refused == ML__WIRE_PENDING_MAX ||
-					p->since_ns < l->pending[oldest_refused].since_ns))
-			oldest_refused = i;
-		else if (!p->refused && (oldest == ML__WIRE_PENDING_MAX ||
-					 p->since_ns < l->pending[oldest].since_ns))
-			oldest = i;
-	}
-	if (at == ML__WIRE_PENDING_MAX)
-		at = oldest_refused != ML__WIRE_PENDING_MAX ? oldest_refused :
-		     refused ? ML__WIRE_PENDING_MAX : oldest;
-	if (at == ML__WIRE_PENDING_MAX) {
-		close(fd);
-		return;
-	}
-	drop_pending(l, at);
-	ev.data.u64 = tag(TAG_PENDING, at, fd);
-	if (epoll_ctl(l->tfd, EPOLL_CTL_ADD, fd, &ev)) {
-		close(fd);
-		return;
-	}
-	l->pending[at].fd = fd;
-	l->pending[at].since_ns = now;
-	l->pending[at].refused = refused;
-}
-
-static void listen_on(struct ml__lnx *l, bool on)
-{
-	struct epoll_event ev = {
-		.events = on ? EPOLLIN : 0,
-		.data.u64 = tag(TAG_LISTEN, 0, l->sock),
-	};
-
-	epoll_ctl(l->tfd, EPOLL_CTL_MOD, l->sock, &ev);
-}
-
-static bool admitted(const struct ml__lnx *l, int fd, struct ucred *cr);
-
-static void accept_all(struct ml__lnx *l, uint64_t now)
-{
-	for (;;) {
-		int fd = accept4(l->sock, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct ucred cr;
-
-		if (fd >= 0) {
-			add_pending(l, fd, now, !admitted(l, fd, &cr));
-			continue;
-		}
-		if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-			continue;
-		/*
-		 * Out of descriptors or memory: the socket stays readable, so
-		 * stop looking at it for a while instead of spinning on it.
-		 */
-		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-			listen_on(l, false);
-			l->listen_paused_ns = now + 100000000;
-		}
-		return;
-	}
-}
-
 static bool in_groups(gid_t g, const gid_t *v, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -181,6 +101,87 @@ static bool admitted(const struct ml__lnx *l, int fd, struct ucred *cr)
 		bits = member ? l->mode >> 3 : l->mode;
 	}
 	return (bits & 6) == 6;
+}
+
+/*
+ * A new connection waits for its hello. When all places are taken, the
+ * one silent longest goes, one the mode refuses (`refused`, by its
+ * credentials at accept) before any it admits; and a refused newcomer
+ * takes no admitted one's place: a user the mode refuses cannot keep
+ * those it admits out by flooding.
+ */
+static void add_pending(struct ml__lnx *l, int fd, uint64_t now)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+	struct ucred cr = { 0 };
+	/* A connection's credentials are its connect()'s: look once. */
+	bool refused = !admitted(l, fd, &cr);
+	unsigned at = ML__WIRE_PENDING_MAX;
+
+	unsigned oldest = ML__WIRE_PENDING_MAX, oldest_refused = ML__WIRE_PENDING_MAX;
+
+	for (unsigned i = 0; i < ML__WIRE_PENDING_MAX && at == ML__WIRE_PENDING_MAX; i++) {
+		const struct ml__lnx_pending *p = &l->pending[i];
+
+		if (p->fd < 0)
+			at = i;
+		else if (p->refused && (oldest_refused == ML__WIRE_PENDING_MAX ||
+					p->since_ns < l->pending[oldest_refused].since_ns))
+			oldest_refused = i;
+		else if (!p->refused && (oldest == ML__WIRE_PENDING_MAX ||
+					 p->since_ns < l->pending[oldest].since_ns))
+			oldest = i;
+	}
+	if (at == ML__WIRE_PENDING_MAX)
+		at = oldest_refused != ML__WIRE_PENDING_MAX ? oldest_refused :
+		     refused ? ML__WIRE_PENDING_MAX : oldest;
+	if (at == ML__WIRE_PENDING_MAX) {
+		close(fd);
+		return;
+	}
+	drop_pending(l, at);
+	ev.data.u64 = tag(TAG_PENDING, at, fd);
+	if (epoll_ctl(l->tfd, EPOLL_CTL_ADD, fd, &ev)) {
+		close(fd);
+		return;
+	}
+	l->pending[at].fd = fd;
+	l->pending[at].since_ns = now;
+	l->pending[at].refused = refused;
+	l->pending[at].cr = cr;
+}
+
+static void listen_on(struct ml__lnx *l, bool on)
+{
+	struct epoll_event ev = {
+		.events = on ? EPOLLIN : 0,
+		.data.u64 = tag(TAG_LISTEN, 0, l->sock),
+	};
+
+	epoll_ctl(l->tfd, EPOLL_CTL_MOD, l->sock, &ev);
+}
+
+static void accept_all(struct ml__lnx *l, uint64_t now)
+{
+	for (;;) {
+		int fd = accept4(l->sock, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			add_pending(l, fd, now);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+			continue;
+		/*
+		 * Out of descriptors or memory: the socket stays readable, so
+		 * stop looking at it for a while instead of spinning on it.
+		 */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			listen_on(l, false);
+			l->listen_paused_ns = now + 100000000;
+		}
+		return;
+	}
 }
 
 static int reply(int fd, const struct ml__wire_hello *h, int err, const int *fds, int n,
@@ -274,7 +275,6 @@ static void hello(struct ml__shm *s, unsigned i)
 		struct ml__wire_hello h;
 		char b[sizeof(struct ml__wire_hello) + 1];
 	} u;
-	struct ucred cr;
 	int fds[ML__WIRE_MAX_FDS], n, fd = l->pending[i].fd;
 	ssize_t r = ml__lnx_recv(fd, &u, sizeof(u), fds, &n, MSG_DONTWAIT);
 
@@ -294,7 +294,7 @@ static void hello(struct ml__shm *s, unsigned i)
 		drop_pending(l, i);
 		return;
 	}
-	if (!admitted(l, fd, &cr)) {
+	if (l->pending[i].refused) {
 		reply(fd, &u.h, EACCES, NULL, 0, NULL);
 		drop_pending(l, i);
 		return;
@@ -304,7 +304,7 @@ static void hello(struct ml__shm *s, unsigned i)
 		drop_pending(l, i);
 		return;
 	}
-	join(s, i, &u.h, &cr);
+	join(s, i, &u.h, &l->pending[i].cr);
 }
 
 /* Silent too long: let go. The next time anyone is due, in ms (-1: none). */

@@ -43,6 +43,12 @@ bool region_mappable(void);
 bool shm_exists(const char *name);
 /* linux: is @memlink.NAME bound in this network namespace? */
 bool socket_exists(const char *name);
+#ifndef _WIN32
+#include <sys/socket.h>
+#include <sys/un.h>
+/* linux: the channel's abstract address (lib/linux/wire.h); its length. */
+socklen_t sock_addr(struct sockaddr_un *a, const char *name);
+#endif
 /* Fork and exec this binary with the given role arguments (NULL-ended). */
 pid_t spawn_exec(const char *const *args);
 /* Connect, retrying while the result is `retry_on` (a starting daemon). */

@@ -71,19 +71,11 @@ static int count_fds(void)
 	return n;
 }
 
-static socklen_t addr_of(struct sockaddr_un *a, const char *name)
-{
-	memset(a, 0, sizeof(*a));
-	a->sun_family = AF_UNIX;
-	snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1, "memlink.%s", name);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a->sun_path + 1));
-}
-
 /* A raw connection to the channel's socket; -1 on failure. */
 static int dial(const char *name)
 {
 	struct sockaddr_un a;
-	socklen_t len = addr_of(&a, name);
+	socklen_t len = sock_addr(&a, name);
 	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 	if (s >= 0 && connect(s, (struct sockaddr *)&a, len)) {
@@ -683,7 +675,7 @@ static int impostor(void *arg)
 {
 	struct impostor *sh = arg;
 	struct sockaddr_un a;
-	socklen_t len = addr_of(&a, sh->name);
+	socklen_t len = sock_addr(&a, sh->name);
 	int l = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 	if (l < 0 || bind(l, (struct sockaddr *)&a, len) || listen(l, 8))
@@ -1500,7 +1492,7 @@ static int flooder(void *arg)
 {
 	struct flood *sh = arg;
 	struct sockaddr_un a;
-	socklen_t len = addr_of(&a, sh->name);
+	socklen_t len = sock_addr(&a, sh->name);
 	int ring[200];
 	unsigned k = 0;
 

@@ -77,6 +77,14 @@ bool region_mappable(void)
 }
 
 #ifndef _WIN32
+socklen_t sock_addr(struct sockaddr_un *a, const char *name)
+{
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1, ML__WIRE_PREFIX "%s", name);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a->sun_path + 1));
+}
+
 /* Is "@memlink.<name>" bound in this network namespace (/proc/net/unix)? */
 bool socket_exists(const char *name)
 {
@@ -320,7 +328,7 @@ static int inspect_memfd(const char *name)
 		.kind = ML__WIRE_INSPECT,
 	};
 	struct ml__wire_reply r;
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sockaddr_un a;
 	union {
 		struct cmsghdr h;
 		char b[CMSG_SPACE(sizeof(int) * 4)];
@@ -335,8 +343,7 @@ static int inspect_memfd(const char *name)
 
 	if (s < 0)
 		return -1;
-	snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "memlink.%s", name);
-	alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a.sun_path + 1));
+	alen = sock_addr(&a, name);
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (!connect(s, (struct sockaddr *)&a, alen) && send(s, &h, sizeof(h), 0) == sizeof(h)) {
 		n = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
