@@ -161,9 +161,13 @@ static void listen_on(struct ml__lnx *l, bool on)
 	epoll_ctl(l->tfd, EPOLL_CTL_MOD, l->sock, &ev);
 }
 
+/*
+ * At most a table's worth a wake-up: the socket stays readable, and the
+ * hellos of those accepted are read in between.
+ */
 static void accept_all(struct ml__lnx *l, uint64_t now)
 {
-	for (;;) {
+	for (unsigned k = 0; k < ML__WIRE_PENDING_MAX; k++) {
 		int fd = accept4(l->sock, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
@@ -307,19 +311,29 @@ static void hello(struct ml__shm *s, unsigned i)
 	join(s, i, &u.h, &l->pending[i].cr);
 }
 
-/* Silent too long: let go. The next time anyone is due, in ms (-1: none). */
-static int reap(struct ml__lnx *l, uint64_t now)
+/*
+ * Silent too long: let go, unless its hello is there after all (a long
+ * wake-up may have kept us from it). The next time anyone is due, in ms
+ * (-1: none).
+ */
+static int reap(struct ml__shm *s, uint64_t now)
 {
+	struct ml__lnx *l = ml__lnx(s);
 	const uint64_t limit = (uint64_t)ML__WIRE_HELLO_MS * 1000000;
 	uint64_t next = UINT64_MAX;
 
 	for (unsigned i = 0; i < ML__WIRE_PENDING_MAX; i++) {
 		if (l->pending[i].fd < 0)
 			continue;
-		if (now - l->pending[i].since_ns >= limit)
-			drop_pending(l, i);
-		else if (l->pending[i].since_ns + limit < next)
+		if (now - l->pending[i].since_ns >= limit) {
+			int fd = l->pending[i].fd;
+
+			hello(s, i);
+			if (l->pending[i].fd == fd)
+				drop_pending(l, i);
+		} else if (l->pending[i].since_ns + limit < next) {
 			next = l->pending[i].since_ns + limit;
+		}
 	}
 	if (l->listen_paused_ns) {
 		if (now >= l->listen_paused_ns) {
@@ -359,7 +373,7 @@ static void *serve(void *arg)
 			else if (kind == TAG_PEER && i < ML__BELLS && l->peer[i].fd == fd)
 				drop_peer(s, i);
 		}
-		timeout = reap(l, ml__now_ns());
+		timeout = reap(s, ml__now_ns());
 	}
 }
 
