@@ -86,7 +86,11 @@ FIXTURE_TEARDOWN(list)
 /* As uid with `group` as a supplementary group (or none): what LIST shows. */
 static int list_as(struct seen *s, uid_t uid, gid_t group, const char *prefix)
 {
-	pid_t pid = ml_fork();
+	pid_t pid;
+
+	/* Cleared before the fork: the child may write its answer first. */
+	memset(s, 0, sizeof(*s));
+	pid = ml_fork();
 
 	if (pid == 0) {
 		static struct memlink_info v[ML_LIST_MAX];
@@ -109,7 +113,6 @@ static int list_as(struct seen *s, uid_t uid, gid_t group, const char *prefix)
 				memcpy(s->names[n++], v[i].name, MEMLINK_NAME_MAX);
 		_exit(0);
 	}
-	memset(s, 0, sizeof(*s));
 	return pid < 0 ? -1 : ml_reap(pid);
 }
 
