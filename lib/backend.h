@@ -43,6 +43,15 @@ struct ml__shm {
 	struct ml__lnx *lnx;
 	struct ml__win *win;
 	intptr_t bell_h[ML__BELLS];
+	/*
+	 * Client areas (chan_layout.h): slot i's at area[i], area_len bytes;
+	 * NULL when not mapped. Carved from the region by chan.c, or, with
+	 * private_areas, mapped by the backend: the daemon's by area_new()
+	 * (published to the daemon's threads by the slot's state going
+	 * CLAIMED), a client's own by open().
+	 */
+	uint8_t *area[ML_CHAN_MAX_CLIENTS];
+	size_t area_len;
 	/* open() for a look only (ml_chan_inspect): take no slot. */
 	bool inspect;
 	/* A client's bell, given by its daemon at open() (linux); 0: claim one. */
@@ -78,6 +87,13 @@ struct ml__backend {
 	 * 20 ms. Backends whose alive() is cheap ask more often.
 	 */
 	uint64_t live_slice_ns;
+	/*
+	 * Each client's area is a mapping of its own, which no other client
+	 * can map, and the control region is read-only to clients: they
+	 * never write it (linux). Else the areas follow the control region
+	 * in one region every client maps read-write.
+	 */
+	bool private_areas;
 	/* Can this backend work here (device present, OS support)? */
 	bool (*available)(void);
 	/*
@@ -109,6 +125,18 @@ struct ml__backend {
 	 * tell; NULL likewise.
 	 */
 	int (*cred)(struct ml__shm *s, unsigned bell, uint32_t *uid, uint32_t *pid);
+	/*
+	 * private_areas, daemon: map a new zeroed area of `len` bytes for
+	 * slot i at s->area[i], for the connection being admitted (called
+	 * by the thread that claims, after hold()).
+	 */
+	int (*area_new)(struct ml__shm *s, unsigned slot, size_t len);
+	/*
+	 * private_areas, daemon: let slot i's area go, and the bell's
+	 * descriptors with it, before the slot is freed (called by the
+	 * daemon's thread that frees it; a client keeps its own mapping).
+	 */
+	void (*area_free)(struct ml__shm *s, unsigned slot);
 	/* Unmap and let go of every bell held; the creator removes the name. */
 	void (*close)(struct ml__shm *s);
 	/*

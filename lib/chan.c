@@ -3,18 +3,23 @@
  * Channels: a daemon and its clients over one shared region (chan_layout.h),
  * through whichever backend (backend.h) the platform offers.
  *
- * Slot life cycle. A client takes a free slot by first holding its bell
- * (so that it is known alive) and then moving the slot FREE -> CLAIMED; it
- * attaches to the rings the daemon laid out and marks the slot CONNECTED.
- * Leaving, it marks the slot LEAVING and lets go of the bell. Only the
- * daemon lays out rings: it does so for every slot at creation and again
- * when it finds a slot LEAVING, or held by nobody alive, before marking it
- * FREE. So a ring is never re-initialised under a reader or a writer.
+ * Slot life cycle. A slot is taken by holding its bell first (so that
+ * its client is known alive) and then moving the control region's record
+ * FREE -> CLAIMED: by the client itself, or, where areas are private, by
+ * the daemon's backend admitting it (ml__chan_claim), which maps a new
+ * area for it. The client attaches to the rings the daemon laid out and
+ * says CONNECTED in its own header; leaving, it says LEAVING there and
+ * lets go of the bell. Only the daemon lays out rings, and only it frees
+ * a slot: when it finds it LEAVING, or held by nobody alive, after
+ * laying the rings out anew (or letting a private area go). So a ring is
+ * never re-initialised under a reader or a writer.
  *
- * Any process mapping the region can write all of it. So the geometry is
- * read from it once (by a client, after checking it) and kept privately;
- * ring memory is found through ml__shm_at() only, and the rings check
- * their own indices.
+ * Whatever a client can write may be hostile: its own area always, the
+ * whole region where areas are not private. So the geometry is read once
+ * (by a client, after checking it) and kept privately; ring memory is
+ * found through area_at() only, the rings check their own indices, and
+ * the daemon takes nothing from a client's header but its state, its
+ * generation and what it only reports.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -85,6 +90,7 @@ struct ml_chan {
 	ml_ring *reqs[ML_CHAN_MAX_CLIENTS];   /* consumer, NULL: not connected */
 	ml_ring *resps[ML_CHAN_MAX_CLIENTS];  /* producer */
 	uint32_t gens[ML_CHAN_MAX_CLIENTS];   /* slot generation of the handles */
+	uint32_t setting_up;                  /* slots claimed, not yet connected */
 	uint32_t slots_seq;                   /* ctl->slots_seq at the last scan */
 	uint64_t live_scan_ns;                /* when peers' liveness was last asked */
 	uint32_t changes_seen;                /* shm.changes at the last liveness scan */
@@ -115,22 +121,58 @@ static size_t ring_mem(const ml_chan *c)
 	return ml_ring_mem_size(c->ring_size);
 }
 
+/* A client area's size: its header and two rings. */
+static uint64_t area_stride(size_t ring_mem)
+{
+	return ML__PEER_SIZE + 2 * (uint64_t)ring_mem;
+}
+
+/* `len` bytes at `off` in slot i's area; NULL if not mapped or outside it. */
+static void *area_at(const ml_chan *c, unsigned i, uint64_t off, uint64_t len)
+{
+	uint8_t *a = i < ML_CHAN_MAX_CLIENTS ? c->shm.area[i] : NULL;
+
+	if (!a || off > c->shm.area_len || len > c->shm.area_len - off)
+		return NULL;
+	return a + off;
+}
+
+/* Slot i's client header; NULL if its area is not mapped. */
+static struct ml__peer *peer_of(const ml_chan *c, unsigned i)
+{
+	return area_at(c, i, 0, sizeof(struct ml__peer));
+}
+
+/* Where areas are carved from the region: each slot's, after the control region. */
+static void carve_areas(ml_chan *c)
+{
+	c->shm.area_len = c->stride;
+	for (unsigned i = 0; i < c->max_clients; i++)
+		c->shm.area[i] = ml__shm_at(&c->shm, ML__CTL_SIZE + (uint64_t)i * c->stride,
+					    c->stride);
+}
+
+/* A bell's doorbell: the daemon's in the control region, a client's in its header. */
 static struct ml__bell *bell_of(ml_chan *c, unsigned bell)
 {
-	return bell ? &c->ctl->slot[bell - 1].bell : &c->ctl->bell;
+	struct ml__peer *p;
+
+	if (!bell)
+		return &c->ctl->bell;
+	p = peer_of(c, bell - 1);
+	return p ? &p->bell : NULL;
 }
 
 /* Slot i's request ring, or its response ring; NULL if out of the map. */
 static void *ring_at(const ml_chan *c, unsigned i, bool resp)
 {
-	return ml__shm_at(&c->shm, ML__CTL_SIZE + (uint64_t)i * c->stride +
-			  (resp ? ring_mem(c) : 0), ring_mem(c));
+	return area_at(c, i, ML__PEER_SIZE + (resp ? ring_mem(c) : 0), ring_mem(c));
 }
 
-/* Our heartbeat word: the daemon's, or our slot's. */
+/* Our heartbeat word: the daemon's, or our header's. */
 static _Atomic uint64_t *beat_word(ml_chan *c)
 {
-	return c->daemon ? &c->ctl->heartbeat_ns : &c->ctl->slot[c->slot].beat_ns;
+	return c->daemon ? &c->ctl->heartbeat_ns : &peer_of(c, c->slot)->beat_ns;
 }
 
 /* Record "alive at now", at most every BEAT_MIN_NS. */
@@ -223,6 +265,8 @@ static void bell_ring(ml_chan *c, unsigned bell)
 	struct ml__bell *b = bell_of(c, bell);
 	uint32_t s;
 
+	if (!b)
+		return;
 	atomic_signal_fence(memory_order_seq_cst);
 	s = atomic_load_explicit(&b->sleeping, memory_order_relaxed);
 	if (!(c->fence_ok && (s & ML__BELL_ASYM))) {
@@ -230,9 +274,31 @@ static void bell_ring(ml_chan *c, unsigned bell)
 		s = atomic_load_explicit(&b->sleeping, memory_order_relaxed);
 	}
 	if (s & ML__BELL_ASLEEP) {
-		atomic_fetch_add_explicit(&b->seq, 1, memory_order_release);
+		/* A client that cannot write the control region counts in its header. */
+		if (bell == 0 && c->shm.be->private_areas)
+			atomic_fetch_add_explicit(&peer_of(c, c->slot)->dseq, 1,
+						  memory_order_release);
+		else
+			atomic_fetch_add_explicit(&b->seq, 1, memory_order_release);
 		c->shm.be->wake(&c->shm, bell, &b->seq);
 	}
+}
+
+/*
+ * How often our bell was rung: its sequence word and, for a daemon whose
+ * clients count in their own headers, their counts (only ever compared
+ * for change, so a client's garbage only makes a ring seem to happen).
+ */
+static uint32_t rung(ml_chan *c)
+{
+	uint32_t n = atomic_load_explicit(&bell_of(c, own_bell(c))->seq, memory_order_acquire);
+
+	if (c->daemon && c->shm.be->private_areas)
+		for (unsigned i = 0; i < c->max_clients; i++)
+			if (c->reqs[i])
+				n += atomic_load_explicit(&peer_of(c, i)->dseq,
+							  memory_order_acquire);
+	return n;
 }
 
 /* Say whether we sleep behind remote barriers, before peers ring us. */
@@ -301,9 +367,19 @@ static int lay_out_slot(ml_chan *c, unsigned i)
 {
 	struct ml_ring_opts o = { .size = sizeof(o), .flags = ML_RING_LANES3,
 				  .max_msg = c->max_msg };
+	struct ml__peer *p = peer_of(c, i);
 	ml_ring *a, *b;
 	int err;
 
+	if (!p)
+		return -EPROTO;
+	/* Its generation goes on: a client's rings are told from its predecessor's. */
+	atomic_store_explicit(&p->state, 0, memory_order_relaxed);
+	p->pid = 0;
+	atomic_store_explicit(&p->dseq, 0, memory_order_relaxed);
+	atomic_store_explicit(&p->beat_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&p->bell.seq, 0, memory_order_relaxed);
+	atomic_store_explicit(&p->bell.sleeping, 0, memory_order_relaxed);
 	err = ml_ring_init(&a, ring_at(c, i, false), ring_mem(c), c->ring_size, &o);
 	if (err)
 		return err;
@@ -376,6 +452,65 @@ static void daemon_attach(ml_chan *c, unsigned i, uint32_t gen)
  * `liveness` also asks the backend who is alive (a system call per slot),
  * which the hot paths skip.
  */
+/*
+ * Let slot i go to a new client: its rings laid out anew in its area, or
+ * its private area let go (its next client gets a new one). 0 when done.
+ */
+static int free_slot(ml_chan *c, unsigned i)
+{
+	struct ml__slot *sl = &c->ctl->slot[i];
+	uint32_t bit = 1u << i;
+
+	c->bad_rings &= ~bit;
+	c->poison_seen &= ~bit;
+	c->setting_up &= ~bit;
+	if (c->shm.be->private_areas) {
+		c->shm.be->area_free(&c->shm, i);
+	} else {
+		int err = lay_out_slot(c, i);
+
+		if (err)
+			return err;
+	}
+	sl->pid = 0;
+	atomic_store_explicit(&sl->beat_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&sl->state, ML__SLOT_FREE, memory_order_release);
+	return 0;
+}
+
+/*
+ * Slot i's state as the daemon judges it: FREE by its record, else what
+ * its client says in its header (anything but CONNECTED or LEAVING is
+ * still setting up). The record mirrors it, for onlookers.
+ */
+static uint32_t slot_state(ml_chan *c, unsigned i, uint32_t *gen, bool mirror)
+{
+	struct ml__slot *sl = &c->ctl->slot[i];
+	uint32_t rec = atomic_load_explicit(&sl->state, memory_order_acquire), st;
+	struct ml__peer *p;
+
+	*gen = 0;
+	if (rec == ML__SLOT_FREE)
+		return rec;
+	p = peer_of(c, i);
+	st = p ? atomic_load_explicit(&p->state, memory_order_acquire) : 0;
+	if (st != ML__SLOT_CONNECTED && st != ML__SLOT_LEAVING)
+		st = ML__SLOT_CLAIMED;
+	if (p)
+		*gen = atomic_load_explicit(&p->gen, memory_order_relaxed);
+	if (mirror) {
+		if (rec != st)
+			atomic_store_explicit(&sl->state, st, memory_order_relaxed);
+		if (p) {
+			sl->pid = p->pid;
+			atomic_store_explicit(&sl->beat_ns,
+					      atomic_load_explicit(&p->beat_ns, memory_order_relaxed),
+					      memory_order_relaxed);
+		}
+	}
+	return st;
+}
+
 static void daemon_scan(ml_chan *c, bool liveness)
 {
 	unsigned connected = 0;
@@ -386,10 +521,9 @@ static void daemon_scan(ml_chan *c, bool liveness)
 		c->changes_seen = atomic_load_explicit(&c->shm.changes, memory_order_acquire);
 		c->live_scan_ns = ml__now_ns();
 	}
+	c->setting_up = 0;
 	for (unsigned i = 0; i < c->max_clients; i++) {
-		struct ml__slot *sl = &c->ctl->slot[i];
-		uint32_t st = atomic_load_explicit(&sl->state, memory_order_acquire);
-		uint32_t gen = atomic_load_explicit(&sl->gen, memory_order_relaxed);
+		uint32_t gen, st = slot_state(c, i, &gen, true);
 		bool gone = st == ML__SLOT_LEAVING;
 
 		/*
@@ -430,11 +564,11 @@ static void daemon_scan(ml_chan *c, bool liveness)
 			if (st != ML__SLOT_LEAVING && st != ML__SLOT_FREE)
 				c->stats.clients_died++;
 			daemon_detach(c, i);
-			if (lay_out_slot(c, i) == 0)
-				atomic_store_explicit(&sl->state, ML__SLOT_FREE,
-						      memory_order_release);
+			free_slot(c, i);
 			continue;
 		}
+		if (st == ML__SLOT_CLAIMED)
+			c->setting_up |= 1u << i;
 		if (st != ML__SLOT_CONNECTED) {
 			if (c->reqs[i])
 				daemon_detach(c, i);
@@ -447,6 +581,18 @@ static void daemon_scan(ml_chan *c, bool liveness)
 	atomic_store_explicit(&c->ctl->clients, connected, memory_order_relaxed);
 	if (rescan)
 		c->slots_seq--;
+}
+
+/* Has a client that was setting up said it connected (or left)? */
+static bool set_up(ml_chan *c)
+{
+	for (uint32_t m = c->setting_up; m; m &= m - 1) {
+		struct ml__peer *p = peer_of(c, (unsigned)__builtin_ctz(m));
+
+		if (p && atomic_load_explicit(&p->state, memory_order_relaxed) != 0)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -467,8 +613,28 @@ static void daemon_refresh(ml_chan *c, bool idle)
 	/* The backend saw a client come or go: who is alive now? */
 	if (atomic_load_explicit(&c->shm.changes, memory_order_acquire) != c->changes_seen)
 		live = true;
-	if (live || atomic_load_explicit(&c->ctl->slots_seq, memory_order_relaxed) != c->slots_seq)
+	if (live || atomic_load_explicit(&c->ctl->slots_seq, memory_order_relaxed) != c->slots_seq ||
+	    set_up(c))
 		daemon_scan(c, live);
+}
+
+/* The largest message a ring of ours takes when the options do not say. */
+static unsigned ring_default_max_msg(const ml_chan *c)
+{
+	struct ml_ring_opts o = { .size = sizeof(o), .flags = ML_RING_LANES3 };
+	struct ml_ring_info info = { 0 };
+	size_t len = ring_mem(c);
+	void *base, *mem = ml__aligned_zalloc(len, 4096, &base);
+	ml_ring *r;
+
+	if (!mem)
+		return 0;
+	if (!ml_ring_init(&r, mem, len, c->ring_size, &o)) {
+		ml_ring_info(r, &info);
+		ml_ring_free(r);
+	}
+	free(base);
+	return info.max_msg;
 }
 
 int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts *opts)
@@ -485,12 +651,15 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 	c->max_clients = o.max_clients ? o.max_clients : DEFAULT_MAX_CLIENTS;
 	c->ring_size = o.ring_size ? o.ring_size : DEFAULT_RING_SIZE;
 	c->max_msg = o.max_msg; /* 0: the ring's default, read back below */
-	c->stride = 2 * (uint64_t)ml_ring_mem_size(c->ring_size);
+	c->stride = area_stride(ml_ring_mem_size(c->ring_size));
 	err = -EINVAL;
 	if (c->max_clients > ML_CHAN_MAX_CLIENTS || !ml_ring_mem_size(c->ring_size) ||
 	    (o.mode & ~0777u))
 		goto fail;
-	len = ML__CTL_SIZE + (size_t)c->max_clients * 2 * ml_ring_mem_size(c->ring_size);
+	/* Private areas are mapped one by one, as clients come. */
+	len = ML__CTL_SIZE;
+	if (!c->shm.be->private_areas)
+		len += (size_t)c->max_clients * c->stride;
 	len = (len + page - 1) / page * page;
 	c->shm.creator = true;
 	err = c->shm.be->create(&c->shm, len, o.mode ? o.mode : 0600);
@@ -505,22 +674,21 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 	ctl->client_stride = c->stride;
 	ctl->region_size = len;
 	ctl->daemon_pid = (uint32_t)ml__os_pid();
-	for (unsigned i = 0; i < c->max_clients; i++) {
-		err = lay_out_slot(c, i);
-		if (err)
-			goto fail;
+	if (c->shm.be->private_areas) {
+		c->shm.area_len = (c->stride + page - 1) / page * page;
+	} else {
+		carve_areas(c);
+		for (unsigned i = 0; i < c->max_clients; i++) {
+			err = lay_out_slot(c, i);
+			if (err)
+				goto fail;
+		}
 	}
-	if (!c->max_msg) {
-		struct ml_ring_info info;
-		ml_ring *r;
-
-		err = ml_ring_attach(&r, ring_at(c, 0, false), ring_mem(c));
-		if (err)
-			goto fail;
-		ml_ring_info(r, &info);
-		ml_ring_free(r);
-		c->max_msg = info.max_msg;
-	}
+	if (!c->max_msg)
+		c->max_msg = ring_default_max_msg(c);
+	err = -ENOMEM;
+	if (!c->max_msg)
+		goto fail;
 	ctl->max_msg = c->max_msg;
 	c->beat_ns = ml__now_ns();
 	atomic_store_explicit(&ctl->heartbeat_ns, c->beat_ns, memory_order_relaxed);
@@ -622,7 +790,8 @@ static int reply_ring(ml_chan *c, unsigned client, ml_ring **r)
 		if (!c->resps[client])
 			return -EPIPE;
 	}
-	if (atomic_load_explicit(&c->ctl->slot[client].state, memory_order_acquire) !=
+	/* It said it leaves: nothing more goes to it. */
+	if (atomic_load_explicit(&peer_of(c, client)->state, memory_order_acquire) !=
 	    ML__SLOT_CONNECTED)
 		return -EPIPE;
 	*r = c->resps[client];
@@ -681,9 +850,11 @@ int ml__ctl_read(const struct ml__shm *s, struct ml__geom *g)
 	g->max_msg = ctl->max_msg;
 	g->stride = ctl->client_stride;
 	if (g->max_clients == 0 || g->max_clients > ML_CHAN_MAX_CLIENTS ||
-	    !ml_ring_mem_size(g->ring_size) || g->stride != 2 * ml_ring_mem_size(g->ring_size) ||
+	    !ml_ring_mem_size(g->ring_size) ||
+	    g->stride != area_stride(ml_ring_mem_size(g->ring_size)) ||
 	    ctl->region_size != s->len ||
-	    ML__CTL_SIZE + (uint64_t)g->max_clients * g->stride > s->len)
+	    ML__CTL_SIZE + (s->be->private_areas ? 0 : (uint64_t)g->max_clients * g->stride) >
+		    s->len)
 		return -EPROTO;
 	return 0;
 }
@@ -700,6 +871,8 @@ static int ctl_check(ml_chan *c)
 	c->ring_size = g.ring_size;
 	c->stride = g.stride;
 	c->max_msg = g.max_msg;
+	if (!c->shm.be->private_areas)
+		carve_areas(c);
 	return 0;
 }
 
@@ -732,18 +905,29 @@ static bool daemon_gone(ml_chan *c, bool ask_backend)
  */
 static int take_slot(ml_chan *c)
 {
+	bool private_ = c->shm.be->private_areas;
+
 	for (unsigned i = 0; i < c->max_clients; i++) {
 		struct ml__slot *sl = &c->ctl->slot[i];
 		uint32_t st = ML__SLOT_FREE;
 
-		if (atomic_load_explicit(&sl->state, memory_order_relaxed) != ML__SLOT_FREE)
+		if (atomic_load_explicit(&sl->state, memory_order_acquire) != ML__SLOT_FREE)
 			continue;
 		if (c->shm.be->hold(&c->shm, 1 + i))
 			continue;
+		/* A new area for each connection: nobody who had one before sees this one. */
+		if (private_ && (c->shm.be->area_new(&c->shm, i, c->shm.area_len) ||
+				 lay_out_slot(c, i))) {
+			c->shm.be->area_free(&c->shm, i);
+			c->shm.be->unhold(&c->shm, 1 + i);
+			continue;
+		}
 		if (atomic_compare_exchange_strong_explicit(&sl->state, &st, ML__SLOT_CLAIMED,
 							    memory_order_acq_rel,
 							    memory_order_relaxed))
 			return (int)i;
+		if (private_)
+			c->shm.be->area_free(&c->shm, i);
 		c->shm.be->unhold(&c->shm, 1 + i);
 	}
 	return -ECONNREFUSED;
@@ -768,7 +952,7 @@ static int claim_slot(ml_chan *c)
 	int i;
 
 	if (b) {
-		if (b > c->max_clients ||
+		if (b > c->max_clients || c->shm.area_len < c->stride || !c->shm.area[b - 1] ||
 		    atomic_load_explicit(&c->ctl->slot[b - 1].state, memory_order_acquire) !=
 			    ML__SLOT_CLAIMED)
 			return -EPROTO;
@@ -780,6 +964,16 @@ static int claim_slot(ml_chan *c)
 		return i;
 	c->slot = (unsigned)i;
 	return 0;
+}
+
+/*
+ * A client came or left: where it may write the control region, it says
+ * so there; else the daemon finds out by itself (daemon_refresh).
+ */
+static void slots_changed(ml_chan *c)
+{
+	if (!c->shm.be->private_areas)
+		atomic_fetch_add_explicit(&c->ctl->slots_seq, 1, memory_order_release);
 }
 
 /*
@@ -806,7 +1000,7 @@ static int owner_check(ml_chan *c, const struct ml_chan_opts *o)
 int ml_client_connect(ml_chan **out, const char *name, const struct ml_chan_opts *opts)
 {
 	struct ml_chan_opts o;
-	struct ml__slot *sl;
+	struct ml__peer *p;
 	ml_chan *c;
 	int err = chan_alloc(&c, name, opts, &o);
 
@@ -828,21 +1022,23 @@ int ml_client_connect(ml_chan **out, const char *name, const struct ml_chan_opts
 	err = claim_slot(c);
 	if (err)
 		goto fail;
-	sl = &c->ctl->slot[c->slot];
-	if (attach_ring(c, c->slot, false, &c->req) || attach_ring(c, c->slot, true, &c->resp)) {
-		atomic_store_explicit(&sl->state, ML__SLOT_LEAVING, memory_order_release);
-		atomic_fetch_add_explicit(&c->ctl->slots_seq, 1, memory_order_release);
+	p = peer_of(c, c->slot);
+	if (!p || attach_ring(c, c->slot, false, &c->req) ||
+	    attach_ring(c, c->slot, true, &c->resp)) {
+		if (p)
+			atomic_store_explicit(&p->state, ML__SLOT_LEAVING, memory_order_release);
+		slots_changed(c);
 		c->shm.be->unhold(&c->shm, 1 + c->slot);
 		err = -EPROTO;
 		goto fail;
 	}
-	sl->pid = (uint32_t)ml__os_pid();
+	p->pid = (uint32_t)ml__os_pid();
 	bell_init(c);
 	c->beat_ns = ml__now_ns();
-	atomic_store_explicit(&sl->beat_ns, c->beat_ns, memory_order_relaxed);
-	atomic_fetch_add_explicit(&sl->gen, 1, memory_order_relaxed);
-	atomic_store_explicit(&sl->state, ML__SLOT_CONNECTED, memory_order_release);
-	atomic_fetch_add_explicit(&c->ctl->slots_seq, 1, memory_order_release);
+	atomic_store_explicit(&p->beat_ns, c->beat_ns, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->gen, 1, memory_order_relaxed);
+	atomic_store_explicit(&p->state, ML__SLOT_CONNECTED, memory_order_release);
+	slots_changed(c);
 	bell_ring(c, 0);
 	*out = c;
 	return 0;
@@ -1195,10 +1391,10 @@ int ml_chan_recv_done(ml_chan *c)
  * however busy the machine. Returns true when messages came meanwhile: the
  * caller does not sleep.
  */
-static bool settle_missed(ml_chan *c, struct ml__bell *b)
+static bool settle_missed(ml_chan *c)
 {
 	while (c->suspect) {
-		if (atomic_load_explicit(&b->seq, memory_order_acquire) != c->suspect_seq) {
+		if (rung(c) != c->suspect_seq) {
 			c->suspect = false;
 		} else if (ml__now_ns() - c->suspect_ns > MISSED_GRACE_NS) {
 			c->stats.missed_wakeups++;
@@ -1216,14 +1412,15 @@ static int chan_sleep(ml_chan *c, uint64_t deadline)
 {
 	unsigned bell = own_bell(c);
 	struct ml__bell *b = bell_of(c, bell);
-	uint32_t seq = atomic_load_explicit(&b->seq, memory_order_acquire);
+	uint32_t seq, rings;
 	uint64_t now;
 	int64_t left;
 	int err = 0;
 
-	if (settle_missed(c, b))
+	if (settle_missed(c))
 		return 0;
 	seq = atomic_load_explicit(&b->seq, memory_order_acquire);
+	rings = rung(c);
 
 	atomic_store_explicit(&b->sleeping, c->bell_idle | ML__BELL_ASLEEP, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
@@ -1261,10 +1458,9 @@ static int chan_sleep(ml_chan *c, uint64_t deadline)
 		left = LIVENESS_SLICE_NS;
 	err = c->shm.be->wait(&c->shm, bell, &b->seq, seq, left);
 	c->stats.sleeps++;
-	if (err == -ETIMEDOUT && !c->armed &&
-	    atomic_load_explicit(&b->seq, memory_order_acquire) == seq && has_data(c)) {
+	if (err == -ETIMEDOUT && !c->armed && rung(c) == rings && has_data(c)) {
 		c->suspect = true;
-		c->suspect_seq = seq;
+		c->suspect_seq = rings;
 		c->suspect_ns = ml__now_ns();
 	}
 	if (err == -EPIPE && !c->daemon)
@@ -1412,11 +1608,14 @@ int ml_chan_peer_alive(ml_chan *c, unsigned client, int64_t within_ns)
 	if (!c || !c->ctl || within_ns < 0 || (c->daemon && client >= c->max_clients))
 		return -EINVAL;
 	if (c->daemon) {
-		if (atomic_load_explicit(&c->ctl->slot[client].state, memory_order_acquire) !=
-			    ML__SLOT_CONNECTED ||
+		uint32_t gen;
+
+		if (!c->resps[client])
+			daemon_scan(c, false);
+		if (!c->resps[client] || slot_state(c, client, &gen, false) != ML__SLOT_CONNECTED ||
 		    c->shm.be->alive(&c->shm, 1 + client) != 1)
 			return -EPIPE;
-		word = &c->ctl->slot[client].beat_ns;
+		word = &peer_of(c, client)->beat_ns;
 	} else {
 		if (daemon_gone(c, true))
 			return -EPIPE;
@@ -1461,9 +1660,9 @@ void ml_chan_close(ml_chan *c)
 	if (c->daemon && c->ctl) {
 		ml_chan_shutdown(c);
 	} else if (c->ctl && c->req) {
-		atomic_store_explicit(&c->ctl->slot[c->slot].state, ML__SLOT_LEAVING,
+		atomic_store_explicit(&peer_of(c, c->slot)->state, ML__SLOT_LEAVING,
 				      memory_order_release);
-		atomic_fetch_add_explicit(&c->ctl->slots_seq, 1, memory_order_release);
+		slots_changed(c);
 		c->shm.be->unhold(&c->shm, 1 + c->slot);
 		bell_ring(c, 0);
 	}

@@ -1,22 +1,38 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The shared layout of a channel: a 4 KiB control region, then for each
- * client slot a request ring (client -> daemon) and a response ring (daemon
- * -> client), each a three-lane ml_ring (ring_layout.h).
+ * The shared layout of a channel: a control region the daemon alone
+ * writes, and for each client slot an area of its own: a header the
+ * client writes, then its request ring (client -> daemon) and response
+ * ring (daemon -> client), each a three-lane ml_ring (ring_layout.h).
  *
+ * Control region (4 KiB):
  *   0      config line     written once by the daemon before it publishes
  *                          the magic; a client checks every field
  *   128    daemon line     state, connected count, backpressure override;
  *                          at 192 its heartbeat
  *   256    daemon bell     the daemon's doorbell (bell 0)
- *   384    client slots    ML_CHAN_MAX_CLIENTS x 64 bytes, each with its
- *                          client's doorbell (bell 1 + i)
- *   4096   client areas    client_stride bytes each
+ *   384    client slots    ML_CHAN_MAX_CLIENTS x 64 bytes: the daemon's
+ *                          record of each slot (and, where clients take
+ *                          slots themselves, the word they claim it by)
+ *
+ * Client area (client_stride bytes):
+ *   0      peer header     the client's state, heartbeat and doorbell
+ *                          (bell 1 + i)
+ *   256    request ring, then response ring
+ *
+ * Where the backend gives each client its own mapping (private_areas:
+ * linux), a client maps the control region read-only and sees no other
+ * client's area: each area is a mapping of its own, shared only between
+ * its client and the daemon, and made anew for every connection. Other
+ * backends carve the areas out of one region after the control region,
+ * and every client maps all of it read-write.
  *
  * A doorbell is a sequence word to sleep on and a "sleeping" flag: a side
  * about to sleep sets the flag, re-checks its rings and sleeps only if they
  * are still empty; the other side, after a send, wakes it only when the
- * flag is set, so a send to a busy receiver makes no system call.
+ * flag is set, so a send to a busy receiver makes no system call. The
+ * daemon's flag is in the control region; a client that cannot write it
+ * counts its rings of the daemon's bell in its own header (dseq).
  */
 #ifndef ML_CHAN_LAYOUT_H
 #define ML_CHAN_LAYOUT_H
@@ -28,8 +44,9 @@
 #include "memlink.h"
 
 #define ML__CHAN_MAGIC 0x4d4c4348u /* "MLCH" */
-#define ML__CHAN_VERSION 2u /* 2: heartbeats */
+#define ML__CHAN_VERSION 3u /* 2: heartbeats; 3: client areas */
 #define ML__CTL_SIZE 4096u
+#define ML__PEER_SIZE 256u /* a client area's header */
 
 enum ml__daemon_state {
 	ML__DAEMON_STARTING = 0,
@@ -59,15 +76,36 @@ struct ml__bell {
 #define ML__BELL_ASLEEP 1u
 #define ML__BELL_ASYM   2u
 
+/*
+ * The daemon's record of a slot, in the control region. `state` moves
+ * FREE -> CLAIMED by whoever takes the slot (the daemon's service thread,
+ * or the client itself where clients take slots), and otherwise only by
+ * the daemon, which mirrors its client's progress (CONNECTED, LEAVING)
+ * for onlookers and frees the slot.
+ */
 struct ml__slot {
 	_Atomic uint32_t state;    /* enum ml__slot_state */
-	_Atomic uint32_t gen;      /* bumped by every connect */
-	uint32_t pid;              /* for humans and memlink-stat only */
 	uint32_t pad0;
+	uint32_t pid;              /* for humans and memlink-stat only */
+	uint32_t pad1;
 	uint64_t start;            /* backend token (Windows: creation time) */
-	struct ml__bell bell;
+	_Atomic uint64_t beat_ns;  /* the client's heartbeat, as the daemon last saw it */
+	uint8_t pad2[64 - 32];
+};
+
+/*
+ * The header of a client's area: written by its client, except bell.seq
+ * (the daemon rings it). The daemon reads every field as untrusted.
+ */
+struct ml__peer {
+	_Atomic uint32_t state;    /* 0 (setting up), ML__SLOT_CONNECTED or _LEAVING */
+	_Atomic uint32_t gen;      /* bumped by every connect */
+	uint32_t pid;              /* the client's, as it says */
+	_Atomic uint32_t dseq;     /* its rings of the daemon's bell (private areas) */
 	_Atomic uint64_t beat_ns;  /* the client's heartbeat, monotonic ns */
-	uint8_t pad1[64 - 40];
+	uint8_t pad0[64 - 24];
+	struct ml__bell bell;      /* the client's doorbell */
+	uint8_t pad1[ML__PEER_SIZE - 64 - sizeof(struct ml__bell)];
 };
 
 struct ml__ctl {
@@ -78,8 +116,8 @@ struct ml__ctl {
 	uint32_t max_clients;
 	uint32_t ring_size;
 	uint32_t max_msg;
-	uint64_t client_stride;
-	uint64_t region_size;
+	uint64_t client_stride;           /* a client area's size */
+	uint64_t region_size;             /* the control region's, with the areas if carved from it */
 	uint32_t daemon_pid;
 	uint32_t pad0;
 	uint64_t daemon_start;            /* backend token, by its create() (darwin) */
@@ -100,6 +138,7 @@ struct ml__ctl {
 };
 
 _Static_assert(sizeof(struct ml__slot) == 64, "a slot is one cache line");
+_Static_assert(sizeof(struct ml__peer) == ML__PEER_SIZE, "the peer header");
 _Static_assert(offsetof(struct ml__ctl, heartbeat_ns) == 192, "heartbeat on its own line");
 _Static_assert(sizeof(struct ml__ctl) <= ML__CTL_SIZE, "control region fits 4 KiB");
 
@@ -114,7 +153,7 @@ struct ml__geom {
 	uint32_t max_clients;
 	uint32_t ring_size;
 	uint32_t max_msg;
-	uint64_t stride;           /* bytes of one client's two rings */
+	uint64_t stride;           /* bytes of one client's area: header and two rings */
 };
 
 struct ml__shm;

@@ -94,18 +94,34 @@ static unsigned ring_status(void *mem, size_t len, uint32_t *used, uint32_t *cap
 	return bad;
 }
 
+/*
+ * Slot i as the daemon's record says, and, where an onlooker maps the
+ * clients' areas too (they are not private), as its client's header and
+ * rings say.
+ */
 static void slot_status(struct ml__shm *s, const struct ml__geom *g, unsigned i,
 			uint64_t now, struct ml_chan_client_status *cs)
 {
 	struct ml__slot *sl = &((struct ml__ctl *)s->base)->slot[i];
 	size_t rmem = ml_ring_mem_size(g->ring_size);
-	uint64_t off = ML__CTL_SIZE + (uint64_t)i * g->stride;
-	void *req = ml__shm_at(s, off, rmem), *resp = ml__shm_at(s, off + rmem, rmem);
+	uint64_t off = ML__CTL_SIZE + (uint64_t)i * g->stride, beat;
+	bool carved = !s->be->private_areas;
+	struct ml__peer *p = carved ? ml__shm_at(s, off, sizeof(*p)) : NULL;
+	void *req = carved ? ml__shm_at(s, off + ML__PEER_SIZE, rmem) : NULL;
+	void *resp = carved ? ml__shm_at(s, off + ML__PEER_SIZE + rmem, rmem) : NULL;
 
 	cs->state = atomic_load_explicit(&sl->state, memory_order_acquire);
-	cs->pid = sl->pid;
+	cs->pid = p ? p->pid : sl->pid;
+	/* The daemon mirrors its clients' progress only when it looks. */
+	if (p && cs->state != ML__SLOT_FREE) {
+		uint32_t st = atomic_load_explicit(&p->state, memory_order_acquire);
+
+		cs->state = st == ML__SLOT_CONNECTED || st == ML__SLOT_LEAVING ? st :
+			    ML__SLOT_CLAIMED;
+	}
 	cs->alive = cs->state == ML__SLOT_FREE ? 0 : s->be->alive(s, 1 + i);
-	cs->beat_age_ns = age(atomic_load_explicit(&sl->beat_ns, memory_order_relaxed), now);
+	beat = atomic_load_explicit(p ? &p->beat_ns : &sl->beat_ns, memory_order_relaxed);
+	cs->beat_age_ns = age(beat, now);
 	cs->corrupt = 0;
 	if (req && resp) {
 		cs->corrupt = ring_status(req, rmem, cs->req_used, cs->req_cap);

@@ -4,12 +4,17 @@
  * and PipeWire share memory between processes that do not trust each
  * other (wire.h has the protocol):
  *
- *   memory     a memfd, sealed so that it can neither shrink nor grow,
- *              passed to each client with SCM_RIGHTS
+ *   memory     memfds, sealed so that they can neither shrink nor grow,
+ *              passed with SCM_RIGHTS: the control region, sealed
+ *              against writing once the daemon has mapped it, so that
+ *              clients can only read it; and for each connection an area
+ *              of its own (chan_layout.h), which only that client and
+ *              the daemon ever hold
  *   rendezvous a SOCK_SEQPACKET socket in the abstract namespace,
  *              "\0memlink.<channel>"; the daemon's service thread
  *              (serve.c) admits clients by SO_PEERCRED against the mode
- *   doorbells  an eventfd per bell, made by the daemon, passed the same
+ *   doorbells  eventfds, made by the daemon for each connection (one to
+ *              ring the client, one to ring the daemon), passed the same
  *              way; sleepers wait in epoll, so that the socket's POLLHUP
  *              wakes a client the moment its daemon dies
  *   liveness   the connection itself: the kernel closes it when its
@@ -21,8 +26,10 @@
  * network namespace: processes (containers) meet when they share one.
  *
  * Needs Linux 4.13 (SO_PEERGROUPS; before it, only a client's primary
- * group counts) and, for nanosecond sleeps, 5.11 (epoll_pwait2; before
- * it, sleeps round up to the millisecond).
+ * group counts); 5.1 to keep clients from writing the control region
+ * (F_SEAL_FUTURE_WRITE; before it, a client could map it for writing
+ * through /proc/self/fd); and, for nanosecond sleeps, 5.11 (epoll_pwait2;
+ * before it, sleeps round up to the millisecond).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +65,8 @@ static struct ml__lnx *lnx_new(struct ml__shm *s)
 	l->memfd = l->efd = l->sock = l->tfd = l->stopfd = -1;
 	for (unsigned b = 0; b < ML__BELLS; b++) {
 		atomic_init(&l->bellfd[b], -1);
+		atomic_init(&l->dbellfd[b], -1);
+		l->areafd[b] = -1;
 		l->peer[b].fd = -1;
 	}
 	for (unsigned i = 0; i < ML__WIRE_PENDING_MAX; i++)
@@ -66,14 +75,59 @@ static struct ml__lnx *lnx_new(struct ml__shm *s)
 	return l;
 }
 
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void close_bell(_Atomic int *bell)
+{
+	int fd = atomic_exchange_explicit(bell, -1, memory_order_relaxed);
+
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * The daemon lets slot i's area and this connection's bells go. Its
+ * client, if alive, keeps its own: nobody else will ever see them.
+ */
+static void linux_area_free(struct ml__shm *s, unsigned i)
+{
+	struct ml__lnx *l = ml__lnx(s);
+	unsigned b = 1 + i;
+	int dfd;
+
+	if (i >= ML_CHAN_MAX_CLIENTS)
+		return;
+	if (s->area[i])
+		munmap(s->area[i], s->area_len);
+	s->area[i] = NULL;
+	close_fd(&l->areafd[b]);
+	dfd = atomic_load_explicit(&l->dbellfd[b], memory_order_relaxed);
+	/* Its client may hold the file open: leave no stale entry in our set. */
+	if (dfd >= 0 && l->efd >= 0)
+		epoll_ctl(l->efd, EPOLL_CTL_DEL, dfd, NULL);
+	close_bell(&l->dbellfd[b]);
+	close_bell(&l->bellfd[b]);
+}
+
 static void linux_close(struct ml__shm *s)
 {
 	struct ml__lnx *l = ml__lnx(s);
 
 	if (!l)
 		return;
-	if (s->creator)
+	if (s->creator) {
 		ml__lnx_serve_stop(s);
+		for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++)
+			linux_area_free(s, i);
+	} else if (l->own && s->area[l->own - 1]) {
+		munmap(s->area[l->own - 1], s->area_len);
+		s->area[l->own - 1] = NULL;
+	}
 	if (s->base)
 		munmap(s->base, s->len);
 	s->base = NULL;
@@ -85,10 +139,8 @@ static void linux_close(struct ml__shm *s)
 	if (l->memfd >= 0)
 		close(l->memfd);
 	for (unsigned b = 0; b < ML__BELLS; b++) {
-		int fd = atomic_load_explicit(&l->bellfd[b], memory_order_relaxed);
-
-		if (fd >= 0)
-			close(fd);
+		close_bell(&l->bellfd[b]);
+		close_bell(&l->dbellfd[b]);
 	}
 	free(l);
 	s->lnx = NULL;
@@ -120,6 +172,53 @@ static int new_bell(void)
 	return fd < 0 ? -errno : fd;
 }
 
+/* A sealed memfd of `len` bytes, mapped read-write at *p. */
+static int new_memory(const char *name, size_t len, void **p)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING), err;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	*p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (*p == MAP_FAILED) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* A new area for slot i, for the connection being admitted (serve.c's thread). */
+static int linux_area_new(struct ml__shm *s, unsigned i, size_t len)
+{
+	struct ml__lnx *l = ml__lnx(s);
+	char name[ML_CHAN_NAME_MAX + 32];
+	void *p;
+	int fd;
+
+	if (i >= ML_CHAN_MAX_CLIENTS || l->areafd[1 + i] >= 0)
+		return -EINVAL;
+	snprintf(name, sizeof(name), ML__WIRE_PREFIX "%s.%u", s->name, i);
+	fd = new_memory(name, len, &p);
+	if (fd < 0)
+		return fd;
+	/* Nothing can be added to it or taken from it any more. */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL)) {
+		munmap(p, len);
+		close(fd);
+		return -errno;
+	}
+	l->areafd[1 + i] = fd;
+	s->area[i] = p;
+	return 0;
+}
+
 static int linux_create(struct ml__shm *s, size_t len, unsigned mode)
 {
 	struct ml__lnx *l = lnx_new(s);
@@ -143,13 +242,22 @@ static int linux_create(struct ml__shm *s, size_t len, unsigned mode)
 		goto fail;
 	}
 	snprintf(name, sizeof(name), ML__WIRE_PREFIX "%s", s->name);
-	l->memfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (l->memfd < 0 || ftruncate(l->memfd, (off_t)len) ||
-	    fcntl(l->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL))
-		goto fail_errno;
-	err = map(s, l->memfd, len, PROT_READ | PROT_WRITE);
-	if (err)
+	fd = new_memory(name, len, (void **)&s->base);
+	if (fd < 0) {
+		s->base = NULL;
+		err = fd;
 		goto fail;
+	}
+	l->memfd = fd;
+	s->len = len;
+	/*
+	 * Our mapping stays writable; nobody can map it for writing from
+	 * now on, or write() it (a kernel before 5.1 cannot seal so).
+	 */
+	if (fcntl(fd, F_ADD_SEALS, ML__F_SEAL_FUTURE_WRITE) && errno != EINVAL)
+		goto fail_errno;
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL))
+		goto fail_errno;
 	fd = new_bell();
 	if (fd < 0) {
 		err = fd;
@@ -252,11 +360,14 @@ static int check_reply(const struct ml__wire_reply *r, ssize_t len, unsigned kin
 		return n ? -EPROTO : refusal(r->err);
 	if (len != (join ? (ssize_t)ML__WIRE_REPLY_SHORT : (ssize_t)sizeof(*r)) ||
 	    n != (join ? ML__WIRE_JOIN_FDS : 1) || r->region_size < 4096 ||
-	    r->region_size > SIZE_MAX || ml__lnx_check_memfd(fds[0], r->region_size))
+	    r->region_size > SIZE_MAX || ml__lnx_check_memfd(fds[0], r->region_size, false))
 		return -EPROTO;
 	if (join)
-		return r->bell >= 1 && r->bell < ML__BELLS && ml__lnx_is_eventfd(fds[1]) &&
-			       ml__lnx_is_eventfd(fds[2]) ? 0 : -EPROTO;
+		return r->bell >= 1 && r->bell < ML__BELLS && r->area_size >= 4096 &&
+			       r->area_size <= SIZE_MAX &&
+			       !ml__lnx_check_memfd(fds[1], r->area_size, true) &&
+			       ml__lnx_is_eventfd(fds[2]) && ml__lnx_is_eventfd(fds[3]) ? 0 :
+			       -EPROTO;
 	return r->npeers <= ML_CHAN_MAX_CLIENTS ? 0 : -EPROTO;
 }
 
@@ -267,26 +378,37 @@ static int nonblock(int fd)
 	return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) ? -errno : 0;
 }
 
-/* A client's bells and its epoll set, from the JOIN reply's descriptors. */
-static int joined(struct ml__shm *s, unsigned bell, const int *fds)
+/*
+ * A client's area, bells and epoll set, from the JOIN reply's descriptors
+ * [control region, area, daemon bell, client bell] (the first is mapped
+ * already). The bells are ours from here on, closed with us.
+ */
+static int joined(struct ml__shm *s, const struct ml__wire_reply *r, const int *fds)
 {
 	struct ml__lnx *l = ml__lnx(s);
+	unsigned bell = r->bell;
+	void *p;
 	int err;
 
-	atomic_store_explicit(&l->bellfd[0], fds[1], memory_order_relaxed);
-	atomic_store_explicit(&l->bellfd[bell], fds[2], memory_order_relaxed);
+	atomic_store_explicit(&l->bellfd[0], fds[2], memory_order_relaxed);
+	atomic_store_explicit(&l->bellfd[bell], fds[3], memory_order_relaxed);
 	l->own = bell;
 	s->bell = bell;
+	p = mmap(NULL, (size_t)r->area_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[1], 0);
+	if (p == MAP_FAILED)
+		return errno == EPERM ? -EPROTO : -errno;
+	s->area[bell - 1] = p;
+	s->area_len = (size_t)r->area_size;
 	/* A peer's write must never block us: the file is the peer's too. */
-	err = nonblock(fds[1]);
+	err = nonblock(fds[2]);
 	if (!err)
-		err = nonblock(fds[2]);
+		err = nonblock(fds[3]);
 	if (err)
 		return err;
 	l->efd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->efd < 0)
 		return -errno;
-	err = watch(l->efd, fds[2], EPOLLIN | EPOLLET, EV_BELL);
+	err = watch(l->efd, fds[3], EPOLLIN | EPOLLET, EV_BELL);
 	return err ? err : watch(l->efd, l->sock, EPOLLIN | EPOLLRDHUP, EV_SOCK);
 }
 
@@ -327,16 +449,17 @@ static int linux_open(struct ml__shm *s)
 	if (err)
 		goto fail;
 	l->peer_uid = (uint32_t)cr.uid;
-	err = map(s, fds[0], (size_t)r->region_size,
-		  s->inspect ? PROT_READ : PROT_READ | PROT_WRITE);
+	/* Only the daemon writes the control region. */
+	err = map(s, fds[0], (size_t)r->region_size, PROT_READ);
 	close(fds[0]);
 	fds[0] = -1;
 	if (err)
 		goto fail;
 	if (!s->inspect) {
-		/* fds[1..2] are our bells from here on, closed with them. */
+		err = joined(s, r, fds);
+		close(fds[1]);
+		fds[1] = -1;
 		n = 0;
-		err = joined(s, r->bell, fds);
 		if (err)
 			goto fail;
 	}
@@ -437,12 +560,17 @@ static int linux_wake(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word)
  * The daemon holds bell 0; the service thread holds a client's bell for
  * it while it gives it the slot (ml__chan_claim), and lets go when its
  * connection closes. A client holds the one bell it was given.
+ *
+ * Each connection gets bells of its own, both ways: a client that left
+ * but lives on must not ring, or drain, its successor's. They go with
+ * the slot's area (linux_area_free), which the daemon lets go before it
+ * frees the slot, so a slot being taken has none.
  */
 static int linux_hold(struct ml__shm *s, unsigned bell)
 {
 	struct ml__lnx *l = ml__lnx(s);
 	uint32_t free_ = 0;
-	int fd;
+	int cfd, dfd, err;
 
 	if (bell >= ML__BELLS)
 		return -EINVAL;
@@ -450,17 +578,23 @@ static int linux_hold(struct ml__shm *s, unsigned bell)
 		return bell && bell == l->own ? 0 : -EBUSY;
 	if (bell == 0)
 		return 0;
-	if (!atomic_compare_exchange_strong_explicit(&l->live[bell], &free_, 1,
+	if (atomic_load_explicit(&l->bellfd[bell], memory_order_relaxed) >= 0 ||
+	    !atomic_compare_exchange_strong_explicit(&l->live[bell], &free_, 1,
 						     memory_order_acq_rel, memory_order_relaxed))
 		return -EBUSY;
-	if (atomic_load_explicit(&l->bellfd[bell], memory_order_relaxed) < 0) {
-		fd = new_bell();
-		if (fd < 0) {
-			atomic_store_explicit(&l->live[bell], 0, memory_order_release);
-			return fd;
-		}
-		atomic_store_explicit(&l->bellfd[bell], fd, memory_order_release);
+	cfd = new_bell();
+	dfd = cfd < 0 ? -1 : new_bell();
+	err = cfd < 0 ? cfd : dfd < 0 ? dfd : watch(l->efd, dfd, EPOLLIN | EPOLLET, EV_BELL);
+	if (err) {
+		if (cfd >= 0)
+			close(cfd);
+		if (dfd >= 0)
+			close(dfd);
+		atomic_store_explicit(&l->live[bell], 0, memory_order_release);
+		return err;
 	}
+	atomic_store_explicit(&l->bellfd[bell], cfd, memory_order_release);
+	atomic_store_explicit(&l->dbellfd[bell], dfd, memory_order_release);
 	return 0;
 }
 
@@ -507,12 +641,15 @@ static int linux_fd(struct ml__shm *s, unsigned bell)
 	return ml__lnx(s)->efd >= 0 ? ml__lnx(s)->efd : -ENOTSUP;
 }
 
-/* Take the bell's edges: the epoll set is readable again after a new ring. */
+/*
+ * Take the bells' edges (a daemon has one per client): the epoll set is
+ * readable again after a new ring.
+ */
 static void linux_fd_ack(struct ml__shm *s)
 {
-	struct epoll_event ev[2];
+	struct epoll_event ev[ML__BELLS + 1];
 
-	(void)!epoll_wait(ml__lnx(s)->efd, ev, 2, 0);
+	(void)!epoll_wait(ml__lnx(s)->efd, ev, ML__BELLS + 1, 0);
 }
 
 /* Nothing is ever left behind to collect. */
@@ -528,12 +665,15 @@ const struct ml__backend ml__backend_linux = {
 	.notifies_peer_gone = true,
 	.notifies_client_gone = true,
 	.live_slice_ns = 250000,
+	.private_areas = true,
 	.available = linux_available,
 	.create = linux_create,
 	.ready = linux_ready,
 	.open = linux_open,
 	.owner = linux_owner,
 	.cred = linux_cred,
+	.area_new = linux_area_new,
+	.area_free = linux_area_free,
 	.close = linux_close,
 	.wait = linux_wait,
 	.wake = linux_wake,

@@ -37,10 +37,18 @@ struct ml__lnx_pending {
 };
 
 struct ml__lnx {
-	int memfd;            /* the channel's memory */
+	int memfd;            /* the control region */
 	int efd;              /* epoll: our bell (edge-triggered); a client's socket */
 	int sock;             /* daemon: listening; client: its connection */
-	_Atomic int bellfd[ML__BELLS]; /* eventfds; -1: none */
+	/*
+	 * Eventfds; -1: none. bellfd[0] is the daemon's own (its service
+	 * thread rings it), bellfd[1 + i] client i's; dbellfd[1 + i] is
+	 * the daemon's bell as client i alone rings it. A client has its
+	 * daemon bell at dbellfd[0].
+	 */
+	_Atomic int bellfd[ML__BELLS];
+	_Atomic int dbellfd[ML__BELLS];
+	int areafd[ML__BELLS];         /* daemon: client i's area at [1 + i]; -1: none */
 	unsigned own;         /* our bell: 0 (daemon), 1 + slot (client) */
 	uint32_t peer_uid;    /* client: the daemon's, by SO_PEERCRED */
 	/* daemon */
@@ -82,10 +90,13 @@ void ml__lnx_close_fds(const int *fds, int n);
 /* Is fd an eventfd (/proc says so; without /proc, an anonymous inode)? */
 bool ml__lnx_is_eventfd(int fd);
 /*
- * A memfd whose size is exactly `size` and that can neither shrink nor
- * grow: 0, or -EPROTO.
+ * A memfd whose size is exactly `size`, that can neither shrink nor grow
+ * and, if `writable`, is not sealed against writing: 0, or -EPROTO.
  */
-int ml__lnx_check_memfd(int fd, uint64_t size);
+int ml__lnx_check_memfd(int fd, uint64_t size, bool writable);
+
+/* Linux 5.1; older headers lack it. */
+#define ML__F_SEAL_FUTURE_WRITE 0x0010
 
 /* serve.c */
 /* Start the daemon's service thread: the channel is ready. */

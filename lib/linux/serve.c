@@ -242,6 +242,7 @@ static void join(struct ml__shm *s, unsigned i, const struct ml__wire_hello *h,
 		.version = ML__WIRE_VERSION,
 		.kind = h->kind,
 		.region_size = s->len,
+		.area_size = s->area_len,
 	};
 	int fd = l->pending[i].fd, fds[ML__WIRE_JOIN_FDS];
 	int bell = ml__chan_claim(s);
@@ -251,10 +252,13 @@ static void join(struct ml__shm *s, unsigned i, const struct ml__wire_hello *h,
 		drop_pending(l, i);
 		return;
 	}
+	/* The daemon looks at the new slot, and then for its client's hello. */
+	changed(s);
 	r.bell = (uint32_t)bell;
 	fds[0] = l->memfd;
-	fds[1] = atomic_load_explicit(&l->bellfd[0], memory_order_relaxed);
-	fds[2] = atomic_load_explicit(&l->bellfd[bell], memory_order_relaxed);
+	fds[1] = l->areafd[bell];
+	fds[2] = atomic_load_explicit(&l->dbellfd[bell], memory_order_relaxed);
+	fds[3] = atomic_load_explicit(&l->bellfd[bell], memory_order_relaxed);
 	ev.data.u64 = tag(TAG_PEER, (unsigned)bell, fd);
 	if (ml__lnx_send(fd, &r, ML__WIRE_REPLY_SHORT, fds, ML__WIRE_JOIN_FDS) ||
 	    epoll_ctl(l->tfd, EPOLL_CTL_MOD, fd, &ev)) {

@@ -128,11 +128,11 @@ bool ml__lnx_is_eventfd(int fd)
 	       !S_ISBLK(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode);
 }
 
-int ml__lnx_check_memfd(int fd, uint64_t size)
+int ml__lnx_check_memfd(int fd, uint64_t size, bool writable)
 {
 	const int need = F_SEAL_SHRINK | F_SEAL_GROW;
 	/* Sealed against writing, it could not be mapped for writing. */
-	const int refuse = F_SEAL_WRITE | 0x0010 /* F_SEAL_FUTURE_WRITE, Linux 5.1 */;
+	const int refuse = writable ? F_SEAL_WRITE | ML__F_SEAL_FUTURE_WRITE : 0;
 	struct stat st;
 	int seals;
 

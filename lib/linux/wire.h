@@ -8,10 +8,13 @@
  *
  *   client -> daemon  struct ml__wire_hello, no descriptors
  *   daemon -> client  struct ml__wire_reply:
- *     JOIN:    err 0, with descriptors [memfd, daemon bell, client bell]
- *              (the memfd sealed against shrinking and growing, both
- *              bells eventfds); bell is the client's (1 + slot)
- *     INSPECT: err 0, with descriptors [memfd]; peers filled
+ *     JOIN:    err 0, with descriptors [control region, client area,
+ *              daemon bell, client bell]: both memfds sealed against
+ *              shrinking and growing, the control region against writing
+ *              too (Linux 5.1: F_SEAL_FUTURE_WRITE), the area made for
+ *              this connection alone, both bells eventfds of this
+ *              connection alone; bell is the client's (1 + slot)
+ *     INSPECT: err 0, with descriptors [control region]; peers filled
  *     refused: err > 0 (an errno), no descriptors; then the daemon closes
  *
  * After a JOIN reply the connection stays open, silent: it is how each
@@ -28,7 +31,7 @@
 #include "memlink.h"
 
 #define ML__WIRE_MAGIC 0x4d4c534bu /* "MLSK" */
-#define ML__WIRE_VERSION 1u
+#define ML__WIRE_VERSION 2u /* 2: client areas */
 #define ML__WIRE_PREFIX "memlink."
 
 enum ml__wire_kind {
@@ -56,7 +59,8 @@ struct ml__wire_reply {
 	uint16_t kind;        /* the hello's */
 	int32_t err;          /* 0, or a positive errno: refused */
 	uint32_t bell;        /* JOIN: the client's bell, 1 + slot */
-	uint64_t region_size; /* the memfd's size */
+	uint64_t region_size; /* the control region's size */
+	uint64_t area_size;   /* JOIN: the client area's */
 	/* INSPECT only: */
 	uint32_t npeers;      /* entries of peer[] used, <= ML_CHAN_MAX_CLIENTS */
 	uint32_t daemon_uid, daemon_gid, daemon_pid;
@@ -64,15 +68,15 @@ struct ml__wire_reply {
 };
 
 /* A JOIN reply and a refusal stop before npeers. */
-#define ML__WIRE_REPLY_SHORT 24u
+#define ML__WIRE_REPLY_SHORT 32u
 
 _Static_assert(sizeof(struct ml__wire_hello) == 16, "hello is 16 bytes");
 _Static_assert(__builtin_offsetof(struct ml__wire_reply, npeers) == ML__WIRE_REPLY_SHORT,
 	       "short reply");
 
 /* Descriptors a JOIN reply carries, and at most any message may. */
-#define ML__WIRE_JOIN_FDS 3
-#define ML__WIRE_MAX_FDS 3
+#define ML__WIRE_JOIN_FDS 4
+#define ML__WIRE_MAX_FDS 4
 
 /* A client waits this long for the reply; the daemon this long for a hello. */
 #define ML__WIRE_REPLY_MS 5000

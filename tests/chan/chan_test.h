@@ -57,8 +57,29 @@ int connect_retry(ml_chan **c, const char *name, int64_t timeout_ns, int retry_o
 long serve_echo(ml_chan *d, _Atomic int *stop, int64_t timeout_ns);
 /* Send `len` bytes at prio and wait for the same bytes back. */
 int roundtrip(ml_chan *c, int prio, const void *msg, size_t len, int64_t timeout_ns);
-/* The whole region of a linux, darwin or win channel, mapped read-write; NULL on failure. */
+/*
+ * The whole region of a darwin or win channel, mapped read-write (it
+ * holds every client's area); linux: its control region, read-only (an
+ * onlooker's view). NULL on failure.
+ */
 uint8_t *map_region(const char *name, size_t *len);
+/*
+ * The control region, writable: a fresh mapping of the region (darwin,
+ * win), or, linux, the mapping of this process, which must be the
+ * channel's daemon (or a fork of it). NULL if there is none.
+ */
+uint8_t *ctl_map(const char *name, size_t *len);
+/*
+ * Slot `slot`'s client area (chan_layout.h), `*len` bytes, writable: in
+ * a fresh mapping of the region (darwin, win), or, linux, as this
+ * process (the daemon, or that slot's client, or a fork of either) maps
+ * it. NULL if there is none.
+ */
+uint8_t *area_map(const char *name, unsigned slot, size_t *len);
+#ifndef _WIN32
+/* linux: this process's mapping of memfd `memfd`; NULL if none. */
+uint8_t *own_mapping(const char *memfd, size_t *len, bool *writable);
+#endif
 
 /* Roles run by fork+exec of this binary ("--role NAME ARGS..."). */
 int role_serve(int argc, char **argv);         /* util.c */

@@ -16,23 +16,27 @@
 #include "chan_layout.h" /* for the tests that corrupt the layout */
 #include "ring_layout.h"
 
-/* Slot `slot`'s request ring in a mapped region. */
-static struct ml__ring_shm *req_ring(uint8_t *base, unsigned slot)
+/* Slot `slot`'s request ring, as a client writing its own area reaches it; NULL: none. */
+static struct ml__ring_shm *req_ring(const char *name, unsigned slot)
 {
-	struct ml__ctl *ctl = (struct ml__ctl *)base;
+	size_t len = 0;
+	uint8_t *a = area_map(name, slot, &len);
 
-	return (struct ml__ring_shm *)(base + ctl->ctl_size + slot * ctl->client_stride);
+	return a && len > ML__PEER_SIZE ? (struct ml__ring_shm *)(a + ML__PEER_SIZE) : NULL;
 }
 
-/* The last of the first n slots that is connected; n if none is. */
-static unsigned connected_slot(const uint8_t *base, unsigned n)
+/* The last of the first n slots whose client says it is connected; n if none. */
+static unsigned connected_slot(const char *name, unsigned n)
 {
-	const struct ml__ctl *ctl = (const struct ml__ctl *)base;
 	unsigned found = n;
 
-	for (unsigned i = 0; i < n; i++)
-		if (atomic_load(&ctl->slot[i].state) == ML__SLOT_CONNECTED)
+	for (unsigned i = 0; i < n; i++) {
+		size_t len = 0;
+		struct ml__peer *p = (struct ml__peer *)area_map(name, i, &len);
+
+		if (p && atomic_load(&p->state) == ML__SLOT_CONNECTED)
 			found = i;
+	}
 	return found;
 }
 
@@ -73,9 +77,7 @@ static int torn_client(void *arg)
 	struct torn *sh = arg;
 	struct ml__ring_shm *rs;
 	ml_chan *c = NULL;
-	uint8_t *base;
 	uint64_t h;
-	size_t len;
 
 	if (ml_client_connect(&c, sh->name, &sh->o))
 		return 1;
@@ -86,15 +88,14 @@ static int torn_client(void *arg)
 		if (ml_chan_send(c, ML_PRIO_HIGH, m, strlen(m)))
 			return 2;
 	}
-	base = map_region(sh->name, &len);
-	if (!base)
+	rs = req_ring(sh->name, 0);
+	if (!rs)
 		return 3;
 	/* What ml_ring_write does up to its memcpy, then death. */
-	rs = req_ring(base, 0);
 	h = atomic_load(&rs->head[ML_PRIO_HIGH]);
 	atomic_store(&rs->claim[ML_PRIO_HIGH], h + 48);
-	memset(base + ML__RING_HDR_SIZE + ((uint8_t *)rs - base) +
-		       rs->lane_off[ML_PRIO_HIGH] + h % rs->lane_cap[ML_PRIO_HIGH],
+	memset((uint8_t *)rs + ML__RING_HDR_SIZE + rs->lane_off[ML_PRIO_HIGH] +
+		       h % rs->lane_cap[ML_PRIO_HIGH],
 	       0xee, 24);
 	kill(getpid(), SIGKILL);
 	return 4;
@@ -168,8 +169,6 @@ int t_corrupt_lane(void)
 	char log[8][16], name[80];
 	int nlog = 0, ret = -1;
 	unsigned who = 99, slot_a = 99;
-	uint8_t *base = NULL;
-	size_t len = 0;
 
 	if (!region_mappable()) {
 		skipf("needs a region to map");
@@ -182,16 +181,15 @@ int t_corrupt_lane(void)
 	CHECK_RC(ml_client_connect(&a, name, &o), 0);
 	CHECK_RC(ml_chan_send(a, ML_PRIO_CRITICAL, "a0", 2), 0);
 	CHECK_RC(ml_chan_send(a, ML_PRIO_CRITICAL, "a1", 2), 0);
-	base = map_region(name, &len);
-	CHECK(base, "map");
-	slot_a = connected_slot(base, 2);
+	slot_a = connected_slot(name, 2);
 	CHECK(slot_a < 2, "no connected slot");
 	/* A record in the Low lane whose header then claims a megabyte. */
 	CHECK_RC(ml_chan_send(a, ML_PRIO_LOW, "a2", 2), 0);
 	{
-		struct ml__ring_shm *rs = req_ring(base, slot_a);
+		struct ml__ring_shm *rs = req_ring(name, slot_a);
 		uint32_t huge = 1u << 20;
 
+		CHECK(rs, "no area for slot %u", slot_a);
 		memcpy((uint8_t *)rs + ML__RING_HDR_SIZE + rs->lane_off[ML_PRIO_LOW], &huge, 4);
 	}
 	CHECK_RC(ml_client_connect(&b, name, &o), 0);
@@ -213,8 +211,6 @@ int t_corrupt_lane(void)
 	CHECK(!memcmp(log[0], "b1", 2) && who != slot_a, "after: wrong message");
 	ret = 0;
 out:
-	if (base)
-		munmap(base, len);
 	ml_chan_close(a);
 	ml_chan_close(b);
 	ml_chan_close(d);
@@ -233,8 +229,6 @@ int t_rewritten_ring_config(void)
 	ml_chan *d = NULL, *a = NULL, *b = NULL;
 	char name[80], buf[16];
 	unsigned who = 99, slot_a = 99;
-	uint8_t *base = NULL;
-	size_t len = 0;
 	int ret = -1, n;
 
 	if (!region_mappable()) {
@@ -246,11 +240,9 @@ int t_rewritten_ring_config(void)
 	chan_name(name, sizeof(name), "cfg");
 	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
 	CHECK_RC(ml_client_connect(&a, name, &o), 0);
-	base = map_region(name, &len);
-	CHECK(base, "map");
-	slot_a = connected_slot(base, 2);
-	CHECK(slot_a < 2, "no connected slot");
-	req_ring(base, slot_a)->max_msg *= 2;
+	slot_a = connected_slot(name, 2);
+	CHECK(slot_a < 2 && req_ring(name, slot_a), "no connected slot");
+	req_ring(name, slot_a)->max_msg *= 2;
 	CHECK_RC(ml_chan_send(a, ML_PRIO_HIGH, "a0", 2), 0);
 	CHECK_RC(ml_client_connect(&b, name, &o), 0);
 	CHECK_RC(ml_chan_send(b, ML_PRIO_HIGH, "b0", 2), 0);
@@ -266,8 +258,6 @@ int t_rewritten_ring_config(void)
 	      (unsigned long long)st.poisoned);
 	ret = 0;
 out:
-	if (base)
-		munmap(base, len);
 	ml_chan_close(a);
 	ml_chan_close(b);
 	ml_chan_close(d);

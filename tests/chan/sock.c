@@ -415,7 +415,7 @@ int t_sock_hostile_peers(void)
 		}
 		for (int i = 0; i < ng; i++)
 			close(got[i]);
-		CHECK(ng == 3, "join gave %d descriptors", ng);
+		CHECK(ng == ML__WIRE_JOIN_FDS, "join gave %d descriptors", ng);
 		if (v == 0) {
 			CHECK(send(s, "more", 4, 0) == 4, "send");
 			CHECK_RC(outcome(s, 10000), 0);
@@ -511,6 +511,10 @@ enum impostor_kind {
 	IMP_ERR_UNKNOWN,
 	IMP_ERR_FULL,
 	IMP_SILENT,
+	IMP_AREA_UNSEALED,
+	IMP_AREA_SMALL,
+	IMP_NO_AREA_SIZE,
+	IMP_CTL_RO_SEALED,
 	IMP_KINDS
 };
 
@@ -523,7 +527,10 @@ static const int imp_want[IMP_KINDS] = {
 	[IMP_BAD_MAGIC] = -EPROTO, [IMP_BAD_VERSION] = -EPROTO,  [IMP_LONG_REPLY] = -EPROTO,
 	[IMP_MANY_FDS] = -EPROTO,  [IMP_WRITE_SEALED] = -EPROTO, [IMP_SOCKET_REGION] = -EPROTO,
 	[IMP_FILE_REGION] = -EPROTO, [IMP_MEMFD_BELL] = -EPROTO, [IMP_ERR_UNKNOWN] = -EPROTO,
-	[IMP_ERR_FULL] = -ECONNREFUSED,
+	[IMP_ERR_FULL] = -ECONNREFUSED, [IMP_AREA_UNSEALED] = -EPROTO, [IMP_AREA_SMALL] = -EPROTO,
+	[IMP_NO_AREA_SIZE] = -EPROTO,
+	/* Sealed against writing, as a daemon seals it: only empty. */
+	[IMP_CTL_RO_SEALED] = -ENOENT,
 };
 
 static const char *const imp_what[IMP_KINDS] = {
@@ -536,11 +543,14 @@ static const char *const imp_what[IMP_KINDS] = {
 	[IMP_NOT_CLAIMED] = "an empty region", [IMP_REFUSE] = "EACCES",
 	[IMP_CLOSE] = "closing at once", [IMP_BAD_MAGIC] = "a bad magic",
 	[IMP_BAD_VERSION] = "a bad version", [IMP_LONG_REPLY] = "a JOIN reply of full length",
-	[IMP_MANY_FDS] = "200 descriptors", [IMP_WRITE_SEALED] = "a write-sealed memfd",
+	[IMP_MANY_FDS] = "200 descriptors", [IMP_WRITE_SEALED] = "a write-sealed area",
 	[IMP_SOCKET_REGION] = "a socket for the region",
 	[IMP_FILE_REGION] = "an unsealable tmpfs file for the region",
 	[IMP_MEMFD_BELL] = "a memfd for the daemon's bell", [IMP_ERR_UNKNOWN] = "err 9999",
 	[IMP_ERR_FULL] = "ECONNREFUSED", [IMP_SILENT] = "silence",
+	[IMP_AREA_UNSEALED] = "an area without seals",
+	[IMP_AREA_SMALL] = "an area smaller than said", [IMP_NO_AREA_SIZE] = "area size 0",
+	[IMP_CTL_RO_SEALED] = "an empty control region sealed against writing",
 };
 
 struct impostor {
@@ -556,12 +566,14 @@ static void impostor_answer(int c, enum impostor_kind k)
 		.kind = ML__WIRE_JOIN,
 		.bell = 1,
 		.region_size = 65536,
+		.area_size = 65536,
 	};
-	int fds[6], n = 3, p[2], many[200];
+	int fds[6], n = ML__WIRE_JOIN_FDS, p[2], many[200];
 	size_t len = ML__WIRE_REPLY_SHORT;
 
+	/* [control region, area, daemon bell, client bell], one more, a spare. */
 	fds[0] = fake_region(65536, k != IMP_UNSEALED);
-	fds[1] = eventfd(0, EFD_CLOEXEC);
+	fds[1] = fake_region(65536, k != IMP_AREA_UNSEALED);
 	fds[2] = eventfd(0, EFD_CLOEXEC);
 	fds[3] = eventfd(0, EFD_CLOEXEC);
 	fds[4] = eventfd(0, EFD_CLOEXEC);
@@ -583,10 +595,23 @@ static void impostor_answer(int c, enum impostor_kind k)
 		break;
 	case IMP_PIPE_BELL:
 		if (pipe(p) == 0) {
-			close(fds[2]);
-			fds[2] = p[1];
+			close(fds[3]);
+			fds[3] = p[1];
 			fds[5] = p[0];
 		}
+		break;
+	case IMP_AREA_SMALL:
+		r.area_size = 1 << 20;
+		break;
+	case IMP_NO_AREA_SIZE:
+		r.area_size = 0;
+		break;
+	case IMP_CTL_RO_SEALED:
+		close(fds[0]);
+		fds[0] = memfd_create("impostor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (fds[0] >= 0 && !ftruncate(fds[0], 65536))
+			fcntl(fds[0], F_ADD_SEALS,
+			      F_SEAL_SHRINK | F_SEAL_GROW | 0x0010 /* F_SEAL_FUTURE_WRITE */);
 		break;
 	case IMP_TOO_MANY_FDS:
 		n = 5;
@@ -620,15 +645,15 @@ static void impostor_answer(int c, enum impostor_kind k)
 		break;
 	case IMP_MANY_FDS:
 		for (int i = 0; i < 200; i++)
-			many[i] = i < 3 ? fds[i] : fds[3 + i % 2];
+			many[i] = i < 4 ? fds[i] : fds[2 + i % 3];
 		send_fds(c, &r, len, many, 200);
 		goto done;
 	case IMP_WRITE_SEALED:
 		/* Sealed as asked, and against writing too: it cannot be mapped to write. */
-		close(fds[0]);
-		fds[0] = memfd_create("impostor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-		if (fds[0] >= 0 && !ftruncate(fds[0], 65536))
-			fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+		close(fds[1]);
+		fds[1] = memfd_create("impostor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (fds[1] >= 0 && !ftruncate(fds[1], 65536))
+			fcntl(fds[1], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
 		break;
 	case IMP_SOCKET_REGION:
 		close(fds[0]);
@@ -646,8 +671,8 @@ static void impostor_answer(int c, enum impostor_kind k)
 		}
 		break;
 	case IMP_MEMFD_BELL:
-		close(fds[1]);
-		fds[1] = fake_region(4096, true);
+		close(fds[2]);
+		fds[2] = fake_region(4096, true);
 		break;
 	case IMP_ERR_UNKNOWN:
 		r.err = 9999;

@@ -28,6 +28,7 @@
 
 #include "proctest.h"
 #include "chan_test.h"
+#include "chan_layout.h"
 
 char self_exe[PATH_MAX];
 static unsigned name_seq;
@@ -355,15 +356,50 @@ static int inspect_memfd(const char *name)
 	return fd;
 }
 
-/* The whole region of a linux or darwin channel, mapped; NULL on failure. */
+/*
+ * linux: this process's mapping of the memfd named `memfd` (as
+ * /proc/self/maps shows "/memfd:NAME (deleted)"), its length and whether
+ * it is writable; NULL if it maps none.
+ */
+uint8_t *own_mapping(const char *memfd, size_t *len, bool *writable)
+{
+	char line[512], want[200];
+	FILE *f = fopen("/proc/self/maps", "re");
+	uint8_t *found = NULL;
+
+	if (!f)
+		return NULL;
+	snprintf(want, sizeof(want), "/memfd:%s (deleted)\n", memfd);
+	/* A writable one first: a process with a daemon and a client has both. */
+	while (!(found && writable && *writable) && fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line), w = strlen(want);
+		unsigned long lo, hi;
+		char perms[8];
+
+		if (n < w || strcmp(line + n - w, want) ||
+		    sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || (found && perms[1] != 'w'))
+			continue;
+		found = (uint8_t *)lo;
+		*len = hi - lo;
+		if (writable)
+			*writable = perms[1] == 'w';
+		else
+			break;
+	}
+	fclose(f);
+	return found;
+}
+
+/* The whole region of a darwin channel (linux: its control region, read-only); NULL on failure. */
 uint8_t *map_region(const char *name, size_t *len)
 {
 	char path[160];
 	struct stat st;
+	bool linux_ = !strcmp(active_backend, "linux");
 	void *p;
 	int fd;
 
-	if (!strcmp(active_backend, "linux")) {
+	if (linux_) {
 		fd = inspect_memfd(name);
 	} else {
 		snprintf(path, sizeof(path), "/dev/shm/memlink.%s", name);
@@ -375,12 +411,59 @@ uint8_t *map_region(const char *name, size_t *len)
 		close(fd);
 		return NULL;
 	}
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, (size_t)st.st_size, linux_ ? PROT_READ : PROT_READ | PROT_WRITE,
+		 MAP_SHARED, fd, 0);
 	close(fd);
 	*len = (size_t)st.st_size;
 	return p == MAP_FAILED ? NULL : p;
 }
 #endif
+
+uint8_t *ctl_map(const char *name, size_t *len)
+{
+	char memfd[120];
+	bool w = false;
+	uint8_t *p;
+
+	if (strcmp(active_backend, "linux"))
+		return map_region(name, len);
+#ifdef _WIN32
+	(void)memfd;
+	(void)w;
+	(void)p;
+	return NULL;
+#else
+	snprintf(memfd, sizeof(memfd), ML__WIRE_PREFIX "%s", name);
+	p = own_mapping(memfd, len, &w);
+	return p && w ? p : NULL;
+#endif
+}
+
+uint8_t *area_map(const char *name, unsigned slot, size_t *len)
+{
+	struct ml__ctl *ctl;
+	char memfd[120];
+	uint8_t *base;
+	size_t rlen = 0;
+
+#ifndef _WIN32
+	if (!strcmp(active_backend, "linux")) {
+		snprintf(memfd, sizeof(memfd), ML__WIRE_PREFIX "%s.%u", name, slot);
+		return own_mapping(memfd, len, NULL);
+	}
+#else
+	(void)memfd;
+#endif
+	base = map_region(name, &rlen);
+	if (!base)
+		return NULL;
+	ctl = (struct ml__ctl *)base;
+	if (slot >= ctl->max_clients ||
+	    ML__CTL_SIZE + (slot + 1) * ctl->client_stride > rlen)
+		return NULL;
+	*len = ctl->client_stride;
+	return base + ML__CTL_SIZE + slot * ctl->client_stride;
+}
 
 int open_pair(const char *tag, ml_chan **d, ml_chan **c)
 {

@@ -213,20 +213,18 @@ static int unrung_writer(void *arg)
 {
 	struct unrung *sh = arg;
 	struct ml__ctl *ctl;
-	struct ml__ring_shm *req;
 	ml_ring *r = NULL;
-	size_t len = 0;
-	uint8_t *base = map_region(sh->name, &len);
+	size_t len = 0, alen = 0;
+	uint8_t *base = ctl_map(sh->name, &len), *area = area_map(sh->name, 0, &alen);
 
-	if (!base)
+	if (!base || !area || alen <= ML__PEER_SIZE)
 		return 4;
 	ctl = (struct ml__ctl *)base;
-	req = (struct ml__ring_shm *)(base + ctl->ctl_size);
 	for (int64_t end = now_ns() + 10 * SEC;
 	     !(atomic_load(&ctl->bell.sleeping) & ML__BELL_ASLEEP);)
 		if (now_ns() > end)
 			return 2;
-	if (ml_ring_attach(&r, req, len - ctl->ctl_size) ||
+	if (ml_ring_attach(&r, area + ML__PEER_SIZE, alen - ML__PEER_SIZE) ||
 	    ml_ring_write(r, ML_PRIO_HIGH, "unrung", 6))
 		return 3;
 	return 0;
@@ -237,14 +235,13 @@ static int unrung_writer(void *arg)
  * sleeps (written into a client's lane behind the library's back, as a
  * sender that lost the race would leave it) is found when the sleep runs
  * out, and counted as a missed wake-up once no ring came within the grace.
- * Backends whose region a test can map (/dev/shm; win).
+ * Backends whose areas a test can reach (linux: its own; /dev/shm; win).
  */
 int t_missed_wakeup_counted(void)
 {
 	struct unrung *sh = shared_map(sizeof(*sh));
 	struct ml_chan_stats st = { .size = sizeof(st) };
 	struct ml_chan_opts o = opts_default();
-	uint8_t *base = NULL;
 	ml_chan *d = NULL, *c = NULL;
 	char name[80], buf[16];
 	size_t len = 0;
@@ -260,8 +257,7 @@ int t_missed_wakeup_counted(void)
 	o.wait_mode = ML_WAIT_BLOCKING;
 	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
 	CHECK_RC(ml_client_connect(&c, name, &o), 0);
-	base = map_region(name, &len);
-	CHECK(base, "cannot map the region");
+	CHECK(area_map(name, 0, &len), "cannot map the client's area");
 	snprintf(sh->name, sizeof(sh->name), "%s", name);
 	pid = spawn(unrung_writer, sh);
 	CHECK(pid >= 0, "fork");
@@ -287,8 +283,6 @@ int t_missed_wakeup_counted(void)
 out:
 	if (pid > 0)
 		reap(pid, 5 * SEC);
-	if (base)
-		munmap(base, len);
 	ml_chan_close(c);
 	ml_chan_close(d);
 	return ret;

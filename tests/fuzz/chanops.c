@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "fuzz.h"
@@ -281,16 +282,30 @@ int fz_region_fd(const char *name)
 	return n && !r.err ? fds[0] : -1;
 }
 
-int fz_join(const char *name)
+int fz_join(const char *name, uint8_t **area, size_t *len, unsigned *slot)
 {
 	struct ml__wire_reply r;
 	int fds[ML__WIRE_MAX_FDS], n, s = fz_hello(name, ML__WIRE_JOIN, &r, fds, &n);
 
-	for (int i = 0; i < n; i++)
-		close(fds[i]);
 	if (s >= 0 && r.err) {
 		close(s);
 		s = -1;
 	}
+	if (area) {
+		*area = NULL;
+		/* [control region, area, daemon bell, client bell] */
+		if (s >= 0 && n == ML__WIRE_JOIN_FDS && r.bell >= 1) {
+			void *p = mmap(NULL, (size_t)r.area_size, PROT_READ | PROT_WRITE,
+				       MAP_SHARED, fds[1], 0);
+
+			if (p != MAP_FAILED) {
+				*area = p;
+				*len = (size_t)r.area_size;
+				*slot = r.bell - 1;
+			}
+		}
+	}
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
 	return s;
 }

@@ -1,18 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
- * libFuzzer target: arbitrary bytes as the whole shared region of a
- * channel, met by a client through the real linux backend.
+ * libFuzzer target: arbitrary bytes as a channel's shared memory, met by a
+ * client through the real linux backend.
  *
  * Input: a byte n, n bytes of operations (enum fz_chan_op), then the
- * region. The region goes into a sealed memfd, page-rounded (the tail
- * zeroed) and at most 1 MiB, and the harness plays its daemon: a thread
- * bound to the channel's socket answers hellos as a daemon would (a JOIN
- * gets the first free slot of the region, claimed, with the memfd and two
- * eventfds; an INSPECT the memfd), and keeps the client's connection, so
- * the library sees a live daemon behind the region. If
- * ml_client_connect() accepts the region, the operations drive the client
- * while the "daemon" keeps writing into the region and may die (its end of
- * the connection closes). ml_chan_inspect() (memlink-stat) reads the
+ * memory, laid out as one region (chan_layout.h): the control region's
+ * 4 KiB, then the client areas at client_stride bytes each, at most 1 MiB
+ * in all. The harness plays the daemon: a thread bound to the channel's
+ * socket answers hellos as a daemon would. A JOIN gets the first free
+ * slot of the control region, claimed, with the control region (a sealed
+ * memfd of 4 KiB), that slot's area (the bytes at its place, in a sealed
+ * memfd page-rounded, the tail zeroed; a page of zeroes when the place is
+ * outside the input) and two eventfds; an INSPECT the control region. It
+ * keeps the client's connection, so the library sees a live daemon. If
+ * ml_client_connect() accepts, the operations drive the client while the
+ * "daemon" keeps writing into both memfds and may die (its end of the
+ * connection closes). ml_chan_inspect() (memlink-stat) reads the control
  * region before and after. Nothing may crash, every call must return what
  * the API allows, and no descriptor may be left behind.
  */
@@ -38,14 +41,55 @@ static char name[32];
 /* The harness's daemon: what the thread answers with, under `lock`. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_memfd = -1, g_conn = -1, g_listen = -1;
-static uint8_t *g_region;
-static size_t g_len;
+static uint8_t *g_region;             /* the control region, ML__CTL_SIZE bytes */
+static const uint8_t *g_input;        /* the memory as input, g_input_len bytes */
+static size_t g_input_len;
+static int g_areafd = -1;             /* the area given to the client, if any */
+static uint8_t *g_area;
+static size_t g_area_len;
+
+/* A sealed memfd of len bytes, mapped at *p, holding `n` bytes of src. */
+static int sealed(const char *what, size_t len, const uint8_t *src, size_t n, uint8_t **p)
+{
+	int fd = memfd_create(what, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, (off_t)len) == 0);
+	CHECK(!fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
+	*p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(*p != MAP_FAILED);
+	memcpy(*p, src, n < len ? n : len);
+	return fd;
+}
+
+/* Slot i's area, from the input at its place (under `lock`, with no area given yet). */
+static void make_area(unsigned i, uint64_t stride)
+{
+	uint64_t off = ML__CTL_SIZE + (uint64_t)i * stride, n = 0;
+	size_t len;
+
+	if (stride && stride <= g_input_len && off < g_input_len)
+		n = g_input_len - off < stride ? g_input_len - off : stride;
+	len = n ? (size_t)(stride + 4095) / 4096 * 4096 : 4096;
+	g_area_len = len;
+	g_areafd = sealed("fzc-area", len, n ? g_input + off : g_input, (size_t)n, &g_area);
+}
+
+static void drop_area(void)
+{
+	if (g_areafd < 0)
+		return;
+	munmap(g_area, g_area_len);
+	close(g_areafd);
+	g_areafd = -1;
+	g_area = NULL;
+}
 
 static void answer(int c)
 {
 	struct ml__wire_hello h;
 	struct ml__wire_reply r = { .magic = ML__WIRE_MAGIC, .version = ML__WIRE_VERSION };
-	int fds[3] = { -1, -1, -1 }, n = 0;
+	int fds[4] = { -1, -1, -1, -1 }, n = 0;
 	size_t len = ML__WIRE_REPLY_SHORT;
 
 	if (recv(c, &h, sizeof(h), 0) != sizeof(h) || g_memfd < 0) {
@@ -53,33 +97,38 @@ static void answer(int c)
 		return;
 	}
 	r.kind = h.kind;
-	r.region_size = g_len;
+	r.region_size = ML__CTL_SIZE;
 	fds[n++] = g_memfd;
 	if (h.kind == ML__WIRE_INSPECT) {
 		len = sizeof(r);
 		r.npeers = ML_CHAN_MAX_CLIENTS;
 	} else {
 		const struct ml__ctl *ctl = (const struct ml__ctl *)g_region;
-		unsigned max = g_len >= ML__CTL_SIZE ? ctl->max_clients : 0;
+		unsigned max = ctl->max_clients;
 
-		/* As a daemon would: the first free slot, claimed. */
-		for (unsigned i = 0; i < max && i < ML_CHAN_MAX_CLIENTS && !r.bell; i++) {
+		/* As a daemon would: the first free slot, claimed, with an area (one at a time). */
+		for (unsigned i = 0; i < max && i < ML_CHAN_MAX_CLIENTS && !r.bell && g_areafd < 0;
+		     i++) {
 			_Atomic uint32_t *st = (_Atomic uint32_t *)&ctl->slot[i].state;
 			uint32_t free_ = ML__SLOT_FREE;
 
-			if (atomic_compare_exchange_strong(st, &free_, ML__SLOT_CLAIMED))
+			if (atomic_compare_exchange_strong(st, &free_, ML__SLOT_CLAIMED)) {
 				r.bell = 1 + i;
+				make_area(i, ctl->client_stride);
+			}
 		}
 		if (!r.bell) {
 			r.err = ECONNREFUSED;
 			n = 0;
 		} else {
+			r.area_size = g_area_len;
+			fds[n++] = g_areafd;
 			fds[n++] = eventfd(0, EFD_CLOEXEC);
 			fds[n++] = eventfd(0, EFD_CLOEXEC);
 		}
 	}
 	{
-		char cb[CMSG_SPACE(sizeof(int) * 3)];
+		char cb[CMSG_SPACE(sizeof(int) * 4)];
 		struct iovec iov = { .iov_base = &r, .iov_len = len };
 		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 
@@ -94,7 +143,7 @@ static void answer(int c)
 		}
 		sendmsg(c, &m, MSG_NOSIGNAL);
 	}
-	for (int i = 1; i < n; i++)
+	for (int i = 2; i < n; i++)
 		close(fds[i]);
 	if (h.kind == ML__WIRE_JOIN && !r.err) {
 		if (g_conn >= 0)
@@ -187,11 +236,27 @@ static void name_once(void)
 	fds_at_start = count_fds();
 }
 
+/* FZC_POKE: the daemon writes a few bytes into the control region, then the area. */
+static void poke(struct fz *f)
+{
+	size_t k = fz_u16(f) | (size_t)fz_u8(f) << 16, n = fz_u8(f) % 32u;
+	size_t total = ML__CTL_SIZE + (g_area ? g_area_len : 0), off = k % total;
+
+	for (size_t i = 0; i < n && off + i < total; i++) {
+		uint8_t b = fz_u8(f);
+
+		if (off + i < ML__CTL_SIZE)
+			g_region[off + i] = b;
+		else
+			g_area[off + i - ML__CTL_SIZE] = b;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ml_chan_opts o = { .size = sizeof(o), .backend = ML_BACKEND_LINUX };
 	uint8_t *region = NULL;
-	size_t nops, rlen, len;
+	size_t nops, rlen;
 	ml_chan *c = NULL;
 	struct fz f;
 	int fd, err;
@@ -204,21 +269,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rlen = size - 1 - nops;
 	if (rlen > MAX_REGION)
 		rlen = MAX_REGION;
-	len = (rlen + 4095) / 4096 * 4096;
 
-	fd = memfd_create("fzc", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	CHECK(fd >= 0);
-	CHECK(ftruncate(fd, (off_t)len) == 0);
-	CHECK(!fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
-	if (len) {
-		region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		CHECK(region != MAP_FAILED);
-		memcpy(region, data + 1 + nops, rlen);
-	}
+	fd = sealed("fzc", ML__CTL_SIZE, data + 1 + nops, rlen, &region);
 	pthread_mutex_lock(&lock);
 	g_memfd = fd;
 	g_region = region;
-	g_len = len;
+	g_input = data + 1 + nops;
+	g_input_len = rlen;
 	pthread_mutex_unlock(&lock);
 
 	inspect();
@@ -228,12 +285,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      err == -EPIPE || err == -EPERM);
 		goto out;
 	}
-	CHECK(region != NULL);
 	while (f.n) {
 		unsigned op = fz_u8(&f) % FZC_CLIENT_NOPS;
 
 		if (op == FZC_POKE) {
-			fz_poke(region, len, &f);
+			pthread_mutex_lock(&lock);
+			poke(&f);
+			pthread_mutex_unlock(&lock);
 		} else if (op == FZC_BELL) {
 			/* The daemon dies: its end of the client's connection goes. */
 			pthread_mutex_lock(&lock);
@@ -256,9 +314,10 @@ out:
 		close(g_conn);
 	g_conn = g_memfd = -1;
 	g_region = NULL;
+	g_input = NULL;
+	drop_area();
 	pthread_mutex_unlock(&lock);
-	if (region)
-		munmap(region, len);
+	munmap(region, ML__CTL_SIZE);
 	close(fd);
 	/* Whatever the daemon sent, the client kept none of it. */
 	CHECK(count_fds() == fds_at_start);

@@ -96,7 +96,7 @@ enum fz_chan_op {
 	FZC_CLIENT_NOPS,
 	/* daemon only */
 	FZC_SET_BP = FZC_CLIENT_NOPS,    /* u8 level */
-	FZC_SLOT,      /* u8 slot, u8 state: set it, bump slots_seq */
+	FZC_SLOT,      /* u8 client, u8 state: it says so in its header, and rings */
 	FZC_POKE_RING, /* u8 slot, u8 which, u8 delta: a ring index moves */
 	FZC_CLIENT_SEND, /* u8 prio, u8 length: the real client, if any */
 	FZC_CLIENT_RECV,
@@ -120,13 +120,15 @@ socklen_t fz_addr(struct sockaddr_un *a, const char *name);
  * or -1; its reply in *r and the descriptors it sent in fds[0..*n).
  */
 int fz_hello(const char *name, unsigned kind, struct ml__wire_reply *r, int *fds, int *n);
-/* The daemon's memfd, as an onlooker gets it; -1 on failure. */
+/* The daemon's control region, as an onlooker gets it; -1 on failure. */
 int fz_region_fd(const char *name);
 /*
  * A raw client that takes a slot and never connects its rings: the
- * connection (closing it frees the slot), or -1 when refused.
+ * connection (closing it frees the slot), or -1 when refused. Its area,
+ * mapped read-write as a client may (munmap it, *len bytes), and its
+ * slot, when area is not NULL.
  */
-int fz_join(const char *name);
+int fz_join(const char *name, uint8_t **area, size_t *len, unsigned *slot);
 
 /*
  * guard.c wraps mmap/munmap (linked with --wrap): every shared mapping,

@@ -108,26 +108,57 @@ static void ring_seeds(void)
 
 static char chan[32];
 
-/* A copy of daemon d's region, as a client would map it. */
+/* This process's mapping of memfd `memfd` (/proc/self/maps); NULL if none. */
+static const uint8_t *mapping(const char *memfd)
+{
+	char line[512], want[200];
+	FILE *f = fopen("/proc/self/maps", "re");
+	unsigned long lo = 0, hi;
+
+	if (!f)
+		exit(1);
+	snprintf(want, sizeof(want), "/memfd:%s (deleted)\n", memfd);
+	while (fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line), w = strlen(want);
+
+		if (n >= w && !strcmp(line + n - w, want) && sscanf(line, "%lx-%lx", &lo, &hi) == 2)
+			break;
+		lo = 0;
+	}
+	fclose(f);
+	return (const uint8_t *)lo;
+}
+
+/*
+ * The channel's memory as fuzz-connect takes it: the control region, then
+ * each slot's area (as this process, daemon and client, maps them) at its
+ * place, one region.
+ */
 static uint8_t *region_copy(size_t *len)
 {
-	struct stat st;
+	char memfd[80];
+	const struct ml__ctl *ctl;
 	uint8_t *copy;
-	void *p;
-	int fd;
+	size_t total;
 
-	/* The daemon's memfd, as an onlooker gets it on the channel's socket. */
-	fd = fz_region_fd(chan);
-	if (fd < 0 || fstat(fd, &st))
+	snprintf(memfd, sizeof(memfd), "memlink.%s", chan);
+	ctl = (const struct ml__ctl *)mapping(memfd);
+	if (!ctl)
 		exit(1);
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	copy = malloc((size_t)st.st_size);
-	if (p == MAP_FAILED || !copy)
+	total = ML__CTL_SIZE + ctl->max_clients * ctl->client_stride;
+	copy = calloc(1, total);
+	if (!copy)
 		exit(1);
-	memcpy(copy, p, (size_t)st.st_size);
-	munmap(p, (size_t)st.st_size);
-	close(fd);
-	*len = (size_t)st.st_size;
+	memcpy(copy, ctl, ML__CTL_SIZE);
+	for (unsigned i = 0; i < ctl->max_clients; i++) {
+		const uint8_t *a;
+
+		snprintf(memfd, sizeof(memfd), "memlink.%s.%u", chan, i);
+		a = mapping(memfd);
+		if (a)
+			memcpy(copy + ML__CTL_SIZE + i * ctl->client_stride, a, ctl->client_stride);
+	}
+	*len = total;
 	return copy;
 }
 
@@ -204,10 +235,11 @@ static const uint8_t daemon_crash_nan[] = {
 	FZC_SET_BP, 255, FZC_BACKPRESSURE, /* level NaN: UB converting it */
 };
 
+/* Into raw client 0's header: its pid, heartbeat and doorbell count. */
 static const uint8_t daemon_ops_ctl[] = {
-	FZC_POKE, 8, 0, 0, 4, 0xff, 0xff, 0, 0,        /* ctl_size */
-	FZC_POKE, 24, 0, 0, 8, 0, 0, 0, 0x10, 0, 0, 0, 0, /* client_stride */
-	FZC_POKE, 20, 0, 0, 4, 0, 0, 1, 0,             /* max_msg */
+	FZC_POKE, 8, 0, 0, 4, 0xff, 0xff, 0, 0,        /* pid */
+	FZC_POKE, 16, 0, 0, 8, 0, 0, 0, 0x10, 0, 0, 0, 0, /* beat_ns */
+	FZC_POKE, 12, 0, 0, 4, 0, 0, 1, 0,             /* dseq */
 	FZC_SLOT, 0, ML__SLOT_LEAVING, FZC_CONNECTED, FZC_RECV_MAX,
 	FZC_SLOT, 0, ML__SLOT_CONNECTED, FZC_RECV_MAX, FZC_SEND, 0, 0, 2,
 };

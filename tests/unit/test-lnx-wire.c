@@ -50,14 +50,42 @@ static void test_memfd_checked(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, 8192), 0);
 	/* Unsealed: it could shrink under a reader. */
-	assert_int_equal(ml__lnx_check_memfd(fd, 8192), -EPROTO);
+	assert_int_equal(ml__lnx_check_memfd(fd, 8192, true), -EPROTO);
 	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
-	assert_int_equal(ml__lnx_check_memfd(fd, 8192), -EPROTO); /* may still grow */
+	assert_int_equal(ml__lnx_check_memfd(fd, 8192, true), -EPROTO); /* may still grow */
 	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_GROW), 0);
-	assert_int_equal(ml__lnx_check_memfd(fd, 8192), 0);
+	assert_int_equal(ml__lnx_check_memfd(fd, 8192, true), 0);
+	assert_int_equal(ml__lnx_check_memfd(fd, 8192, false), 0);
 	/* Not the size the peer claims. */
-	assert_int_equal(ml__lnx_check_memfd(fd, 4096), -EPROTO);
-	assert_int_equal(ml__lnx_check_memfd(fd, 16384), -EPROTO);
+	assert_int_equal(ml__lnx_check_memfd(fd, 4096, true), -EPROTO);
+	assert_int_equal(ml__lnx_check_memfd(fd, 16384, false), -EPROTO);
+	close(fd);
+}
+
+/*
+ * Sealed against writing, as a daemon seals its control region: fine to
+ * map read-only, refused as a client's area, which the client writes.
+ */
+static void test_memfd_write_sealed(void **state)
+{
+	int fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+				ML__F_SEAL_FUTURE_WRITE), 0);
+	assert_int_equal(ml__lnx_check_memfd(fd, 4096, false), 0);
+	assert_int_equal(ml__lnx_check_memfd(fd, 4096, true), -EPROTO);
+	/* And nobody can map it for writing any more. */
+	assert_true(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED);
+	close(fd);
+	fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), 0);
+	assert_int_equal(ml__lnx_check_memfd(fd, 4096, true), -EPROTO);
+	assert_int_equal(ml__lnx_check_memfd(fd, 4096, false), 0);
 	close(fd);
 }
 
@@ -133,6 +161,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_name_fits),
 		cmocka_unit_test(test_memfd_checked),
+		cmocka_unit_test(test_memfd_write_sealed),
 		cmocka_unit_test(test_eventfd_kind),
 		cmocka_unit_test(test_too_many_fds),
 	};
