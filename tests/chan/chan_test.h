@@ -79,6 +79,8 @@ uint8_t *area_map(const char *name, unsigned slot, size_t *len);
 #ifndef _WIN32
 /* linux: this process's mapping of memfd `memfd`; NULL if none. */
 uint8_t *own_mapping(const char *memfd, size_t *len, bool *writable);
+/* linux: the control region's memfd, as an onlooker gets it; -1 on failure. */
+int inspect_memfd(const char *name);
 #endif
 
 /* Roles run by fork+exec of this binary ("--role NAME ARGS..."). */
@@ -125,6 +127,8 @@ int t_sock_uid_daemon(void);
 int t_sock_death_sleepers(void);
 int t_sock_fds_cloexec(void);
 int t_sock_connect_flood(void);
+int t_isolate_no_way_in(void);         /* isolate.c: clients kept apart */
+int t_isolate_scribble(void);
 int t_no_lost_wakeup(void);            /* wakeup.c */
 int t_missed_wakeup_counted(void);     /* wakeup.c */
 int t_recv_many(void);                 /* batch.c */

@@ -80,6 +80,8 @@ static const struct pt_test tests[] = {
 	{ "sock_death_sleepers", t_sock_death_sleepers },
 	{ "sock_fds_cloexec", t_sock_fds_cloexec },
 	{ "sock_connect_flood", t_sock_connect_flood },
+	{ "isolate_no_way_in", t_isolate_no_way_in },
+	{ "isolate_scribble", t_isolate_scribble },
 };
 
 /* Objects (and the darwin backend's lock files) of this run in `dirname`. */

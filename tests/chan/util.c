@@ -321,7 +321,7 @@ uint8_t *map_region(const char *name, size_t *len)
  * linux: the daemon's memfd, as an onlooker asks for it on the channel's
  * socket (lib/linux/wire.h); -1 on failure.
  */
-static int inspect_memfd(const char *name)
+int inspect_memfd(const char *name)
 {
 	struct ml__wire_hello h = {
 		.magic = ML__WIRE_MAGIC,
