@@ -447,12 +447,6 @@ static void daemon_attach(ml_chan *c, unsigned i, uint32_t gen)
 }
 
 /*
- * Bring the daemon's view of the slots up to date: attach to newly
- * connected clients, and reclaim slots whose client left or died.
- * `liveness` also asks the backend who is alive (a system call per slot),
- * which the hot paths skip.
- */
-/*
  * Let slot i go to a new client: its rings laid out anew in its area, or
  * its private area let go (its next client gets a new one). 0 when done.
  */
@@ -511,6 +505,12 @@ static uint32_t slot_state(ml_chan *c, unsigned i, uint32_t *gen, bool mirror)
 	return st;
 }
 
+/*
+ * Bring the daemon's view of the slots up to date: attach to newly
+ * connected clients, and reclaim slots whose client left or died.
+ * `liveness` also asks the backend who is alive (a system call per slot),
+ * which the hot paths skip.
+ */
 static void daemon_scan(ml_chan *c, bool liveness)
 {
 	unsigned connected = 0;
