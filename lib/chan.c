@@ -537,6 +537,23 @@ static void daemon_scan(ml_chan *c, bool liveness)
 				rescan = true;
 			continue;
 		}
+		/*
+		 * Connected, then setting up again: no client goes back, so
+		 * this one broke its header. Say so once and cut it off, its
+		 * slot freed (it gets no other while it holds this one's bell).
+		 */
+		if (st == ML__SLOT_CLAIMED && c->reqs[i]) {
+			/* Told already if its rings broke first. */
+			bool told = c->poison_seen & (1u << i);
+
+			daemon_detach(c, i);
+			free_slot(c, i);
+			if (!told) {
+				c->poison_due |= 1u << i;
+				note_fault(c, -EBADMSG, i);
+			}
+			continue;
+		}
 		if (!gone && st != ML__SLOT_FREE && liveness)
 			gone = c->shm.be->alive(&c->shm, 1 + i) == 0;
 		/* What a client sent before it left is read before its slot goes. */
@@ -583,13 +600,18 @@ static void daemon_scan(ml_chan *c, bool liveness)
 		c->slots_seq--;
 }
 
-/* Has a client that was setting up said it connected (or left)? */
+/*
+ * Has a client that was setting up said it connected (or left)? Nothing
+ * else it writes there is news: garbage must not make us scan on every
+ * call.
+ */
 static bool set_up(ml_chan *c)
 {
 	for (uint32_t m = c->setting_up; m; m &= m - 1) {
 		struct ml__peer *p = peer_of(c, (unsigned)__builtin_ctz(m));
+		uint32_t st = p ? atomic_load_explicit(&p->state, memory_order_relaxed) : 0;
 
-		if (p && atomic_load_explicit(&p->state, memory_order_relaxed) != 0)
+		if (st == ML__SLOT_CONNECTED || st == ML__SLOT_LEAVING)
 			return true;
 	}
 	return false;

@@ -113,6 +113,7 @@ int t_shm_cleanup(void);               /* cleanup.c */
 int t_dead_mid_send(void);             /* hostile.c */
 int t_corrupt_lane(void);
 int t_rewritten_ring_config(void);
+int t_client_goes_back(void);
 int t_inspect_and_gc(void);            /* inspect.c */
 int t_stat_tool(void);
 int t_create_race(void);               /* create_race.c */

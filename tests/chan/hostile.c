@@ -263,3 +263,82 @@ out:
 	ml_chan_close(d);
 	return ret;
 }
+
+/*
+ * A client that says it is connected and then that it is setting up again
+ * (what no client does: it broke its header): the daemon says -EBADMSG
+ * once for it, cuts it off (its later messages are not read, its slot is
+ * freed) and serves the other client; and the broken header does not make
+ * it rescan on every call.
+ */
+int t_client_goes_back(void)
+{
+	struct ml_chan_opts o = opts_default();
+	struct ml_chan_stats st = { .size = sizeof(st) };
+	ml_chan *d = NULL, *a = NULL, *b = NULL;
+	struct ml__peer *pa = NULL;
+	char name[80], buf[16];
+	unsigned who = 99, slot_a = 99;
+	size_t len = 0;
+	int ret = -1, n, nb = 0;
+
+	if (!region_mappable()) {
+		skipf("needs a region to map");
+		return 1;
+	}
+	o.max_clients = 2;
+	o.ring_size = 16384;
+	chan_name(name, sizeof(name), "back");
+	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
+	CHECK_RC(ml_client_connect(&a, name, &o), 0);
+	CHECK_RC(ml_chan_send(a, ML_PRIO_HIGH, "a0", 2), 0);
+	CHECK_RC(ml_chan_wait(d, 2 * SEC), 0);
+	CHECK_RC(ml_chan_recv(d, NULL, &who, buf, sizeof(buf)), 2);
+	slot_a = who;
+	pa = (struct ml__peer *)area_map(name, slot_a, &len);
+	CHECK(pa && atomic_load(&pa->state) == ML__SLOT_CONNECTED, "no header for slot %u", slot_a);
+	CHECK_RC(ml_client_connect(&b, name, &o), 0);
+	atomic_store(&pa->state, 7); /* neither connected nor leaving */
+	CHECK_RC(ml_chan_send(a, ML_PRIO_HIGH, "a1", 2), 0);
+	/* The next look (a liveness scan, at most 50 ms away) finds it. */
+	for (int64_t end = now_ns() + 5 * SEC; now_ns() < end;) {
+		CHECK_RC(ml_chan_send(b, ML_PRIO_HIGH, "b", 1), 0);
+		ml_chan_wait(d, 20 * MS);
+		while ((n = ml_chan_recv(d, NULL, &who, buf, sizeof(buf))) != -EAGAIN) {
+			CHECK(n != 2 || memcmp(buf, "a1", 2), "a cut-off client's message was read");
+			if (n == -EBADMSG) {
+				CHECK(who == slot_a, "-EBADMSG for client %u, want %u", who, slot_a);
+				goto reported;
+			}
+			CHECK(n == 1 && who != slot_a, "recv %d from %u", n, who);
+			nb++;
+		}
+	}
+	CHECK(0, "no -EBADMSG for the client that went back");
+reported:
+	CHECK_RC(ml_chan_stats(d, &st), 0);
+	CHECK(st.poisoned == 1 && st.last_client == slot_a, "stats: poisoned %llu last %u",
+	      (unsigned long long)st.poisoned, st.last_client);
+	/* Cut off: nothing of it is read any more; the other client is served. */
+	CHECK_RC(ml_chan_send(a, ML_PRIO_HIGH, "a2", 2), 0);
+	CHECK_RC(ml_chan_send(b, ML_PRIO_LOW, "bz", 2), 0);
+	for (int64_t end = now_ns() + 2 * SEC; now_ns() < end;) {
+		n = ml_chan_recv(d, NULL, &who, buf, sizeof(buf));
+		if (n == -EAGAIN) {
+			ml_chan_wait(d, 20 * MS);
+			continue;
+		}
+		CHECK(n > 0 && who != slot_a, "after the cut: recv %d from %u", n, who);
+		if (n == 2 && !memcmp(buf, "bz", 2))
+			break;
+	}
+	CHECK(n == 2 && !memcmp(buf, "bz", 2), "b's last message not delivered");
+	CHECK_RC(ml_chan_recv(d, NULL, &who, buf, sizeof(buf)), -EAGAIN);
+	printf("  # cut off after %d messages of the other client\n", nb);
+	ret = 0;
+out:
+	ml_chan_close(a);
+	ml_chan_close(b);
+	ml_chan_close(d);
+	return ret;
+}

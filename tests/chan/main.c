@@ -67,6 +67,7 @@ static const struct pt_test tests[] = {
 	{ "client_dead_mid_send", t_dead_mid_send },
 	{ "client_corrupts_a_lane", t_corrupt_lane },
 	{ "client_rewrites_ring_config", t_rewritten_ring_config },
+	{ "client_goes_back", t_client_goes_back },
 	{ "many_clients_4", t_many_clients_4 },
 	{ "many_clients_8", t_many_clients_8 },
 	{ "other_user_and_mode", t_perm_other_user },
