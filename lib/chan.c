@@ -446,6 +446,22 @@ static void daemon_attach(ml_chan *c, unsigned i, uint32_t gen)
 	}
 }
 
+/* Slot i's lane fill, into its record (zero when not attached). */
+static void mirror_lanes(ml_chan *c, unsigned i)
+{
+	struct ml__slot *sl = &c->ctl->slot[i];
+	struct ml_ring_info q = { 0 }, r = { 0 };
+
+	if (c->reqs[i] && c->resps[i]) {
+		ml_ring_info(c->reqs[i], &q);
+		ml_ring_info(c->resps[i], &r);
+	}
+	for (unsigned l = 0; l < ML_PRIO_COUNT; l++) {
+		atomic_store_explicit(&sl->req_used[l], q.lane_used[l], memory_order_relaxed);
+		atomic_store_explicit(&sl->resp_used[l], r.lane_used[l], memory_order_relaxed);
+	}
+}
+
 /*
  * Let slot i go to a new client: its rings laid out anew in its area, or
  * its private area let go (its next client gets a new one). 0 when done.
@@ -468,6 +484,7 @@ static int free_slot(ml_chan *c, unsigned i)
 	}
 	sl->pid = 0;
 	atomic_store_explicit(&sl->beat_ns, 0, memory_order_relaxed);
+	mirror_lanes(c, i);
 	atomic_store_explicit(&sl->state, ML__SLOT_FREE, memory_order_release);
 	return 0;
 }
@@ -596,6 +613,8 @@ static void daemon_scan(ml_chan *c, bool liveness)
 			daemon_attach(c, i, gen);
 	}
 	atomic_store_explicit(&c->ctl->clients, connected, memory_order_relaxed);
+	for (unsigned i = 0; i < c->max_clients; i++)
+		mirror_lanes(c, i);
 	if (rescan)
 		c->slots_seq--;
 }

@@ -90,7 +90,10 @@ struct ml__slot {
 	uint32_t pad1;
 	uint64_t start;            /* backend token (Windows: creation time) */
 	_Atomic uint64_t beat_ns;  /* the client's heartbeat, as the daemon last saw it */
-	uint8_t pad2[64 - 32];
+	/* Bytes in each lane, as the daemon last saw them: onlookers map no area. */
+	_Atomic uint32_t req_used[ML_PRIO_COUNT];
+	_Atomic uint32_t resp_used[ML_PRIO_COUNT];
+	uint8_t pad2[64 - 32 - 24];
 };
 
 /*

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
@@ -94,13 +95,30 @@ static unsigned ring_status(void *mem, size_t len, uint32_t *used, uint32_t *cap
 	return bad;
 }
 
+/* Each lane's size in a ring of the channel's geometry (a scratch ring says). */
+static void lane_caps(const struct ml__geom *g, uint32_t *cap)
+{
+	struct ml_ring_opts o = { .size = sizeof(o), .flags = ML_RING_LANES3, .max_msg = g->max_msg };
+	struct ml_ring_info info = { 0 };
+	size_t len = ml_ring_mem_size(g->ring_size);
+	void *base = NULL, *mem = ml__aligned_zalloc(len, 4096, &base);
+	ml_ring *r;
+
+	if (mem && !ml_ring_init(&r, mem, len, g->ring_size, &o)) {
+		ml_ring_info(r, &info);
+		ml_ring_free(r);
+	}
+	free(base);
+	memcpy(cap, info.lane_capacity, sizeof(info.lane_capacity));
+}
+
 /*
  * Slot i as the daemon's record says, and, where an onlooker maps the
  * clients' areas too (they are not private), as its client's header and
  * rings say.
  */
 static void slot_status(struct ml__shm *s, const struct ml__geom *g, unsigned i,
-			uint64_t now, struct ml_chan_client_status *cs)
+			uint64_t now, const uint32_t *lane_cap, struct ml_chan_client_status *cs)
 {
 	struct ml__slot *sl = &((struct ml__ctl *)s->base)->slot[i];
 	size_t rmem = ml_ring_mem_size(g->ring_size);
@@ -126,6 +144,16 @@ static void slot_status(struct ml__shm *s, const struct ml__geom *g, unsigned i,
 	if (req && resp) {
 		cs->corrupt = ring_status(req, rmem, cs->req_used, cs->req_cap);
 		cs->corrupt |= ring_status(resp, rmem, cs->resp_used, cs->resp_cap) << 3;
+	} else if (cs->state == ML__SLOT_CONNECTED) {
+		/* As the daemon last saw them, within each lane's size. */
+		for (unsigned l = 0; l < ML_PRIO_COUNT; l++) {
+			uint32_t q = atomic_load_explicit(&sl->req_used[l], memory_order_relaxed);
+			uint32_t r = atomic_load_explicit(&sl->resp_used[l], memory_order_relaxed);
+
+			cs->req_cap[l] = cs->resp_cap[l] = lane_cap[l];
+			cs->req_used[l] = q < lane_cap[l] ? q : lane_cap[l];
+			cs->resp_used[l] = r < lane_cap[l] ? r : lane_cap[l];
+		}
 	}
 }
 
@@ -155,7 +183,7 @@ int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_status *s
 	struct ml__shm s = { 0 };
 	struct ml__geom g;
 	struct ml__ctl *ctl;
-	uint32_t o;
+	uint32_t o, lane_cap[ML_PRIO_COUNT];
 	uint64_t now;
 	int err;
 
@@ -176,6 +204,7 @@ int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_status *s
 	if (err)
 		goto out;
 	ctl = (struct ml__ctl *)s.base;
+	lane_caps(&g, lane_cap);
 	now = ml__now_ns();
 	memset((uint8_t *)st + 8, 0, st->size - 8);
 	memcpy(st->name, name, strlen(name) + 1);
@@ -192,7 +221,7 @@ int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_status *s
 	for (unsigned i = 0; i < g.max_clients; i++) {
 		struct ml_chan_client_status *cs = &st->client[i];
 
-		slot_status(&s, &g, i, now, cs);
+		slot_status(&s, &g, i, now, lane_cap, cs);
 		/* Backpressure as the daemon sees it: the fullest request lane. */
 		for (unsigned l = 0; cs->state == ML__SLOT_CONNECTED && l < ML_PRIO_COUNT; l++)
 			if (cs->req_cap[l] && (double)cs->req_used[l] / cs->req_cap[l] >
