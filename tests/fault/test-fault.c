@@ -165,6 +165,25 @@ static int kmod_regions_of(const char *name)
 }
 
 /* Shared objects of channel `name` still there: /dev/shm or memlink.ko. */
+#ifndef _WIN32
+/* linux: is "@memlink.<name>" still bound (/proc/net/unix lists it)? */
+static bool socket_bound(const char *name)
+{
+	char line[512], want[160];
+	FILE *f = fopen("/proc/net/unix", "re");
+	bool found = false;
+
+	if (!f)
+		return false;
+	snprintf(want, sizeof(want), " @memlink.%s\n", name);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strlen(line) >= strlen(want) &&
+			!strcmp(line + strlen(line) - strlen(want), want);
+	fclose(f);
+	return found;
+}
+#endif
+
 static int leaks_of(const char *name)
 {
 	if (posix_shm_backend()) {
@@ -181,6 +200,13 @@ static int leaks_of(const char *name)
 	}
 	if (!strcmp(active_backend, "kmod"))
 		return kmod_regions_of(name);
+#ifndef _WIN32
+	/* linux: the name is the daemon's listening socket, gone with the last daemon. */
+	if (!strcmp(active_backend, "linux") && socket_bound(name)) {
+		printf("  # left behind: @memlink.%s\n", name);
+		return 1;
+	}
+#endif
 	return 0;
 }
 
