@@ -86,13 +86,16 @@ static int become(uid_t uid)
 	return setgroups(1, &g) || setgid(g) || setuid(uid) || prctl(PR_SET_DUMPABLE, 1) ? -1 : 0;
 }
 
+/* Slots of the daemons the tests start (a test may want fewer). */
+static unsigned iso_max_clients = ISO_VICTIMS + 1;
+
 static struct ml_chan_opts iso_opts(void)
 {
 	struct ml_chan_opts o = opts_default();
 
 	o.flags = ML_CHAN_ANY_DAEMON;
 	o.ring_size = 16384;
-	o.max_clients = ISO_VICTIMS + 1;
+	o.max_clients = iso_max_clients;
 	o.mode = 0666;
 	return o;
 }
@@ -461,6 +464,47 @@ static int iso_hostile(void *arg)
 	_exit(0); /* no ml_chan_close(): its connection going is the news */
 }
 
+/*
+ * A hostile client that breaks its header (connected, then setting up
+ * again) and, once the daemon has cut it off, stays until told.
+ */
+static int iso_goes_back(void *arg)
+{
+	struct iso *sh = arg;
+	struct ml__peer *p;
+	ml_chan *c = NULL;
+	char memfd[120];
+	size_t len = 0;
+	int slot, err;
+
+	if (become(ISO_HOSTILE_UID))
+		return child_fail(sh, 2, "hostile: set up", NULL);
+	err = iso_connect(&c, sh->name);
+	if (err) {
+		errno = -err;
+		return child_fail(sh, 3, "hostile: connect", NULL);
+	}
+	slot = own_slot(sh->name);
+	snprintf(memfd, sizeof(memfd), "memlink.%s.%d", sh->name, slot);
+	p = slot >= 0 ? (struct ml__peer *)own_mapping(memfd, &len, NULL) : NULL;
+	if (!p)
+		return child_fail(sh, 4, "hostile: no area of its own", NULL);
+	atomic_store(&sh->hostile_slot, slot);
+	/* Seen connected first, by a round trip. */
+	if (roundtrip(c, ML_PRIO_HIGH, "hello", 5, 10 * SEC))
+		return child_fail(sh, 5, "hostile: no round trip", NULL);
+	atomic_store(&p->state, 0);
+	ml_chan_signal(c);
+	for (int64_t end = now_ns() + 10 * SEC; !atomic_load(&sh->badmsg[slot]);) {
+		if (now_ns() > end)
+			return child_fail(sh, 6, "hostile: never cut off", NULL);
+		sleep_ms(5);
+	}
+	atomic_store(&sh->hostile_up, 1);
+	wait_flag(&sh->hostile_done, 1, 30 * SEC);
+	_exit(0);
+}
+
 /* A client of the victims' user that wants one round trip: 0, or connect's error. */
 static int iso_newcomer(void *arg)
 {
@@ -634,7 +678,62 @@ out:
 	iso_stop(sh, dpid, vpid, hpid);
 	return ret;
 }
+/*
+ * A client cut off for breaking its header keeps its slot's bell while it
+ * lives: the slot is freed in the daemon's records, yet no newcomer gets
+ * it (-ECONNREFUSED on a one-slot channel) until the broken client has
+ * gone; then the next one does.
+ */
+int t_isolate_cut_off(void)
+{
+	struct iso *sh = shared_map(sizeof(*sh));
+	pid_t dpid = 0, hpid = 0, n;
+	int ret = -1, code = -1;
+
+	if (!private_areas_here())
+		return 1;
+	CHECK(sh, "shared_map");
+	iso_max_clients = 1;
+	chan_name(sh->name, sizeof(sh->name), "isocut");
+	dpid = spawn(iso_daemon, sh);
+	CHECK(dpid > 0 && wait_flag(&sh->daemon_up, 1, 10 * SEC), "daemon not up: %s", sh->why);
+	hpid = spawn(iso_goes_back, sh);
+	CHECK(hpid > 0 && wait_flag(&sh->hostile_up, 1, 20 * SEC), "hostile client: %s", sh->why);
+	CHECK(atomic_load(&sh->badmsg[0]) == 1, "-EBADMSG %ld times, want once",
+	      atomic_load(&sh->badmsg[0]));
+	n = spawn(iso_newcomer, sh);
+	CHECK(n > 0 && (code = exit_code(n, 20 * SEC)) == 10,
+	      "a newcomer while the cut-off client lives: exit %d, want 10 (-ECONNREFUSED)", code);
+	atomic_store(&sh->hostile_done, 1);
+	code = exit_code(hpid, 20 * SEC);
+	hpid = 0;
+	CHECK(code == 0, "hostile client: exit %d: %s", code, sh->why);
+	for (int64_t end = now_ns() + 10 * SEC;;) {
+		n = spawn(iso_newcomer, sh);
+		code = n > 0 ? exit_code(n, 20 * SEC) : -1;
+		if (code != 10 || now_ns() > end)
+			break;
+		sleep_ms(20);
+	}
+	CHECK(code == 0, "a newcomer after the cut-off client left: exit %d", code);
+	ret = 0;
+out:
+	iso_max_clients = ISO_VICTIMS + 1;
+	atomic_store(&sh->hostile_done, 1);
+	if (hpid > 0)
+		reap(hpid, 20 * SEC);
+	atomic_store(&sh->stop, 1);
+	if (dpid > 0)
+		reap(dpid, 10 * SEC);
+	return ret;
+}
 #else
+int t_isolate_cut_off(void)
+{
+	private_areas_here();
+	return 1;
+}
+
 int t_isolate_no_way_in(void)
 {
 	private_areas_here();

@@ -83,6 +83,7 @@ static const struct pt_test tests[] = {
 	{ "sock_connect_flood", t_sock_connect_flood },
 	{ "isolate_no_way_in", t_isolate_no_way_in },
 	{ "isolate_scribble", t_isolate_scribble },
+	{ "isolate_cut_off", t_isolate_cut_off },
 };
 
 /* Objects (and the darwin backend's lock files) of this run in `dirname`. */
