@@ -1608,6 +1608,12 @@ int ml_chan_connected(ml_chan *c)
 		return 0;
 	if (c->daemon) {
 		daemon_refresh(c, true);
+		/*
+		 * Asked outright: look at every header now. A client that left
+		 * says so there, and where it cannot tell the daemon otherwise
+		 * (linux) nothing else would make us look before the next scan.
+		 */
+		daemon_scan(c, false);
 		return atomic_load_explicit(&c->ctl->clients, memory_order_relaxed) > 0;
 	}
 	return !daemon_gone(c, true);

@@ -215,6 +215,7 @@ static int linux_area_new(struct ml__shm *s, unsigned i, size_t len)
 		return -errno;
 	}
 	l->areafd[1 + i] = fd;
+	l->made[0] = fd;
 	s->area[i] = p;
 	return 0;
 }
@@ -595,6 +596,8 @@ static int linux_hold(struct ml__shm *s, unsigned bell)
 	}
 	atomic_store_explicit(&l->bellfd[bell], cfd, memory_order_release);
 	atomic_store_explicit(&l->dbellfd[bell], dfd, memory_order_release);
+	l->made[1] = dfd;
+	l->made[2] = cfd;
 	return 0;
 }
 

@@ -4,11 +4,14 @@
  * backend's operations, sock.c the socket and descriptor work, serve.c
  * the daemon's service thread, list.c the listing.
  *
- * Who may touch what. A daemon's service thread alone owns peer[] and
- * pending[] and the connections in them. The daemon's own threads (those
- * calling the library) and the service thread share only live[] and
- * bellfd[] (atomics: a bell's eventfd is made once, by the thread, and
- * lives until close) and ml__shm.changes. A client's state is its own.
+ * Who may touch what. A daemon's service thread alone owns peer[],
+ * pending[], made[] and the connections in them. The daemon's own threads
+ * (those calling the library) and the service thread share live[]
+ * (atomic), ml__shm.changes, and a slot's area and bells (areafd[],
+ * bellfd[], dbellfd[], ml__shm.area[]): the thread makes them while the
+ * slot is free and publishes them with the slot's record going CLAIMED;
+ * the daemon's threads let them go (linux_area_free) before the record
+ * goes FREE again. A client's state is its own.
  */
 #ifndef ML_LINUX_LNX_H
 #define ML_LINUX_LNX_H
@@ -49,6 +52,13 @@ struct ml__lnx {
 	_Atomic int bellfd[ML__BELLS];
 	_Atomic int dbellfd[ML__BELLS];
 	int areafd[ML__BELLS];         /* daemon: client i's area at [1 + i]; -1: none */
+	/*
+	 * The service thread's own note of what it made for the slot it is
+	 * claiming (area, daemon bell, client bell): once the slot is
+	 * published the daemon's threads may free it at any time, so the
+	 * reply is built from these, never from areafd[] and the bells.
+	 */
+	int made[3];
 	unsigned own;         /* our bell: 0 (daemon), 1 + slot (client) */
 	uint32_t peer_uid;    /* client: the daemon's, by SO_PEERCRED */
 	/* daemon */

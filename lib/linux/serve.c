@@ -255,10 +255,16 @@ static void join(struct ml__shm *s, unsigned i, const struct ml__wire_hello *h,
 	/* The daemon looks at the new slot, and then for its client's hello. */
 	changed(s);
 	r.bell = (uint32_t)bell;
+	/*
+	 * What the claim made, as this thread noted it (lnx.h): the slot is
+	 * the daemon's to free from now on. It frees it only once the
+	 * client says it left or its connection is gone, both after the
+	 * reply, but nothing here may rely on that.
+	 */
 	fds[0] = l->memfd;
-	fds[1] = l->areafd[bell];
-	fds[2] = atomic_load_explicit(&l->dbellfd[bell], memory_order_relaxed);
-	fds[3] = atomic_load_explicit(&l->bellfd[bell], memory_order_relaxed);
+	fds[1] = l->made[0];
+	fds[2] = l->made[1];
+	fds[3] = l->made[2];
 	ev.data.u64 = tag(TAG_PEER, (unsigned)bell, fd);
 	if (ml__lnx_send(fd, &r, ML__WIRE_REPLY_SHORT, fds, ML__WIRE_JOIN_FDS) ||
 	    epoll_ctl(l->tfd, EPOLL_CTL_MOD, fd, &ev)) {
