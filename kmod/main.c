@@ -42,7 +42,8 @@ MODULE_PARM_DESC(max_user_regions, "Regions of one user (default 256; 0: no limi
 #define ML_FEATURES (MEMLINK_FEAT_WAIT | MEMLINK_FEAT_PEER_GONE | \
 		     MEMLINK_FEAT_POLL | MEMLINK_FEAT_REPLACE | \
 		     MEMLINK_FEAT_LIST | MEMLINK_FEAT_DEADLINE | \
-		     MEMLINK_FEAT_IPC_NS | MEMLINK_FEAT_USER_LIMITS)
+		     MEMLINK_FEAT_IPC_NS | MEMLINK_FEAT_USER_LIMITS | \
+		     MEMLINK_FEAT_PRIVATE)
 
 /*
  * Read a size-prefixed struct. `minsize` is the size of its first version;

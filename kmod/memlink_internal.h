@@ -65,6 +65,8 @@ struct ml_region {
 	kuid_t uid;
 	kgid_t gid;
 	umode_t mode;
+	u32 cflags;			/* MEMLINK_CREATE_ONCE, _SEALED, _BELL */
+	u64 bell_offset;		/* with MEMLINK_CREATE_BELL */
 
 	/*
 	 * lock protects everything below and is held while a waiter compares
@@ -77,6 +79,7 @@ struct ml_region {
 	u32 nwaiters;
 	u32 attached;			/* bound files, creator included */
 	bool creator_alive;
+	bool taken;			/* ONCE: a file attached */
 	u64 wakes;			/* MEMLINK_IOC_WAKE calls */
 	u64 detached;			/* non-creator files released */
 };
@@ -109,6 +112,7 @@ int ml_region_mmap(struct ml_file *mf, struct vm_area_struct *vma);
 void ml_region_info(struct ml_region *r, struct memlink_info *info);
 bool ml_region_visible(struct ml_region *r);
 u32 ml_region_word(struct ml_region *r, u64 offset);
+void ml_region_bump(struct ml_region *r, u64 offset);
 bool ml_region_offset_ok(struct ml_region *r, u64 offset);
 long ml_pages_held(void);
 

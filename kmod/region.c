@@ -140,6 +140,9 @@ static void ml_region_free(struct ml_region *r)
 	kfree(r);
 }
 
+#define ML_CREATE_FLAGS (MEMLINK_CREATE_REPLACE | MEMLINK_CREATE_ONCE | \
+			 MEMLINK_CREATE_SEALED | MEMLINK_CREATE_BELL)
+
 int ml_region_create(struct ml_file *mf, const struct memlink_create *c)
 {
 	u64 max_size = READ_ONCE(ml_max_region_size);
@@ -149,8 +152,12 @@ int ml_region_create(struct ml_file *mf, const struct memlink_create *c)
 	struct ml_ns *ns;
 	int ret;
 
-	if (c->flags & ~MEMLINK_CREATE_REPLACE || c->__reserved || !ml_name_ok(c->name) ||
+	if (c->flags & ~ML_CREATE_FLAGS || c->__reserved || !ml_name_ok(c->name) ||
 	    !c->region_size || !PAGE_ALIGNED(c->region_size) || c->mode & ~0777)
+		return -EINVAL;
+	if (c->flags & MEMLINK_CREATE_BELL ?
+	    c->bell_offset & 3 || c->bell_offset > c->region_size - sizeof(u32) :
+	    c->bell_offset)
 		return -EINVAL;
 	if (c->region_size > max_size)
 		return -ENOSPC;
@@ -191,6 +198,8 @@ int ml_region_create(struct ml_file *mf, const struct memlink_create *c)
 	r->uid = current_euid();
 	r->gid = current_egid();
 	r->mode = c->mode;
+	r->cflags = c->flags & ~MEMLINK_CREATE_REPLACE;
+	r->bell_offset = c->bell_offset;
 	r->ns = ns;
 	r->user = user;
 	spin_lock_init(&r->lock);
@@ -275,7 +284,14 @@ int ml_region_attach(struct ml_file *mf, struct memlink_attach *a)
 		ret = -EACCES;
 	} else {
 		spin_lock(&r->lock);
-		if (r->creator_alive) {
+		if (!r->creator_alive) {
+			ret = -EPIPE;
+		} else if (r->cflags & MEMLINK_CREATE_SEALED && !rdonly) {
+			ret = -EPERM;
+		} else if (r->cflags & MEMLINK_CREATE_ONCE && r->taken) {
+			ret = -EBUSY;
+		} else {
+			r->taken = true;
 			kref_get(&r->ref);
 			r->attached++;
 			mf->seen_wakes = r->wakes;
@@ -288,8 +304,6 @@ int ml_region_attach(struct ml_file *mf, struct memlink_attach *a)
 			 */
 			smp_store_release(&mf->region, r);
 			list_add(&mf->node, &r->files);
-		} else {
-			ret = -EPIPE;
 		}
 		spin_unlock(&r->lock);
 	}
@@ -345,6 +359,20 @@ u32 ml_region_word(struct ml_region *r, u64 offset)
 
 	kunmap_local(p);
 	return val;
+}
+
+/*
+ * Add 1 to a word user space may be reading or changing: an atomic add on
+ * the page, as user space's own would be. Under r->lock, so a waiter that
+ * compared the old value is on the list the caller wakes next.
+ */
+void ml_region_bump(struct ml_region *r, u64 offset)
+{
+	u32 *p = kmap_local_page(r->pages[offset >> PAGE_SHIFT]);
+
+	lockdep_assert_held(&r->lock);
+	atomic_inc((atomic_t *)&p[offset_in_page(offset) / sizeof(u32)]);
+	kunmap_local(p);
 }
 
 static vm_fault_t ml_vm_fault(struct vm_fault *vmf)

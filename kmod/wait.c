@@ -169,12 +169,19 @@ int ml_wake(struct ml_file *mf, const struct memlink_wake *wk)
 	struct ml_waiter *w, *tmp;
 	int woken = 0;
 
-	if (wk->flags || wk->__reserved || !ml_region_offset_ok(r, wk->offset))
+	bool bump = wk->flags & MEMLINK_WAKE_BUMP;
+
+	if (wk->flags & ~MEMLINK_WAKE_BUMP || wk->__reserved || !ml_region_offset_ok(r, wk->offset))
 		return -EINVAL;
-	if (mf->rdonly)
+	/* A bell may be bumped by any file bound to it, read-only ones too. */
+	if (bump && (!(r->cflags & MEMLINK_CREATE_BELL) || wk->offset != r->bell_offset))
+		return -EINVAL;
+	if (mf->rdonly && !bump)
 		return -EACCES;
 
 	spin_lock(&r->lock);
+	if (bump)
+		ml_region_bump(r, wk->offset);
 	r->wakes++;
 	list_for_each_entry_safe(w, tmp, &r->waiters, node) {
 		if (woken >= wk->count || woken == INT_MAX)

@@ -48,10 +48,12 @@ struct ml__shm {
 	 * NULL when not mapped. Carved from the region by chan.c, or, with
 	 * private_areas, mapped by the backend: the daemon's by area_new()
 	 * (published to the daemon's threads by the slot's state going
-	 * CLAIMED), a client's own by open().
+	 * CLAIMED), a client's own by open() or claim().
 	 */
 	uint8_t *area[ML_CHAN_MAX_CLIENTS];
 	size_t area_len;
+	/* The channel's permission bits, as create() was given them. */
+	unsigned mode;
 	/* open() for a look only (ml_chan_inspect): take no slot. */
 	bool inspect;
 	/* A client's bell, given by its daemon at open() (linux); 0: claim one. */
@@ -94,6 +96,14 @@ struct ml__backend {
 	 * in one region every client maps read-write.
 	 */
 	bool private_areas;
+	/*
+	 * With private_areas: the daemon makes every slot's area itself
+	 * (area_new()) when it creates the channel and again whenever it
+	 * frees the slot, and a client takes a free slot by claim(), which
+	 * the backend lets one process do per area (kmod). Else the daemon
+	 * admits each client and makes its area then (linux).
+	 */
+	bool premade_areas;
 	/* Can this backend work here (device present, OS support)? */
 	bool (*available)(void);
 	/*
@@ -137,6 +147,17 @@ struct ml__backend {
 	 * daemon's thread that frees it; a client keeps its own mapping).
 	 */
 	void (*area_free)(struct ml__shm *s, unsigned slot);
+	/*
+	 * premade_areas, client: take slot i's area, map it at s->area[i]
+	 * (setting area_len) and hold its bell (1 + i). -EBUSY when another
+	 * took it first or the daemon is making it anew.
+	 */
+	int (*claim)(struct ml__shm *s, unsigned slot);
+	/*
+	 * premade_areas, daemon: 1 if a client took slot i's area since the
+	 * daemon made it (alive or not), 0 if nobody did, < 0 on error.
+	 */
+	int (*area_used)(struct ml__shm *s, unsigned slot);
 	/* Unmap and let go of every bell held; the creator removes the name. */
 	void (*close)(struct ml__shm *s);
 	/*

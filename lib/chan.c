@@ -54,6 +54,7 @@ struct ml_chan {
 	struct ml__ctl *ctl;
 	bool daemon;
 	bool armed;                     /* ml_chan_fd() was called: peers always ring */
+	uint32_t arrivals_seq;          /* the daemon bell's word at the last arrived() */
 	unsigned max_clients;
 	unsigned ring_size;
 	unsigned max_msg;
@@ -474,11 +475,15 @@ static int free_slot(ml_chan *c, unsigned i)
 	c->bad_rings &= ~bit;
 	c->poison_seen &= ~bit;
 	c->setting_up &= ~bit;
-	if (c->shm.be->private_areas) {
+	if (c->shm.be->private_areas)
 		c->shm.be->area_free(&c->shm, i);
-	} else {
-		int err = lay_out_slot(c, i);
+	/* Made anew, where clients take areas themselves: nobody else has this one. */
+	if (!c->shm.be->private_areas || c->shm.be->premade_areas) {
+		int err = c->shm.be->premade_areas ?
+				  c->shm.be->area_new(&c->shm, i, c->shm.area_len) : 0;
 
+		if (!err)
+			err = lay_out_slot(c, i);
 		if (err)
 			return err;
 	}
@@ -501,10 +506,13 @@ static uint32_t slot_state(ml_chan *c, unsigned i, uint32_t *gen, bool mirror)
 	struct ml__peer *p;
 
 	*gen = 0;
-	if (rec == ML__SLOT_FREE)
-		return rec;
 	p = peer_of(c, i);
 	st = p ? atomic_load_explicit(&p->state, memory_order_acquire) : 0;
+	/* Where clients take slots themselves, a free slot's header tells. */
+	if (rec == ML__SLOT_FREE &&
+	    !(c->shm.be->premade_areas && p &&
+	      (st || atomic_load_explicit(&p->gen, memory_order_relaxed))))
+		return rec;
 	if (st != ML__SLOT_CONNECTED && st != ML__SLOT_LEAVING)
 		st = ML__SLOT_CLAIMED;
 	if (p)
@@ -570,6 +578,15 @@ static void daemon_scan(ml_chan *c, bool liveness)
 				note_fault(c, -EBADMSG, i);
 			}
 			continue;
+		}
+		/*
+		 * Taken by a client that has not said so (yet): one setting
+		 * up, or one that died before it could.
+		 */
+		if (st == ML__SLOT_FREE && liveness && c->shm.be->premade_areas &&
+		    c->shm.be->area_used(&c->shm, i) == 1) {
+			st = ML__SLOT_CLAIMED;
+			atomic_store_explicit(&c->ctl->slot[i].state, st, memory_order_relaxed);
 		}
 		if (!gone && st != ML__SLOT_FREE && liveness)
 			gone = c->shm.be->alive(&c->shm, 1 + i) == 0;
@@ -641,6 +658,28 @@ static bool set_up(ml_chan *c)
  * The clock is read on every 32nd call only, or when told that the
  * caller is idle anyway.
  */
+/*
+ * Where clients take slots themselves: has one written a free slot's
+ * header? Asked when the bell rang, which every new client rings.
+ */
+static bool arrived(ml_chan *c)
+{
+	uint32_t seq = atomic_load_explicit(&c->ctl->bell.seq, memory_order_relaxed);
+
+	if (!c->shm.be->premade_areas || seq == c->arrivals_seq)
+		return false;
+	c->arrivals_seq = seq;
+	for (unsigned i = 0; i < c->max_clients; i++) {
+		struct ml__peer *p = peer_of(c, i);
+
+		if (p && atomic_load_explicit(&c->ctl->slot[i].state, memory_order_relaxed) ==
+				 ML__SLOT_FREE &&
+		    atomic_load_explicit(&p->state, memory_order_relaxed))
+			return true;
+	}
+	return false;
+}
+
 static void daemon_refresh(ml_chan *c, bool idle)
 {
 	bool live = false;
@@ -655,7 +694,7 @@ static void daemon_refresh(ml_chan *c, bool idle)
 	if (atomic_load_explicit(&c->shm.changes, memory_order_acquire) != c->changes_seen)
 		live = true;
 	if (live || atomic_load_explicit(&c->ctl->slots_seq, memory_order_relaxed) != c->slots_seq ||
-	    set_up(c))
+	    set_up(c) || arrived(c))
 		daemon_scan(c, live);
 }
 
@@ -703,7 +742,8 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 		len += (size_t)c->max_clients * c->stride;
 	len = (len + page - 1) / page * page;
 	c->shm.creator = true;
-	err = c->shm.be->create(&c->shm, len, o.mode ? o.mode : 0600);
+	c->shm.mode = o.mode ? o.mode : 0600;
+	err = c->shm.be->create(&c->shm, len, c->shm.mode);
 	if (err)
 		goto fail;
 
@@ -731,6 +771,14 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 	if (!c->max_msg)
 		goto fail;
 	ctl->max_msg = c->max_msg;
+	/* Areas clients take by themselves are made now, each laid out. */
+	for (unsigned i = 0; c->shm.be->premade_areas && i < c->max_clients; i++) {
+		err = c->shm.be->area_new(&c->shm, i, c->shm.area_len);
+		if (!err)
+			err = lay_out_slot(c, i);
+		if (err)
+			goto fail;
+	}
 	c->beat_ns = ml__now_ns();
 	atomic_store_explicit(&ctl->heartbeat_ns, c->beat_ns, memory_order_relaxed);
 	atomic_store_explicit(&ctl->daemon_state, ML__DAEMON_RUNNING, memory_order_relaxed);
@@ -948,6 +996,21 @@ static int take_slot(ml_chan *c)
 {
 	bool private_ = c->shm.be->private_areas;
 
+	/* The area the daemon made, taken whole: the backend lets one process in. */
+	for (unsigned i = 0; c->shm.be->premade_areas && i < c->max_clients; i++) {
+		if (atomic_load_explicit(&c->ctl->slot[i].state, memory_order_acquire) !=
+			    ML__SLOT_FREE ||
+		    c->shm.be->claim(&c->shm, i))
+			continue;
+		if (c->shm.area_len < c->stride) {
+			c->shm.be->unhold(&c->shm, 1 + i);
+			return -EPROTO;
+		}
+		return (int)i;
+	}
+	if (c->shm.be->premade_areas)
+		return -ECONNREFUSED;
+
 	for (unsigned i = 0; i < c->max_clients; i++) {
 		struct ml__slot *sl = &c->ctl->slot[i];
 		uint32_t st = ML__SLOT_FREE;
@@ -1080,7 +1143,11 @@ int ml_client_connect(ml_chan **out, const char *name, const struct ml_chan_opts
 	atomic_fetch_add_explicit(&p->gen, 1, memory_order_relaxed);
 	atomic_store_explicit(&p->state, ML__SLOT_CONNECTED, memory_order_release);
 	slots_changed(c);
-	bell_ring(c, 0);
+	/* A daemon that finds clients by itself hears of us at once. */
+	if (c->shm.be->premade_areas)
+		c->shm.be->wake(&c->shm, 0, &c->ctl->bell.seq);
+	else
+		bell_ring(c, 0);
 	*out = c;
 	return 0;
 fail:

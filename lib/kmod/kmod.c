@@ -1,24 +1,28 @@
 // SPDX-License-Identifier: MIT
 /*
  * The "kmod" backend: regions of memlink.ko (/dev/memlink, see
- * include/uapi/linux/memlink.h). The channel is one region whose creator is
- * the daemon; waits and wakes are MEMLINK_IOC_WAIT/WAKE on the word's offset,
- * and the kernel fails every waiter with EPIPE the moment the daemon's file
- * goes (exit, crash, SIGKILL): no polling for the daemon's liveness.
+ * include/uapi/linux/memlink.h). The daemon creates every region, so the
+ * kernel fails every waiter with EPIPE the moment the daemon's file goes
+ * (exit, crash, SIGKILL): no polling for the daemon's liveness.
+ *   ch.<channel>            the control region (chan_layout.h), SEALED:
+ *                           clients attach it read-only; its bell word
+ *                           (MEMLINK_CREATE_BELL) is the daemon's doorbell,
+ *                           which a client rings with MEMLINK_WAKE_BUMP
+ *   ca<slot>.<channel>      slot `slot`'s area, ONCE: the one client that
+ *                           attaches it first has it, nobody else can; the
+ *                           daemon makes it anew for every connection
+ * So a client maps its own area and reads the control region, and can
+ * neither map another client's area nor write what the daemon wrote.
+ * The prefixes keep the kinds apart whatever the channel is called ("ch."
+ * never begins "ca<digit>"). Names that would pass 63 bytes use a 64-bit
+ * hash of the channel name instead: "chh.<16 hex>", "cah<slot>.<16 hex>".
  *
- * The kernel knows only a region's creator, so each client bell is a
- * one-page region of its own whose creator is the bell's holder:
- *   ch.<channel>            the channel (bell 0: its creator, the daemon)
- *   cb<bell>.<channel>      bell `bell` >= 1, held by creating it
- * The prefixes keep the two kinds apart whatever the channel is called
- * ("ch." never begins "cb<digit>"). Names that would pass 63 bytes use a
- * 64-bit hash of the channel name instead: "chh.<16 hex>", "cbh<bell>.<16 hex>".
- *
- * Descriptors: fd the channel region's file, bell_h[b] the file of bell
- * b's region (the holder's own file, or one attached read-only to look at
- * it; bell regions are mode 0644 and hold nothing). All
- * are O_CLOEXEC; a fork()ed child without exec keeps them, and with them
- * the daemon's (or a client's) liveness, until it exits.
+ * A client's liveness is its area's file: while it is bound, the area has
+ * two files (MEMLINK_IOC_INFO's attached); its release, at exit or crash,
+ * leaves one. Descriptors: fd the control region's file, bell_h[1 + i]
+ * slot i's area file (the daemon's creator file, or the client's own).
+ * All are O_CLOEXEC; a fork()ed child without exec keeps them, and with
+ * them the daemon's (or a client's) liveness, until it exits.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +37,7 @@
 #include "../../include/uapi/linux/memlink.h"
 
 #include "backend.h"
+#include "chan_layout.h"
 #include "internal.h"
 
 #define ML_KMOD_DEV "/dev/memlink"
@@ -59,7 +64,7 @@ static bool kmod_available(void)
 {
 	struct memlink_handshake hs = { .size = sizeof(hs) };
 	const uint64_t need = MEMLINK_FEAT_WAIT | MEMLINK_FEAT_PEER_GONE | MEMLINK_FEAT_REPLACE |
-			      MEMLINK_FEAT_LIST;
+			      MEMLINK_FEAT_LIST | MEMLINK_FEAT_PRIVATE;
 	int fd = dev_open(), err;
 
 	if (fd < 0)
@@ -69,30 +74,32 @@ static bool kmod_available(void)
 	return !err && hs.abi_version == MEMLINK_ABI_VERSION && (hs.features & need) == need;
 }
 
-/* The region name of the channel (bell 0) or of client bell `bell`. */
+/* The region name of the control region (bell 0) or of bell `bell`'s area. */
 static void region_name(char out[MEMLINK_NAME_MAX], const char *chan, unsigned bell)
 {
-	int n = bell ? snprintf(out, MEMLINK_NAME_MAX, "cb%u.%s", bell, chan) :
+	int n = bell ? snprintf(out, MEMLINK_NAME_MAX, "ca%u.%s", bell - 1, chan) :
 		       snprintf(out, MEMLINK_NAME_MAX, "ch.%s", chan);
 
 	if (n < 0 || n >= MEMLINK_NAME_MAX) {
 		unsigned long long h = (unsigned long long)ml__fnv1a(chan);
 
 		if (bell)
-			snprintf(out, MEMLINK_NAME_MAX, "cbh%u.%016llx", bell, h);
+			snprintf(out, MEMLINK_NAME_MAX, "cah%u.%016llx", bell - 1, h);
 		else
 			snprintf(out, MEMLINK_NAME_MAX, "chh.%016llx", h);
 	}
 }
 
 /* Create region `name` on a new file; the descriptor or -errno. */
-static int region_create(const char *name, size_t len, unsigned mode, uint32_t flags)
+static int region_create(const char *name, size_t len, unsigned mode, uint32_t flags,
+			 uint64_t bell_offset)
 {
 	struct memlink_create c = {
 		.size = sizeof(c),
 		.flags = flags,
 		.region_size = len,
 		.mode = mode,
+		.bell_offset = bell_offset,
 	};
 	int fd = dev_open(), err;
 
@@ -143,32 +150,33 @@ static int kmod_owner(struct ml__shm *s, uint32_t *uid)
 	return err;
 }
 
-static int map(struct ml__shm *s, int fd, size_t len)
+static void *map(int fd, size_t len, bool writable)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *p = mmap(NULL, len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
 
-	if (p == MAP_FAILED)
-		return -errno;
-	s->base = p;
-	s->len = len;
-	return 0;
+	return p == MAP_FAILED ? NULL : p;
 }
 
 static int kmod_create(struct ml__shm *s, size_t len, unsigned mode)
 {
 	char name[MEMLINK_NAME_MAX];
-	int fd, err;
+	int fd;
 
 	region_name(name, s->name, 0);
 	/* A dead daemon's region is replaced; a live one's gives EEXIST. */
-	fd = region_create(name, len, mode, MEMLINK_CREATE_REPLACE);
+	fd = region_create(name, len, mode,
+			   MEMLINK_CREATE_REPLACE | MEMLINK_CREATE_SEALED | MEMLINK_CREATE_BELL,
+			   offsetof(struct ml__ctl, bell.seq));
 	if (fd < 0)
 		return fd;
-	err = map(s, fd, len);
-	if (err) {
+	s->base = map(fd, len, true);
+	if (!s->base) {
+		int err = -errno;
+
 		close(fd);
 		return err;
 	}
+	s->len = len;
 	s->fd = fd;
 	return 0;
 }
@@ -177,27 +185,106 @@ static int kmod_open(struct ml__shm *s)
 {
 	char name[MEMLINK_NAME_MAX];
 	uint64_t size = 0;
-	int fd, err;
+	int fd, err = -EPROTO;
 
 	region_name(name, s->name, 0);
 	/* -EPIPE: the daemon is gone (the linux backend's connect says so too). */
-	fd = region_attach(name, 0, &size);
+	fd = region_attach(name, MEMLINK_ATTACH_RDONLY, &size);
 	if (fd < 0)
 		return fd;
-	err = size && size <= SIZE_MAX ? map(s, fd, (size_t)size) : -EPROTO;
+	if (size && size <= SIZE_MAX) {
+		s->base = map(fd, (size_t)size, false);
+		err = s->base ? 0 : -errno;
+	}
 	if (err) {
 		close(fd);
 		return err;
 	}
+	s->len = (size_t)size;
 	s->fd = fd;
 	return 0;
 }
 
-static void bell_drop(struct ml__shm *s, unsigned bell)
+/* Daemon: slot i's area, new (a client that had the old one keeps only that). */
+static int kmod_area_new(struct ml__shm *s, unsigned slot, size_t len)
 {
-	if (s->bell_h[bell] >= 0)
-		close((int)s->bell_h[bell]);
-	s->bell_h[bell] = -1;
+	char name[MEMLINK_NAME_MAX];
+	int fd;
+
+	if (slot >= ML_CHAN_MAX_CLIENTS || s->area[slot])
+		return -EINVAL;
+	region_name(name, s->name, 1 + slot);
+	/* Our own dead area (its file let go by area_free) is replaced. */
+	fd = region_create(name, len, s->mode, MEMLINK_CREATE_REPLACE | MEMLINK_CREATE_ONCE, 0);
+	if (fd < 0)
+		return fd;
+	s->area[slot] = map(fd, len, true);
+	if (!s->area[slot]) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	s->bell_h[1 + slot] = fd;
+	return 0;
+}
+
+static void kmod_area_free(struct ml__shm *s, unsigned slot)
+{
+	if (slot >= ML_CHAN_MAX_CLIENTS)
+		return;
+	if (s->area[slot])
+		munmap(s->area[slot], s->area_len);
+	s->area[slot] = NULL;
+	/*
+	 * The daemon's file going makes the area dead: its client, should it
+	 * live on, gets EPIPE; the name goes to the next area_new().
+	 */
+	if (s->bell_h[1 + slot] >= 0)
+		close((int)s->bell_h[1 + slot]);
+	s->bell_h[1 + slot] = -1;
+}
+
+/* Client: take slot i's area, if nobody has since the daemon made it. */
+static int kmod_claim(struct ml__shm *s, unsigned slot)
+{
+	char name[MEMLINK_NAME_MAX];
+	uint64_t size = 0;
+	void *p;
+	int fd;
+
+	if (slot >= ML_CHAN_MAX_CLIENTS || s->area[slot])
+		return -EINVAL;
+	region_name(name, s->name, 1 + slot);
+	fd = region_attach(name, 0, &size);
+	/* Taken, being made anew, or not there (yet): not ours. */
+	if (fd == -EBUSY || fd == -EPIPE || fd == -ENOENT)
+		return -EBUSY;
+	if (fd < 0)
+		return fd;
+	p = size && size <= SIZE_MAX ? map(fd, (size_t)size, true) : NULL;
+	if (!p) {
+		close(fd);
+		return -EPROTO;
+	}
+	s->area[slot] = p;
+	s->area_len = (size_t)size;
+	s->bell_h[1 + slot] = fd;
+	return 0;
+}
+
+/* Daemon: did a client take slot i's area since it was made? */
+static int kmod_area_used(struct ml__shm *s, unsigned slot)
+{
+	struct memlink_info info;
+	int err;
+
+	if (slot >= ML_CHAN_MAX_CLIENTS || s->bell_h[1 + slot] < 0)
+		return 0;
+	err = region_info((int)s->bell_h[1 + slot], &info);
+	if (err)
+		return err;
+	return info.attached > 1 || info.detached > 0;
 }
 
 static void kmod_close(struct ml__shm *s)
@@ -205,8 +292,8 @@ static void kmod_close(struct ml__shm *s)
 	if (s->base)
 		munmap(s->base, s->len);
 	s->base = NULL;
-	for (unsigned b = 0; b < ML__BELLS; b++)
-		bell_drop(s, b);
+	for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++)
+		kmod_area_free(s, i);
 	/*
 	 * The daemon's file going marks the region dead: clients get EPIPE and
 	 * the next daemon replaces the name; the region itself goes with the
@@ -217,20 +304,42 @@ static void kmod_close(struct ml__shm *s)
 	s->fd = -1;
 }
 
+/* The file and offset of a word: in the control region or in an area. */
+static int word_at(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word, uint64_t *off)
+{
+	uint8_t *w = (uint8_t *)word, *base = s->base;
+	size_t len = s->len;
+	int fd = FD(s);
+
+	if (bell) {
+		if (bell >= ML__BELLS || s->bell_h[bell] < 0)
+			return -EINVAL;
+		base = s->area[bell - 1];
+		len = s->area_len;
+		fd = (int)s->bell_h[bell];
+	}
+	if (!base || w < base || w + sizeof(*word) > base + len)
+		return -EINVAL;
+	*off = (uint64_t)(w - base);
+	return fd;
+}
+
 static int kmod_wait(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word,
 		     uint32_t expected, int64_t timeout_ns)
 {
 	struct memlink_wait w = {
 		.size = sizeof(w),
-		.offset = (uint64_t)((uint8_t *)word - s->base),
 		.expected = expected,
 		/* The kernel's 0 means forever; ours means "do not sleep". */
 		.timeout_ns = timeout_ns < 0 ? 0 : timeout_ns == 0 ? 1 : (uint64_t)timeout_ns,
 	};
-	int err;
+	uint64_t off = 0;
+	int fd = word_at(s, bell, word, &off), err;
 
-	(void)bell;
-	err = xioctl(FD(s), MEMLINK_IOC_WAIT, &w);
+	if (fd < 0)
+		return fd;
+	w.offset = off;
+	err = xioctl(fd, MEMLINK_IOC_WAIT, &w);
 	if (err == -EAGAIN)
 		return 0;
 	return err;
@@ -240,55 +349,41 @@ static int kmod_wake(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word)
 {
 	struct memlink_wake w = {
 		.size = sizeof(w),
-		.offset = (uint64_t)((uint8_t *)word - s->base),
+		/* A client reads the control region only: the kernel rings for it. */
+		.flags = bell == 0 && !s->creator ? MEMLINK_WAKE_BUMP : 0,
 		.count = UINT32_MAX,
 	};
-	int ret;
+	uint64_t off = 0;
+	int fd = word_at(s, bell, word, &off), ret;
 
-	(void)bell;
-	ret = xioctl(FD(s), MEMLINK_IOC_WAKE, &w);
+	if (fd < 0)
+		return fd;
+	w.offset = off;
+	ret = xioctl(fd, MEMLINK_IOC_WAKE, &w);
 	return ret < 0 ? ret : 0;
 }
 
+/* A slot's bell is its area: held by claim() (client) or area_new() (daemon). */
 static int kmod_hold(struct ml__shm *s, unsigned bell)
 {
-	char name[MEMLINK_NAME_MAX];
-	long page = sysconf(_SC_PAGESIZE);
-	int fd;
-
 	if (bell >= ML__BELLS)
 		return -EINVAL;
 	if (bell == 0)
 		return s->creator ? 0 : -EBUSY;
-	/* Holding it already, or looking at another's: start afresh. */
-	bell_drop(s, bell);
-	/*
-	 * Readable by all: the page holds nothing, and a daemon of another
-	 * user (or group) must attach it, read-only, to see the holder live.
-	 */
-	region_name(name, s->name, bell);
-	fd = region_create(name, page > 0 ? (size_t)page : 4096, 0644,
-			   MEMLINK_CREATE_REPLACE);
-	/* Held by one alive, or left by a dead holder of another user. */
-	if (fd == -EEXIST || fd == -EACCES)
-		return -EBUSY;
-	if (fd < 0)
-		return fd;
-	s->bell_h[bell] = fd;
-	return 0;
+	return s->bell_h[bell] >= 0 ? 0 : -EBUSY;
 }
 
+/* A client's area goes with close(): its header must stay readable until then. */
 static void kmod_unhold(struct ml__shm *s, unsigned bell)
 {
-	if (bell && bell < ML__BELLS)
-		bell_drop(s, bell);
+	(void)s;
+	(void)bell;
 }
 
 static int kmod_alive(struct ml__shm *s, unsigned bell)
 {
 	struct memlink_info info;
-	char name[MEMLINK_NAME_MAX];
-	int fd, err;
+	int err;
 
 	if (bell >= ML__BELLS)
 		return -EINVAL;
@@ -296,33 +391,42 @@ static int kmod_alive(struct ml__shm *s, unsigned bell)
 		err = region_info(FD(s), &info);
 		return err ? err : info.creator_alive != 0;
 	}
-	if (s->bell_h[bell] >= 0) {
-		err = region_info((int)s->bell_h[bell], &info);
-		if (err)
-			return err;
-		if (info.creator_alive)
-			return 1;
-		/*
-		 * That holder is gone. Let go of its region (else it lingers
-		 * while we hold it) and look again: a new holder may have
-		 * replaced it under the same name.
-		 */
-		bell_drop(s, bell);
+	/*
+	 * An onlooker may not attach an area (it would take it): the
+	 * daemon's record says, which frees a dead client's slot soon.
+	 */
+	if (!s->creator) {
+		const struct ml__ctl *ctl = ml__shm_at(s, 0, sizeof(*ctl));
+
+		return ctl && bell <= ML_CHAN_MAX_CLIENTS &&
+		       atomic_load_explicit(&ctl->slot[bell - 1].state, memory_order_acquire) !=
+			       ML__SLOT_FREE;
 	}
-	region_name(name, s->name, bell);
-	fd = region_attach(name, MEMLINK_ATTACH_RDONLY, NULL);
-	if (fd == -ENOENT || fd == -EPIPE)
+	if (s->bell_h[bell] < 0)
 		return 0;
-	if (fd < 0)
-		return fd;
-	s->bell_h[bell] = fd;
-	return 1;
+	err = region_info((int)s->bell_h[bell], &info);
+	/* Only its client attaches an area: two files while it lives. */
+	return err ? err : info.attached > 1;
+}
+
+/*
+ * The daemon's: the control region's file (a bump of its bell, a client
+ * gone). A client's: its area's (the daemon's wakes; EPOLLHUP when the
+ * daemon goes).
+ */
+static int own_fd(struct ml__shm *s)
+{
+	if (!s->creator)
+		for (unsigned b = 1; b < ML__BELLS; b++)
+			if (s->bell_h[b] >= 0)
+				return (int)s->bell_h[b];
+	return FD(s);
 }
 
 static int kmod_fd(struct ml__shm *s, unsigned bell)
 {
-	(void)bell; /* the region's fd: any wake in the region */
-	return FD(s) >= 0 ? FD(s) : -ENOTSUP;
+	(void)bell;
+	return own_fd(s) >= 0 ? own_fd(s) : -ENOTSUP;
 }
 
 /*
@@ -377,7 +481,7 @@ static void kmod_fd_ack(struct ml__shm *s)
 {
 	uint64_t wakes;
 
-	if (read(FD(s), &wakes, sizeof(wakes)) != sizeof(wakes))
+	if (own_fd(s) < 0 || read(own_fd(s), &wakes, sizeof(wakes)) != sizeof(wakes))
 		return;
 }
 
@@ -385,6 +489,8 @@ const struct ml__backend ml__backend_kmod = {
 	.name = "kmod",
 	.id = ML_BACKEND_KMOD,
 	.notifies_peer_gone = true,
+	.private_areas = true,
+	.premade_areas = true,
 	.available = kmod_available,
 	.create = kmod_create,
 	.open = kmod_open,
@@ -394,6 +500,10 @@ const struct ml__backend ml__backend_kmod = {
 	.wake = kmod_wake,
 	.hold = kmod_hold,
 	.unhold = kmod_unhold,
+	.area_new = kmod_area_new,
+	.area_free = kmod_area_free,
+	.claim = kmod_claim,
+	.area_used = kmod_area_used,
 	.alive = kmod_alive,
 	.fd = kmod_fd,
 	.list = kmod_list,

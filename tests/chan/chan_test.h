@@ -65,15 +65,16 @@ int roundtrip(ml_chan *c, int prio, const void *msg, size_t len, int64_t timeout
 uint8_t *map_region(const char *name, size_t *len);
 /*
  * The control region, writable: a fresh mapping of the region (darwin,
- * win), or, linux, the mapping of this process, which must be the
- * channel's daemon (or a fork of it). NULL if there is none.
+ * win), or, linux, the mapping of this process, or, kmod, a new
+ * mapping through a descriptor of this process's; this process must be
+ * the channel's daemon (or a fork of it). NULL if there is none.
  */
 uint8_t *ctl_map(const char *name, size_t *len);
 /*
  * Slot `slot`'s client area (chan_layout.h), `*len` bytes, writable: in
- * a fresh mapping of the region (darwin, win), or, linux, as this
- * process (the daemon, or that slot's client, or a fork of either) maps
- * it. NULL if there is none.
+ * a fresh mapping of the region (darwin, win), or, linux and kmod, as
+ * this process (the daemon, or that slot's client, or a fork of either)
+ * maps it (kmod: mapped anew). NULL if there is none.
  */
 uint8_t *area_map(const char *name, unsigned slot, size_t *len);
 #ifndef _WIN32
@@ -81,6 +82,10 @@ uint8_t *area_map(const char *name, unsigned slot, size_t *len);
 uint8_t *own_mapping(const char *memfd, size_t *len, bool *writable);
 /* linux: the control region's memfd, as an onlooker gets it; -1 on failure. */
 int inspect_memfd(const char *name);
+#ifdef __linux__
+/* kmod: our descriptor bound to module region `region` (and its size, how many); -1: none. */
+int kmod_region_fd(const char *region, uint64_t *size, int *n);
+#endif
 #endif
 
 /* Roles run by fork+exec of this binary ("--role NAME ARGS..."). */

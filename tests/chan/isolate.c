@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Channel tests: clients kept apart (issue 20). On a backend with private
- * areas (linux), a hostile client of another user, on a 0666 channel,
+ * areas (linux, kmod), a hostile client of another user, on a 0666 channel,
  * cannot map or write the control region, cannot name or map another
  * client's area, finds no other client's payload in anything it can
  * read, and scribbling over all it can write for seconds costs the other
@@ -25,9 +25,12 @@
 #include <grp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "../../include/uapi/linux/memlink.h"
 #endif
 
 #include "proctest.h"
@@ -54,14 +57,15 @@ struct iso {
 	_Atomic long found_foreign;               /* marker hits in the hostile's memory */
 	_Atomic long found_own;                   /* marker hits in a victim's own memory */
 	_Atomic long scribbles;
+	_Atomic int cut_err;                      /* what the cut-off client's wait said */
 	long trips;                               /* each victim's round trips */
 	char why[256];                            /* a child's reason for failing */
 };
 
 static bool private_areas_here(void)
 {
-	if (strcmp(active_backend, "linux")) {
-		skipf("clients have private areas on the linux backend only");
+	if (strcmp(active_backend, "linux") && strcmp(active_backend, "kmod")) {
+		skipf("clients have private areas on the linux and kmod backends only");
 		return false;
 	}
 #ifdef __linux__
@@ -283,7 +287,15 @@ static int iso_victim(void *arg)
 	return 0;
 }
 
-/* This process's slot of the channel: the one area it maps; -1 if not exactly one. */
+static bool kmod_(void)
+{
+	return !strcmp(active_backend, "kmod");
+}
+
+/*
+ * This process's slot of the channel: the one area it maps (linux), or
+ * holds a descriptor of (kmod); -1 if not exactly one.
+ */
 static int own_slot(const char *name)
 {
 	char memfd[120];
@@ -291,14 +303,73 @@ static int own_slot(const char *name)
 
 	for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++) {
 		size_t len;
+		int k = 0;
 
-		snprintf(memfd, sizeof(memfd), "memlink.%s.%u", name, i);
-		if (own_mapping(memfd, &len, NULL)) {
+		if (kmod_()) {
+			snprintf(memfd, sizeof(memfd), "ca%u.%s", i, name);
+			kmod_region_fd(memfd, NULL, &k);
+		} else {
+			snprintf(memfd, sizeof(memfd), "memlink.%s.%u", name, i);
+			k = own_mapping(memfd, &len, NULL) != NULL;
+		}
+		if (k) {
 			slot = (int)i;
-			n++;
+			n += k;
 		}
 	}
 	return n == 1 ? slot : -1;
+}
+
+/* Slot `slot`'s area as its client has it (kmod: mapped anew). */
+static uint8_t *own_area(const char *name, int slot, size_t *len)
+{
+	char memfd[120];
+
+	if (slot < 0)
+		return NULL;
+	if (kmod_())
+		return area_map(name, (unsigned)slot, len);
+	snprintf(memfd, sizeof(memfd), "memlink.%s.%d", name, slot);
+	return own_mapping(memfd, len, NULL);
+}
+
+/* kmod: this process's one read-only mapping of a region (the control region's). */
+static uint8_t *kmod_ro_mapping(size_t *len)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "re");
+	uint8_t *found = NULL;
+	int n = 0;
+
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char perms[8];
+
+		if (!strstr(line, " /dev/memlink\n") ||
+		    sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[1] == 'w')
+			continue;
+		found = (uint8_t *)lo;
+		*len = hi - lo;
+		n++;
+	}
+	fclose(f);
+	return n == 1 ? found : NULL;
+}
+
+/* kmod: attach region `region` on a new file: 0 or -errno. */
+static int kmod_attach(const char *region, uint32_t flags)
+{
+	struct memlink_attach a = { .size = sizeof(a), .flags = flags };
+	int fd = open("/dev/memlink", O_RDWR | O_CLOEXEC), err;
+
+	if (fd < 0)
+		return -errno;
+	snprintf(a.name, sizeof(a.name), "%s", region);
+	err = ioctl(fd, MEMLINK_IOC_ATTACH, &a) ? -errno : 0;
+	close(fd);
+	return err;
 }
 
 /* A write to p in a child must kill it with SIGSEGV. */
@@ -362,8 +433,13 @@ static int try_ways_in(struct iso *sh)
 	void *p;
 	int fd, fd2;
 
-	snprintf(memfd, sizeof(memfd), "memlink.%s", sh->name);
-	ctl = own_mapping(memfd, &len, &w);
+	snprintf(memfd, sizeof(memfd), kmod_() ? "ch.%s" : "memlink.%s", sh->name);
+	if (kmod_()) {
+		ctl = kmod_ro_mapping(&len);
+		w = false;
+	} else {
+		ctl = own_mapping(memfd, &len, &w);
+	}
 	if (!ctl || w)
 		return child_fail(sh, 10, "hostile: control region mapped: ",
 				  ctl ? "writable" : "none");
@@ -373,14 +449,31 @@ static int try_ways_in(struct iso *sh)
 	if (!write_faults(ctl))
 		return child_fail(sh, 12, "hostile: a write to the control region did not fault",
 				  NULL);
-	fd = inspect_memfd(sh->name);
+	/* linux: the daemon hands it to onlookers; kmod: our own file of it. */
+	fd = kmod_() ? kmod_region_fd(memfd, NULL, NULL) : inspect_memfd(sh->name);
 	if (fd < 0)
-		return child_fail(sh, 13, "hostile: no control region from INSPECT", NULL);
+		return child_fail(sh, 13, "hostile: no control region descriptor", NULL);
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p != MAP_FAILED)
 		return child_fail(sh, 14, "hostile: mapped the control region for writing", NULL);
 	if (pwrite(fd, "x", 1, 64) >= 0)
 		return child_fail(sh, 15, "hostile: wrote the control region", NULL);
+	/* kmod: attaching it anew, for writing, and any area: all refused. */
+	if (kmod_() && kmod_attach(memfd, 0) != -EPERM)
+		return child_fail(sh, 15, "hostile: attached the control region for writing",
+				  NULL);
+	for (unsigned i = 0; kmod_() && i < iso_max_clients; i++) {
+		char area[120];
+		int e1, e2;
+
+		snprintf(area, sizeof(area), "ca%u.%s", i, sh->name);
+		e1 = kmod_attach(area, MEMLINK_ATTACH_RDONLY);
+		e2 = kmod_attach(area, 0);
+		if (e1 != -EBUSY || e2 != -EBUSY) {
+			errno = e1 ? -e1 : -e2;
+			return child_fail(sh, 17, "hostile: attached an area: ", area);
+		}
+	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	fd2 = open(path, O_RDWR | O_CLOEXEC);
 	if (fd2 >= 0) {
@@ -412,7 +505,6 @@ static int iso_hostile(void *arg)
 	uint8_t *mark, *area;
 	ml_chan *c = NULL;
 	size_t len = 0;
-	char memfd[120];
 	int slot, err;
 	long hits;
 
@@ -425,8 +517,7 @@ static int iso_hostile(void *arg)
 		return child_fail(sh, 3, "hostile: connect", NULL);
 	}
 	slot = own_slot(sh->name);
-	snprintf(memfd, sizeof(memfd), "memlink.%s.%d", sh->name, slot);
-	area = slot >= 0 ? own_mapping(memfd, &len, NULL) : NULL;
+	area = own_area(sh->name, slot, &len);
 	if (!area)
 		return child_fail(sh, 4, "hostile: no area of its own", NULL);
 	atomic_store(&sh->hostile_slot, slot);
@@ -473,7 +564,6 @@ static int iso_goes_back(void *arg)
 	struct iso *sh = arg;
 	struct ml__peer *p;
 	ml_chan *c = NULL;
-	char memfd[120];
 	size_t len = 0;
 	int slot, err;
 
@@ -485,8 +575,7 @@ static int iso_goes_back(void *arg)
 		return child_fail(sh, 3, "hostile: connect", NULL);
 	}
 	slot = own_slot(sh->name);
-	snprintf(memfd, sizeof(memfd), "memlink.%s.%d", sh->name, slot);
-	p = slot >= 0 ? (struct ml__peer *)own_mapping(memfd, &len, NULL) : NULL;
+	p = (struct ml__peer *)own_area(sh->name, slot, &len);
 	if (!p)
 		return child_fail(sh, 4, "hostile: no area of its own", NULL);
 	atomic_store(&sh->hostile_slot, slot);
@@ -500,6 +589,10 @@ static int iso_goes_back(void *arg)
 			return child_fail(sh, 6, "hostile: never cut off", NULL);
 		sleep_ms(5);
 	}
+	/* kmod: its area is dead once the daemon let it go (linux: it sleeps on). */
+	for (int k = 0; k < 20 && !err; k++)
+		err = ml_chan_wait(c, 100 * MS);
+	atomic_store(&sh->cut_err, err);
 	atomic_store(&sh->hostile_up, 1);
 	wait_flag(&sh->hostile_done, 1, 30 * SEC);
 	_exit(0);
@@ -679,10 +772,12 @@ out:
 	return ret;
 }
 /*
- * A client cut off for breaking its header keeps its slot's bell while it
- * lives: the slot is freed in the daemon's records, yet no newcomer gets
- * it (-ECONNREFUSED on a one-slot channel) until the broken client has
- * gone; then the next one does.
+ * A client cut off for breaking its header. linux: it keeps its slot's
+ * bell while it lives: the slot is freed in the daemon's records, yet no
+ * newcomer gets it (-ECONNREFUSED on a one-slot channel) until the broken
+ * client has gone; then the next one does. kmod: its area dies with the
+ * daemon's file of it (its wait says -EPIPE), and a newcomer gets a new
+ * area for the slot at once, which the broken client cannot reach.
  */
 int t_isolate_cut_off(void)
 {
@@ -701,9 +796,24 @@ int t_isolate_cut_off(void)
 	CHECK(hpid > 0 && wait_flag(&sh->hostile_up, 1, 20 * SEC), "hostile client: %s", sh->why);
 	CHECK(atomic_load(&sh->badmsg[0]) == 1, "-EBADMSG %ld times, want once",
 	      atomic_load(&sh->badmsg[0]));
-	n = spawn(iso_newcomer, sh);
-	CHECK(n > 0 && (code = exit_code(n, 20 * SEC)) == 10,
-	      "a newcomer while the cut-off client lives: exit %d, want 10 (-ECONNREFUSED)", code);
+	if (kmod_()) {
+		CHECK(atomic_load(&sh->cut_err) == -EPIPE, "the cut-off client's wait: %d, want %d",
+		      atomic_load(&sh->cut_err), -EPIPE);
+		for (int64_t end = now_ns() + 10 * SEC;;) {
+			n = spawn(iso_newcomer, sh);
+			code = n > 0 ? exit_code(n, 20 * SEC) : -1;
+			if (code != 10 || now_ns() > end)
+				break;
+			sleep_ms(20);
+		}
+		CHECK(code == 0, "a newcomer while the cut-off client lives: exit %d, want 0",
+		      code);
+	} else {
+		n = spawn(iso_newcomer, sh);
+		CHECK(n > 0 && (code = exit_code(n, 20 * SEC)) == 10,
+		      "a newcomer while the cut-off client lives: exit %d, want 10 (-ECONNREFUSED)",
+		      code);
+	}
 	atomic_store(&sh->hostile_done, 1);
 	code = exit_code(hpid, 20 * SEC);
 	hpid = 0;

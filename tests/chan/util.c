@@ -26,6 +26,13 @@
 #include "linux/wire.h"
 #endif
 
+#ifdef __linux__
+#include <dirent.h>
+#include <sys/ioctl.h>
+
+#include "../../include/uapi/linux/memlink.h"
+#endif
+
 #include "proctest.h"
 #include "chan_test.h"
 #include "chan_layout.h"
@@ -71,11 +78,82 @@ bool named_backend(void)
 	return posix_shm_backend() || !strcmp(active_backend, "linux");
 }
 
-/* Backends whose region map_region() maps: darwin, linux and win. */
+/* Backends whose regions ctl_map() and area_map() reach: all. */
 bool region_mappable(void)
 {
-	return named_backend() || !strcmp(active_backend, "win");
+	return named_backend() || !strcmp(active_backend, "win") ||
+	       !strcmp(active_backend, "kmod");
 }
+
+#ifdef __linux__
+/* kmod: up to max of our descriptors bound to module region `region`; how many there are. */
+static int kmod_fds(const char *region, int *fds, int max, uint64_t *size)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int count = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		struct memlink_info info = { .size = sizeof(info) };
+		char path[300], link[64];
+		int fd = atoi(e->d_name);
+		ssize_t k;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		k = readlink(path, link, sizeof(link) - 1);
+		if (e->d_name[0] == '.' || k <= 0 || fd == dirfd(d))
+			continue;
+		link[k] = '\0';
+		if (strcmp(link, "/dev/memlink") || ioctl(fd, MEMLINK_IOC_INFO, &info) ||
+		    strcmp(info.name, region))
+			continue;
+		if (count < max)
+			fds[count] = fd;
+		count++;
+		if (size)
+			*size = info.region_size;
+	}
+	closedir(d);
+	return count;
+}
+
+/*
+ * kmod: a descriptor of this process's bound to the module's region
+ * `region` (lib/kmod/kmod.c names them), its size in *size; -1 if none.
+ * *n (if given): how many descriptors are bound to it.
+ */
+int kmod_region_fd(const char *region, uint64_t *size, int *n)
+{
+	int fd = -1, k = kmod_fds(region, &fd, 1, size);
+
+	if (n)
+		*n = k;
+	return k ? fd : -1;
+}
+
+/*
+ * kmod: region `region` mapped anew, writable, through one of our
+ * descriptors (a daemon's and a client's may both be ours); NULL if
+ * none may.
+ */
+static uint8_t *kmod_map(const char *region, size_t *len)
+{
+	uint64_t size = 0;
+	int fds[8], n = kmod_fds(region, fds, 8, &size);
+
+	for (int i = 0; i < n && i < 8 && size; i++) {
+		void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
+
+		if (p != MAP_FAILED) {
+			*len = (size_t)size;
+			return p;
+		}
+	}
+	return NULL;
+}
+#endif
 
 #ifndef _WIN32
 socklen_t sock_addr(struct sockaddr_un *a, const char *name)
@@ -425,6 +503,15 @@ uint8_t *ctl_map(const char *name, size_t *len)
 	bool w = false;
 	uint8_t *p;
 
+#ifdef __linux__
+	if (!strcmp(active_backend, "kmod")) {
+		char region[MEMLINK_NAME_MAX];
+
+		/* The daemon's: a client's is read-only, and so is its file. */
+		snprintf(region, sizeof(region), "ch.%s", name);
+		return kmod_map(region, len);
+	}
+#endif
 	if (strcmp(active_backend, "linux"))
 		return map_region(name, len);
 #ifdef _WIN32
@@ -446,6 +533,13 @@ uint8_t *area_map(const char *name, unsigned slot, size_t *len)
 	uint8_t *base;
 	size_t rlen = 0;
 
+#ifdef __linux__
+	if (!strcmp(active_backend, "kmod")) {
+		/* Ours: the daemon's, or the one a client took. */
+		snprintf(memfd, sizeof(memfd), "ca%u.%s", slot, name);
+		return kmod_map(memfd, len);
+	}
+#endif
 #ifndef _WIN32
 	if (!strcmp(active_backend, "linux")) {
 		snprintf(memfd, sizeof(memfd), ML__WIRE_PREFIX "%s.%u", name, slot);

@@ -148,7 +148,7 @@ static int kmod_regions_of(const char *name)
 		return 0;
 	}
 	close(fd);
-	/* The channel is "ch.NAME", client bell b "cbB.NAME" (lib/kmod/kmod.c). */
+	/* The channel is "ch.NAME", slot i's area "caI.NAME" (lib/kmod/kmod.c). */
 	snprintf(want, sizeof(want), ".%s", name);
 	wl = strlen(want);
 	for (uint32_t i = 0; i < l.count; i++) {
@@ -156,7 +156,7 @@ static int kmod_regions_of(const char *name)
 		size_t len = strnlen(r, sizeof(v[i].name));
 
 		if (len > wl && !strcmp(r + len - wl, want) &&
-		    (!strncmp(r, "ch.", 3) || !strncmp(r, "cb", 2))) {
+		    (!strncmp(r, "ch.", 3) || !strncmp(r, "ca", 2))) {
 			printf("  # left behind: region %s in memlink.ko\n", r);
 			n++;
 		}

@@ -27,7 +27,9 @@
  *             ioctl number encodes, undefined flag, non-zero reserved
  *             field, bad name, size 0 or not page-aligned, offset not
  *             4-aligned or past the end, file already bound (create/attach)
- *             or not bound (info/wait/wake)
+ *             or not bound (info/wait/wake), a bell_offset without
+ *             MEMLINK_CREATE_BELL, a MEMLINK_WAKE_BUMP elsewhere than the
+ *             region's bell
  *   EFAULT    bad pointer
  *   E2BIG     size larger than the kernel's struct with non-zero bytes past
  *             it (or larger than a page)
@@ -36,7 +38,11 @@
  *   EACCES    attach: the region's mode does not allow it for the caller;
  *             create with MEMLINK_CREATE_REPLACE: the dead region belongs
  *             to another user and the caller lacks CAP_IPC_OWNER;
- *             wake: the file was attached with MEMLINK_ATTACH_RDONLY
+ *             wake without MEMLINK_WAKE_BUMP: the file was attached with
+ *             MEMLINK_ATTACH_RDONLY
+ *   EPERM     attach without MEMLINK_ATTACH_RDONLY to a region created
+ *             MEMLINK_CREATE_SEALED
+ *   EBUSY     attach: a MEMLINK_CREATE_ONCE region was attached before
  *   ENOMEM    out of memory, or over the caller's memory cgroup limit
  *   ENOSPC    over a module limit: region size, total bytes, region
  *             count, or the caller's per-user bytes or count
@@ -73,6 +79,8 @@
 #define MEMLINK_FEAT_DEADLINE  (1ULL << 5) /* MEMLINK_WAIT_ABSTIME, _REALTIME */
 #define MEMLINK_FEAT_IPC_NS    (1ULL << 6) /* names per IPC namespace */
 #define MEMLINK_FEAT_USER_LIMITS (1ULL << 7) /* per-user count and bytes */
+/* MEMLINK_CREATE_ONCE, _SEALED and _BELL, MEMLINK_WAKE_BUMP */
+#define MEMLINK_FEAT_PRIVATE   (1ULL << 8)
 
 struct memlink_handshake {
 	__u32 size;
@@ -102,6 +110,27 @@ struct memlink_handshake {
  */
 #define MEMLINK_CREATE_REPLACE (1U << 0)
 
+/*
+ * Regions that one creator shares with clients who must not reach each
+ * other (MEMLINK_FEAT_PRIVATE):
+ *
+ * ONCE: one file may ever attach, besides the creator's. The first attach
+ * (read-only or not) takes the region; every later one is EBUSY, also
+ * after that file is released. So a creator can hand out one region per
+ * client, and nobody else (not another client of the same user) can map
+ * it; to serve the next client the creator replaces it (release its file,
+ * create again with MEMLINK_CREATE_REPLACE).
+ *
+ * SEALED: others attach it read-only only (MEMLINK_ATTACH_RDONLY); an
+ * attach for writing is EPERM. The creator alone writes it.
+ *
+ * BELL: the word at bell_offset is the region's doorbell: any file bound
+ * to it, read-only ones included, may MEMLINK_WAKE_BUMP it.
+ */
+#define MEMLINK_CREATE_ONCE   (1U << 1)
+#define MEMLINK_CREATE_SEALED (1U << 2)
+#define MEMLINK_CREATE_BELL   (1U << 3)
+
 struct memlink_create {
 	__u32 size;
 	__u32 flags;              /* MEMLINK_CREATE_* */
@@ -109,6 +138,8 @@ struct memlink_create {
 	__u32 mode;               /* permission bits 0777, as given: no umask */
 	__u32 __reserved;
 	char name[MEMLINK_NAME_MAX]; /* 1-63 of [A-Za-z0-9._-], NUL-terminated */
+	/* Version 2 (MEMLINK_FEAT_PRIVATE): with MEMLINK_CREATE_BELL, else 0. */
+	__aligned_u64 bell_offset; /* a 4-aligned __u32 inside the region */
 };
 
 /* Attach for reading only: no writable mappings, no wake. */
@@ -171,9 +202,18 @@ struct memlink_wait {
 	__aligned_u64 timeout_ns; /* in; with flags, out after a signal */
 };
 
+/*
+ * BUMP: add 1 to the word first (the kernel writes it, atomically, under
+ * the lock waiters compare it under), then wake. Only at the region's
+ * bell (MEMLINK_CREATE_BELL), else EINVAL; allowed on read-only files. A
+ * waiter that has not yet slept sees the word changed (EAGAIN), so a
+ * bump is never lost however it races with the wait.
+ */
+#define MEMLINK_WAKE_BUMP (1U << 0)
+
 struct memlink_wake {
 	__u32 size;
-	__u32 flags;
+	__u32 flags;              /* MEMLINK_WAKE_* */
 	__aligned_u64 offset;
 	__u32 count;              /* wake at most this many waiters */
 	__u32 __reserved;
