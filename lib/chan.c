@@ -945,6 +945,9 @@ int ml__ctl_read(const struct ml__shm *s, struct ml__geom *g)
 	    ML__CTL_SIZE + (s->be->private_areas ? 0 : (uint64_t)g->max_clients * g->stride) >
 		    s->len)
 		return -EPROTO;
+	/* Areas carved after the control region: a daemon of an older libmemlink (kmod). */
+	if (s->be->private_areas && s->len >= ML__CTL_SIZE + g->stride)
+		return -EPROTO;
 	return 0;
 }
 
