@@ -654,11 +654,6 @@ static bool set_up(ml_chan *c)
 }
 
 /*
- * Scan when a client came or went, and for the dead now and then; beat.
- * The clock is read on every 32nd call only, or when told that the
- * caller is idle anyway.
- */
-/*
  * Where clients take slots themselves: has one written a free slot's
  * header? Asked when the bell rang, which every new client rings.
  */
@@ -680,6 +675,11 @@ static bool arrived(ml_chan *c)
 	return false;
 }
 
+/*
+ * Scan when a client came or went, and for the dead now and then; beat.
+ * The clock is read on every 32nd call only, or when told that the
+ * caller is idle anyway.
+ */
 static void daemon_refresh(ml_chan *c, bool idle)
 {
 	bool live = false;
@@ -1008,6 +1008,21 @@ static int take_slot(ml_chan *c)
 		if (c->shm.area_len < c->stride) {
 			c->shm.be->unhold(&c->shm, 1 + i);
 			return -EPROTO;
+		}
+		/*
+		 * The slot went round between our look and the claim: its
+		 * record still names the last client while the daemon lays
+		 * the new area out. Wait for it to say FREE (or CLAIMED).
+		 */
+		for (uint64_t end = ml__now_ns() + 1000000000u;;) {
+			uint32_t st = atomic_load_explicit(&c->ctl->slot[i].state,
+							   memory_order_acquire);
+
+			if (st == ML__SLOT_FREE || st == ML__SLOT_CLAIMED)
+				break;
+			if (ml__now_ns() > end)
+				return -EPROTO;
+			ml__os_yield();
 		}
 		return (int)i;
 	}
