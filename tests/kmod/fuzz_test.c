@@ -20,6 +20,11 @@
  *    regions, and of a dead region of root's that the parent keeps named:
  *    EEXIST to create, EPIPE to attach, EACCES to REPLACE for the
  *    unprivileged workers;
+ *  - private regions among them (MEMLINK_CREATE_ONCE, _SEALED, _BELL with
+ *    good and bad bell_offsets, also cut short by a first version's size):
+ *    attaches then may be EBUSY or EPERM (never EPERM read-only), and
+ *    MEMLINK_WAKE_BUMP is EINVAL but at a bell, where it works from any
+ *    file (never EACCES);
  *  - LIST with random entry sizes, entry counts and entry pointers, on bound
  *    and unbound files: well-formed entries, no name twice, only what the
  *    caller may see, nothing written past the entries it reports;
@@ -139,14 +144,15 @@ enum fz_stat {
 	ST_REL_TIMEDOUT,
 	ST_ABS_TIMEDOUT, ST_PAST_DEADLINE, ST_DEAD_EACCES, ST_DEAD_EEXIST, ST_DEAD_EPIPE,
 	ST_LIST_ENTRIES, ST_LIST_FULL, ST_LIST_SHORT, ST_UNBOUND_POLL, ST_UNBOUND_EPOLL,
-	ST_OWN_NS, ST_LIMIT_ENOSPC, ST_COUNT
+	ST_OWN_NS, ST_LIMIT_ENOSPC, ST_PRIV_CREATED, ST_BUMP_BELL, ST_BUMP_NOT_BELL, ST_COUNT
 };
 
 static const char *const fz_stat_name[ST_COUNT] = {
 	"size-mismatch", "v1-handshake", "eintr-deadline", "restart-deadline", "eintr-retry",
 	"rel-timedout", "abs-timedout", "past-deadline", "dead-eacces", "dead-eexist",
 	"dead-epipe", "list-entries", "list-full", "list-short", "unbound-poll",
-	"unbound-epoll", "own-ipc-ns", "limit-enospc",
+	"unbound-epoll", "own-ipc-ns", "limit-enospc", "private-created", "bump-bell",
+	"bump-not-bell",
 };
 
 /* One worker slot, in memory shared with the parent. */
@@ -179,7 +185,7 @@ struct fz_cmd {
 	size_t minsz;		/* its first version */
 	size_t out[2][2];	/* [from, to) bytes the kernel may write back */
 	bool needs_bound;
-	int errs[8];		/* the errnos it may fail with, 0-terminated */
+	int errs[10];		/* the errnos it may fail with, 0-terminated */
 };
 
 #ifndef offsetofend
@@ -199,7 +205,7 @@ static const struct fz_cmd fz_cmds[C_COUNT] = {
 	[C_ATTACH] = { "ATTACH", MEMLINK_IOC_ATTACH, sizeof(struct memlink_attach),
 		       sizeof(struct memlink_attach),
 		       { FZ_OUT(struct memlink_attach, region_size, name) }, false,
-		       { EFAULT, EINVAL, E2BIG, ENOENT, EACCES, EPIPE } },
+		       { EFAULT, EINVAL, E2BIG, ENOENT, EACCES, EPIPE, EPERM, EBUSY } },
 	/* The kernel puts its own struct size in size (op_info checks it). */
 	[C_INFO] = { "INFO", MEMLINK_IOC_INFO, sizeof(struct memlink_info),
 		     sizeof(struct memlink_info),
@@ -242,6 +248,8 @@ struct fz_fd {
 	int rdonly;		/* T_* */
 	int name;		/* pool index, -1 unknown */
 	uint64_t size;		/* region size, 0 unknown */
+	int bell;		/* T_*: the region has a bell (MEMLINK_CREATE_BELL) */
+	uint64_t bell_off;	/* at this offset, when bell is T_YES */
 	uint64_t wakes;		/* the last read() */
 	uint32_t tag;		/* this open's, in its epoll registrations */
 	bool epolled;		/* registered with w->epfd */
@@ -486,7 +494,8 @@ static int fz_open_slot(struct wk *w, int s)
 		return -1;
 	}
 	w->fds[s] = (struct fz_fd){ .fd = fd, .acc = acc, .bound = B_NO, .creator = T_NO,
-				    .rdonly = T_NO, .name = -1, .tag = ++w->next_tag };
+				    .rdonly = T_NO, .name = -1, .bell = T_UNKNOWN,
+				    .tag = ++w->next_tag };
 	return s;
 }
 
@@ -961,12 +970,34 @@ static uint64_t fz_pick_region_size(struct wk *w)
 	return rnd(w) & ~(p - 1) & (below(w, 2) ? ~0ULL : 0x0000ffffffffffffULL);
 }
 
+static uint64_t fz_pick_offset(struct wk *w, uint64_t size);
+
+/* The field at [off, off + 8) as the kernel sees it: the bytes within usize. */
+static uint64_t fz_seen_u64(const void *img, size_t off, uint32_t usize)
+{
+	unsigned char b[8] = { 0 };
+	uint64_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(b) && off + i < usize; i++)
+		b[i] = ((const unsigned char *)img)[off + i];
+	memcpy(&v, b, sizeof(v));
+	return v;
+}
+
+#define FZ_CREATE_FLAGS (MEMLINK_CREATE_REPLACE | MEMLINK_CREATE_ONCE | \
+			 MEMLINK_CREATE_SEALED | MEMLINK_CREATE_BELL)
+#define FZ_PRIVATE_FLAGS (MEMLINK_CREATE_ONCE | MEMLINK_CREATE_SEALED | MEMLINK_CREATE_BELL)
+
 static void op_create(struct wk *w)
 {
 	static const __u32 modes[] = { 0600, 0644, 0666, 0660, 0606, 0400, 0, 0777 };
+	const size_t bo = offsetof(struct memlink_create, bell_offset);
 	struct memlink_create c;
 	int s = fz_any_slot(w), err, ret, pool, fexp = -1, bound;
 	bool valid, intact, dead, replace;
+	struct fz_size sz;
+	uint64_t bell;
 
 	if (s < 0)
 		return;
@@ -974,13 +1005,19 @@ static void op_create(struct wk *w)
 	memset(&c, 0, sizeof(c));
 	if (chance(w, 150))
 		c.flags = MEMLINK_CREATE_REPLACE;
-	/*
-	 * Undefined flags, always one at least: the private-region flags
-	 * (ONCE, SEALED, BELL: private_test.c) change what later calls on
-	 * the region do, which this model does not follow.
-	 */
+	/* Private regions: later attaches may be EBUSY or EPERM, bumps work at the bell. */
+	if (chance(w, 80))
+		c.flags |= MEMLINK_CREATE_ONCE;
+	if (chance(w, 80))
+		c.flags |= MEMLINK_CREATE_SEALED;
+	if (chance(w, 120)) {
+		c.flags |= MEMLINK_CREATE_BELL;
+		c.bell_offset = fz_pick_offset(w, w->page);
+	}
+	if (chance(w, 20))	/* a bell_offset, with the flag or not */
+		c.bell_offset = chance(w, 500) ? fz_pick_offset(w, w->page) : rnd(w);
 	if (chance(w, 20))
-		c.flags = (__u32)rnd(w) | 1U << (4 + below(w, 28));
+		c.flags = rnd(w);
 	c.region_size = fz_pick_region_size(w);
 	c.mode = chance(w, 30) ? (__u32)rnd(w) : modes[below(w, ARRAY_SIZE(modes))];
 	if (chance(w, 20))
@@ -991,20 +1028,29 @@ static void op_create(struct wk *w)
 	 * it; root may, and so never tries (the others' checks need it).
 	 */
 	dead = pool == FZ_DEAD && !w->own_ns;
-	if (dead && !w->root && chance(w, 500))
+	if (dead && !w->root && chance(w, 500)) {
 		c.flags = MEMLINK_CREATE_REPLACE;
+		c.bell_offset = 0;
+	}
 	if (dead && w->root)
 		c.flags &= ~MEMLINK_CREATE_REPLACE;
 	replace = c.flags & MEMLINK_CREATE_REPLACE;
-	valid = !(c.flags & ~MEMLINK_CREATE_REPLACE) && !c.__reserved && fz_name_ok(c.name) &&
-		c.region_size && !(c.region_size % w->page) && !(c.mode & ~0777);
+	/*
+	 * A first version's size (or one cut inside bell_offset) leaves the
+	 * rest of bell_offset to the kernel's zeros.
+	 */
+	fz_pick_size(w, &fz_cmds[C_CREATE], &sz);
+	bell = fz_seen_u64(&c, bo, sz.usize);
+	valid = !(c.flags & ~FZ_CREATE_FLAGS) && !c.__reserved && fz_name_ok(c.name) &&
+		c.region_size && !(c.region_size % w->page) && !(c.mode & ~0777) &&
+		(c.flags & MEMLINK_CREATE_BELL ? !(bell & 3) && bell <= c.region_size - 4 : !bell);
 	if (!valid || bound == B_YES)
 		fexp = EINVAL;
 	else if (bound == B_NO && c.region_size > FZ_MAX_REGION)
 		fexp = ENOSPC;
 	else if (bound == B_NO && dead)
 		fexp = replace ? EACCES : EEXIST;
-	ret = fz_call(w, OP_CREATE, C_CREATE, s, &c, fexp, &err, &intact, NULL);
+	ret = fz_call(w, OP_CREATE, C_CREATE, s, &c, fexp, &err, &intact, &sz);
 	/* EACCES: REPLACE of another user's region without CAP_IPC_OWNER only. */
 	if (ret < 0 && err == EACCES && (w->root || (intact && !replace)))
 		fz_fail(w, "CREATE (flags %#x) as uid %d: EACCES", c.flags, (int)geteuid());
@@ -1021,6 +1067,10 @@ static void op_create(struct wk *w)
 		f->rdonly = T_NO;
 		f->name = intact ? pool : -1;
 		f->size = intact ? c.region_size : 0;
+		f->bell = !intact ? T_UNKNOWN : c.flags & MEMLINK_CREATE_BELL ? T_YES : T_NO;
+		f->bell_off = bell;
+		if (intact && (c.flags & FZ_PRIVATE_FLAGS))
+			fz_stat(w, ST_PRIV_CREATED);
 	}
 }
 
@@ -1049,6 +1099,9 @@ static void op_attach(struct wk *w)
 	/* CAP_IPC_OWNER passes every mode. */
 	if (ret < 0 && err == EACCES && w->root)
 		fz_fail(w, "ATTACH as root: EACCES");
+	/* SEALED refuses attaches for writing only. */
+	if (ret < 0 && err == EPERM && intact && (a.flags & MEMLINK_ATTACH_RDONLY))
+		fz_fail(w, "ATTACH (flags %#x): EPERM for a read-only attach", a.flags);
 	if (ret < 0 && intact && err == EPIPE && fexp == EPIPE)
 		fz_stat(w, ST_DEAD_EPIPE);
 	if (ret == 0 || (ret < 0 && err == EFAULT && fz_bound(w, s) != B_YES)) {
@@ -1064,6 +1117,7 @@ static void op_attach(struct wk *w)
 		f->rdonly = intact ? (a.flags ? T_YES : T_NO) : T_UNKNOWN;
 		f->name = intact ? pool : -1;
 		f->size = 0;
+		f->bell = T_UNKNOWN;	/* whatever its creator chose */
 		if (intact) {
 			if (!a.region_size || a.region_size % w->page ||
 			    a.region_size > FZ_MAX_REGION)
@@ -1294,18 +1348,29 @@ static void op_wait(struct wk *w)
 	}
 }
 
+/*
+ * A wake, or a MEMLINK_WAKE_BUMP: EINVAL but at the region's bell, where
+ * it works from any file (a read-only one too: never EACCES). A creator's
+ * slot knows where its bell is, if any; an attached one does not.
+ */
 static void op_wake(struct wk *w)
 {
 	struct memlink_wake wk;
 	int s = fz_region_slot(w), err, ret, fexp = -1;
+	bool intact, bump, at_bell = false;
 	struct fz_fd *f;
-	bool intact;
 
 	if (s < 0)
 		return;
 	f = &w->fds[s];
 	memset(&wk, 0, sizeof(wk));
 	wk.offset = fz_pick_offset(w, f->size);
+	/* A creator's own bell: mostly bumped. */
+	if (f->bound == B_YES && f->bell == T_YES && chance(w, 300)) {
+		wk.offset = f->bell_off;
+		if (chance(w, 700))
+			wk.flags = MEMLINK_WAKE_BUMP;
+	}
 	switch (below(w, 10)) {
 	case 0:
 		wk.count = 0;
@@ -1320,20 +1385,40 @@ static void op_wake(struct wk *w)
 		wk.count = 1 + below(w, 4);
 		break;
 	}
+	if (chance(w, 200))
+		wk.flags = MEMLINK_WAKE_BUMP;
 	if (chance(w, 30))
 		wk.flags = rnd(w);
 	if (chance(w, 30))
 		wk.__reserved = 1 + below(w, 0xffffffffU);
-	if (wk.flags || wk.__reserved || (f->size && f->bound == B_YES &&
-					  !fz_offset_ok(wk.offset, f->size)))
+	bump = wk.flags & MEMLINK_WAKE_BUMP;
+	if ((wk.flags & ~MEMLINK_WAKE_BUMP) || wk.__reserved ||
+	    (f->size && f->bound == B_YES && !fz_offset_ok(wk.offset, f->size)))
 		fexp = EINVAL;
-	else if (f->bound == B_YES && f->size && f->rdonly == T_YES)
+	else if (bump && f->bound == B_YES && f->bell != T_UNKNOWN &&
+		 (f->bell == T_NO || wk.offset != f->bell_off))
+		fexp = EINVAL;	/* not the bell: the offset's checks come first, EINVAL too */
+	else if (bump && f->bound == B_YES && f->bell == T_YES)
+		at_bell = true;	/* a bell is inside its region: it works */
+	else if (!bump && f->bound == B_YES && f->size && f->rdonly == T_YES)
 		fexp = EACCES;
 	ret = fz_call(w, OP_WAKE, C_WAKE, s, &wk, fexp, &err, &intact, NULL);
 	if (ret > 0 && intact && (uint32_t)ret > wk.count)
 		fz_fail(w, "WAKE woke %d, count %u", ret, wk.count);
 	if (ret < 0 && err == EACCES && f->bound == B_YES && !f->shared && f->rdonly == T_NO)
 		fz_fail(w, "WAKE: EACCES on a file not attached read-only");
+	if (ret < 0 && err == EACCES && intact && bump)
+		fz_fail(w, "WAKE (flags %#x, offset %llu): EACCES for a bump", wk.flags,
+			(unsigned long long)wk.offset);
+	if (intact && at_bell) {
+		if (ret < 0)
+			fz_fail(w, "WAKE_BUMP at the bell %llu of the region it created: %s",
+				(unsigned long long)wk.offset, strerrorname_np(err));
+		fz_stat(w, ST_BUMP_BELL);
+	}
+	if (intact && fexp == EINVAL && bump && !(wk.flags & ~MEMLINK_WAKE_BUMP) &&
+	    !wk.__reserved && f->size && fz_offset_ok(wk.offset, f->size))
+		fz_stat(w, ST_BUMP_NOT_BELL);
 }
 
 /*

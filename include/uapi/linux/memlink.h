@@ -119,7 +119,8 @@ struct memlink_handshake {
  * after that file is released. So a creator can hand out one region per
  * client, and nobody else (not another client of the same user) can map
  * it; to serve the next client the creator replaces it (release its file,
- * create again with MEMLINK_CREATE_REPLACE).
+ * create again with MEMLINK_CREATE_REPLACE). An attach that binds but then
+ * fails to write its result back (EFAULT) has taken it as well.
  *
  * SEALED: others attach it read-only only (MEMLINK_ATTACH_RDONLY); an
  * attach for writing is EPERM. The creator alone writes it.
