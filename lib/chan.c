@@ -506,12 +506,14 @@ static uint32_t slot_state(ml_chan *c, unsigned i, uint32_t *gen, bool mirror)
 	struct ml__peer *p;
 
 	*gen = 0;
+	/* linux: a free slot's area is the service thread's until CLAIMED. */
+	if (rec == ML__SLOT_FREE && !c->shm.be->premade_areas)
+		return rec;
 	p = peer_of(c, i);
 	st = p ? atomic_load_explicit(&p->state, memory_order_acquire) : 0;
 	/* Where clients take slots themselves, a free slot's header tells. */
 	if (rec == ML__SLOT_FREE &&
-	    !(c->shm.be->premade_areas && p &&
-	      (st || atomic_load_explicit(&p->gen, memory_order_relaxed))))
+	    !(p && (st || atomic_load_explicit(&p->gen, memory_order_relaxed))))
 		return rec;
 	if (st != ML__SLOT_CONNECTED && st != ML__SLOT_LEAVING)
 		st = ML__SLOT_CLAIMED;
