@@ -85,7 +85,7 @@ static int ck_newcomer(void *arg)
 	int64_t t = now_ns();
 	int ret = 1;
 
-	CHECK_RC(connect_retry(&c, sh->name, 3 * SEC, -ECONNREFUSED), 0);
+	CHECK_RC(connect_retry(&c, sh->name, 20 * SEC, -ECONNREFUSED), 0);
 	atomic_store(&sh->d_latency, now_ns() - t);
 	CHECK_RC(roundtrip(c, ML_PRIO_LOW, "newcomer", 8, 5 * SEC), 0);
 	ret = 0;

@@ -104,7 +104,7 @@ int t_connect_errors(void)
 	atomic_store(&sh->release, 1);
 	CHECK(wait_flag(&sh->left, 1, 10 * SEC), "client 0 never left");
 	t = now_ns();
-	err = connect_retry(&c, sh->name, 2 * SEC, -ECONNREFUSED);
+	err = connect_retry(&c, sh->name, 20 * SEC, -ECONNREFUSED);
 	t = now_ns() - t;
 	CHECK(err == 0, "connect after a client left: %s (after %lld ms)", ml_strerror(err),
 	      (long long)(t / MS));

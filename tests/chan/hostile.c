@@ -144,7 +144,7 @@ int t_dead_mid_send(void)
 	      (unsigned long long)st.abandoned, (unsigned long long)st.clients_died,
 	      st.last_error, st.last_client, (unsigned long long)st.poisoned);
 	/* The slot, laid out anew, serves the next client. */
-	CHECK_RC(connect_retry(&c, name, 2 * SEC, -ECONNREFUSED), 0);
+	CHECK_RC(connect_retry(&c, name, 20 * SEC, -ECONNREFUSED), 0);
 	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, "again", 5), 0);
 	CHECK_RC(ml_chan_wait(d, 2 * SEC), 0);
 	CHECK_RC(ml_chan_recv(d, NULL, &who, log[0], 15), 5);
