@@ -8,10 +8,13 @@
  *   memlink 3      three lanes, a fixed 20/50/30 critical/high/low mix, read
  *                  strictly, and again with urgent_every = 16
  *   memlink 1 zc   one lane, reserve/commit and peek/release
+ *   floor          round trips only: one cache line bounced between the
+ *                  two CPUs (floor.h), the least any round trip can cost
  *
  * All of them live in one shared mapping and run inside one forked pair,
  * interleaved: round r of the throughput phase runs every transport once,
- * then round r+1, and likewise for the round-trip blocks. On a shared or
+ * then round r+1, and likewise for the round-trip blocks (the floor's block
+ * first in each round). On a shared or
  * virtual machine the speed of the two CPUs and of the link between them
  * drifts; interleaving makes every transport see the same drift, so the
  * ratios against baseline-ring stay side by side.
@@ -22,7 +25,8 @@
  *              both processes; the row shows the median round.
  *  round trip  role 0 sends a message on ring F, role 1 checks it and echoes
  *              it on ring B; every round trip is timed and kept, the
- *              percentiles come from all samples sorted.
+ *              percentiles come from all samples sorted; "x floor" is a
+ *              row's p50 over the floor's of the same payload's run.
  *
  * Every message is checked on receipt the same way for every transport
  * (payload.h); a row is "verified" only if both roles checked every one of
@@ -42,6 +46,7 @@
 
 #include "baseline_ring.h"
 #include "clock.h"
+#include "floor.h"
 #include "memlink.h"
 #include "payload.h"
 #include "proc.h"
@@ -52,6 +57,8 @@
 #define MAX_PAYLOADS 16
 #define MAX_ROUNDS 16
 #define MAX_KINDS 5
+#define FLOOR_K MAX_KINDS         /* the floor's place in a role's results */
+#define ROWS_PER_PAYLOAD (MAX_KINDS + 1)
 #define URGENT_EVERY 16           /* the batched three-lane row's ml_ring_opts.urgent_every */
 #define ROW_TIMEOUT_S 900         /* hang guard for one payload, not a measurement */
 #define RTT_BLOCK_WARM 1000       /* untimed round trips at the start of each block */
@@ -110,12 +117,14 @@ struct ring_run {
 	struct payload pl;
 };
 
-/* The benchmark's own shared line, at the start of the user area. */
+/* The benchmark's own shared lines, at the start of the user area. */
 struct ring_shared {
 	alignas(128) _Atomic uint64_t t0_ns; /* first write of the current round */
+	alignas(128) unsigned char floor[FLOOR_BYTES];
 };
 
 #define SHARED_LEN 4096u
+_Static_assert(sizeof(struct ring_shared) <= SHARED_LEN, "shared lines fit");
 
 struct kind_result {
 	uint32_t ok;                   /* this role checked all it had to */
@@ -129,7 +138,7 @@ struct kind_result {
 
 struct role_result {
 	char err[256];                 /* a failure not tied to one kind */
-	struct kind_result kind[MAX_KINDS];
+	struct kind_result kind[MAX_KINDS + 1]; /* [FLOOR_K]: the floor */
 };
 
 _Static_assert(sizeof(struct role_result) <= PROC_RESULT_MAX, "result fits");
@@ -472,8 +481,49 @@ static int rtt_server(const struct proc_ctx *ctx, struct ring_run *run, int k, s
 			return fail(ctx, -1, "aborted by the other side"); \
 	} while (0)
 
+/*
+ * The floor's block of a round: warm untimed round trips, then rtt_block
+ * timed ones into samples (client), or all of them answered (samples NULL:
+ * server).
+ */
+static int floor_block(const struct proc_ctx *ctx, const struct ring_run *run,
+		       struct floor_end *fl, uint64_t warm, uint32_t *samples)
+{
+	struct kind_result *kr = &((struct role_result *)ctx->result)->kind[FLOOR_K];
+	struct proc_usage u0, u1;
+	int rc;
+
+	BARRIER(ctx);
+	if (samples) {
+		rc = floor_client(fl, warm, NULL);
+		proc_usage_mark(&u0);
+		if (!rc)
+			rc = floor_client(fl, run->rtt_block, samples);
+	} else {
+		proc_usage_mark(&u0);
+		rc = floor_server(fl, warm + run->rtt_block);
+	}
+	proc_usage_mark(&u1);
+	proc_usage_add(&kr->usage, &u0, &u1);
+	kr->checked = fl->count;
+	if (rc == -ECANCELED)
+		return fail(ctx, FLOOR_K, "aborted by the other side");
+	if (rc)
+		return fail(ctx, FLOOR_K, "the line's value after %llu is out of order",
+			    (unsigned long long)fl->seen);
+	return 0;
+}
+
+/* Round trips of every kind's blocks, warm-ups included: the floor's too. */
+static uint64_t rtt_total(const struct ring_run *run)
+{
+	return run->rtt_warm + (uint64_t)(run->rtt_rounds - 1) * RTT_BLOCK_WARM +
+	       (uint64_t)run->rtt_rounds * run->rtt_block;
+}
+
 /* Role 0: throughput writer, then round-trip client. */
-static int role_writer(const struct proc_ctx *ctx, struct ring_run *run, struct side *side)
+static int role_writer(const struct proc_ctx *ctx, struct ring_run *run, struct side *side,
+		       struct floor_end *fl, uint32_t *fl_samples)
 {
 	struct role_result *res = ctx->result;
 	struct ring_shared *sh = ctx->user;
@@ -497,6 +547,9 @@ static int role_writer(const struct proc_ctx *ctx, struct ring_run *run, struct 
 		}
 	}
 	for (unsigned r = 0; r < run->rtt_rounds; r++) {
+		if (floor_block(ctx, run, fl, r == 0 ? run->rtt_warm : RTT_BLOCK_WARM,
+				fl_samples + (size_t)r * run->rtt_block))
+			return -1;
 		for (unsigned k = 0; k < run->nkinds; k++) {
 			uint64_t warm = r == 0 ? run->rtt_warm : RTT_BLOCK_WARM;
 			struct proc_usage u0, u1;
@@ -522,17 +575,25 @@ static int role_writer(const struct proc_ctx *ctx, struct ring_run *run, struct 
 			return fail(ctx, (int)k, "checked %llu echoes, expected %llu",
 				    (unsigned long long)kr->checked, (unsigned long long)echoes);
 	}
+	{
+		struct kind_result *kr = &res->kind[FLOOR_K];
+
+		stats_summarize(fl_samples, (size_t)run->rtt_rounds * run->rtt_block, &kr->rtt);
+		kr->ok = fl->count == rtt_total(run);
+		if (!kr->ok)
+			return fail(ctx, FLOOR_K, "%llu answers in order, expected %llu",
+				    (unsigned long long)fl->count, (unsigned long long)rtt_total(run));
+	}
 	return 0;
 }
 
 /* Role 1: throughput reader, then round-trip echo server. */
-static int role_reader(const struct proc_ctx *ctx, struct ring_run *run, struct side *side)
+static int role_reader(const struct proc_ctx *ctx, struct ring_run *run, struct side *side,
+		       struct floor_end *fl)
 {
 	struct role_result *res = ctx->result;
 	struct ring_shared *sh = ctx->user;
 	uint64_t tput_total = run->tput_warm + (uint64_t)run->rounds * run->tput_msgs;
-	uint64_t rtt_total = run->rtt_warm + (uint64_t)(run->rtt_rounds - 1) * RTT_BLOCK_WARM +
-			     (uint64_t)run->rtt_rounds * run->rtt_block;
 
 	for (unsigned k = 0; k < run->nkinds; k++) {
 		rx_init(&side[k].rx, run->kind[k].k.lanes);
@@ -561,6 +622,8 @@ static int role_reader(const struct proc_ctx *ctx, struct ring_run *run, struct 
 		if (!rx_counts_ok(&side[k].rx, run->kind[k].k.lanes, tput_total))
 			return fail(ctx, (int)k, "per-lane message counts do not match");
 	for (unsigned r = 0; r < run->rtt_rounds; r++) {
+		if (floor_block(ctx, run, fl, r == 0 ? run->rtt_warm : RTT_BLOCK_WARM, NULL))
+			return -1;
 		for (unsigned k = 0; k < run->nkinds; k++) {
 			uint64_t warm = r == 0 ? run->rtt_warm : RTT_BLOCK_WARM;
 			struct proc_usage u0, u1;
@@ -576,12 +639,16 @@ static int role_reader(const struct proc_ctx *ctx, struct ring_run *run, struct 
 	for (unsigned k = 0; k < run->nkinds; k++) {
 		struct kind_result *kr = &res->kind[k];
 
-		kr->ok = kr->checked == tput_total + rtt_total;
+		kr->ok = kr->checked == tput_total + rtt_total(run);
 		if (!kr->ok)
 			return fail(ctx, (int)k, "checked %llu messages, expected %llu",
 				    (unsigned long long)kr->checked,
-				    (unsigned long long)(tput_total + rtt_total));
+				    (unsigned long long)(tput_total + rtt_total(run)));
 	}
+	res->kind[FLOOR_K].ok = fl->count == rtt_total(run);
+	if (!res->kind[FLOOR_K].ok)
+		return fail(ctx, FLOOR_K, "%llu requests in order, expected %llu",
+			    (unsigned long long)fl->count, (unsigned long long)rtt_total(run));
 	return 0;
 }
 
@@ -589,9 +656,21 @@ static int ring_role(const struct proc_ctx *ctx, void *arg)
 {
 	struct ring_run *run = arg;
 	struct side side[MAX_KINDS];
+	struct ring_shared *sh = ctx->user;
+	size_t nfl = (size_t)run->rtt_rounds * run->rtt_block;
+	uint32_t *fl_samples = NULL;
+	struct floor_end fl;
 	int rc = 0;
 
 	memset(side, 0, sizeof(side));
+	rc = floor_attach(&fl, sh->floor, ctx);
+	if (rc)
+		rc = fail(ctx, FLOOR_K, "attach the floor's line: %s", ml_strerror(rc));
+	/* Touched now, so that no page fault lands in a sample. */
+	if (!rc && ctx->role == 0 && !(fl_samples = malloc((nfl ? nfl : 1) * sizeof(uint32_t))))
+		rc = fail(ctx, FLOOR_K, "out of memory");
+	if (fl_samples)
+		memset(fl_samples, 0, (nfl ? nfl : 1) * sizeof(uint32_t));
 	for (unsigned k = 0; k < run->nkinds && !rc; k++) {
 		for (int i = 0; i < NRINGS && !rc; i++) {
 			rc = ep_attach(&side[k].ep[i], run, &run->kind[k], ctx, i);
@@ -610,7 +689,9 @@ static int ring_role(const struct proc_ctx *ctx, void *arg)
 		}
 	}
 	if (!rc)
-		rc = ctx->role == 0 ? role_writer(ctx, run, side) : role_reader(ctx, run, side);
+		rc = ctx->role == 0 ? role_writer(ctx, run, side, &fl, fl_samples) :
+				      role_reader(ctx, run, side, &fl);
+	free(fl_samples);
 	for (unsigned k = 0; k < run->nkinds; k++) {
 		for (int i = 0; i < NRINGS; i++)
 			ep_detach(&side[k].ep[i]);
@@ -711,9 +792,10 @@ static size_t shared_len(const struct ring_run *run)
 	return last->off[NRINGS - 1] + last->ring_len;
 }
 
-/* Lay out every ring of a run in the shared area. */
+/* Lay out every ring of a run, and the floor's line, in the shared area. */
 static int init_rings(const struct ring_run *run, void *user)
 {
+	floor_init(((struct ring_shared *)user)->floor);
 	for (unsigned k = 0; k < run->nkinds; k++) {
 		const struct kind_run *kr = &run->kind[k];
 
@@ -743,7 +825,10 @@ static int init_rings(const struct ring_run *run, void *user)
 	return 0;
 }
 
-/* Run every kind for one payload; fills rows[0..nkinds). false: not all verified. */
+/*
+ * Run every kind for one payload: rows[0..nkinds) are the kinds, rows[nkinds]
+ * the floor measured beside them (*nrows counts it). false: not all verified.
+ */
 static bool run_payload(const struct ring_opts *o, size_t payload, struct bench_row *rows,
 			unsigned *nrows, char (*errs)[1024], double (*round_rates)[MAX_ROUNDS])
 {
@@ -755,21 +840,29 @@ static bool run_payload(const struct ring_opts *o, size_t payload, struct bench_
 	int rc;
 
 	fill_run(&run, o, payload);
-	*nrows = run.nkinds;
-	for (unsigned k = 0; k < run.nkinds; k++) {
+	*nrows = run.nkinds + 1;
+	for (unsigned k = 0; k <= run.nkinds; k++) {
 		struct bench_row *row = &rows[k];
 
 		memset(row, 0, sizeof(*row));
 		row->bench = "ring";
-		row->transport = transport_name[run.kind[k].k.t];
 		row->mode = "busy";
-		row->api = api_name[run.kind[k].k.api];
 		row->backend = "shm";
 		row->payload = (unsigned)payload;
+		row->ratio_tput = row->ratio_p50 = row->floor_ratio = -1;
+		row->cpu[0] = row->cpu[1] = -1;
+		if (k == run.nkinds) {
+			/* It carries no payload: its payload is the rows it ran beside. */
+			row->transport = "floor";
+			row->api = "line";
+			row->lanes = 1;
+			row->ring_bytes = 64;
+			continue;
+		}
+		row->transport = transport_name[run.kind[k].k.t];
+		row->api = api_name[run.kind[k].k.api];
 		row->lanes = run.kind[k].k.lanes;
 		row->urgent_every = run.kind[k].k.urgent_every;
-		row->ratio_tput = row->ratio_p50 = -1;
-		row->cpu[0] = row->cpu[1] = -1;
 		row->ring_bytes = ring_data_bytes(&run.kind[k], payload);
 		row->rounds = run.rounds;
 	}
@@ -794,8 +887,9 @@ static bool run_payload(const struct ring_opts *o, size_t payload, struct bench_
 	{
 		const struct role_result *w = proc_result(&pp, 0), *r = proc_result(&pp, 1);
 
-		for (unsigned k = 0; k < run.nkinds; k++) {
-			const struct kind_result *wk = &w->kind[k], *rk = &r->kind[k];
+		for (unsigned k = 0; k <= run.nkinds; k++) {
+			unsigned ri = k < run.nkinds ? k : FLOOR_K;
+			const struct kind_result *wk = &w->kind[ri], *rk = &r->kind[ri];
 			struct bench_row *row = &rows[k];
 			double rates[MAX_ROUNDS];
 			const char *parts[5];
@@ -815,7 +909,7 @@ static bool run_payload(const struct ring_opts *o, size_t payload, struct bench_
 					row->cpu_share = 1;
 			}
 			row->preempted = wk->usage.preempted + rk->usage.preempted;
-			if (rk->tput_msgs == (uint64_t)run.rounds * run.tput_msgs) {
+			if (k < run.nkinds && rk->tput_msgs == (uint64_t)run.rounds * run.tput_msgs) {
 				memcpy(rates, rk->round_rate, sizeof(rates));
 				memcpy(round_rates[k], rk->round_rate, sizeof(rates));
 				row->round_rates = round_rates[k];
@@ -853,7 +947,7 @@ static bool run_payload(const struct ring_opts *o, size_t payload, struct bench_
 	return all_ok;
 
 setup_failed:
-	for (unsigned k = 0; k < run.nkinds; k++) {
+	for (unsigned k = 0; k <= run.nkinds; k++) {
 		snprintf(errs[k], sizeof(errs[k]), "%s", setup_err);
 		rows[k].error = errs[k];
 	}
@@ -893,7 +987,10 @@ void bench_ring_usage(FILE *f)
 		"  one lane, memlink with three lanes (a 20/50/30 critical/high/low mix)\n"
 		"  and memlink one lane zero-copy, run interleaved round by round in one\n"
 		"  pair of processes; ratios are against baseline-ring of the same payload.\n"
-		"  Every message is checked by its receiver.\n"
+		"  The floor row: the same two processes bounce one shared cache line (no\n"
+		"  payload; its payload column names the rows it ran beside), interleaved\n"
+		"  with their round-trip blocks; x floor is each row's p50 over its p50.\n"
+		"  Every message is checked by its receiver, every bounce of the line too.\n"
 		"\n"
 		"  --quick          fewer messages (a few seconds in all)\n"
 		"  --json           one JSON object per row on stdout, nothing else\n"
@@ -916,7 +1013,7 @@ static const struct bench_row *find_row(const struct bench_row *rows, size_t nro
 	for (size_t i = 0; i < nrows; i++)
 		if (rows[i].payload == payload && !strcmp(rows[i].transport, transport) &&
 		    rows[i].lanes == lanes && rows[i].urgent_every == urgent_every &&
-		    !strcmp(rows[i].api, "copy") && rows[i].verified)
+		    strcmp(rows[i].api, "zerocopy") && rows[i].verified)
 			return &rows[i];
 	return NULL;
 }
@@ -925,6 +1022,7 @@ static void print_targets(const struct ring_opts *o, const struct bench_row *row
 {
 	const struct bench_row *bl64 = find_row(rows, nrows, 64, "baseline-ring", 1, 0);
 	const struct bench_row *ml64 = find_row(rows, nrows, 64, "memlink", 1, 0);
+	const struct bench_row *fl64 = find_row(rows, nrows, 64, "floor", 1, 0);
 	double share = 1;
 
 	for (size_t i = 0; i < nrows; i++)
@@ -936,6 +1034,10 @@ static void print_targets(const struct ring_opts *o, const struct bench_row *row
 	else if (share < 0.9)
 		printf("  (other work shared these CPUs: a role got as little as %.0f%% of its CPU;\n"
 		       "   ratios are less reliable, see the cpu column)\n", share * 100);
+	if (fl64 && bl64 && ml64)
+		printf("  64 B round trip p50 / the floor (%llu ns): baseline-ring %.2fx, "
+		       "memlink 1-lane %.2fx\n", (unsigned long long)fl64->rtt.p50,
+		       bl64->floor_ratio, ml64->floor_ratio);
 	if (bl64 && ml64 && bl64->msgs_per_s > 0 && bl64->rtt.p50) {
 		double t = ml64->msgs_per_s / bl64->msgs_per_s;
 		double l = (double)ml64->rtt.p50 / (double)bl64->rtt.p50;
@@ -993,7 +1095,8 @@ static void print_preamble(const struct ring_opts *o, FILE *note)
 		else
 			printf("%s", o->quick ? "min(3M, 256 MiB)" : "min(12M, 1.5 GiB)");
 		printf(" counted messages in %u interleaved rounds (msgs/s: median round),\n"
-		       "  %llu timed round trips in %u blocks; every message checked\n\n",
+		       "  %llu timed round trips in %u blocks; every message checked;\n"
+		       "  floor: one cache line bounced between the same CPUs, a block in each round\n\n",
 		       opt_rounds(o), (unsigned long long)(opt_samples(o) / opt_rounds(o) * opt_rounds(o)),
 		       opt_rounds(o));
 		stats_table_header(stdout);
@@ -1084,9 +1187,9 @@ int bench_ring_main(int argc, char **argv)
 		}
 	}
 
-	rows = calloc((size_t)o.npayloads * MAX_KINDS, sizeof(*rows));
-	errs = calloc((size_t)o.npayloads * MAX_KINDS, sizeof(*errs));
-	rates = calloc((size_t)o.npayloads * MAX_KINDS, sizeof(*rates));
+	rows = calloc((size_t)o.npayloads * ROWS_PER_PAYLOAD, sizeof(*rows));
+	errs = calloc((size_t)o.npayloads * ROWS_PER_PAYLOAD, sizeof(*errs));
+	rates = calloc((size_t)o.npayloads * ROWS_PER_PAYLOAD, sizeof(*rates));
 	if (!rows || !errs || !rates) {
 		free(rates);
 		fprintf(stderr, "memlink-bench ring: out of memory\n");
@@ -1102,16 +1205,21 @@ int bench_ring_main(int argc, char **argv)
 
 		if (!run_payload(&o, o.payload[p], prow, &n, &errs[nrows], &rates[nrows]))
 			all_ok = false;
-		for (unsigned k = 0; k < n; k++) {
+		/* The floor first (stored last), then the kinds. */
+		for (unsigned i = 0; i < n; i++) {
+			unsigned k = i ? i - 1 : n - 1;
 			struct bench_row *row = &prow[k];
 			const struct bench_row *base = &prow[0]; /* the baseline kind comes first */
+			const struct bench_row *fl = &prow[n - 1];
 
-			if (k > 0 && row->verified && base->verified) {
+			if (k > 0 && k < n - 1 && row->verified && base->verified) {
 				if (base->msgs_per_s > 0)
 					row->ratio_tput = row->msgs_per_s / base->msgs_per_s;
 				if (base->rtt.p50)
 					row->ratio_p50 = (double)row->rtt.p50 / (double)base->rtt.p50;
 			}
+			if (k < n - 1 && row->verified && fl->verified)
+				row->floor_ratio = floor_ratio(row->rtt.p50, fl->rtt.p50);
 			if (o.json)
 				stats_json_row(stdout, row);
 			else

@@ -84,14 +84,14 @@ static const char *ratio(char *buf, size_t len, double v)
 
 void stats_table_header(FILE *f)
 {
-	fprintf(f, "%-13s %-8s %-8s %5s %6s %7s %9s %7s %7s %8s %8s %6s %6s %4s\n",
+	fprintf(f, "%-13s %-8s %-8s %5s %6s %7s %9s %7s %7s %8s %8s %6s %6s %7s %4s\n",
 		"transport", "mode", "api", "lanes", "urgent", "payload", "msgs/s", "p50 ns", "p99 ns",
-		"p99.9 ns", "verified", "x tput", "x p50", "cpu");
+		"p99.9 ns", "verified", "x tput", "x p50", "x floor", "cpu");
 }
 
 void stats_table_row(FILE *f, const struct bench_row *r)
 {
-	char a[32], b[32], c[32], d[16], u[16];
+	char a[32], b[32], c[32], e[32], d[16], u[16];
 
 	if (r->cpu_share < 0)
 		snprintf(d, sizeof(d), "-");
@@ -104,12 +104,13 @@ void stats_table_row(FILE *f, const struct bench_row *r)
 		snprintf(u, sizeof(u), "1/%u", r->urgent_every);
 	else
 		snprintf(u, sizeof(u), "every");
-	fprintf(f, "%-13s %-8s %-8s %5u %6s %7u %9s %7llu %7llu %8llu %8s %6s %6s %4s\n",
+	fprintf(f, "%-13s %-8s %-8s %5u %6s %7u %9s %7llu %7llu %8llu %8s %6s %6s %7s %4s\n",
 		r->transport, r->mode, r->api, r->lanes, u, r->payload,
 		stats_rate(a, sizeof(a), r->msgs_per_s),
 		(unsigned long long)r->rtt.p50, (unsigned long long)r->rtt.p99,
 		(unsigned long long)r->rtt.p999, r->verified ? "yes" : "NO",
-		ratio(b, sizeof(b), r->ratio_tput), ratio(c, sizeof(c), r->ratio_p50), d);
+		ratio(b, sizeof(b), r->ratio_tput), ratio(c, sizeof(c), r->ratio_p50),
+		ratio(e, sizeof(e), r->floor_ratio), d);
 	if (r->error)
 		fprintf(f, "  ^ %s\n", r->error);
 	fflush(f);
@@ -170,6 +171,7 @@ void stats_json_row(FILE *f, const struct bench_row *r)
 	}
 	json_num(f, "ratio_tput", r->ratio_tput);
 	json_num(f, "ratio_p50", r->ratio_p50);
+	json_num(f, "floor_ratio", r->floor_ratio);
 	fprintf(f, ",\"ring_bytes\":%zu", r->ring_bytes);
 	json_num(f, "cpu_share", r->cpu_share);
 	fprintf(f, ",\"preempted\":%llu", (unsigned long long)r->preempted);

@@ -47,6 +47,7 @@ struct bench_row {
 	struct lat_summary rtt;
 	double ratio_tput;      /* vs the baseline of the same payload; <0: none */
 	double ratio_p50;
+	double floor_ratio;     /* round-trip p50 / the floor's of the same run; <0: none */
 	bool verified;
 	size_t ring_bytes;      /* shared bytes of one ring (data area) */
 	int cpu[2];             /* -1: not pinned */
