@@ -8,6 +8,10 @@
  *                  is woken by FUTEX_WAKE, payload in shared memory
  *   uds            a Unix stream socket pair, blocking reads
  *   memlink        ml_chan_* in each wait mode (busy, adaptive, blocking)
+ *   floor          rtt only: one cache line bounced between the same two
+ *                  CPUs (floor.h), run first for each payload, as many round
+ *                  trips as the busy rows; every round trip's p50 over it is
+ *                  its "x floor"
  *
  * rtt: the client sends, the daemon checks and echoes, the client checks
  * and times every round trip. tput: one client streams to the daemon,
@@ -42,6 +46,7 @@
 
 #include "baseline_ring.h"
 #include "clock.h"
+#include "floor.h"
 #include "memlink.h"
 #include "payload.h"
 #include "proc.h"
@@ -502,7 +507,7 @@ static void row_init(struct bench_row *r, const char *bench, const struct spec *
 	r->backend = sp->x == X_MEMLINK ? backend_name : "-";
 	r->payload = (unsigned)payload;
 	r->lanes = sp->x == X_MEMLINK ? 3 : 1;
-	r->ratio_tput = r->ratio_p50 = -1;
+	r->ratio_tput = r->ratio_p50 = r->floor_ratio = -1;
 	r->cpu[0] = r->cpu[1] = -1;
 	r->cpu_share = -1;
 }
@@ -530,12 +535,38 @@ static void emit(const struct opts *o, const struct bench_row *r)
 		stats_table_row(stdout, r);
 }
 
+/*
+ * The floor row of a payload's group, on the CPUs the rows beside it use;
+ * its p50 (0: not verified).
+ */
+static uint64_t floor_row(const struct opts *o, struct proc_pair *pp, size_t payload)
+{
+	struct spec sp = { X_BASELINE, ML_WAIT_BUSY };
+	struct floor_result fr;
+	struct bench_row r;
+
+	row_init(&r, "rtt", &sp, payload);
+	/* It carries no payload: its payload is the rows it runs beside. */
+	r.transport = "floor";
+	r.api = "line";
+	r.verified = !floor_run(pp, RTT_WARM, o->samples, ROW_TIMEOUT_S, &fr);
+	r.rtt = fr.lat;
+	r.msgs = o->samples;
+	if (!r.verified)
+		r.error = fr.err;
+	emit(o, &r);
+	return r.verified ? r.rtt.p50 : 0;
+}
+
 static int do_rtt(const struct opts *o, struct proc_pair *pp)
 {
 	int bad = 0;
 
 	for (unsigned p = 0; p < o->npayloads; p++) {
 		double base_p50 = 0, futex_p50 = 0, busy_p50 = 0;
+		uint64_t floor_p50 = floor_row(o, pp, o->payload[p]);
+
+		bad |= !floor_p50;
 
 		for (size_t s = 0; s < sizeof(rtt_specs) / sizeof(rtt_specs[0]); s++) {
 			struct row_arg a = { .sp = rtt_specs[s], .payload = o->payload[p],
@@ -578,6 +609,8 @@ static int do_rtt(const struct opts *o, struct proc_pair *pp)
 			}
 			if (a.sp.x == X_MEMLINK && a.sp.mode == ML_WAIT_BUSY)
 				busy_p50 = (double)r.rtt.p50;
+			if (r.verified)
+				r.floor_ratio = floor_ratio(r.rtt.p50, floor_p50);
 			emit(o, &r);
 		}
 	}
@@ -844,7 +877,9 @@ void bench_chan_usage(FILE *f)
 	fprintf(f, "memlink-bench rtt|tput [--quick] [--json] [--payload N,...] [--samples N] [--msgs N]\n"
 		   "  rtt   round trips through a channel in each wait mode, beside a baseline\n"
 		   "        ring, a raw futex ping-pong and a Unix socket; peer-death notice;\n"
-		   "        CPU of an idle waiting client\n"
+		   "        CPU of an idle waiting client. First for each payload, the floor:\n"
+		   "        one shared cache line bounced between the same two CPUs (no\n"
+		   "        payload); x floor is each round trip's p50 over the floor's\n"
 		   "  tput  one-way throughput, and 4 and 8 producers into one daemon\n"
 		   "  The backend is $MEMLINK_BACKEND or the best available.\n");
 }

@@ -14,6 +14,11 @@
  *   boost-mq       Boost.Interprocess message_queue (busy, blocking)
  *   zmq            ZeroMQ ipc:// PAIR (busy, blocking)
  *   iceoryx        iceoryx 2.0 C binding: busy-poll (busy), waitset (blocking)
+ *   floor          round trips only, not a transport: one cache line bounced
+ *                  between the two CPUs (floor.h), the least a cross-core
+ *                  round trip can cost; first in each payload's group, run
+ *                  like a busy row; every round trip's p50 over it is its
+ *                  "x floor" (floor_ratio)
  *
  * Tests, all between processes:
  *   rtt    round trips, two processes pinned to two CPUs; the client times
@@ -49,6 +54,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "floor.h"
 #include "payload.h"
 #include "peer.h"
 #include "proc.h"
@@ -65,6 +71,13 @@ static const struct peer_ops *const peers[] = {
 	&peer_posix_mq, &peer_eventfd, &peer_futex, &peer_boost_mq, &peer_zmq, &peer_iceoryx,
 };
 #define NPEERS (sizeof(peers) / sizeof(peers[0]))
+
+/* The floor's rows name it like a transport; it has no send or recv. */
+static const struct peer_ops floor_ops = {
+	.name = "floor",
+	.modes = PEER_MODE_BIT(PEER_BUSY),
+	.max_payload = 65536,
+};
 
 static const char *const mode_name[] = { "busy", "adaptive", "blocking" };
 
@@ -130,6 +143,7 @@ struct result {
 	unsigned rounds;
 	double cpu_pct;
 	double ratio_p50, ratio_tput;
+	double floor_ratio;    /* round trips: p50 / the floor's of the payload */
 };
 
 static struct result results[MAX_RESULTS];
@@ -651,8 +665,10 @@ static void emit_json(const struct result *r)
 			(unsigned long long)r->msgs, r->msgs_per_s, r->rounds);
 	if (r->test == T_IDLE)
 		fprintf(f, ",\"cpu_pct\":%.3f", r->cpu_pct);
-	if (r->test == T_RTT)
+	if (r->test == T_RTT) {
 		json_ratio(f, "ratio_p50", r->ratio_p50);
+		json_ratio(f, "floor_ratio", r->floor_ratio);
+	}
 	if (r->test == T_TPUT || r->test == T_MPSC)
 		json_ratio(f, "ratio_tput", r->ratio_tput);
 	if (r->pinned)
@@ -678,7 +694,8 @@ static const char *ratio(char *buf, size_t len, double v)
 static void table_header(enum test t)
 {
 	static const char *const title[] = {
-		"round trips, ns (x p50: this row's p50 / memlink's in the same mode)",
+		("round trips, ns (x p50: this row's p50 / memlink's in the same mode;\n"
+		 " x floor: / the floor's, one cache line bounced between the same CPUs)"),
 		"one-way throughput (x tput: this row / memlink in the same mode)",
 		"several producers into one consumer, 64 B, not pinned (x tput: / memlink)",
 		"CPU of a receiver waiting idle for one message",
@@ -687,8 +704,8 @@ static void table_header(enum test t)
 	printf("\n%s\n", title[t]);
 	switch (t) {
 	case T_RTT:
-		printf("%-14s %-9s %7s %8s %8s %9s %9s %8s %8s\n", "transport", "mode", "payload",
-		       "p50", "p99", "p99.9", "max", "x p50", "verified");
+		printf("%-14s %-9s %7s %8s %8s %9s %9s %8s %8s %8s\n", "transport", "mode", "payload",
+		       "p50", "p99", "p99.9", "max", "x p50", "x floor", "verified");
 		break;
 	case T_TPUT:
 	case T_MPSC:
@@ -717,10 +734,11 @@ static void emit_table(const struct result *r)
 	}
 	switch (r->test) {
 	case T_RTT:
-		printf("%-14s %-9s %7zu %8llu %8llu %9llu %9llu %8s %8s\n", name, mode_name[r->mode],
+		printf("%-14s %-9s %7zu %8llu %8llu %9llu %9llu %8s %8s %8s\n", name, mode_name[r->mode],
 		       r->payload, (unsigned long long)r->lat.p50, (unsigned long long)r->lat.p99,
 		       (unsigned long long)r->lat.p999, (unsigned long long)r->lat.max,
-		       ratio(c, sizeof(c), r->ratio_p50), r->verified ? "yes" : "NO");
+		       ratio(c, sizeof(c), r->ratio_p50), ratio(b, sizeof(b), r->floor_ratio),
+		       r->verified ? "yes" : "NO");
 		break;
 	case T_TPUT:
 	case T_MPSC:
@@ -870,20 +888,12 @@ static void keep_cdf(const struct job *j, unsigned keep, unsigned n)
 	}
 }
 
-static int run_row(const struct opts *o, struct proc_pair *pp, enum test t,
-		   const struct peer_ops *p, enum peer_mode m, size_t payload, unsigned nprod,
-		   bool mix)
+/* The next row's result, counted and announced. */
+static struct result *new_result(const struct opts *o, const struct proc_pair *pp, enum test t,
+				 const struct peer_ops *p, enum peer_mode m, size_t payload,
+				 unsigned nprod, bool mix)
 {
-	static unsigned seq;
 	struct result *r = &results[nresults < MAX_RESULTS ? nresults : MAX_RESULTS - 1];
-	const struct child_res *res0, *res1;
-	const char *why = NULL;
-	struct job j;
-	bool sleeping = m != PEER_BUSY && !(p == &peer_memlink && t == T_TPUT);
-	double rates[MAX_ROUNDS];
-	struct lat_summary lats[MAX_ROUNDS];
-	unsigned rounds, done = 0;
-	int rc = 0;
 
 	memset(r, 0, sizeof(*r));
 	r->test = t;
@@ -895,10 +905,59 @@ static int run_row(const struct opts *o, struct proc_pair *pp, enum test t,
 	r->pinned = t != T_MPSC && pp->pinned;
 	r->cpu[0] = pp->cpu[0];
 	r->cpu[1] = pp->cpu[1];
+	r->ratio_p50 = r->ratio_tput = r->floor_ratio = -1;
 	if (nresults < MAX_RESULTS)
 		nresults++;
 	rows_done++;
 	progress(o, r, false);
+	return r;
+}
+
+/*
+ * The floor of one payload's group, before the group's round trips: run
+ * like a busy row (as many round trips and runs, the median p50 kept), on
+ * the same pinned CPUs. It carries no payload: its payload names the rows
+ * it is measured beside.
+ */
+static int run_floor_row(const struct opts *o, struct proc_pair *pp, size_t payload)
+{
+	struct result *r = new_result(o, pp, T_RTT, &floor_ops, PEER_BUSY, payload, 1, false);
+	struct lat_summary lats[MAX_ROUNDS];
+	uint64_t n = o->samples;
+	unsigned done = 0;
+
+	for (unsigned k = 0; k < o->rounds; k++) {
+		struct floor_result fr;
+
+		if (floor_run(pp, n / 10 + 100, n, ROW_TIMEOUT_S, &fr)) {
+			snprintf(r->err, sizeof(r->err), "%s", fr.err);
+			break;
+		}
+		lats[done++] = fr.lat;
+	}
+	r->verified = done == o->rounds;
+	r->rounds = done;
+	r->msgs = n;
+	if (done)
+		r->lat = lats[median_p50(lats, done)];
+	emit(o, r);
+	return !r->verified;
+}
+
+static int run_row(const struct opts *o, struct proc_pair *pp, enum test t,
+		   const struct peer_ops *p, enum peer_mode m, size_t payload, unsigned nprod,
+		   bool mix)
+{
+	static unsigned seq;
+	struct result *r = new_result(o, pp, t, p, m, payload, nprod, mix);
+	const struct child_res *res0, *res1;
+	const char *why = NULL;
+	struct job j;
+	bool sleeping = m != PEER_BUSY && !(p == &peer_memlink && t == T_TPUT);
+	double rates[MAX_ROUNDS];
+	struct lat_summary lats[MAX_ROUNDS];
+	unsigned rounds, done = 0;
+	int rc = 0;
 
 	memset(&j, 0, sizeof(j));
 	j.test = t;
@@ -996,7 +1055,12 @@ static int run_row(const struct opts *o, struct proc_pair *pp, enum test t,
 		if (t == T_RTT && j.plot && payload == 64)
 			keep_cdf(&j, mid, done);
 	}
-	r->ratio_p50 = r->ratio_tput = -1;
+	if (r->verified && t == T_RTT) {
+		const struct result *fl = find(T_RTT, &floor_ops, PEER_BUSY, payload, 1, false);
+
+		if (fl)
+			r->floor_ratio = floor_ratio(r->lat.p50, fl->lat.p50);
+	}
 	if (r->verified && p != &peer_memlink) {
 		const struct result *ref = find(t, &peer_memlink, m, payload, nprod, false);
 
@@ -1030,6 +1094,7 @@ static unsigned count_rows(const struct opts *o)
 {
 	unsigned n = 0;
 
+	n += o->npayloads;                               /* the floor */
 	FOR_SPECS(o, pi, m) {
 		n += 2 * o->npayloads;                  /* rtt, tput */
 		if (peers[pi] == &peer_memlink && m == PEER_BUSY)
@@ -1088,6 +1153,7 @@ static void targets(void)
 	const struct result *ml_blk = find(T_RTT, &peer_memlink, PEER_BLOCKING, 64, 1, false);
 	const struct result *ice = find(T_RTT, &peer_iceoryx, PEER_BUSY, 64, 1, false);
 	const struct result *fx = find(T_RTT, &peer_futex, PEER_BLOCKING, 64, 1, false);
+	const struct result *fl = find(T_RTT, &floor_ops, PEER_BUSY, 64, 1, false);
 	const struct peer_ops *others[] = { &peer_boost_mq, &peer_zmq, &peer_posix_mq, &peer_uds,
 					    &peer_uds_seqpacket, &peer_tcp };
 	double ml_t = best_tput(&peer_memlink, 64), ice_t = best_tput(&peer_iceoryx, 64), oth = 0;
@@ -1095,6 +1161,12 @@ static void targets(void)
 	const struct result *best_blk = NULL;
 
 	printf("\ntargets (64-byte messages, this run)\n");
+	if (ml_busy && fl)
+		printf("  busy round trip p50: memlink %llu ns, the floor %llu ns: %.2fx (target <= 1.6x): %s\n",
+		       (unsigned long long)ml_busy->lat.p50, (unsigned long long)fl->lat.p50,
+		       ml_busy->floor_ratio, ml_busy->lat.p50 * 10 <= fl->lat.p50 * 16 ? "met" : "NOT met");
+	else
+		printf("  busy round trip p50 vs the floor: not measured\n");
 	if (ml_busy && ice)
 		printf("  busy round trip p50: memlink %llu ns, iceoryx busy-poll %llu ns: %.3fx (target <= 0.2x): %s\n",
 		       (unsigned long long)ml_busy->lat.p50, (unsigned long long)ice->lat.p50,
@@ -1242,6 +1314,9 @@ void bench_peers_usage(FILE *f)
 		   "  zmq and iceoryx: round trips (p50/p99/p99.9/max), one-way throughput,\n"
 		   "  4 and 8 producers, idle receiver CPU; rows run 3 times, the median\n"
 		   "  shown; --quick (once each) takes under 30 s, the full run about 7 min.\n"
+		   "  Each payload's round trips begin with the floor: one shared cache line\n"
+		   "  bounced between the same two CPUs (no payload); x floor is each round\n"
+		   "  trip's p50 over the floor's.\n"
 		   "  --plot DIR writes CDF and throughput charts (gnuplot).\n"
 		   "  Peers whose packages are missing are listed as skipped (make bench).\n");
 }
@@ -1350,13 +1425,15 @@ int bench_peers_main(int argc, char **argv)
 	for (unsigned pi = 0; pi < NPEERS; pi++)
 		if (wanted(&o, peers[pi]))
 			skip_whole(&o, peers[pi], T_RTT);
-	for (unsigned k = 0; k < o.npayloads; k++)
+	for (unsigned k = 0; k < o.npayloads; k++) {
+		bad |= run_floor_row(&o, &pp, o.payload[k]);
 		FOR_SPECS(&o, pi, m) {
 			if (!peer_skipped(peers[pi]))
 				bad |= run_row(&o, &pp, T_RTT, peers[pi], m, o.payload[k], 1, false);
 			else
 				rows_done += 1;
 		}
+	}
 
 	if (!o.json)
 		table_header(T_TPUT);

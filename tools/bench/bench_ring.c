@@ -989,7 +989,7 @@ void bench_ring_usage(FILE *f)
 		"  pair of processes; ratios are against baseline-ring of the same payload.\n"
 		"  The floor row: the same two processes bounce one shared cache line (no\n"
 		"  payload; its payload column names the rows it ran beside), interleaved\n"
-		"  with their round-trip blocks; x floor is each row's p50 over its p50.\n"
+		"  with their round-trip blocks; x floor: each row's p50 / the floor's.\n"
 		"  Every message is checked by its receiver, every bounce of the line too.\n"
 		"\n"
 		"  --quick          fewer messages (a few seconds in all)\n"

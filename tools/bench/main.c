@@ -23,9 +23,9 @@ struct subcmd {
 };
 
 static const struct subcmd subcmds[] = {
-	{ "ring", "ring throughput and round-trip latency vs a baseline SPSC ring",
+	{ "ring", "ring throughput and round trips vs a baseline SPSC ring and the floor",
 	  bench_ring_main, bench_ring_usage },
-	{ "rtt", "channel round trips vs baseline ring, raw futex and Unix socket",
+	{ "rtt", "channel round trips vs the floor, baseline ring, raw futex, Unix socket",
 	  bench_chan_main, bench_chan_usage },
 	{ "tput", "channel throughput, one and several producers",
 	  bench_chan_main, bench_chan_usage },
@@ -43,9 +43,12 @@ static void usage(FILE *f)
 		   "subcommands:\n");
 	for (size_t i = 0; i < NSUBCMDS; i++)
 		fprintf(f, "  %-8s %s\n", subcmds[i].name, subcmds[i].summary);
-	fprintf(f, "\n");
+	fprintf(f, "\nThe floor (ring, rtt, peers): two processes on the pinned CPUs bounce one\n"
+		   "shared cache line, the least a cross-core round trip can cost, measured in\n"
+		   "the same run; every round-trip row's p50 over it is its x floor.\n\n");
 	for (size_t i = 0; i < NSUBCMDS; i++)
-		subcmds[i].usage(f);
+		if (!i || subcmds[i].usage != subcmds[i - 1].usage) /* rtt and tput share one */
+			subcmds[i].usage(f);
 }
 
 int main(int argc, char **argv)

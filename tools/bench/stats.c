@@ -78,7 +78,7 @@ static const char *ratio(char *buf, size_t len, double v)
 	if (v < 0)
 		snprintf(buf, len, "-");
 	else
-		snprintf(buf, len, "%.2fx", v);
+		snprintf(buf, len, v >= 100 ? "%.0fx" : "%.2fx", v); /* sleepers over the floor */
 	return buf;
 }
 
