@@ -245,7 +245,12 @@ out:
 	return ret;
 }
 
-/* A channel's mode is its object's and its lock file's, whatever the umask. */
+/*
+ * A channel's mode gives its object's and its lock file's, whatever the
+ * umask: the object gets its read bits only (nobody but its creator
+ * writes it), the lock file those and the owner's rw (only the daemon's
+ * user writes it: it names the socket).
+ */
 static int t_mode(void)
 {
 	struct ml_chan_opts o = opts;
@@ -260,13 +265,13 @@ static int t_mode(void)
 	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
 	snprintf(obj, sizeof(obj), "/memlink.%s", name);
 	fd = shm_open(obj, O_RDONLY, 0);
-	CHECK(fd >= 0 && !fstat(fd, &st) && st.st_mode == 0660, "object mode %o",
+	CHECK(fd >= 0 && !fstat(fd, &st) && st.st_mode == 0440, "object mode %o",
 	      (unsigned)st.st_mode);
 	lock_file(path, sizeof(path), name, false);
 	if (stat(path, &st))
 		lock_file(path, sizeof(path), name, true);
 	CHECK(!stat(path, &st), "no lock file");
-	CHECK((st.st_mode & 0777) == 0660, "lock file mode %o", (unsigned)st.st_mode & 0777);
+	CHECK((st.st_mode & 0777) == 0640, "lock file mode %o", (unsigned)st.st_mode & 0777);
 	ret = 0;
 out:
 	if (fd >= 0)
