@@ -1,11 +1,39 @@
 // SPDX-License-Identifier: MIT
 /*
- * The "darwin" backend (macOS): a POSIX shared memory object for the
- * region (lib/posix/shm.c), os_sync_wait_on_address (macOS 14.4+) or else
- * __ulock_wait to sleep and wake, and fcntl() record locks on a lock file,
- * /var/tmp/memlink.NAME.lock, for liveness: the holder of bell b holds a
- * write lock on byte b. xnu's shm objects take no locks (EBADF) and macOS
- * has no public open-file-description locks, hence the separate file.
+ * The "darwin" backend (macOS): the linux backend's design (lib/linux), as
+ * macOS allows it, with POSIX shared memory objects (lib/posix/shm.c):
+ *
+ *   control region  the object /memlink.NAME, with the channel's read bits
+ *                   only: its creator, the daemon, keeps its read-write
+ *                   descriptor, everyone else maps it read-only
+ *                   (object_create)
+ *   client areas    an object per connection, 0600, sized once, unlinked
+ *                   at once and passed over the socket (SCM_RIGHTS): only
+ *                   that client and the daemon ever hold it (area_new)
+ *   rendezvous      a stream socket at /var/tmp/memlink.<random>.sock,
+ *                   named in the lock file; the daemon's service thread
+ *                   (serve.c) admits clients by LOCAL_PEERCRED against the
+ *                   mode, and each client checks that the socket's peer
+ *                   owns the control region (join)
+ *   doorbells       os_sync_wait_on_address (macOS 14.4+) or else
+ *                   __ulock_wait on a word: a client's in its own area;
+ *                   the daemon's in the control region, which a client
+ *                   rings by a byte on its connection (darwin_wake)
+ *   liveness        a client's: its connection, which the daemon's thread
+ *                   watches (the daemon is told at once); the daemon's:
+ *                   a write lock on byte 0 of its lock file,
+ *                   /var/tmp/memlink.NAME.lock, which also names the
+ *                   socket, and a client also sees its connection close
+ *
+ * Why not the kernel objects linux uses: no memfd and no seals (but xnu's
+ * one ftruncate() per object is as good as F_SEAL_SHRINK | F_SEAL_GROW,
+ * and a mode without write bits as good as F_SEAL_FUTURE_WRITE), no
+ * abstract socket names (so a file, which a crash leaves behind: the next
+ * daemon or gc removes it) and no SOCK_SEQPACKET for AF_UNIX (dwn.h). xnu's
+ * shm objects take no locks (EBADF) and macOS has no public
+ * open-file-description locks, hence the separate lock file for the
+ * daemon; it also holds byte 1 + i while client i is connected, for
+ * onlookers (ml_chan_inspect), who do not connect.
  *
  * xnu's shm is not Linux's (bsd/kern/posix_shm.c): no fchmod() (EINVAL),
  * so the mode, which xnu stores without the umask, is only checked; no
@@ -14,16 +42,19 @@
  * for older xnu); and fstat() gives no st_dev/st_ino, so objects are told
  * apart by a token.
  *
- * Where the lock files live. /tmp is swept of files not accessed for 3
- * days (periodic's 110.clean-tmps, tmp_cleaner since macOS 14), and a
- * record lock is no access; so is $TMPDIR (dirhelper), which is per user
- * besides, while a channel may serve several users. /var/tmp is shared,
- * sticky and not swept. A lock file can still be deleted by hand: a
- * missing one never counts as a dead daemon (a new daemon or gc backs
+ * Where the lock files and sockets live. /tmp is swept of files not
+ * accessed for 3 days (periodic's 110.clean-tmps, tmp_cleaner since macOS
+ * 14), and a record lock is no access; so is $TMPDIR (dirhelper), which is
+ * per user besides, while a channel may serve several users. /var/tmp is
+ * shared, sticky and not swept. A lock file can still be deleted by hand:
+ * a missing one never counts as a dead daemon (a new daemon or gc backs
  * off from an object whose lock file is gone), and a live daemon that
- * finds its own gone links a new one in (look()). Their names keep case
- * apart ("Case" is "+case"): the volume is case-insensitive by default,
- * shm names are not.
+ * finds its own gone links a new one in (look()), naming the same socket.
+ * Their names keep case apart ("Case" is "+case"): the volume is
+ * case-insensitive by default, shm names are not. A socket's name is
+ * lower-case hex, nothing of the channel's: nothing to fold, and it fits
+ * macOS's 104-byte sun_path. A lock file is written by its daemon's user
+ * alone (it says where clients go); others open it read-only.
  *
  * The token. A daemon writes a random 64-bit token into its lock file
  * before linking it in and into its region (the control region's
@@ -37,10 +68,11 @@
  * POSIX record locks belong to the process, not to a descriptor: a
  * process never conflicts with its own locks, and closing ANY descriptor
  * of the file drops all of them. So each process keeps one descriptor per
- * lock file, shared by all its handles (struct lockfile), and answers for
- * its own bells itself. One it opened by mistake (a daemon of this process
- * linked the file in between our stat() and open()) is kept until the
- * file's last handle goes. A child after fork() inherits neither the locks
+ * lock file, shared by all its handles (struct lockfile: a client's or an
+ * onlooker's in the daemon's own process must not drop the daemon's
+ * locks), and answers for its own bells itself. One it opened by mistake
+ * (a daemon of this process linked the file in between our stat() and
+ * open()) is kept until the file's last handle goes. A child after fork() inherits neither the locks
  * nor the table's meaning; it ignores its parent's entries (and never
  * closes their descriptors).
  *
@@ -417,7 +449,8 @@ static int dead_take(void *arg, int fd)
 	pthread_mutex_lock(&lf_lock);
 	err = lf_hold(x->l, 0);
 	pthread_mutex_unlock(&lf_lock);
-	return err;
+	/* Opened read-only: another user's, which only its user (or root) may remove. */
+	return err == -EBADF ? -EACCES : err;
 }
 
 /*

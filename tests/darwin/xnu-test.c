@@ -16,8 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "memlink.h"
@@ -50,6 +53,25 @@ static int delete_lock(const char *name)
 	lock_file(path, sizeof(path), name, true);
 	n += !unlink(path);
 	return n ? 0 : -1;
+}
+
+/*
+ * The path of the socket the lock file of `name` names (lib/darwin: after
+ * the magic and the token, 24 hex digits), or "" if none.
+ */
+static void sock_of(const char *name, char *buf, size_t len)
+{
+	char path[160], id[25] = { 0 };
+	int fd;
+
+	buf[0] = '\0';
+	lock_file(path, sizeof(path), name, false);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (pread(fd, id, 24, 16) == 24 && strspn(id, "0123456789abcdef") == 24)
+		snprintf(buf, len, XNU_SIM_LOCK_DIR "/memlink.%s.sock", id);
+	close(fd);
 }
 
 static bool lock_exists(const char *name)
@@ -445,7 +467,7 @@ out:
 static int t_dead_region(void)
 {
 	struct served *sv = shared_map(sizeof(*sv)), *sv2 = shared_map(sizeof(*sv2));
-	char name[80];
+	char name[80], sock[160] = "";
 	ml_chan *c = NULL;
 	pid_t pid = 0, pid2 = 0;
 	int err, ret = -1;
@@ -455,6 +477,8 @@ static int t_dead_region(void)
 	CHECK(pid > 0 && atomic_load(&sv->up) == 1, "daemon: %s", ml_strerror(atomic_load(&sv->err)));
 	kill_daemon(pid);
 	pid = 0;
+	/* Its socket file is named only there: once that is gone, nobody can find it. */
+	sock_of(name, sock, sizeof(sock));
 	CHECK(delete_lock(name) == 0, "no lock file to delete");
 
 	snprintf(sv2->name, sizeof(sv2->name), "%s", name);
@@ -478,6 +502,132 @@ out:
 	if (pid2 > 0)
 		reap(pid2, 5 * SEC);
 	remove_object(name);
+	if (sock[0])
+		unlink(sock);
+	return ret;
+}
+
+/* A listener at `path` as uid 1002, until stop; up: 1 listening, 2 failed. */
+struct squat {
+	char path[160];
+	_Atomic int up, stop;
+};
+
+static int squatter(void *arg)
+{
+	struct squat *q = arg;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	gid_t g = 1002;
+	int fd;
+
+	if (strlen(q->path) >= sizeof(a.sun_path)) {
+		atomic_store(&q->up, 2);
+		return 1;
+	}
+	memcpy(a.sun_path, q->path, strlen(q->path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (setgroups(1, &g) || setgid(g) || setuid(1002) || fd < 0 ||
+	    bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 8)) {
+		atomic_store(&q->up, 2);
+		return 1;
+	}
+	atomic_store(&q->up, 1);
+	wait_flag(&q->stop, 1, 20 * SEC);
+	unlink(q->path);
+	return 0;
+}
+
+/*
+ * The rendezvous as only macOS has it: a socket file in /var/tmp (no
+ * abstract names), at a path that does not come from the channel's name
+ * (lower-case hex: nothing for a case-insensitive volume to fold; 104
+ * bytes of sun_path at most), named by the lock file. A killed daemon's
+ * socket file stays behind (nothing sweeps /var/tmp): its clients see
+ * the daemon gone, a new client is refused, and the next daemon of the
+ * name removes it, as gc does. A lock file rewritten to send clients to
+ * another user's listener gets them -EPROTO: the socket's peer must own
+ * the control region (LOCAL_PEERCRED).
+ */
+static int t_socket(void)
+{
+	struct served *sv = shared_map(sizeof(*sv));
+	struct squat *q = shared_map(sizeof(*q));
+	char name[80], sock[160], sock2[160], path[160], id[25];
+	ml_chan *c = NULL, *d = NULL;
+	struct stat st;
+	pid_t pid = 0, qpid = 0;
+	int fd = -1, err, ret = -1;
+
+	name_of(name, sizeof(name), "sock");
+	pid = start_daemon(sv, name);
+	CHECK(pid > 0 && atomic_load(&sv->up) == 1, "daemon: %s", ml_strerror(atomic_load(&sv->err)));
+	sock_of(name, sock, sizeof(sock));
+	CHECK(sock[0], "the lock file names no socket");
+	CHECK(strlen(sock) < 104, "%s: too long for macOS's sun_path", sock);
+	CHECK(!stat(sock, &st) && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0666,
+	      "%s: not a socket anyone may connect to (mode %o)", sock, (unsigned)st.st_mode & 0777);
+	CHECK_RC(ml_client_connect(&c, name, &opts), 0);
+	CHECK(ping(c, NULL) == 0, "round trip");
+	kill_daemon(pid);
+	pid = 0;
+	CHECK_RC(ml_chan_wait(c, 2 * SEC), -EPIPE);
+	ml_chan_close(c);
+	c = NULL;
+	CHECK(!stat(sock, &st), "the killed daemon's socket file went: who removed it?");
+	err = ml_client_connect(&c, name, &opts);
+	CHECK(err == -ENOENT || err == -EPIPE, "connect to a dead daemon: %s", ml_strerror(err));
+	/* The next daemon of the name removes it, and has a socket of its own. */
+	CHECK_RC(ml_daemon_create(&d, name, &opts), 0);
+	CHECK(stat(sock, &st) && errno == ENOENT, "the dead daemon's socket file is left");
+	sock_of(name, sock2, sizeof(sock2));
+	CHECK(sock2[0] && strcmp(sock, sock2), "the new daemon's socket: %s", sock2);
+	CHECK_RC(ml_client_connect(&c, name, &opts), 0);
+	CHECK(ping(c, d) == 0, "round trip to the new daemon");
+	ml_chan_close(c);
+	c = NULL;
+	/* Root may rewrite the lock file: to another user's listener. */
+	snprintf(id, sizeof(id), "%024x", 0x5eed);
+	snprintf(q->path, sizeof(q->path), XNU_SIM_LOCK_DIR "/memlink.%s.sock", id);
+	unlink(q->path);
+	qpid = spawn(squatter, q);
+	CHECK(qpid > 0 && wait_flag(&q->up, 1, 5 * SEC) && atomic_load(&q->up) == 1,
+	      "the other user's listener");
+	lock_file(path, sizeof(path), name, false);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	CHECK(fd >= 0 && pwrite(fd, id, 24, 16) == 24, "rewrite %s", path);
+	err = ml_client_connect(&c, name, &opts);
+	CHECK(err == -EPROTO, "sent to another user's socket: connect = %s, want %s",
+	      ml_strerror(err), ml_strerror(-EPROTO));
+	/* Put back, it works again. */
+	CHECK(pwrite(fd, sock2 + strlen(XNU_SIM_LOCK_DIR "/memlink."), 24, 16) == 24, "restore");
+	CHECK_RC(ml_client_connect(&c, name, &opts), 0);
+	CHECK(ping(c, d) == 0, "round trip after");
+	ml_chan_close(c);
+	c = NULL;
+	ml_chan_close(d);
+	d = NULL;
+	CHECK(stat(sock2, &st) && errno == ENOENT, "the daemon's close left its socket file");
+	/* gc removes a killed daemon's socket file with its lock file. */
+	atomic_store(&sv->up, 0);
+	pid = start_daemon(sv, name);
+	CHECK(pid > 0 && atomic_load(&sv->up) == 1, "daemon: %s", ml_strerror(atomic_load(&sv->err)));
+	sock_of(name, sock, sizeof(sock));
+	kill_daemon(pid);
+	pid = 0;
+	CHECK_RC(ml_chan_gc(name, ML_BACKEND_DARWIN), 1);
+	CHECK(sock[0] && stat(sock, &st) && errno == ENOENT, "gc left the socket file %s", sock);
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	atomic_store(&q->stop, 1);
+	if (qpid > 0)
+		reap(qpid, 5 * SEC);
+	ml_chan_close(c);
+	ml_chan_close(d);
+	kill_daemon(pid);
+	if (ret)
+		remove_object(name);
 	return ret;
 }
 
@@ -648,6 +798,7 @@ static const struct pt_test tests[] = {
 	{ "live_lock_never_with_dead_region", t_dead_region },
 	{ "one_descriptor_per_lock_file", t_one_descriptor },
 	{ "close_leaves_a_newer_daemon_be", t_close_leaves_newer },
+	{ "socket_rendezvous", t_socket },
 };
 
 int main(int argc, char **argv)
