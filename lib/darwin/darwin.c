@@ -922,8 +922,10 @@ static int darwin_hold(struct ml__shm *s, unsigned bell)
 							     memory_order_acq_rel,
 							     memory_order_relaxed))
 			return -EBUSY;
+		/* For onlookers only: on every lock file (look() adds its new ones). */
 		pthread_mutex_lock(&lf_lock);
-		(void)lf_hold(d->lf[0], bell); /* for onlookers only */
+		for (unsigned i = 0; i < d->nlf; i++)
+			(void)lf_hold(d->lf[i], bell);
 		pthread_mutex_unlock(&lf_lock);
 		return 0;
 	}
@@ -935,16 +937,22 @@ static int darwin_hold(struct ml__shm *s, unsigned bell)
 	return err;
 }
 
+/*
+ * Client bells are held and let go by the service thread alone (hold()
+ * through ml__chan_claim, and this): never two at once for a bell. live[]
+ * goes first, so that look() adding a lock file meanwhile holds no byte
+ * for a client already gone.
+ */
 void ml__dw_unhold_client(struct ml__shm *s, unsigned bell)
 {
 	struct ml__darwin *d = dstate(s);
 
+	atomic_store_explicit(&d->live[bell], 0, memory_order_seq_cst);
 	pthread_mutex_lock(&lf_lock);
 	for (unsigned i = 0; i < d->nlf; i++)
 		if (d->lf[i]->held & (1ull << bell))
 			lf_unhold(d->lf[i], bell);
 	pthread_mutex_unlock(&lf_lock);
-	atomic_store_explicit(&d->live[bell], 0, memory_order_release);
 }
 
 /* A handle holding a bell holds it on every one of its lock files. */
@@ -1000,6 +1008,12 @@ static void look(struct ml__shm *s)
 	/* lf_new() adds it to d->lf under lf_lock: the service thread reads d->lf too. */
 	if (lf_new(d, tmp))
 		return;
+	/* The connected clients' bytes too, for onlookers of the new one. */
+	pthread_mutex_lock(&lf_lock);
+	for (unsigned b = 1; b < ML__BELLS; b++)
+		if (atomic_load_explicit(&d->live[b], memory_order_seq_cst))
+			(void)lf_hold(d->lf[d->nlf - 1], b);
+	pthread_mutex_unlock(&lf_lock);
 	if (link(tmp, path))
 		lf_drop_last(d);
 	unlink(tmp);

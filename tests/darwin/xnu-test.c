@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -789,6 +790,228 @@ out:
 	return ret;
 }
 
+/* A raw connection to `path`: -1 on failure. */
+static int raw_connect(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (fd < 0 || strlen(path) >= sizeof(a.sun_path)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The daemon's hello, as lib/darwin/dwn.h has it. */
+static void raw_hello(uint8_t h[16])
+{
+	uint32_t magic = 0x4d4c444bu;
+	uint16_t version = 1, kind = 1;
+
+	memset(h, 0, 16);
+	memcpy(h, &magic, 4);
+	memcpy(h + 4, &version, 2);
+	memcpy(h + 6, &kind, 2);
+}
+
+/*
+ * Read until `len` bytes or EOF, within `ms`: the bytes read, and the
+ * descriptors that came (their count in *nfds; the first kept in *keep
+ * if asked, the others closed).
+ */
+static ssize_t raw_read_fd(int fd, void *buf, size_t len, int ms, int *nfds, int *keep)
+{
+	int64_t end = now_ns() + (int64_t)ms * MS;
+	size_t have = 0;
+
+	*nfds = 0;
+	while (have < len && now_ns() < end) {
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(int) * 4)];
+		} u;
+		struct iovec iov = { .iov_base = (char *)buf + have, .iov_len = len - have };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+				    .msg_controllen = sizeof(u.b) };
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		n = recvmsg(fd, &m, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+			for (size_t i = 0; i < (h->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				int got;
+
+				memcpy(&got, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+				if (keep && *keep < 0)
+					*keep = got;
+				else
+					close(got);
+				(*nfds)++;
+			}
+		have += (size_t)n;
+	}
+	return (ssize_t)have;
+}
+
+static ssize_t raw_read(int fd, void *buf, size_t len, int ms, int *nfds)
+{
+	return raw_read_fd(fd, buf, len, ms, nfds, NULL);
+}
+
+/* Closed by the daemon within `ms` (EOF, nothing more): true. */
+static bool raw_closed(int fd, int ms)
+{
+	char b[64];
+	int n = 0;
+
+	return raw_read(fd, b, sizeof(b), ms, &n) == 0 && n == 0;
+}
+
+/* As uid 1002 on a 0600 channel: the daemon's refusal (its err field), or -1. */
+static int refused_peer(void *arg)
+{
+	const char *path = arg;
+	uint8_t h[16], r[32];
+	gid_t g = 1002;
+	int32_t err;
+	int fd, n;
+
+	if (setgroups(1, &g) || setgid(g) || setuid(1002))
+		return 100;
+	fd = raw_connect(path);
+	raw_hello(h);
+	if (fd < 0 || write(fd, h, sizeof(h)) != (ssize_t)sizeof(h) ||
+	    raw_read(fd, r, sizeof(r), 5000, &n) != (ssize_t)sizeof(r) || n)
+		return 101;
+	memcpy(&err, r + 8, 4);
+	return err == EACCES && raw_closed(fd, 5000) ? 0 : 102;
+}
+
+/*
+ * Peers that break the protocol, against the daemon's service thread:
+ * more silent connections than it keeps waiting, garbage, a hello with a
+ * descriptor, half a hello, a peer joined by hand that keeps its area's
+ * descriptor (it cannot resize the area) and floods knocks, another user
+ * the mode refuses. Each gets what it should (closed, EINVAL, EACCES), and
+ * a client connects and makes round trips throughout.
+ */
+static int t_hostile_peers(void)
+{
+	struct served *sv = shared_map(sizeof(*sv));
+	char name[80], sock[160];
+	uint8_t h[16], r[32], junk[4096];
+	int silent[40], garbage = -1, withfd = -1, half = -1, joined = -1, area = -1, nfds, code;
+	struct stat st;
+	uint64_t size;
+	void *p;
+	ml_chan *c = NULL;
+	pid_t pid = 0, ref;
+	int ret = -1;
+
+	for (unsigned i = 0; i < 40; i++)
+		silent[i] = -1;
+	name_of(name, sizeof(name), "peers");
+	pid = start_daemon(sv, name);
+	CHECK(pid > 0 && atomic_load(&sv->up) == 1, "daemon: %s", ml_strerror(atomic_load(&sv->err)));
+	sock_of(name, sock, sizeof(sock));
+	CHECK(sock[0], "no socket");
+	for (unsigned i = 0; i < 40; i++)
+		silent[i] = raw_connect(sock);
+	/* A newcomer takes the place of the oldest silent one. */
+	CHECK_RC(ml_client_connect(&c, name, &opts), 0);
+	CHECK(ping(c, NULL) == 0, "round trip past 40 silent connections");
+	CHECK(raw_closed(silent[0], 5000), "the oldest silent connection is still open");
+	garbage = raw_connect(sock);
+	memset(junk, 0xa5, 16);
+	CHECK(garbage >= 0 && write(garbage, junk, 16) == 16, "garbage");
+	CHECK(raw_closed(garbage, 5000), "garbage: not closed");
+	withfd = raw_connect(sock);
+	raw_hello(h);
+	{
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(int))];
+		} u = { 0 };
+		struct iovec iov = { .iov_base = h, .iov_len = sizeof(h) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+				    .msg_controllen = sizeof(u.b) };
+		int one = 0;
+
+		u.h.cmsg_level = SOL_SOCKET;
+		u.h.cmsg_type = SCM_RIGHTS;
+		u.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&u.h), &one, sizeof(int));
+		CHECK(withfd >= 0 && sendmsg(withfd, &m, 0) == (ssize_t)sizeof(h), "hello with a descriptor");
+	}
+	CHECK(raw_closed(withfd, 5000), "a hello with a descriptor: not closed without a word");
+	half = raw_connect(sock);
+	CHECK(half >= 0 && write(half, h, 8) == 8, "half a hello");
+	CHECK(raw_closed(half, 6000), "half a hello: not closed after the daemon's wait");
+	/* Joined by hand, then a flood of knocks: the daemon serves on. */
+	joined = raw_connect(sock);
+	CHECK(joined >= 0 && write(joined, h, sizeof(h)) == (ssize_t)sizeof(h), "hello");
+	CHECK(raw_read_fd(joined, r, sizeof(r), 5000, &nfds, &area) == (ssize_t)sizeof(r) &&
+		      nfds == 1 && area >= 0,
+	      "a JOIN reply with its area: %d descriptors", nfds);
+	/*
+	 * The area's descriptor, kept: xnu sizes an object once, so the
+	 * client can neither shrink it under the daemon (SIGBUS there) nor
+	 * grow it, nor map past its end.
+	 */
+	memcpy(&size, r + 16, 8);
+	CHECK(!fstat(area, &st) && (uint64_t)st.st_size == size && size >= 4096, "area size");
+	CHECK(ftruncate(area, 0) && errno == EINVAL, "the client shrank its area");
+	CHECK(ftruncate(area, (off_t)size * 2) && errno == EINVAL, "the client grew its area");
+	p = mmap(NULL, (size_t)size * 2, PROT_READ | PROT_WRITE, MAP_SHARED, area, 0);
+	CHECK(p == MAP_FAILED && errno == EINVAL, "mapped past the area's end");
+	memset(junk, 'k', sizeof(junk));
+	for (int k = 0; k < 256; k++) {
+		if (write(joined, junk, sizeof(junk)) < 0)
+			break;
+		if (!(k & 15))
+			CHECK(ping(c, NULL) == 0, "round trip during the flood (%d)", k);
+	}
+	CHECK(ping(c, NULL) == 0, "round trip after the flood");
+	ref = spawn(refused_peer, sock);
+	code = reap(ref, 20 * SEC);
+	CHECK(WIFEXITED(code) && WEXITSTATUS(code) == 0, "another user, mode 0600: exit %d",
+	      WIFEXITED(code) ? WEXITSTATUS(code) : -1);
+	CHECK(ping(c, NULL) == 0, "round trip at the end");
+	ret = 0;
+out:
+	for (unsigned i = 0; i < 40; i++)
+		if (silent[i] >= 0)
+			close(silent[i]);
+	if (garbage >= 0)
+		close(garbage);
+	if (withfd >= 0)
+		close(withfd);
+	if (half >= 0)
+		close(half);
+	if (joined >= 0)
+		close(joined);
+	if (area >= 0)
+		close(area);
+	ml_chan_close(c);
+	atomic_store(&sv->stop, 1);
+	if (pid > 0 && !reap_ok(pid, "daemon", 5 * SEC))
+		ret = -1;
+	if (ret)
+		remove_object(name);
+	return ret;
+}
+
 static const struct pt_test tests[] = {
 	{ "xnu_shm_as_simulated", t_sim },
 	{ "mode_without_umask", t_mode },
@@ -799,6 +1022,7 @@ static const struct pt_test tests[] = {
 	{ "one_descriptor_per_lock_file", t_one_descriptor },
 	{ "close_leaves_a_newer_daemon_be", t_close_leaves_newer },
 	{ "socket_rendezvous", t_socket },
+	{ "hostile_peers", t_hostile_peers },
 };
 
 int main(int argc, char **argv)
