@@ -72,9 +72,9 @@
  * onlooker's in the daemon's own process must not drop the daemon's
  * locks), and answers for its own bells itself. One it opened by mistake
  * (a daemon of this process linked the file in between our stat() and
- * open()) is kept until the file's last handle goes. A child after fork() inherits neither the locks
- * nor the table's meaning; it ignores its parent's entries (and never
- * closes their descriptors).
+ * open()) is kept until the file's last handle goes. A child after fork()
+ * inherits neither the locks nor the table's meaning; it ignores its
+ * parent's entries (and never closes their descriptors).
  *
  * Not run here: this file is compiled and linked for macOS (zig cc), and
  * run on Linux over tests/darwin's xnu simulation (make darwin-sim-check).
@@ -671,7 +671,7 @@ static int sock_bind(struct ml__darwin *d)
 		ml__dw_sockid(d->sockid);
 		ml__dw_sock_path(a.sun_path, sizeof(a.sun_path), d->sockid);
 		if (!bind(d->sock, (struct sockaddr *)&a, sizeof(a))) {
-			snprintf(d->sock_path, sizeof(d->sock_path), "%s", a.sun_path);
+			ml__dw_sock_path(d->sock_path, sizeof(d->sock_path), d->sockid);
 			/* bind() applied the umask. */
 			return chmod(a.sun_path, 0666) ? -errno : 0;
 		}
@@ -1133,8 +1133,11 @@ static void darwin_close(struct ml__shm *s)
 	/* The object first: it never outlives its lock file by our doing. */
 	if (s->creator) {
 		ml__dw_serve_stop(s);
-		for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++)
+		for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++) {
 			darwin_area_free(s, i);
+			/* Another handle of ours may keep the lock file (and our locks) open. */
+			ml__dw_unhold_client(s, 1 + i);
+		}
 		if (object_token(s->name, &token) > 0 && token == d->token)
 			object_unlink(s->name);
 		lock_path(path, sizeof(path), s->name);
