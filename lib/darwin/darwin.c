@@ -3,9 +3,10 @@
  * The "darwin" backend (macOS): the linux backend's design (lib/linux), as
  * macOS allows it, with POSIX shared memory objects (lib/posix/shm.c):
  *
- *   control region  the object /memlink.NAME, with the channel's read bits
- *                   only: its creator, the daemon, keeps its read-write
- *                   descriptor, everyone else maps it read-only
+ *   control region  the object /memlink.NAME, mode 0400: its creator, the
+ *                   daemon, keeps its read-write descriptor, nobody else
+ *                   can open it; clients and onlookers get a read-only
+ *                   descriptor over the socket and map it read-only
  *                   (object_create)
  *   client areas    an object per connection, 0600, sized once, unlinked
  *                   at once and passed over the socket (SCM_RIGHTS): only
@@ -14,7 +15,7 @@
  *                   named in the lock file; the daemon's service thread
  *                   (serve.c) admits clients by LOCAL_PEERCRED against the
  *                   mode, and each client checks that the socket's peer
- *                   owns the control region (join)
+ *                   made the lock file and owns the region (dial, ask)
  *   doorbells       os_sync_wait_on_address (macOS 14.4+) or else
  *                   __ulock_wait on a word: a client's in its own area;
  *                   the daemon's in the control region, which a client
@@ -27,7 +28,8 @@
  *
  * Why not the kernel objects linux uses: no memfd and no seals (but xnu's
  * one ftruncate() per object is as good as F_SEAL_SHRINK | F_SEAL_GROW,
- * and a mode without write bits as good as F_SEAL_FUTURE_WRITE), no
+ * and a read-only descriptor of a 0400 object as good as
+ * F_SEAL_FUTURE_WRITE), no
  * abstract socket names (so a file, which a crash leaves behind: the next
  * daemon or gc removes it) and no SOCK_SEQPACKET for AF_UNIX (dwn.h). xnu's
  * shm objects take no locks (EBADF) and macOS has no public
@@ -598,29 +600,42 @@ static int publish_dead(void *arg, const char *path)
  * daemon's that lost its lock file (a dead daemon's went with its lock
  * file, in dead_gone()), alive maybe: -EEXIST.
  *
- * Its mode is the channel's read bits only: xnu checks the mode only when
- * an existing object is opened (bsd/kern/posix_shm.c, shm_open: pshm_access
+ * Mode 0400, whatever the channel's: xnu checks an object's mode only when
+ * an existing one is opened (bsd/kern/posix_shm.c, shm_open: pshm_access
  * for one found in the cache), so we, its creator, keep our read-write
- * descriptor, while anyone else, our own user too, can open it read-only
- * at most. There is no fchmod() to change that, and a read-only
- * descriptor maps without VM_PROT_WRITE even in its maximum protection
- * (pshm_mmap), so mprotect() cannot make it writable either. Only its
- * creator's user (or root) may shm_unlink() it: that needs write access.
+ * descriptor, and nobody else but root may open it at all: not to write
+ * it, and not to size it before we do either (xnu lets a read-only
+ * descriptor ftruncate an unsized object). There is no fchmod() to
+ * change that. Clients and onlookers get a read-only descriptor of ours
+ * over the socket instead (d->ro), which maps without VM_PROT_WRITE even
+ * as the maximum protection (pshm_mmap), so that mprotect() cannot make
+ * it writable. Only we (or root) may shm_unlink() it.
  */
-static int object_create(struct ml__shm *s, size_t len, unsigned mode)
+static int object_create(struct ml__shm *s, size_t len)
 {
 	struct ml__darwin *d = dstate(s);
+	char obj[OBJ_LEN];
 	uint64_t token;
 	int err = -EEXIST;
 
 	for (int tries = 0; err == -EEXIST && tries < 2; tries++) {
-		err = ml__posix_shm_create(&darwin_shm, s, len, mode & 0444u, &d->shm);
+		err = ml__posix_shm_create(&darwin_shm, s, len, 0400u, &d->shm);
 		if (err != -EEXIST)
 			break;
 		if (object_token(s->name, &token) > 0)
 			return -EEXIST;
 		object_unlink(s->name);
 	}
+	if (err)
+		return err;
+	ml__posix_shm_name(&darwin_shm, obj, sizeof(obj), s->name);
+	d->ro = shm_open(obj, O_RDONLY, 0);
+	if (d->ro >= 0)
+		return 0;
+	err = -errno;
+	object_unlink(s->name);
+	ml__posix_shm_close(s, d->shm);
+	d->shm = -1;
 	return err;
 }
 
@@ -630,7 +645,7 @@ static struct ml__darwin *dw_new(void)
 
 	if (!d)
 		return NULL;
-	d->shm = d->sock = d->made = -1;
+	d->shm = d->ro = d->sock = d->made = -1;
 	d->stop[0] = d->stop[1] = -1;
 	for (unsigned b = 0; b < ML__BELLS; b++) {
 		atomic_init(&d->areafd[b], -1);
@@ -712,7 +727,7 @@ static int darwin_create(struct ml__shm *s, size_t len, unsigned mode)
 	err = ml__posix_publish(path, publish_link, publish_dead, &pub, 8);
 	unlink(tmp);
 	if (!err) {
-		err = object_create(s, len, mode);
+		err = object_create(s, len);
 		if (err && ours(d, path))
 			unlink(path);
 	}
@@ -742,8 +757,8 @@ static int darwin_owner(struct ml__shm *s, uint32_t *uid)
 	return ml__posix_shm_owner(dstate(s)->shm, uid);
 }
 
-/* Wait up to `end` for the reply, all of it, and its descriptor. */
-static int await_reply(int sock, struct ml__dw_reply *r, int *fd)
+/* Wait for the reply, all of it, and its descriptors, ML__DW_REPLY_MS at most. */
+static int await_reply(int sock, struct ml__dw_reply *r, int *fds, int *n)
 {
 	uint64_t end = ml__now_ns() + (uint64_t)ML__DW_REPLY_MS * 1000000;
 	struct pollfd p = { .fd = sock, .events = POLLIN };
@@ -751,7 +766,7 @@ static int await_reply(int sock, struct ml__dw_reply *r, int *fd)
 
 	for (;;) {
 		uint64_t now = ml__now_ns();
-		int k = ml__dw_recv(sock, r, sizeof(*r), &have, fd);
+		int k = ml__dw_recv(sock, r, sizeof(*r), &have, fds, n);
 
 		if (k)
 			return k < 0 ? k : 0;
@@ -778,25 +793,16 @@ static int refusal(int32_t err)
 }
 
 /*
- * Ask the daemon behind the lock file's socket for a slot. The socket's
- * peer must be the user who owns the control region (LOCAL_PEERCRED):
- * whoever could rewrite the lock file cannot send us to a daemon of
- * theirs. The area comes as a descriptor of an object nobody can name.
+ * Connect to the socket the lock file names. Its peer must be the user
+ * who made the lock file (LOCAL_PEERCRED), which nobody else can write: a
+ * socket file that somehow names someone else's listener gets -EPROTO.
  */
-static int join(struct ml__shm *s, struct ml__darwin *d)
+static int dial(struct ml__darwin *d)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	struct ml__dw_hello h = {
-		.magic = ML__DW_MAGIC,
-		.version = ML__DW_VERSION,
-		.kind = ML__DW_JOIN,
-	};
-	struct ml__dw_reply r;
 	struct xucred xu;
 	struct stat st;
-	uint32_t owner;
-	int one = 1, fd = -1, err;
-	void *p;
+	int one = 1, err;
 
 	ml__dw_sock_path(a.sun_path, sizeof(a.sun_path), d->sockid);
 	d->sock = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -812,32 +818,62 @@ static int join(struct ml__shm *s, struct ml__darwin *d)
 		return -errno;
 	}
 	err = ml__dw_peercred(d->sock, &xu);
-	if (!err)
-		err = ml__posix_shm_owner(d->shm, &owner);
-	if (!err && xu.cr_uid != owner)
+	if (!err && fstat(d->lf[0]->fd, &st))
+		err = -errno;
+	if (!err && xu.cr_uid != st.st_uid)
 		err = -EPROTO;
-	if (!err)
-		err = ml__dw_fd_flags(d->sock, true);
-	if (!err)
-		err = ml__dw_send(d->sock, &h, sizeof(h), NULL, 0);
+	return err ? err : ml__dw_fd_flags(d->sock, true);
+}
+
+/*
+ * Say hello, and take what the reply brings: the control region (mapped
+ * read-only, from a read-only descriptor) and for a JOIN the client's area
+ * (a descriptor of an object nobody can name).
+ */
+static int ask(struct ml__shm *s, struct ml__darwin *d, uint16_t kind)
+{
+	struct ml__dw_hello h = {
+		.magic = ML__DW_MAGIC,
+		.version = ML__DW_VERSION,
+		.kind = kind,
+	};
+	struct ml__dw_reply r;
+	struct stat st, ast, lst;
+	uint32_t owner;
+	int fds[ML__DW_MAX_FDS], n = 0, err;
+	void *p;
+
+	err = ml__dw_send(d->sock, &h, sizeof(h), NULL, 0);
 	/* Refused at accept and closed already: its refusal waits to be read. */
 	if (err == -EPIPE || err == -ECONNRESET)
 		err = 0;
 	if (!err)
-		err = await_reply(d->sock, &r, &fd);
+		err = await_reply(d->sock, &r, fds, &n);
 	if (err == -ECONNRESET)
 		err = -EPIPE;
-	if (!err && (r.magic != ML__DW_MAGIC || r.version != ML__DW_VERSION ||
-		     r.kind != ML__DW_JOIN))
+	if (!err && (r.magic != ML__DW_MAGIC || r.version != ML__DW_VERSION || r.kind != kind))
 		err = -EPROTO;
 	if (!err && r.err)
-		err = fd >= 0 ? -EPROTO : refusal(r.err);
-	if (!err && (fd < 0 || r.bell < 1 || r.bell >= ML__BELLS || r.area_size < 4096 ||
-		     r.area_size > SIZE_MAX || fstat(fd, &st) || st.st_size < 0 ||
-		     (uint64_t)st.st_size < r.area_size))
+		err = n ? -EPROTO : refusal(r.err);
+	if (!err && (n != (kind == ML__DW_JOIN ? 2 : 1) || r.region_size < 4096 ||
+		     r.region_size > SIZE_MAX || fstat(fds[0], &st) || st.st_size < 0 ||
+		     (uint64_t)st.st_size != r.region_size ||
+		     ml__posix_shm_owner(fds[0], &owner) || fstat(d->lf[0]->fd, &lst) ||
+		     owner != (uint32_t)lst.st_uid))
 		err = -EPROTO;
+	if (!err && kind == ML__DW_JOIN &&
+	    (r.bell < 1 || r.bell >= ML__BELLS || r.area_size < 4096 || r.area_size > SIZE_MAX ||
+	     fstat(fds[1], &ast) || ast.st_size < 0 || (uint64_t)ast.st_size < r.area_size))
+		err = -EPROTO;
+	/* Only the daemon writes the control region. */
+	if (!err)
+		err = ml__posix_shm_map(s, fds[0], (size_t)r.region_size, PROT_READ);
 	if (!err) {
-		p = mmap(NULL, (size_t)r.area_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		d->shm = fds[0];
+		fds[0] = -1;
+	}
+	if (!err && kind == ML__DW_JOIN) {
+		p = mmap(NULL, (size_t)r.area_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[1], 0);
 		if (p == MAP_FAILED) {
 			err = errno == EPERM || errno == EINVAL ? -EPROTO : -errno;
 		} else {
@@ -847,12 +883,20 @@ static int join(struct ml__shm *s, struct ml__darwin *d)
 			s->area_len = (size_t)r.area_size;
 		}
 	}
-	/* The mapping keeps the object; the descriptor would only go astray. */
-	if (fd >= 0)
-		close(fd);
+	/* The mapping keeps the area; its descriptor would only go astray. */
+	for (int k = 0; k < n; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
 	return err;
 }
 
+/*
+ * A client or an onlooker: the lock file names the socket, and the daemon
+ * gives the control region (and a client its area) through it. An
+ * onlooker of a daemon that does not answer (dead, or not listening yet)
+ * opens the control region by name instead, which only the daemon's user
+ * (or root) may.
+ */
 static int darwin_open(struct ml__shm *s)
 {
 	char path[PATH_LEN];
@@ -868,16 +912,21 @@ static int darwin_open(struct ml__shm *s)
 	d->nlf = 1;
 	/* Linked in only once it has its token: without one it is not a daemon's. */
 	d->token = lock_read(d->lf[0]->fd, d->sockid);
-	/* Only the daemon writes the control region. */
-	err = d->token ? ml__posix_shm_open(&darwin_shm, s, false, &d->shm) : -ENOENT;
-	/* The object must be the lock file's daemon's, else it is still starting. */
+	err = d->token ? dial(d) : -ENOENT;
+	if (!err)
+		err = ask(s, d, s->inspect ? ML__DW_INSPECT : ML__DW_JOIN);
+	if (s->inspect && d->sock >= 0) {
+		close(d->sock);
+		d->sock = -1;
+	}
+	if (s->inspect && d->token && (err == -ENOENT || err == -EPIPE))
+		err = ml__posix_shm_open(&darwin_shm, s, false, &d->shm);
+	/* The region must be the lock file's daemon's, else it is still starting. */
 	if (!err) {
 		volatile uint64_t *t = ml__shm_at(s, TOKEN_OFF, sizeof(*t));
 
 		err = !t ? -EPROTO : *t != d->token ? -ENOENT : 0;
 	}
-	if (!err && !s->inspect)
-		err = join(s, d);
 	if (err) {
 		if (d->own && s->area[d->own - 1])
 			munmap(s->area[d->own - 1], s->area_len);
@@ -896,7 +945,6 @@ fail:
 	free(d);
 	return err;
 }
-
 /*
  * Bell 0 is the daemon's lock on byte 0 of its lock file. A client's bell
  * is its connection: the service thread holds it for the client while it
@@ -1160,6 +1208,8 @@ static void darwin_close(struct ml__shm *s)
 		if (!b || !s->creator)
 			darwin_unhold(s, b);
 	ml__posix_shm_close(s, d->shm);
+	if (d->ro >= 0)
+		close(d->ro);
 	for (unsigned i = 0; i < d->nlf; i++)
 		lf_put(d->lf[i]);
 	free(d);

@@ -16,10 +16,13 @@
  * it is a SOCK_STREAM socket with fixed-size messages:
  *
  *   client -> daemon  struct ml__dw_hello (16 bytes), no descriptors
- *   daemon -> client  struct ml__dw_reply (32 bytes): err 0 with one
- *                     descriptor, the client's area (a shm object made for
- *                     this connection and already unlinked); or err > 0 (an
- *                     errno), none, and the daemon closes
+ *   daemon -> client  struct ml__dw_reply (32 bytes):
+ *     JOIN:    err 0, with descriptors [control region, area]: the first
+ *              read-only (so it maps read-only, for good), the second the
+ *              client's area, a shm object made for this connection and
+ *              already unlinked; bell is the client's (1 + slot)
+ *     INSPECT: err 0, with [control region] (read-only); then it closes
+ *     refused: err > 0 (an errno), no descriptors; then the daemon closes
  *
  * After the reply the connection stays open: each side learns from it
  * that the other is gone, and every byte a client sends on it afterwards
@@ -63,12 +66,15 @@ struct xucred {
 
 #define ML__DW_MAGIC 0x4d4c444bu /* "MLDK" */
 #define ML__DW_VERSION 1u
-#define ML__DW_JOIN 1u
+#define ML__DW_JOIN 1u    /* a client: give me a slot */
+#define ML__DW_INSPECT 2u /* an onlooker (ml_chan_inspect): the control region */
+/* At most this many descriptors in a message. */
+#define ML__DW_MAX_FDS 2
 
 struct ml__dw_hello {
 	uint32_t magic;
 	uint16_t version;
-	uint16_t kind;        /* ML__DW_JOIN */
+	uint16_t kind;        /* ML__DW_JOIN or ML__DW_INSPECT */
 	uint32_t flags;       /* 0 */
 	uint32_t pad;         /* 0 */
 };
@@ -78,9 +84,9 @@ struct ml__dw_reply {
 	uint16_t version;
 	uint16_t kind;        /* the hello's */
 	int32_t err;          /* 0, or a positive errno: refused */
-	uint32_t bell;        /* the client's bell, 1 + slot */
-	uint64_t area_size;   /* the area's size */
-	uint64_t pad;         /* 0 */
+	uint32_t bell;        /* JOIN: the client's bell, 1 + slot */
+	uint64_t area_size;   /* JOIN: the area's size */
+	uint64_t region_size; /* the control region's */
 };
 
 _Static_assert(sizeof(struct ml__dw_hello) == 16, "hello is 16 bytes");
@@ -107,6 +113,7 @@ struct ml__dw_pending {
 /* A handle's state, in s->darwin. */
 struct ml__darwin {
 	int shm;              /* the control region's object */
+	int ro;               /* daemon: a read-only descriptor of it, for clients */
 	uint64_t token;       /* its daemon's */
 	unsigned mode;        /* daemon: the channel's, for lock files it remakes */
 	_Atomic uint64_t look_ns; /* daemon: when to look for its lock file next */
@@ -145,15 +152,15 @@ void ml__dw_sock_path(char *buf, size_t len, const char *sockid);
 void ml__dw_sockid(char *buf);
 /* Close-on-exec and, if asked, non-blocking: 0 or -errno. */
 int ml__dw_fd_flags(int fd, bool nonblock);
-/* One message with n (0 or 1) descriptors, without blocking or SIGPIPE. */
+/* One message with n (0..ML__DW_MAX_FDS) descriptors, without blocking or SIGPIPE. */
 int ml__dw_send(int sock, const void *buf, size_t len, const int *fds, int n);
 /*
- * Read into buf[*have, len) and at most one descriptor (*fd, -1 if none;
- * any more are closed) without blocking: 1 once len bytes are in, 0 for
- * more to come, -EPIPE at EOF, else -errno; -EPROTO for a second
- * descriptor.
+ * Read into buf[*have, len) and descriptors into fds[*n..ML__DW_MAX_FDS)
+ * (close-on-exec; any more are closed) without blocking: 1 once len bytes
+ * are in, 0 for more to come, -EPIPE at EOF, else -errno; -EPROTO for
+ * too many descriptors.
  */
-int ml__dw_recv(int sock, void *buf, size_t len, size_t *have, int *fd);
+int ml__dw_recv(int sock, void *buf, size_t len, size_t *have, int *fds, int *n);
 /* The peer's credentials (LOCAL_PEERCRED): 0 or -errno. */
 int ml__dw_peercred(int sock, struct xucred *xu);
 

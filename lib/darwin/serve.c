@@ -153,8 +153,8 @@ static void accept_all(struct ml__darwin *d, uint64_t now)
 	}
 }
 
-static int reply(int fd, uint16_t kind, int err, uint32_t bell, uint64_t area_size, const int *fds,
-		 int n)
+static int reply(struct ml__shm *s, int fd, uint16_t kind, int err, uint32_t bell,
+		 const int *fds, int n)
 {
 	struct ml__dw_reply r = {
 		.magic = ML__DW_MAGIC,
@@ -162,7 +162,8 @@ static int reply(int fd, uint16_t kind, int err, uint32_t bell, uint64_t area_si
 		.kind = kind,
 		.err = err,
 		.bell = bell,
-		.area_size = area_size,
+		.area_size = err || kind != ML__DW_JOIN ? 0 : s->area_len,
+		.region_size = err ? 0 : s->len,
 	};
 
 	return ml__dw_send(fd, &r, sizeof(r), fds, n);
@@ -172,10 +173,10 @@ static int reply(int fd, uint16_t kind, int err, uint32_t bell, uint64_t area_si
 static void join(struct ml__shm *s, unsigned i)
 {
 	struct ml__darwin *d = s->darwin;
-	int fd = d->pending[i].fd, bell = ml__chan_claim(s);
+	int fd = d->pending[i].fd, bell = ml__chan_claim(s), fds[2];
 
 	if (bell < 0) {
-		reply(fd, ML__DW_JOIN, -bell, 0, 0, NULL, 0);
+		reply(s, fd, ML__DW_JOIN, -bell, 0, NULL, 0);
 		drop_pending(d, i);
 		return;
 	}
@@ -185,7 +186,9 @@ static void join(struct ml__shm *s, unsigned i)
 	 * From the note this thread made (dwn.h): the slot is the daemon's
 	 * to free from now on, and with it areafd[].
 	 */
-	if (reply(fd, ML__DW_JOIN, 0, (uint32_t)bell, s->area_len, &d->made, 1)) {
+	fds[0] = d->ro;
+	fds[1] = d->made;
+	if (reply(s, fd, ML__DW_JOIN, 0, (uint32_t)bell, fds, 2)) {
 		drop_pending(d, i);
 		ml__dw_unhold_client(s, (unsigned)bell);
 		changed(s);
@@ -200,7 +203,7 @@ static void hello(struct ml__shm *s, unsigned i)
 {
 	struct ml__darwin *d = s->darwin;
 	struct ml__dw_hello h;
-	int fd = d->pending[i].fd, got = -1;
+	int fd = d->pending[i].fd, got[ML__DW_MAX_FDS], ngot = 0;
 	ssize_t n;
 	size_t have = 0;
 	int r;
@@ -211,23 +214,28 @@ static void hello(struct ml__shm *s, unsigned i)
 		return;
 	if (n > 0 && (size_t)n < sizeof(h))
 		return;
-	r = n <= 0 ? -EPIPE : ml__dw_recv(fd, &h, sizeof(h), &have, &got);
-	if (got >= 0)
-		close(got);
+	r = n <= 0 ? -EPIPE : ml__dw_recv(fd, &h, sizeof(h), &have, got, &ngot);
+	for (int k = 0; k < ngot; k++)
+		close(got[k]);
 	/* Gone, or descriptors: no answer. */
-	if (r != 1 || got >= 0) {
+	if (r != 1 || ngot) {
 		drop_pending(d, i);
 		return;
 	}
-	if (h.magic != ML__DW_MAGIC || h.version != ML__DW_VERSION || h.kind != ML__DW_JOIN ||
-	    h.flags || h.pad) {
+	if (h.magic != ML__DW_MAGIC || h.version != ML__DW_VERSION ||
+	    (h.kind != ML__DW_JOIN && h.kind != ML__DW_INSPECT) || h.flags || h.pad) {
 		if (h.magic == ML__DW_MAGIC)
-			reply(fd, h.kind, EPROTO, 0, 0, NULL, 0);
+			reply(s, fd, h.kind, EPROTO, 0, NULL, 0);
 		drop_pending(d, i);
 		return;
 	}
 	if (d->pending[i].refused) {
-		reply(fd, h.kind, EACCES, 0, 0, NULL, 0);
+		reply(s, fd, h.kind, EACCES, 0, NULL, 0);
+		drop_pending(d, i);
+		return;
+	}
+	if (h.kind == ML__DW_INSPECT) {
+		reply(s, fd, h.kind, 0, 0, &d->ro, 1);
 		drop_pending(d, i);
 		return;
 	}

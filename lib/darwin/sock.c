@@ -53,22 +53,22 @@ int ml__dw_send(int sock, const void *buf, size_t len, const int *fds, int n)
 {
 	union {
 		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
+		char b[CMSG_SPACE(sizeof(int) * ML__DW_MAX_FDS)];
 	} u;
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t r;
 
-	if (n < 0 || n > 1)
+	if (n < 0 || n > ML__DW_MAX_FDS)
 		return -EINVAL;
 	if (n) {
 		memset(&u, 0, sizeof(u));
 		m.msg_control = u.b;
-		m.msg_controllen = CMSG_SPACE(sizeof(int));
+		m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
 		u.h.cmsg_level = SOL_SOCKET;
 		u.h.cmsg_type = SCM_RIGHTS;
-		u.h.cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(&u.h), fds, sizeof(int));
+		u.h.cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+		memcpy(CMSG_DATA(&u.h), fds, sizeof(int) * (size_t)n);
 	}
 	/* SIGPIPE: the socket has SO_NOSIGPIPE (macOS has no MSG_NOSIGNAL). */
 	do
@@ -80,7 +80,7 @@ int ml__dw_send(int sock, const void *buf, size_t len, const int *fds, int n)
 	return (size_t)r == len ? 0 : -EPROTO;
 }
 
-int ml__dw_recv(int sock, void *buf, size_t len, size_t *have, int *fd)
+int ml__dw_recv(int sock, void *buf, size_t len, size_t *have, int *fds, int *n)
 {
 	union {
 		struct cmsghdr h;
@@ -115,8 +115,8 @@ int ml__dw_recv(int sock, void *buf, size_t len, size_t *have, int *fd)
 			memcpy(&got, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
 			/* No MSG_CMSG_CLOEXEC on macOS: at once, then. */
 			fcntl(got, F_SETFD, FD_CLOEXEC);
-			if (*fd < 0) {
-				*fd = got;
+			if (*n < ML__DW_MAX_FDS) {
+				fds[(*n)++] = got;
 			} else {
 				close(got);
 				extra = true;

@@ -398,6 +398,31 @@ static bool darwin_no_area_names(void)
 	return d && none;
 }
 
+/* darwin (simulated): a new descriptor of ours of the control region, dup()ed; -1 if none. */
+static int darwin_ctl_fd(const char *name)
+{
+	char want[160], path[300], link[200];
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	snprintf(want, sizeof(want), "/dev/shm/memlink.%s", name);
+	while (d && found < 0 && (e = readdir(d))) {
+		ssize_t k;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		k = readlink(path, link, sizeof(link) - 1);
+		if (e->d_name[0] == '.' || k <= 0 || atoi(e->d_name) == dirfd(d))
+			continue;
+		link[k] = '\0';
+		if (!strcmp(link, want))
+			found = dup(atoi(e->d_name));
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 /* A write to p in a child must kill it with SIGSEGV. */
 static bool write_faults(volatile uint8_t *p)
 {
@@ -478,29 +503,29 @@ static int try_ways_in(struct iso *sh)
 		return child_fail(sh, 12, "hostile: a write to the control region did not fault",
 				  NULL);
 	/*
-	 * darwin: its object, which xnu (and the simulation) opens for
-	 * writing for nobody but root, its mode having no write bits.
+	 * darwin: its object, mode 0400, which xnu (and the simulation)
+	 * opens for nobody but its creator's user and root, not even
+	 * read-only; the library's read-only descriptor, which the daemon
+	 * gave it, is all it has.
 	 */
 	if (darwin_()) {
 		char obj[120];
 
 		snprintf(obj, sizeof(obj), "/memlink.%s", sh->name);
-		fd = shm_open(obj, O_RDWR, 0);
-		if (fd >= 0 || errno != EACCES)
-			return child_fail(sh, 13, "hostile: opened the control region for writing",
-					  fd >= 0 ? "" : " (not EACCES)");
+		for (int k = 0; k < 2; k++) {
+			fd = shm_open(obj, k ? O_RDONLY : O_RDWR, 0);
+			if (fd >= 0 || errno != EACCES)
+				return child_fail(sh, 13, "hostile: opened the control region",
+						  k ? " read-only" : " for writing");
+		}
 		if (!darwin_no_area_names())
 			return child_fail(sh, 13, "hostile: an area has a name", NULL);
 	}
-	/* linux: the daemon hands it to onlookers; kmod: our own file of it; darwin: by name. */
-	if (darwin_()) {
-		char obj[120];
-
-		snprintf(obj, sizeof(obj), "/memlink.%s", sh->name);
-		fd = shm_open(obj, O_RDONLY, 0);
-	} else {
+	/* linux: the daemon hands it to onlookers; kmod: our own file of it; darwin: ours. */
+	if (darwin_())
+		fd = darwin_ctl_fd(sh->name);
+	else
 		fd = kmod_() ? kmod_region_fd(memfd, NULL, NULL) : inspect_memfd(sh->name);
-	}
 	if (fd < 0)
 		return child_fail(sh, 13, "hostile: no control region descriptor", NULL);
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -269,10 +269,10 @@ out:
 }
 
 /*
- * A channel's mode gives its object's and its lock file's, whatever the
- * umask: the object gets its read bits only (nobody but its creator
- * writes it), the lock file those and the owner's rw (only the daemon's
- * user writes it: it names the socket).
+ * A channel's mode gives its lock file's, whatever the umask: its read
+ * bits and the owner's rw (only the daemon's user writes it: it names the
+ * socket). Its object is 0400 whatever the mode: nobody else opens it
+ * (clients get a read-only descriptor over the socket).
  */
 static int t_mode(void)
 {
@@ -288,7 +288,7 @@ static int t_mode(void)
 	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
 	snprintf(obj, sizeof(obj), "/memlink.%s", name);
 	fd = shm_open(obj, O_RDONLY, 0);
-	CHECK(fd >= 0 && !fstat(fd, &st) && st.st_mode == 0440, "object mode %o",
+	CHECK(fd >= 0 && !fstat(fd, &st) && st.st_mode == 0400, "object mode %o",
 	      (unsigned)st.st_mode);
 	lock_file(path, sizeof(path), name, false);
 	if (stat(path, &st))
@@ -823,7 +823,7 @@ static void raw_hello(uint8_t h[16])
 
 /*
  * Read until `len` bytes or EOF, within `ms`: the bytes read, and the
- * descriptors that came (their count in *nfds; the first kept in *keep
+ * descriptors that came (their count in *nfds; the last kept in *keep
  * if asked, the others closed).
  */
 static ssize_t raw_read_fd(int fd, void *buf, size_t len, int ms, int *nfds, int *keep)
@@ -853,10 +853,13 @@ static ssize_t raw_read_fd(int fd, void *buf, size_t len, int ms, int *nfds, int
 				int got;
 
 				memcpy(&got, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-				if (keep && *keep < 0)
+				if (keep) {
+					if (*keep >= 0)
+						close(*keep);
 					*keep = got;
-				else
+				} else {
 					close(got);
+				}
 				(*nfds)++;
 			}
 		have += (size_t)n;
@@ -962,8 +965,8 @@ static int t_hostile_peers(void)
 	joined = raw_connect(sock);
 	CHECK(joined >= 0 && write(joined, h, sizeof(h)) == (ssize_t)sizeof(h), "hello");
 	CHECK(raw_read_fd(joined, r, sizeof(r), 5000, &nfds, &area) == (ssize_t)sizeof(r) &&
-		      nfds == 1 && area >= 0,
-	      "a JOIN reply with its area: %d descriptors", nfds);
+		      nfds == 2 && area >= 0,
+	      "a JOIN reply with the control region and the area: %d descriptors", nfds);
 	/*
 	 * The area's descriptor, kept: xnu sizes an object once, so the
 	 * client can neither shrink it under the daemon (SIGBUS there) nor
@@ -983,6 +986,29 @@ static int t_hostile_peers(void)
 			CHECK(ping(c, NULL) == 0, "round trip during the flood (%d)", k);
 	}
 	CHECK(ping(c, NULL) == 0, "round trip after the flood");
+	/* An onlooker's INSPECT: the control region alone, read-only for good. */
+	{
+		uint16_t kind = 2;
+		int ro = -1, ins = raw_connect(sock);
+
+		memcpy(h + 6, &kind, 2);
+		CHECK(ins >= 0 && write(ins, h, sizeof(h)) == (ssize_t)sizeof(h), "inspect hello");
+		CHECK(raw_read_fd(ins, r, sizeof(r), 5000, &nfds, &ro) == (ssize_t)sizeof(r) &&
+			      nfds == 1 && ro >= 0,
+		      "an INSPECT reply with the control region: %d descriptors", nfds);
+		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0);
+		CHECK(p == MAP_FAILED && errno == EPERM, "the control region mapped for writing");
+		p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, ro, 0);
+		CHECK(p != MAP_FAILED && !mprotect(p, 4096, PROT_READ) &&
+			      mprotect(p, 4096, PROT_READ | PROT_WRITE) && errno == EACCES,
+		      "mprotect made the control region writable");
+		munmap(p, 4096);
+		close(ro);
+		CHECK(raw_closed(ins, 5000), "inspect: not closed after the reply");
+		close(ins);
+		kind = 1;
+		memcpy(h + 6, &kind, 2);
+	}
 	ref = spawn(refused_peer, sock);
 	code = reap(ref, 20 * SEC);
 	CHECK(WIFEXITED(code) && WEXITSTATUS(code) == 0, "another user, mode 0600: exit %d",
