@@ -520,6 +520,16 @@ static int try_ways_in(struct iso *sh)
 		}
 		if (!darwin_no_area_names())
 			return child_fail(sh, 13, "hostile: an area has a name", NULL);
+		/* As an onlooker it gets the same read-only view, through the daemon. */
+		{
+			struct ml_chan_status st = { .size = sizeof(st) };
+			int slot = own_slot(sh->name), err = ml_chan_inspect(sh->name, 0, &st);
+
+			if (err || st.daemon_alive != 1 || slot < 0 || st.client[slot].alive != 1) {
+				errno = err < 0 ? -err : EPROTO;
+				return child_fail(sh, 13, "hostile: inspect", NULL);
+			}
+		}
 	}
 	/* linux: the daemon hands it to onlookers; kmod: our own file of it; darwin: ours. */
 	if (darwin_())
