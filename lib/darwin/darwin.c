@@ -162,6 +162,7 @@ struct lockfile {
 _Static_assert(ML__BELLS <= 64, "a bit per bell in lockfile.held");
 
 static pthread_mutex_t lf_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static struct lockfile *lf_list;
 static pthread_once_t os_once = PTHREAD_ONCE_INIT;
 static os_wait_fn os_wait;
@@ -639,9 +640,31 @@ static int object_create(struct ml__shm *s, size_t len)
 	return err;
 }
 
+/*
+ * fork() while another thread holds lf_lock (a daemon's service thread,
+ * admitting a client) would leave the child a lock nobody lets go: the
+ * forking thread takes it first and both sides let go after.
+ */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&lf_lock);
+}
+
+static void fork_done(void)
+{
+	pthread_mutex_unlock(&lf_lock);
+}
+
+static void fork_register(void)
+{
+	(void)pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
 static struct ml__darwin *dw_new(void)
 {
 	struct ml__darwin *d = calloc(1, sizeof(*d));
+
+	pthread_once(&fork_once, fork_register);
 
 	if (!d)
 		return NULL;

@@ -128,6 +128,26 @@ static struct {
 	ino_t ino;
 } fds[MAX_FDS];
 
+/*
+ * The table's lock, held across fork() (a daemon's service thread may be
+ * in a wrapped call): a child must not inherit it taken. xnu has no such
+ * lock; only the simulation needs this.
+ */
+static void fds_prepare(void)
+{
+	pthread_mutex_lock(&fds_lock);
+}
+
+static void fds_done(void)
+{
+	pthread_mutex_unlock(&fds_lock);
+}
+
+__attribute__((constructor)) static void fds_atfork(void)
+{
+	pthread_atfork(fds_prepare, fds_done, fds_done);
+}
+
 /* Is this xnu check off (XNU_SIM_ALLOW)? */
 static bool allowed(const char *what)
 {
