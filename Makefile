@@ -474,7 +474,7 @@ DSIM_OBJS := $(DSIM_SRCS:%.c=$(DSIM)/obj/%.o)
 DSIM_XNU := tests/darwin/ulock-linux.c tests/darwin/xnu-shm-linux.c
 DSIM_COMMA := ,
 DSIM_WRAP := $(patsubst %,-Wl$(DSIM_COMMA)--wrap=%,shm_open shm_unlink ftruncate fstat mmap \
-	fchmod fcntl close open stat link unlink)
+	fchmod fcntl close open stat link unlink getsockopt setsockopt recvmsg sendmsg send)
 
 .PHONY: darwin-sim darwin-sim-check
 

@@ -199,7 +199,11 @@ ML_API unsigned ml_ring_poisoned(const ml_ring *r);
  *           ("@memlink.NAME"); the connection's closing reports a dead
  *           peer at once. Nothing is left in any filesystem.
  *   win     named file mappings, WaitOnAddress and named events
- *   darwin  POSIX shared memory and os_sync_wait_on_address/__ulock_wait
+ *   darwin  POSIX shared memory objects (the control region, which
+ *           clients map read-only, and one per client, which only it
+ *           and the daemon hold), passed over a Unix socket in /var/tmp;
+ *           os_sync_wait_on_address/__ulock_wait; the connection's closing
+ *           reports a dead client to the daemon at once
  *
  * Errors, besides the ring's:
  *  -ENOENT        connect: no channel of that name
@@ -474,12 +478,12 @@ ML_API int ml_chan_set_backpressure(ml_chan *c, double level);
  *           clears its readiness. A client's also turns readable, and
  *           stays so, when its daemon dies (the next call gives -EPIPE);
  *           a daemon's when a client connects or dies.
- *   darwin  -ENOTSUP. It sleeps on an address (os_sync_wait_on_address,
- *           __ulock_wait), which no kqueue can watch; a descriptor passed
- *           to each peer would need a rendezvous socket, which the darwin
- *           backend does not have yet (README.md says why). Run
- *           ml_chan_wait() in a thread and wake your loop from there (a
- *           pipe of your own), which costs the same and stays private.
+ *   darwin  -ENOTSUP. A client sleeps on an address in its area
+ *           (os_sync_wait_on_address, __ulock_wait), which no kqueue can
+ *           watch, and the daemon rings it there (its connection carries
+ *           only the client's rings of the daemon). Run ml_chan_wait() in
+ *           a thread and wake your loop from there (a pipe of your own),
+ *           which costs the same and stays private.
  */
 ML_API int ml_chan_fd(ml_chan *c);
 
@@ -602,7 +606,8 @@ ML_API int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_st
 ML_API int ml_chan_list(unsigned backend, int (*fn)(const char *name, void *arg), void *arg);
 /*
  * Remove what dead daemons left behind: channel `name`, or with NULL every
- * channel, whose daemon is gone (darwin: its object and lock file). A live
+ * channel, whose daemon is gone (darwin: its object, lock file and socket
+ * file). A live
  * daemon's channel is left alone. The module frees a region with its last
  * user, and linux leaves nothing in any filesystem: there it returns 0.
  * Windows frees its objects with their last handle; there the records

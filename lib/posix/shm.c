@@ -29,9 +29,9 @@ void ml__posix_shm_path_max(char *buf, size_t len, const char *name, size_t max)
 	snprintf(buf, len, "/memlink#%016llx", (unsigned long long)ml__fnv1a(name));
 }
 
-int ml__posix_shm_map(struct ml__shm *s, int fd, size_t len)
+int ml__posix_shm_map(struct ml__shm *s, int fd, size_t len, int prot)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *p = mmap(NULL, len, prot, MAP_SHARED, fd, 0);
 
 	if (p == MAP_FAILED)
 		return -errno;
@@ -68,7 +68,7 @@ int ml__posix_shm_create(const struct ml__posix_shm *os, struct ml__shm *s, size
 		err = -errno;
 		goto fail;
 	}
-	err = ml__posix_shm_map(s, *fd, len);
+	err = ml__posix_shm_map(s, *fd, len, PROT_READ | PROT_WRITE);
 	if (err)
 		goto fail;
 	return 0;
@@ -79,14 +79,14 @@ fail:
 	return err;
 }
 
-int ml__posix_shm_open(const struct ml__posix_shm *os, struct ml__shm *s, int *fd)
+int ml__posix_shm_open(const struct ml__posix_shm *os, struct ml__shm *s, bool writable, int *fd)
 {
 	char path[PATH_LEN];
 	struct stat st;
 	int err;
 
 	ml__posix_shm_name(os, path, sizeof(path), s->name);
-	*fd = shm_open(path, O_RDWR | os->oflags, 0);
+	*fd = shm_open(path, (writable ? O_RDWR : O_RDONLY) | os->oflags, 0);
 	if (*fd < 0)
 		return -errno;
 	if (fstat(*fd, &st)) {
@@ -94,7 +94,9 @@ int ml__posix_shm_open(const struct ml__posix_shm *os, struct ml__shm *s, int *f
 		goto fail;
 	}
 	/* Size 0: the daemon has created the object but not sized it yet. */
-	err = st.st_size > 0 ? ml__posix_shm_map(s, *fd, (size_t)st.st_size) : -ENOENT;
+	err = st.st_size > 0 ? ml__posix_shm_map(s, *fd, (size_t)st.st_size,
+						 writable ? PROT_READ | PROT_WRITE : PROT_READ) :
+			       -ENOENT;
 	if (err)
 		goto fail;
 	return 0;

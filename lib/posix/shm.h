@@ -28,8 +28,8 @@ struct ml__posix_shm {
 void ml__posix_shm_name(const struct ml__posix_shm *os, char *buf, size_t len, const char *name);
 /* The same for a given longest name. */
 void ml__posix_shm_path_max(char *buf, size_t len, const char *name, size_t max);
-/* Map `len` bytes of fd shared, read-write, into s->base and s->len. */
-int ml__posix_shm_map(struct ml__shm *s, int fd, size_t len);
+/* Map `len` bytes of fd shared, with `prot`, into s->base and s->len. */
+int ml__posix_shm_map(struct ml__shm *s, int fd, size_t len, int prot);
 
 /*
  * Create the object exclusively (O_EXCL), size it (one ftruncate(), all
@@ -38,8 +38,12 @@ int ml__posix_shm_map(struct ml__shm *s, int fd, size_t len);
  */
 int ml__posix_shm_create(const struct ml__posix_shm *os, struct ml__shm *s, size_t len,
 			 unsigned mode, int *fd);
-/* Open and map an existing object; sets s->len. -ENOENT while unsized. */
-int ml__posix_shm_open(const struct ml__posix_shm *os, struct ml__shm *s, int *fd);
+/*
+ * Open and map an existing object, read-write or (!writable) read-only:
+ * O_RDONLY and PROT_READ, so that neither the descriptor nor the mapping
+ * can ever be made writable. Sets s->len. -ENOENT while unsized.
+ */
+int ml__posix_shm_open(const struct ml__posix_shm *os, struct ml__shm *s, bool writable, int *fd);
 /*
  * Read `n` bytes at `off` of the object named for `name`, without
  * opening it for writing: 0, -ENOENT if there is none, -ENODATA if it is

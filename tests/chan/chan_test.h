@@ -80,6 +80,13 @@ uint8_t *area_map(const char *name, unsigned slot, size_t *len);
 #ifndef _WIN32
 /* linux: this process's mapping of memfd `memfd`; NULL if none. */
 uint8_t *own_mapping(const char *memfd, size_t *len, bool *writable);
+/*
+ * darwin (simulated): this process's mapping of the channel's control
+ * region (*writable says whether it is writable), and of slot `slot`'s
+ * area (lib/darwin/darwin.c names them); NULL if none.
+ */
+uint8_t *darwin_ctl(const char *name, size_t *len, bool *writable);
+uint8_t *darwin_area(const char *name, unsigned slot, size_t *len);
 /* linux: the control region's memfd, as an onlooker gets it; -1 on failure. */
 int inspect_memfd(const char *name);
 #ifdef __linux__

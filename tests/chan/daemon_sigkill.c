@@ -105,6 +105,9 @@ out:
 	if ((ret || every_call) && posix_shm_backend()) {
 		char path[160];
 
+		/* The dead daemon's socket file too, which only its lock file names. */
+		ml_chan_gc(name, 0);
+
 		snprintf(path, sizeof(path), "/memlink.%s", name);
 		shm_unlink(path);
 		/* and the darwin backend's lock file (lib/darwin/darwin.c) */

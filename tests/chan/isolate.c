@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Channel tests: clients kept apart (issue 20). On a backend with private
- * areas (linux, kmod), a hostile client of another user, on a 0666 channel,
+ * areas (linux, kmod, darwin), a hostile client of another user, on a 0666 channel,
  * cannot map or write the control region, cannot name or map another
  * client's area, finds no other client's payload in anything it can
  * read, and scribbling over all it can write for seconds costs the other
@@ -64,8 +64,9 @@ struct iso {
 
 static bool private_areas_here(void)
 {
-	if (strcmp(active_backend, "linux") && strcmp(active_backend, "kmod")) {
-		skipf("clients have private areas on the linux and kmod backends only");
+	if (strcmp(active_backend, "linux") && strcmp(active_backend, "kmod") &&
+	    strcmp(active_backend, "darwin")) {
+		skipf("clients have private areas on the linux, kmod and darwin backends only");
 		return false;
 	}
 #ifdef __linux__
@@ -292,6 +293,11 @@ static bool kmod_(void)
 	return !strcmp(active_backend, "kmod");
 }
 
+static bool darwin_(void)
+{
+	return !strcmp(active_backend, "darwin");
+}
+
 /*
  * This process's slot of the channel: the one area it maps (linux), or
  * holds a descriptor of (kmod); -1 if not exactly one.
@@ -308,6 +314,8 @@ static int own_slot(const char *name)
 		if (kmod_()) {
 			snprintf(memfd, sizeof(memfd), "ca%u.%s", i, name);
 			kmod_region_fd(memfd, NULL, &k);
+		} else if (darwin_()) {
+			k = darwin_area(name, i, &len) != NULL;
 		} else {
 			snprintf(memfd, sizeof(memfd), "memlink.%s.%u", name, i);
 			k = own_mapping(memfd, &len, NULL) != NULL;
@@ -327,7 +335,7 @@ static uint8_t *own_area(const char *name, int slot, size_t *len)
 
 	if (slot < 0)
 		return NULL;
-	if (kmod_())
+	if (kmod_() || darwin_())
 		return area_map(name, (unsigned)slot, len);
 	snprintf(memfd, sizeof(memfd), "memlink.%s.%d", name, slot);
 	return own_mapping(memfd, len, NULL);
@@ -370,6 +378,49 @@ static int kmod_attach(const char *region, uint32_t flags)
 	err = ioctl(fd, MEMLINK_IOC_ATTACH, &a) ? -errno : 0;
 	close(fd);
 	return err;
+}
+
+/*
+ * darwin (simulated): does any area object still have a name? The daemon
+ * unlinks each as soon as it is made, so none can be opened by name.
+ */
+static bool darwin_no_area_names(void)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+	bool none = true;
+
+	while (d && (e = readdir(d)))
+		if (!strncmp(e->d_name, "memlink+", 8))
+			none = false;
+	if (d)
+		closedir(d);
+	return d && none;
+}
+
+/* darwin (simulated): a new descriptor of ours of the control region, dup()ed; -1 if none. */
+static int darwin_ctl_fd(const char *name)
+{
+	char want[160], path[300], link[200];
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	snprintf(want, sizeof(want), "/dev/shm/memlink.%s", name);
+	while (d && found < 0 && (e = readdir(d))) {
+		ssize_t k;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		k = readlink(path, link, sizeof(link) - 1);
+		if (e->d_name[0] == '.' || k <= 0 || atoi(e->d_name) == dirfd(d))
+			continue;
+		link[k] = '\0';
+		if (!strcmp(link, want))
+			found = dup(atoi(e->d_name));
+	}
+	if (d)
+		closedir(d);
+	return found;
 }
 
 /* A write to p in a child must kill it with SIGSEGV. */
@@ -437,6 +488,8 @@ static int try_ways_in(struct iso *sh)
 	if (kmod_()) {
 		ctl = kmod_ro_mapping(&len);
 		w = false;
+	} else if (darwin_()) {
+		ctl = darwin_ctl(sh->name, &len, &w);
 	} else {
 		ctl = own_mapping(memfd, &len, &w);
 	}
@@ -449,8 +502,40 @@ static int try_ways_in(struct iso *sh)
 	if (!write_faults(ctl))
 		return child_fail(sh, 12, "hostile: a write to the control region did not fault",
 				  NULL);
-	/* linux: the daemon hands it to onlookers; kmod: our own file of it. */
-	fd = kmod_() ? kmod_region_fd(memfd, NULL, NULL) : inspect_memfd(sh->name);
+	/*
+	 * darwin: its object, mode 0400, which xnu (and the simulation)
+	 * opens for nobody but its creator's user and root, not even
+	 * read-only; the library's read-only descriptor, which the daemon
+	 * gave it, is all it has.
+	 */
+	if (darwin_()) {
+		char obj[120];
+
+		snprintf(obj, sizeof(obj), "/memlink.%s", sh->name);
+		for (int k = 0; k < 2; k++) {
+			fd = shm_open(obj, k ? O_RDONLY : O_RDWR, 0);
+			if (fd >= 0 || errno != EACCES)
+				return child_fail(sh, 13, "hostile: opened the control region",
+						  k ? " read-only" : " for writing");
+		}
+		if (!darwin_no_area_names())
+			return child_fail(sh, 13, "hostile: an area has a name", NULL);
+		/* As an onlooker it gets the same read-only view, through the daemon. */
+		{
+			struct ml_chan_status st = { .size = sizeof(st) };
+			int slot = own_slot(sh->name), err = ml_chan_inspect(sh->name, 0, &st);
+
+			if (err || st.daemon_alive != 1 || slot < 0 || st.client[slot].alive != 1) {
+				errno = err < 0 ? -err : EPROTO;
+				return child_fail(sh, 13, "hostile: inspect", NULL);
+			}
+		}
+	}
+	/* linux: the daemon hands it to onlookers; kmod: our own file of it; darwin: ours. */
+	if (darwin_())
+		fd = darwin_ctl_fd(sh->name);
+	else
+		fd = kmod_() ? kmod_region_fd(memfd, NULL, NULL) : inspect_memfd(sh->name);
 	if (fd < 0)
 		return child_fail(sh, 13, "hostile: no control region descriptor", NULL);
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

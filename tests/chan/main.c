@@ -86,15 +86,13 @@ static const struct pt_test tests[] = {
 	{ "isolate_cut_off", t_isolate_cut_off },
 };
 
-/* Objects (and the darwin backend's lock files) of this run in `dirname`. */
-static int leftovers_in(const char *dirname)
+/* Entries of `dirname` named prefix...: removed, and counted. */
+static int leftovers_named(const char *dirname, const char *prefix)
 {
-	char prefix[64];
 	struct dirent *e;
 	DIR *dir;
 	int n = 0;
 
-	snprintf(prefix, sizeof(prefix), "memlink.mlt-%d-", (int)runner_pid);
 	dir = opendir(dirname);
 	if (!dir)
 		return 0;
@@ -109,6 +107,15 @@ static int leftovers_in(const char *dirname)
 		}
 	closedir(dir);
 	return n;
+}
+
+/* Objects (and the darwin backend's lock files) of this run in `dirname`. */
+static int leftovers_in(const char *dirname)
+{
+	char prefix[64];
+
+	snprintf(prefix, sizeof(prefix), "memlink.mlt-%d-", (int)runner_pid);
+	return leftovers_named(dirname, prefix);
 }
 
 /* linux: sockets of this run's channels still bound (/proc/net/unix). */
@@ -132,8 +139,10 @@ static int sockets_left(void)
 
 static int leftovers(void)
 {
+	/* darwin: areas are unlinked as soon as they are made (lib/darwin/darwin.c). */
 	return leftovers_in("/dev/shm") +
-	       (!strcmp(active_backend, "darwin") ? leftovers_in("/var/tmp") : 0) +
+	       (!strcmp(active_backend, "darwin") ?
+			leftovers_in("/var/tmp") + leftovers_named("/dev/shm", "memlink+") : 0) +
 	       (!strcmp(active_backend, "linux") ? sockets_left() : 0);
 }
 

@@ -36,6 +36,7 @@
 #include "proctest.h"
 #include "chan_test.h"
 #include "chan_layout.h"
+#include "internal.h"
 
 char self_exe[PATH_MAX];
 static unsigned name_seq;
@@ -439,22 +440,27 @@ int inspect_memfd(const char *name)
  * /proc/self/maps shows "/memfd:NAME (deleted)"), its length and whether
  * it is writable; NULL if it maps none.
  */
-uint8_t *own_mapping(const char *memfd, size_t *len, bool *writable)
+/*
+ * A mapping of ours whose file's path starts with `prefix` (NULL: any)
+ * and whose line ends with `want`, as own_mapping() says.
+ */
+static uint8_t *maps_find(const char *prefix, const char *want, size_t *len, bool *writable)
 {
-	char line[512], want[200];
+	char line[512];
 	FILE *f = fopen("/proc/self/maps", "re");
 	uint8_t *found = NULL;
 
 	if (!f)
 		return NULL;
-	snprintf(want, sizeof(want), "/memfd:%s (deleted)\n", memfd);
 	/* A writable one first: a process with a daemon and a client has both. */
 	while (!(found && writable && *writable) && fgets(line, sizeof(line), f)) {
 		size_t n = strlen(line), w = strlen(want);
+		const char *path = strchr(line, '/');
 		unsigned long lo, hi;
 		char perms[8];
 
 		if (n < w || strcmp(line + n - w, want) ||
+		    (prefix && (!path || strncmp(path, prefix, strlen(prefix)))) ||
 		    sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || (found && perms[1] != 'w'))
 			continue;
 		found = (uint8_t *)lo;
@@ -466,6 +472,31 @@ uint8_t *own_mapping(const char *memfd, size_t *len, bool *writable)
 	}
 	fclose(f);
 	return found;
+}
+
+uint8_t *own_mapping(const char *memfd, size_t *len, bool *writable)
+{
+	char want[200];
+
+	snprintf(want, sizeof(want), "/memfd:%s (deleted)\n", memfd);
+	return maps_find(NULL, want, len, writable);
+}
+
+uint8_t *darwin_ctl(const char *name, size_t *len, bool *writable)
+{
+	char want[200];
+
+	snprintf(want, sizeof(want), "/dev/shm/memlink.%s\n", name);
+	return maps_find(want, want, len, writable);
+}
+
+uint8_t *darwin_area(const char *name, unsigned slot, size_t *len)
+{
+	char prefix[200];
+
+	snprintf(prefix, sizeof(prefix), "/dev/shm/memlink+%u.%04x.", slot,
+		 (unsigned)(ml__fnv1a(name) & 0xffff));
+	return maps_find(prefix, " (deleted)\n", len, NULL);
 }
 
 /* The whole region of a darwin channel (linux: its control region, read-only); NULL on failure. */
@@ -512,6 +543,13 @@ uint8_t *ctl_map(const char *name, size_t *len)
 		return kmod_map(region, len);
 	}
 #endif
+#ifndef _WIN32
+	if (!strcmp(active_backend, "darwin")) {
+		/* The daemon's, in this process: a client's is read-only, and so is its object. */
+		p = darwin_ctl(name, len, &w);
+		return p && w ? p : NULL;
+	}
+#endif
 	if (strcmp(active_backend, "linux"))
 		return map_region(name, len);
 #ifdef _WIN32
@@ -545,6 +583,9 @@ uint8_t *area_map(const char *name, unsigned slot, size_t *len)
 		snprintf(memfd, sizeof(memfd), ML__WIRE_PREFIX "%s.%u", name, slot);
 		return own_mapping(memfd, len, NULL);
 	}
+	/* Ours: the daemon's, or the one the daemon gave this client. */
+	if (!strcmp(active_backend, "darwin"))
+		return darwin_area(name, slot, len);
 #else
 	(void)memfd;
 #endif

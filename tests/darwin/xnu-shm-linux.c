@@ -24,6 +24,27 @@
  * descriptor, checked against the file it names). Sized means a size
  * above 0: an ftruncate() to 0, which xnu would count, is not counted.
  *
+ * Who may open an object, and how, is Linux's check on the /dev/shm file,
+ * which is xnu's pshm_access() (owner bits for the owner, else group bits
+ * for a member of its group, else the others'; root always), made only
+ * when an existing object is opened, as xnu does: the creator's O_CREAT
+ * | O_EXCL open of a new one is never refused for its mode. A read-only
+ * descriptor maps without write even at most (Linux: VM_MAYWRITE clear;
+ * xnu: max_prot), so mprotect() cannot make it writable. shm_unlink()
+ * needs write access or to be the owner (xnu) and the owner (Linux's
+ * sticky /dev/shm): alike for an object without write bits.
+ *
+ * Unix sockets, where Linux differs from xnu (bsd/kern/uipc_usrreq.c,
+ * uipc_socket.c, bsd/sys/un.h):
+ *
+ *   getsockopt  SOL_LOCAL (0) LOCAL_PEERCRED (1): struct xucred, the
+ *               peer's effective uid and up to 16 groups, the effective
+ *               gid first (Linux: SO_PEERCRED and SO_PEERGROUPS)
+ *   setsockopt  SOL_SOCKET SO_NOSIGPIPE: a send on a closed connection
+ *               says EPIPE without SIGPIPE (Linux: MSG_NOSIGNAL on each)
+ *   recvmsg     a shm descriptor that comes with SCM_RIGHTS is a shm one
+ *               in its new process too (ftruncate, fstat, mmap as above)
+ *
  * XNU_SIM_ALLOW="cloexec,fchmod" lets those two through, to show what
  * else breaks in code that fails on them first.
  *
@@ -47,7 +68,9 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "xnu-sim.h"
@@ -67,6 +90,11 @@ int __real_open(const char *path, int flags, ...);
 int __real_stat(const char *path, struct stat *st);
 int __real_link(const char *from, const char *to);
 int __real_unlink(const char *path);
+int __real_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+int __real_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+ssize_t __real_recvmsg(int fd, struct msghdr *m, int flags);
+ssize_t __real_sendmsg(int fd, const struct msghdr *m, int flags);
+ssize_t __real_send(int fd, const void *buf, size_t len, int flags);
 
 int __wrap_shm_open(const char *name, int oflag, mode_t mode);
 int __wrap_shm_unlink(const char *name);
@@ -80,6 +108,11 @@ int __wrap_open(const char *path, int flags, ...);
 int __wrap_stat(const char *path, struct stat *st);
 int __wrap_link(const char *from, const char *to);
 int __wrap_unlink(const char *path);
+int __wrap_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+int __wrap_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+ssize_t __wrap_recvmsg(int fd, struct msghdr *m, int flags);
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *m, int flags);
+ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags);
 
 void (*xnu_sim_after_stat)(const char *path);
 void (*xnu_sim_before_link)(const char *path);
@@ -90,9 +123,30 @@ static const char *const ci_dirs[] = { XNU_SIM_LOCK_DIR, "/tmp" };
 static pthread_mutex_t fds_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	bool shm;
+	bool nosigpipe;   /* a socket with SO_NOSIGPIPE */
 	dev_t dev;
 	ino_t ino;
 } fds[MAX_FDS];
+
+/*
+ * The table's lock, held across fork() (a daemon's service thread may be
+ * in a wrapped call): a child must not inherit it taken. xnu has no such
+ * lock; only the simulation needs this.
+ */
+static void fds_prepare(void)
+{
+	pthread_mutex_lock(&fds_lock);
+}
+
+static void fds_done(void)
+{
+	pthread_mutex_unlock(&fds_lock);
+}
+
+__attribute__((constructor)) static void fds_atfork(void)
+{
+	pthread_atfork(fds_prepare, fds_done, fds_done);
+}
 
 /* Is this xnu check off (XNU_SIM_ALLOW)? */
 static bool allowed(const char *what)
@@ -300,9 +354,144 @@ int __wrap_close(int fd)
 	if (fd >= 0 && fd < MAX_FDS) {
 		pthread_mutex_lock(&fds_lock);
 		fds[fd].shm = false;
+		fds[fd].nosigpipe = false;
 		pthread_mutex_unlock(&fds_lock);
 	}
 	return __real_close(fd);
+}
+
+/* ---- unix sockets ------------------------------------------------------- */
+
+/* macOS's values (bsd/sys/un.h, bsd/sys/socket.h, bsd/sys/ucred.h). */
+#define XNU_SOL_LOCAL 0
+#define XNU_LOCAL_PEERCRED 0x001
+#define XNU_SO_NOSIGPIPE 0x1022
+struct xnu_xucred {
+	unsigned cr_version;
+	uid_t cr_uid;
+	short cr_ngroups;
+	gid_t cr_groups[16];
+};
+
+static bool is_unix(int fd)
+{
+	struct sockaddr_un a;
+	socklen_t len = sizeof(a);
+
+	return !getsockname(fd, (struct sockaddr *)&a, &len) && a.sun_family == AF_UNIX;
+}
+
+int __wrap_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	struct xnu_xucred xu = { 0 };
+	struct ucred cr;
+	gid_t groups[64];
+	socklen_t crlen = sizeof(cr), glen = sizeof(groups);
+	int n;
+
+	/* Linux's level 0 is IPPROTO_IP, which a unix socket has not. */
+	if (level != XNU_SOL_LOCAL || name != XNU_LOCAL_PEERCRED || !is_unix(fd))
+		return __real_getsockopt(fd, level, name, val, len);
+	if (!len || *len < sizeof(xu))
+		return fail(EINVAL);
+	if (__real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen))
+		return -1;
+	/* Not connected: xnu says ENOTCONN; Linux gives uid -1. */
+	if (cr.pid == 0 && cr.uid == (uid_t)-1)
+		return fail(ENOTCONN);
+	xu.cr_uid = cr.uid;
+	xu.cr_groups[0] = cr.gid;
+	xu.cr_ngroups = 1;
+	if (!__real_getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen)) {
+		n = (int)(glen / sizeof(gid_t));
+		for (int i = 0; i < n && xu.cr_ngroups < 16; i++)
+			if (groups[i] != cr.gid)
+				xu.cr_groups[xu.cr_ngroups++] = groups[i];
+	}
+	memcpy(val, &xu, sizeof(xu));
+	*len = sizeof(xu);
+	return 0;
+}
+
+int __wrap_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	if (level != SOL_SOCKET || name != XNU_SO_NOSIGPIPE)
+		return __real_setsockopt(fd, level, name, val, len);
+	if (fd < 0 || fd >= MAX_FDS || len != sizeof(int) || !is_unix(fd))
+		return fail(fd < 0 || fd >= MAX_FDS ? EBADF : EINVAL);
+	pthread_mutex_lock(&fds_lock);
+	fds[fd].nosigpipe = *(const int *)val != 0;
+	pthread_mutex_unlock(&fds_lock);
+	return 0;
+}
+
+static int sigpipe_flags(int fd, int flags)
+{
+	bool no = false;
+
+	if (fd >= 0 && fd < MAX_FDS) {
+		pthread_mutex_lock(&fds_lock);
+		no = fds[fd].nosigpipe;
+		pthread_mutex_unlock(&fds_lock);
+	}
+	return no ? flags | MSG_NOSIGNAL : flags;
+}
+
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	/* macOS has no MSG_NOSIGNAL for the caller to pass. */
+	if (flags & MSG_NOSIGNAL)
+		return fail(EINVAL);
+	return __real_sendmsg(fd, m, sigpipe_flags(fd, flags));
+}
+
+ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags)
+{
+	if (flags & MSG_NOSIGNAL)
+		return fail(EINVAL);
+	return __real_send(fd, buf, len, sigpipe_flags(fd, flags));
+}
+
+/* Is fd a file of /dev/shm, where __real_shm_open() makes its objects? */
+static bool shm_file(int fd, struct stat *st)
+{
+	struct stat dir;
+
+	return !__real_fstat(fd, st) && S_ISREG(st->st_mode) && !__real_stat("/dev/shm", &dir) &&
+	       st->st_dev == dir.st_dev;
+}
+
+ssize_t __wrap_recvmsg(int fd, struct msghdr *m, int flags)
+{
+	ssize_t r;
+
+	/* macOS has no MSG_CMSG_CLOEXEC. */
+	if (flags & MSG_CMSG_CLOEXEC)
+		return fail(EINVAL);
+	r = __real_recvmsg(fd, m, flags);
+	if (r < 0)
+		return r;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
+		size_t k;
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			struct stat st;
+			int got;
+
+			memcpy(&got, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+			if (got < 0 || got >= MAX_FDS || !shm_file(got, &st))
+				continue;
+			pthread_mutex_lock(&fds_lock);
+			fds[got].shm = true;
+			fds[got].dev = st.st_dev;
+			fds[got].ino = st.st_ino;
+			pthread_mutex_unlock(&fds_lock);
+		}
+	}
+	return r;
 }
 
 /* ---- the lock directory, case-insensitive ------------------------------- */

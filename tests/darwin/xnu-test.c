@@ -16,8 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "memlink.h"
@@ -50,6 +54,25 @@ static int delete_lock(const char *name)
 	lock_file(path, sizeof(path), name, true);
 	n += !unlink(path);
 	return n ? 0 : -1;
+}
+
+/*
+ * The path of the socket the lock file of `name` names (lib/darwin: after
+ * the magic and the token, 24 hex digits), or "" if none.
+ */
+static void sock_of(const char *name, char *buf, size_t len)
+{
+	char path[160], id[25] = { 0 };
+	int fd;
+
+	buf[0] = '\0';
+	lock_file(path, sizeof(path), name, false);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (pread(fd, id, 24, 16) == 24 && strspn(id, "0123456789abcdef") == 24)
+		snprintf(buf, len, XNU_SIM_LOCK_DIR "/memlink.%s.sock", id);
+	close(fd);
 }
 
 static bool lock_exists(const char *name)
@@ -245,7 +268,12 @@ out:
 	return ret;
 }
 
-/* A channel's mode is its object's and its lock file's, whatever the umask. */
+/*
+ * A channel's mode gives its lock file's, whatever the umask: its read
+ * bits and the owner's rw (only the daemon's user writes it: it names the
+ * socket). Its object is 0400 whatever the mode: nobody else opens it
+ * (clients get a read-only descriptor over the socket).
+ */
 static int t_mode(void)
 {
 	struct ml_chan_opts o = opts;
@@ -260,13 +288,13 @@ static int t_mode(void)
 	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
 	snprintf(obj, sizeof(obj), "/memlink.%s", name);
 	fd = shm_open(obj, O_RDONLY, 0);
-	CHECK(fd >= 0 && !fstat(fd, &st) && st.st_mode == 0660, "object mode %o",
+	CHECK(fd >= 0 && !fstat(fd, &st) && st.st_mode == 0400, "object mode %o",
 	      (unsigned)st.st_mode);
 	lock_file(path, sizeof(path), name, false);
 	if (stat(path, &st))
 		lock_file(path, sizeof(path), name, true);
 	CHECK(!stat(path, &st), "no lock file");
-	CHECK((st.st_mode & 0777) == 0660, "lock file mode %o", (unsigned)st.st_mode & 0777);
+	CHECK((st.st_mode & 0777) == 0640, "lock file mode %o", (unsigned)st.st_mode & 0777);
 	ret = 0;
 out:
 	if (fd >= 0)
@@ -440,7 +468,7 @@ out:
 static int t_dead_region(void)
 {
 	struct served *sv = shared_map(sizeof(*sv)), *sv2 = shared_map(sizeof(*sv2));
-	char name[80];
+	char name[80], sock[160] = "";
 	ml_chan *c = NULL;
 	pid_t pid = 0, pid2 = 0;
 	int err, ret = -1;
@@ -450,6 +478,8 @@ static int t_dead_region(void)
 	CHECK(pid > 0 && atomic_load(&sv->up) == 1, "daemon: %s", ml_strerror(atomic_load(&sv->err)));
 	kill_daemon(pid);
 	pid = 0;
+	/* Its socket file is named only there: once that is gone, nobody can find it. */
+	sock_of(name, sock, sizeof(sock));
 	CHECK(delete_lock(name) == 0, "no lock file to delete");
 
 	snprintf(sv2->name, sizeof(sv2->name), "%s", name);
@@ -473,6 +503,132 @@ out:
 	if (pid2 > 0)
 		reap(pid2, 5 * SEC);
 	remove_object(name);
+	if (sock[0])
+		unlink(sock);
+	return ret;
+}
+
+/* A listener at `path` as uid 1002, until stop; up: 1 listening, 2 failed. */
+struct squat {
+	char path[160];
+	_Atomic int up, stop;
+};
+
+static int squatter(void *arg)
+{
+	struct squat *q = arg;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	gid_t g = 1002;
+	int fd;
+
+	if (strlen(q->path) >= sizeof(a.sun_path)) {
+		atomic_store(&q->up, 2);
+		return 1;
+	}
+	memcpy(a.sun_path, q->path, strlen(q->path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (setgroups(1, &g) || setgid(g) || setuid(1002) || fd < 0 ||
+	    bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 8)) {
+		atomic_store(&q->up, 2);
+		return 1;
+	}
+	atomic_store(&q->up, 1);
+	wait_flag(&q->stop, 1, 20 * SEC);
+	unlink(q->path);
+	return 0;
+}
+
+/*
+ * The rendezvous as only macOS has it: a socket file in /var/tmp (no
+ * abstract names), at a path that does not come from the channel's name
+ * (lower-case hex: nothing for a case-insensitive volume to fold; 104
+ * bytes of sun_path at most), named by the lock file. A killed daemon's
+ * socket file stays behind (nothing sweeps /var/tmp): its clients see
+ * the daemon gone, a new client is refused, and the next daemon of the
+ * name removes it, as gc does. A lock file rewritten to send clients to
+ * another user's listener gets them -EPROTO: the socket's peer must own
+ * the control region (LOCAL_PEERCRED).
+ */
+static int t_socket(void)
+{
+	struct served *sv = shared_map(sizeof(*sv));
+	struct squat *q = shared_map(sizeof(*q));
+	char name[80], sock[160], sock2[160], path[160], id[25];
+	ml_chan *c = NULL, *d = NULL;
+	struct stat st;
+	pid_t pid = 0, qpid = 0;
+	int fd = -1, err, ret = -1;
+
+	name_of(name, sizeof(name), "sock");
+	pid = start_daemon(sv, name);
+	CHECK(pid > 0 && atomic_load(&sv->up) == 1, "daemon: %s", ml_strerror(atomic_load(&sv->err)));
+	sock_of(name, sock, sizeof(sock));
+	CHECK(sock[0], "the lock file names no socket");
+	CHECK(strlen(sock) < 104, "%s: too long for macOS's sun_path", sock);
+	CHECK(!stat(sock, &st) && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0666,
+	      "%s: not a socket anyone may connect to (mode %o)", sock, (unsigned)st.st_mode & 0777);
+	CHECK_RC(ml_client_connect(&c, name, &opts), 0);
+	CHECK(ping(c, NULL) == 0, "round trip");
+	kill_daemon(pid);
+	pid = 0;
+	CHECK_RC(ml_chan_wait(c, 2 * SEC), -EPIPE);
+	ml_chan_close(c);
+	c = NULL;
+	CHECK(!stat(sock, &st), "the killed daemon's socket file went: who removed it?");
+	err = ml_client_connect(&c, name, &opts);
+	CHECK(err == -ENOENT || err == -EPIPE, "connect to a dead daemon: %s", ml_strerror(err));
+	/* The next daemon of the name removes it, and has a socket of its own. */
+	CHECK_RC(ml_daemon_create(&d, name, &opts), 0);
+	CHECK(stat(sock, &st) && errno == ENOENT, "the dead daemon's socket file is left");
+	sock_of(name, sock2, sizeof(sock2));
+	CHECK(sock2[0] && strcmp(sock, sock2), "the new daemon's socket: %s", sock2);
+	CHECK_RC(ml_client_connect(&c, name, &opts), 0);
+	CHECK(ping(c, d) == 0, "round trip to the new daemon");
+	ml_chan_close(c);
+	c = NULL;
+	/* Root may rewrite the lock file: to another user's listener. */
+	snprintf(id, sizeof(id), "%024x", 0x5eed);
+	snprintf(q->path, sizeof(q->path), XNU_SIM_LOCK_DIR "/memlink.%s.sock", id);
+	unlink(q->path);
+	qpid = spawn(squatter, q);
+	CHECK(qpid > 0 && wait_flag(&q->up, 1, 5 * SEC) && atomic_load(&q->up) == 1,
+	      "the other user's listener");
+	lock_file(path, sizeof(path), name, false);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	CHECK(fd >= 0 && pwrite(fd, id, 24, 16) == 24, "rewrite %s", path);
+	err = ml_client_connect(&c, name, &opts);
+	CHECK(err == -EPROTO, "sent to another user's socket: connect = %s, want %s",
+	      ml_strerror(err), ml_strerror(-EPROTO));
+	/* Put back, it works again. */
+	CHECK(pwrite(fd, sock2 + strlen(XNU_SIM_LOCK_DIR "/memlink."), 24, 16) == 24, "restore");
+	CHECK_RC(ml_client_connect(&c, name, &opts), 0);
+	CHECK(ping(c, d) == 0, "round trip after");
+	ml_chan_close(c);
+	c = NULL;
+	ml_chan_close(d);
+	d = NULL;
+	CHECK(stat(sock2, &st) && errno == ENOENT, "the daemon's close left its socket file");
+	/* gc removes a killed daemon's socket file with its lock file. */
+	atomic_store(&sv->up, 0);
+	pid = start_daemon(sv, name);
+	CHECK(pid > 0 && atomic_load(&sv->up) == 1, "daemon: %s", ml_strerror(atomic_load(&sv->err)));
+	sock_of(name, sock, sizeof(sock));
+	kill_daemon(pid);
+	pid = 0;
+	CHECK_RC(ml_chan_gc(name, ML_BACKEND_DARWIN), 1);
+	CHECK(sock[0] && stat(sock, &st) && errno == ENOENT, "gc left the socket file %s", sock);
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	atomic_store(&q->stop, 1);
+	if (qpid > 0)
+		reap(qpid, 5 * SEC);
+	ml_chan_close(c);
+	ml_chan_close(d);
+	kill_daemon(pid);
+	if (ret)
+		remove_object(name);
 	return ret;
 }
 
@@ -634,6 +790,254 @@ out:
 	return ret;
 }
 
+/* A raw connection to `path`: -1 on failure. */
+static int raw_connect(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (fd < 0 || strlen(path) >= sizeof(a.sun_path)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The daemon's hello, as lib/darwin/dwn.h has it. */
+static void raw_hello(uint8_t h[16])
+{
+	uint32_t magic = 0x4d4c444bu;
+	uint16_t version = 1, kind = 1;
+
+	memset(h, 0, 16);
+	memcpy(h, &magic, 4);
+	memcpy(h + 4, &version, 2);
+	memcpy(h + 6, &kind, 2);
+}
+
+/*
+ * Read until `len` bytes or EOF, within `ms`: the bytes read, and the
+ * descriptors that came (their count in *nfds; the last kept in *keep
+ * if asked, the others closed).
+ */
+static ssize_t raw_read_fd(int fd, void *buf, size_t len, int ms, int *nfds, int *keep)
+{
+	int64_t end = now_ns() + (int64_t)ms * MS;
+	size_t have = 0;
+
+	*nfds = 0;
+	while (have < len && now_ns() < end) {
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(int) * 4)];
+		} u;
+		struct iovec iov = { .iov_base = (char *)buf + have, .iov_len = len - have };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+				    .msg_controllen = sizeof(u.b) };
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		n = recvmsg(fd, &m, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+			for (size_t i = 0; i < (h->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				int got;
+
+				memcpy(&got, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+				if (keep) {
+					if (*keep >= 0)
+						close(*keep);
+					*keep = got;
+				} else {
+					close(got);
+				}
+				(*nfds)++;
+			}
+		have += (size_t)n;
+	}
+	return (ssize_t)have;
+}
+
+static ssize_t raw_read(int fd, void *buf, size_t len, int ms, int *nfds)
+{
+	return raw_read_fd(fd, buf, len, ms, nfds, NULL);
+}
+
+/* Closed by the daemon within `ms` (EOF, nothing more): true. */
+static bool raw_closed(int fd, int ms)
+{
+	char b[64];
+	int n = 0;
+
+	return raw_read(fd, b, sizeof(b), ms, &n) == 0 && n == 0;
+}
+
+/* As uid 1002 on a 0600 channel: the daemon's refusal (its err field), or -1. */
+static int refused_peer(void *arg)
+{
+	const char *path = arg;
+	uint8_t h[16], r[32];
+	gid_t g = 1002;
+	int32_t err;
+	int fd, n;
+
+	if (setgroups(1, &g) || setgid(g) || setuid(1002))
+		return 100;
+	fd = raw_connect(path);
+	raw_hello(h);
+	if (fd < 0 || write(fd, h, sizeof(h)) != (ssize_t)sizeof(h) ||
+	    raw_read(fd, r, sizeof(r), 5000, &n) != (ssize_t)sizeof(r) || n)
+		return 101;
+	memcpy(&err, r + 8, 4);
+	return err == EACCES && raw_closed(fd, 5000) ? 0 : 102;
+}
+
+/*
+ * Peers that break the protocol, against the daemon's service thread:
+ * more silent connections than it keeps waiting, garbage, a hello with a
+ * descriptor, half a hello, a peer joined by hand that keeps its area's
+ * descriptor (it cannot resize the area) and floods knocks, another user
+ * the mode refuses. Each gets what it should (closed, EINVAL, EACCES), and
+ * a client connects and makes round trips throughout.
+ */
+static int t_hostile_peers(void)
+{
+	struct served *sv = shared_map(sizeof(*sv));
+	char name[80], sock[160];
+	uint8_t h[16], r[32], junk[4096];
+	int silent[40], garbage = -1, withfd = -1, half = -1, joined = -1, area = -1, nfds, code;
+	struct stat st;
+	uint64_t size;
+	void *p;
+	ml_chan *c = NULL;
+	pid_t pid = 0, ref;
+	int ret = -1;
+
+	for (unsigned i = 0; i < 40; i++)
+		silent[i] = -1;
+	name_of(name, sizeof(name), "peers");
+	pid = start_daemon(sv, name);
+	CHECK(pid > 0 && atomic_load(&sv->up) == 1, "daemon: %s", ml_strerror(atomic_load(&sv->err)));
+	sock_of(name, sock, sizeof(sock));
+	CHECK(sock[0], "no socket");
+	for (unsigned i = 0; i < 40; i++)
+		silent[i] = raw_connect(sock);
+	/* A newcomer takes the place of the oldest silent one. */
+	CHECK_RC(ml_client_connect(&c, name, &opts), 0);
+	CHECK(ping(c, NULL) == 0, "round trip past 40 silent connections");
+	CHECK(raw_closed(silent[0], 5000), "the oldest silent connection is still open");
+	garbage = raw_connect(sock);
+	memset(junk, 0xa5, 16);
+	CHECK(garbage >= 0 && write(garbage, junk, 16) == 16, "garbage");
+	CHECK(raw_closed(garbage, 5000), "garbage: not closed");
+	withfd = raw_connect(sock);
+	raw_hello(h);
+	{
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(int))];
+		} u = { 0 };
+		struct iovec iov = { .iov_base = h, .iov_len = sizeof(h) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+				    .msg_controllen = sizeof(u.b) };
+		int one = 0;
+
+		u.h.cmsg_level = SOL_SOCKET;
+		u.h.cmsg_type = SCM_RIGHTS;
+		u.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&u.h), &one, sizeof(int));
+		CHECK(withfd >= 0 && sendmsg(withfd, &m, 0) == (ssize_t)sizeof(h), "hello with a descriptor");
+	}
+	CHECK(raw_closed(withfd, 5000), "a hello with a descriptor: not closed without a word");
+	half = raw_connect(sock);
+	CHECK(half >= 0 && write(half, h, 8) == 8, "half a hello");
+	CHECK(raw_closed(half, 6000), "half a hello: not closed after the daemon's wait");
+	/* Joined by hand, then a flood of knocks: the daemon serves on. */
+	joined = raw_connect(sock);
+	CHECK(joined >= 0 && write(joined, h, sizeof(h)) == (ssize_t)sizeof(h), "hello");
+	CHECK(raw_read_fd(joined, r, sizeof(r), 5000, &nfds, &area) == (ssize_t)sizeof(r) &&
+		      nfds == 2 && area >= 0,
+	      "a JOIN reply with the control region and the area: %d descriptors", nfds);
+	/*
+	 * The area's descriptor, kept: xnu sizes an object once, so the
+	 * client can neither shrink it under the daemon (SIGBUS there) nor
+	 * grow it, nor map past its end.
+	 */
+	memcpy(&size, r + 16, 8);
+	CHECK(!fstat(area, &st) && (uint64_t)st.st_size == size && size >= 4096, "area size");
+	CHECK(ftruncate(area, 0) && errno == EINVAL, "the client shrank its area");
+	CHECK(ftruncate(area, (off_t)size * 2) && errno == EINVAL, "the client grew its area");
+	p = mmap(NULL, (size_t)size * 2, PROT_READ | PROT_WRITE, MAP_SHARED, area, 0);
+	CHECK(p == MAP_FAILED && errno == EINVAL, "mapped past the area's end");
+	memset(junk, 'k', sizeof(junk));
+	for (int k = 0; k < 256; k++) {
+		if (write(joined, junk, sizeof(junk)) < 0)
+			break;
+		if (!(k & 15))
+			CHECK(ping(c, NULL) == 0, "round trip during the flood (%d)", k);
+	}
+	CHECK(ping(c, NULL) == 0, "round trip after the flood");
+	/* An onlooker's INSPECT: the control region alone, read-only for good. */
+	{
+		uint16_t kind = 2;
+		int ro = -1, ins = raw_connect(sock);
+
+		memcpy(h + 6, &kind, 2);
+		CHECK(ins >= 0 && write(ins, h, sizeof(h)) == (ssize_t)sizeof(h), "inspect hello");
+		CHECK(raw_read_fd(ins, r, sizeof(r), 5000, &nfds, &ro) == (ssize_t)sizeof(r) &&
+			      nfds == 1 && ro >= 0,
+		      "an INSPECT reply with the control region: %d descriptors", nfds);
+		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0);
+		CHECK(p == MAP_FAILED && errno == EPERM, "the control region mapped for writing");
+		p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, ro, 0);
+		CHECK(p != MAP_FAILED && !mprotect(p, 4096, PROT_READ) &&
+			      mprotect(p, 4096, PROT_READ | PROT_WRITE) && errno == EACCES,
+		      "mprotect made the control region writable");
+		munmap(p, 4096);
+		close(ro);
+		CHECK(raw_closed(ins, 5000), "inspect: not closed after the reply");
+		close(ins);
+		kind = 1;
+		memcpy(h + 6, &kind, 2);
+	}
+	ref = spawn(refused_peer, sock);
+	code = reap(ref, 20 * SEC);
+	CHECK(WIFEXITED(code) && WEXITSTATUS(code) == 0, "another user, mode 0600: exit %d",
+	      WIFEXITED(code) ? WEXITSTATUS(code) : -1);
+	CHECK(ping(c, NULL) == 0, "round trip at the end");
+	ret = 0;
+out:
+	for (unsigned i = 0; i < 40; i++)
+		if (silent[i] >= 0)
+			close(silent[i]);
+	if (garbage >= 0)
+		close(garbage);
+	if (withfd >= 0)
+		close(withfd);
+	if (half >= 0)
+		close(half);
+	if (joined >= 0)
+		close(joined);
+	if (area >= 0)
+		close(area);
+	ml_chan_close(c);
+	atomic_store(&sv->stop, 1);
+	if (pid > 0 && !reap_ok(pid, "daemon", 5 * SEC))
+		ret = -1;
+	if (ret)
+		remove_object(name);
+	return ret;
+}
+
 static const struct pt_test tests[] = {
 	{ "xnu_shm_as_simulated", t_sim },
 	{ "mode_without_umask", t_mode },
@@ -643,6 +1047,8 @@ static const struct pt_test tests[] = {
 	{ "live_lock_never_with_dead_region", t_dead_region },
 	{ "one_descriptor_per_lock_file", t_one_descriptor },
 	{ "close_leaves_a_newer_daemon_be", t_close_leaves_newer },
+	{ "socket_rendezvous", t_socket },
+	{ "hostile_peers", t_hostile_peers },
 };
 
 int main(int argc, char **argv)
