@@ -848,15 +848,18 @@ static int find_name(const char *name, void *arg)
 
 /* ---- security: the mode as DACLs ------------------------------------------ */
 
-enum obj_kind { K_MAP, K_EVENT, K_MUTEX };
+/* K_CTL: the control region, a mapping no mode lets a peer write. */
+enum obj_kind { K_MAP, K_EVENT, K_MUTEX, K_CTL };
 
 /* What a mode bit grants, by kind (read, write), and an owner's all (sec.c). */
-static const DWORD kind_rw[3][2] = {
+static const DWORD kind_rw[4][2] = {
 	[K_MAP] = { SECTION_QUERY | SECTION_MAP_READ, SECTION_MAP_WRITE },
 	[K_EVENT] = { SYNCHRONIZE, EVENT_MODIFY_STATE },
 	[K_MUTEX] = { SYNCHRONIZE, MUTEX_MODIFY_STATE },
+	[K_CTL] = { SECTION_QUERY | SECTION_MAP_READ, 0 },
 };
-static const DWORD kind_all[3] = { SECTION_ALL_ACCESS, EVENT_ALL_ACCESS, MUTEX_ALL_ACCESS };
+static const DWORD kind_all[4] = { SECTION_ALL_ACCESS, EVENT_ALL_ACCESS, MUTEX_ALL_ACCESS,
+				   SECTION_ALL_ACCESS };
 
 static DWORD bits_mask(enum obj_kind k, unsigned bits)
 {
@@ -901,7 +904,7 @@ static HANDLE open_sec(enum obj_kind k, const wchar_t *name)
 {
 	DWORD a = READ_CONTROL;
 
-	return k == K_MAP ? OpenFileMappingW(a, FALSE, name) :
+	return k == K_MAP || k == K_CTL ? OpenFileMappingW(a, FALSE, name) :
 	       k == K_EVENT ? OpenEventW(a, FALSE, name) : OpenMutexW(a, FALSE, name);
 }
 
@@ -1019,9 +1022,10 @@ out:
 }
 
 /*
- * Every kind of object a daemon makes carries the mode's DACL, read back
- * with GetSecurityInfo: 0600 admits only its owner, 0660 adds the token's
- * primary group, 0666 Authenticated Users, 0640 read rights only. (Wine
+ * Every object a daemon shares carries the mode's DACL, read back with
+ * GetSecurityInfo: 0600 admits only its owner, 0660 adds the token's
+ * primary group, 0666 Authenticated Users, 0640 read rights only; the
+ * control region grants them reading only, whatever the mode. (Wine
  * keeps and returns the descriptors; whether it enforces them between
  * users, sessions and integrity levels it cannot show: it has one user.)
  */
@@ -1049,19 +1053,15 @@ static void test_dacl(void)
 		CHECK(!check_sd(K_MAP, base, mode, why, sizeof(why)), "%s", why);
 		swprintf(obj, 200, L"%ls:lock", base);
 		CHECK(!check_sd(K_MUTEX, obj, mode, why, sizeof(why)), "%s", why);
+		/* The control region: read-only to the group and others. */
 		swprintf(obj, 200, L"%ls:%ld", base, gen);
-		CHECK(!check_sd(K_MAP, obj, mode, why, sizeof(why)), "%s", why);
-		/* The daemon's bell and a client slot's, never used yet. */
-		for (unsigned b = 0; b <= 2; b += 2) {
-			swprintf(obj, 200, L"%ls:%ld:bell%u", base, gen, b);
-			CHECK(!check_sd(K_EVENT, obj, mode, why, sizeof(why)), "%s", why);
-			swprintf(obj, 200, L"%ls:%ld:hold%u", base, gen, b);
-			CHECK(!check_sd(K_MUTEX, obj, mode, why, sizeof(why)), "%s", why);
-			swprintf(obj, 200, L"%ls:%ld:probe%u", base, gen, b);
-			CHECK(!check_sd(K_MUTEX, obj, mode, why, sizeof(why)), "%s", why);
-			checked += 3;
-		}
-		checked += 3;
+		CHECK(!check_sd(K_CTL, obj, mode, why, sizeof(why)), "%s", why);
+		/* The daemon's liveness; clients' objects are theirs (check_peer_sd). */
+		swprintf(obj, 200, L"%ls:%ld:hold0", base, gen);
+		CHECK(!check_sd(K_MUTEX, obj, mode, why, sizeof(why)), "%s", why);
+		swprintf(obj, 200, L"%ls:%ld:probe0", base, gen);
+		CHECK(!check_sd(K_MUTEX, obj, mode, why, sizeof(why)), "%s", why);
+		checked += 5;
 		ml_chan_close(d);
 		d = NULL;
 	}
@@ -1077,7 +1077,7 @@ static int drop_owner_ace(enum obj_kind k, const wchar_t *name)
 {
 	TOKEN_USER *user = token_info(TokenUser);
 	DWORD a = READ_CONTROL | WRITE_DAC, e;
-	HANDLE h = k == K_MAP ? OpenFileMappingW(a, FALSE, name) :
+	HANDLE h = k == K_MAP || k == K_CTL ? OpenFileMappingW(a, FALSE, name) :
 		   k == K_EVENT ? OpenEventW(a, FALSE, name) : OpenMutexW(a, FALSE, name);
 	PSECURITY_DESCRIPTOR sd = NULL;
 	PACL dacl = NULL, left = NULL;
@@ -1147,14 +1147,26 @@ static void test_dacl_enforced(void)
 		CHECK(!drop_owner_ace(K_MAP, base), "%ls", base);
 		swprintf(obj, 200, L"%ls:%ld", base, gen);
 		CHECK(!drop_owner_ace(K_MAP, obj), "%ls", obj);
-		for (unsigned b = 0; b <= ML_CHAN_MAX_CLIENTS; b++) {
-			static const enum obj_kind kinds[] = { K_EVENT, K_MUTEX, K_MUTEX };
-			static const wchar_t *const what[] = { L"bell", L"hold", L"probe" };
+		/*
+		 * The daemon's liveness. A client's own objects are made for it
+		 * when it connects, for the daemon's user and its own (which
+		 * is ours here: wine has one user).
+		 */
+		for (int k = 0; k < 2; k++) {
+			swprintf(obj, 200, L"%ls:%ld:%ls0", base, gen, k ? L"probe" : L"hold");
+			CHECK(!drop_owner_ace(K_MUTEX, obj), "%ls", obj);
+		}
+		swprintf(obj, 200, L"%ls:%ld", base, gen);
+		{
+			/* The peer's ACE never lets it write the control region. */
+			HANDLE w = OpenFileMappingW(FILE_MAP_WRITE, FALSE, obj);
+			DWORD e = GetLastError();
 
-			for (int k = 0; k < 3; k++) {
-				swprintf(obj, 200, L"%ls:%ld:%ls%u", base, gen, what[k], b);
-				CHECK(!drop_owner_ace(kinds[k], obj), "%ls", obj);
-			}
+			if (w)
+				CloseHandle(w);
+			CHECK(!w && e == ERROR_ACCESS_DENIED,
+			      "mode %o, a peer's ACE only: the control region opened for writing (%lu)",
+			      cases[i].mode, w ? 0ul : (unsigned long)e);
 		}
 		err = ml_client_connect(&c, name, NULL);
 		CHECK(err == cases[i].want, "mode %o, a peer's ACE only: connect %d (%s), want %d",
@@ -1184,7 +1196,7 @@ static void test_dacl_enforced(void)
 		d = NULL;
 	}
 	printf("    a peer admitted by the group's or other's ACE alone talks (0660, 0666, 0606); "
-	       "0640, 0600 refuse it\n");
+	       "0640, 0600 refuse it; none opens the control region for writing\n");
 out:
 	free(st);
 	ml_chan_close(c);
@@ -1374,6 +1386,102 @@ out:
 }
 
 #ifdef ML_WIN_STATIC
+/*
+ * A client's own objects (lib/win/win.c): its area and its two bells,
+ * named by the token its connection alone carried, each owned by the
+ * daemon's user with a protected DACL of that user and the client's user
+ * (one ACE here: wine has one user) and no label unless above medium;
+ * the client holds its bell with SYNCHRONIZE | EVENT_MODIFY_STATE and the
+ * daemon's with EVENT_MODIFY_STATE only, so it cannot wait on it; another
+ * connection's token is another.
+ */
+static void test_peer_objects(void)
+{
+	ml_chan *d = NULL, *c = NULL, *c2 = NULL;
+	struct ml_chan_opts o = { .size = sizeof(o), .max_clients = 2, .ring_size = 4096,
+				  .max_msg = 64 };
+	struct ml__shm *s;
+	struct ml__win *st;
+	char name[64];
+	int err;
+
+	chan_name(name, sizeof(name), "peerobj");
+	err = ml_daemon_create(&d, name, &o);
+	CHECK(err == 0, "create: %s", ml_strerror(err));
+	err = ml_client_connect(&c, name, NULL);
+	CHECK(err == 0, "connect: %s", ml_strerror(err));
+	err = ml_client_connect(&c2, name, NULL);
+	CHECK(err == 0, "connect 2: %s", ml_strerror(err));
+	s = (struct ml__shm *)c;
+	st = s->win;
+	CHECK(strcmp(st->status.token, ((struct ml__shm *)c2)->win->status.token),
+	      "two connections, one token");
+	{
+		static const wchar_t *const what[] = { L"area", L"cb", L"db" };
+		TOKEN_USER *user = token_info(TokenUser);
+		wchar_t obj[200];
+
+		CHECK(user, "token");
+		for (int k = 0; k < 3; k++) {
+			PSID owner = NULL;
+			PACL dacl = NULL;
+			PSECURITY_DESCRIPTOR sd = NULL;
+			ACCESS_ALLOWED_ACE *a = NULL;
+			HANDLE h;
+			DWORD e;
+			bool ok;
+
+			swprintf(obj, 200, L"%ls:%ls.%hs", st->region, what[k], st->status.token);
+			h = k ? OpenEventW(READ_CONTROL, FALSE, obj) :
+				OpenFileMappingW(READ_CONTROL, FALSE, obj);
+			CHECK(h, "open %ls: %lu", obj, GetLastError());
+			e = GetSecurityInfo(h, SE_KERNEL_OBJECT,
+					    OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+					    &owner, NULL, &dacl, NULL, &sd);
+			ok = !e && owner && EqualSid(owner, user->User.Sid) && dacl &&
+			     dacl->AceCount == 1 && GetAce(dacl, 0, (void **)&a) &&
+			     EqualSid(&a->SidStart, user->User.Sid);
+			if (sd)
+				LocalFree(sd);
+			CloseHandle(h);
+			CHECK(ok, "%ls: not the daemon's user's alone", obj);
+		}
+		free(user);
+	}
+	{
+		/* What the client holds: the rights it uses, no more. */
+		typedef LONG(NTAPI * qo_fn)(HANDLE, int, void *, ULONG, ULONG *);
+		qo_fn qo = (qo_fn)(void (*)(void))GetProcAddress(GetModuleHandleW(L"ntdll.dll"),
+								  "NtQueryObject");
+		struct {
+			ULONG attr;
+			ACCESS_MASK granted;
+			ULONG rest[20];
+		} info;
+		ULONG n;
+
+		CHECK(qo, "NtQueryObject");
+		CHECK(!qo(st->cbell[st->own], 0, &info, sizeof(info), &n) &&
+		      info.granted == (SYNCHRONIZE | EVENT_MODIFY_STATE),
+		      "the client's bell: rights %#lx", (unsigned long)info.granted);
+		CHECK(!qo(st->dbell[0], 0, &info, sizeof(info), &n) &&
+		      info.granted == EVENT_MODIFY_STATE,
+		      "the daemon's bell: rights %#lx, want EVENT_MODIFY_STATE only",
+		      (unsigned long)info.granted);
+		CHECK(WaitForSingleObject(st->dbell[0], 0) == WAIT_FAILED &&
+		      GetLastError() == ERROR_ACCESS_DENIED,
+		      "the client could wait on the daemon's bell");
+	}
+	printf("    a client's area and bells: the daemon's user's and the client's only; "
+	       "the daemon's bell can be rung, not waited on\n");
+out:
+	ml_chan_close(c2);
+	ml_chan_close(c);
+	ml_chan_close(d);
+}
+#endif
+
+#ifdef ML_WIN_STATIC
 struct prober {
 	struct ml__shm s;
 	volatile LONG stop, probes, alive, errors;
@@ -1404,7 +1512,8 @@ static DWORD WINAPI probe_main(void *arg)
  * their probe). With nobody holding it, not one probe says "alive"; then
  * 100 connects, each to the slot just freed, all succeed (before the
  * probe lock, a connect that met a probe found the slot taken:
- * -ECONNREFUSED).
+ * -ECONNREFUSED). Since clients' slots are their pipe connections, an
+ * onlooker's probe of one reads what the daemon said when it looked.
  */
 static void test_probe_connect(void)
 {
@@ -1423,6 +1532,8 @@ static void test_probe_connect(void)
 	while (ml_chan_connected(d))
 		;
 	p->s.be = &ml__backend_win;
+	/* An onlooker: a backend open() that is not one asks for a slot. */
+	p->s.inspect = true;
 	snprintf(p->s.name, sizeof(p->s.name), "%s", name);
 	p->s.fd = -1;
 	for (unsigned i = 0; i < ML__BELLS; i++)
@@ -1754,6 +1865,9 @@ static const struct test tests[] = {
 	{ "ML_CHAN_GLOBAL: the Global\\ namespace", test_global },
 	{ "naps shorter than a tick stay short", test_naps },
 	{ "probes never see a dead daemon alive", test_probe_dead },
+#ifdef ML_WIN_STATIC
+	{ "a client's own objects: its DACL, its rights", test_peer_objects },
+#endif
 #ifdef ML_WIN_STATIC
 	{ "probes never fail a connect, never see a free slot held", test_probe_connect },
 #endif
