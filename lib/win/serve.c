@@ -22,7 +22,12 @@
 #include <string.h>
 #include <wchar.h>
 
-enum { C_NONE, C_LISTEN, C_HELLO, C_PEER };
+/*
+ * An instance's state: none, listening, waiting for a hello, answered
+ * and waiting for the peer to go (a disconnect would discard the answer
+ * unread), or a client's connection (peer[]).
+ */
+enum { C_NONE, C_LISTEN, C_HELLO, C_BYE, C_PEER };
 
 #define REPLY_MS 1000
 
@@ -45,12 +50,17 @@ static HANDLE pipe_new(struct ml__win *st, bool first)
 	return h == INVALID_HANDLE_VALUE ? NULL : h;
 }
 
-/* Stop what a connection's overlapped I/O was doing, and wait till it has. */
+/*
+ * Stop what a connection's overlapped I/O was doing, and wait till it has.
+ * Only where some is pending: a call that failed at once may leave the
+ * OVERLAPPED looking pending (wine does), and the wait would never end.
+ */
 static void conn_cancel(struct ml__win_conn *c)
 {
 	DWORD n;
 
-	if ((c->state == C_LISTEN && !c->connected) || c->state == C_HELLO || c->state == C_PEER) {
+	if ((c->state == C_LISTEN && !c->connected) || c->state == C_HELLO || c->state == C_BYE ||
+	    c->state == C_PEER) {
 		CancelIoEx(c->pipe, &c->ov);
 		GetOverlappedResult(c->pipe, &c->ov, &n, TRUE);
 	}
@@ -120,13 +130,30 @@ static void reply(struct ml__win_conn *c, const struct ml__ww_reply *r)
 	CloseHandle(ov.hEvent);
 }
 
-static void refuse(struct ml__win_conn *c, const struct ml__ww_hello *h, int err)
+/*
+ * Answered: wait for the peer to read and go (a read that ends when it
+ * closes), at most ML__WW_HELLO_MS, then listen again.
+ */
+static void bye(struct ml__win *st, struct ml__win_conn *c, uint64_t now)
+{
+	c->state = C_BYE;
+	c->since_ns = now;
+	if (!conn_read(c, 1)) {
+		c->state = C_NONE; /* nothing pending to cancel */
+		conn_reset(st, c);
+	}
+}
+
+static void refuse(struct ml__win *st, struct ml__win_conn *c, const struct ml__ww_hello *h,
+		   int err)
 {
 	struct ml__ww_reply r = {
 		.magic = ML__WW_MAGIC, .version = ML__WW_VERSION, .kind = h->kind, .err = err,
 	};
 
+	c->state = C_NONE; /* no I/O pending */
 	reply(c, &r);
+	bye(st, c, ml__now_ns());
 }
 
 /*
@@ -210,8 +237,7 @@ static void join(struct ml__shm *s, struct ml__win_conn *c, const struct ml__ww_
 
 	st->claim_sid = client_sid(c);
 	if (!st->claim_sid) {
-		refuse(c, h, EACCES);
-		conn_reset(st, c);
+		refuse(st, c, h, EACCES);
 		return;
 	}
 	reap_peers(s);
@@ -219,8 +245,7 @@ static void join(struct ml__shm *s, struct ml__win_conn *c, const struct ml__ww_
 	free(st->claim_sid);
 	st->claim_sid = NULL;
 	if (bell < 0) {
-		refuse(c, h, -bell);
-		conn_reset(st, c);
+		refuse(st, c, h, -bell);
 		return;
 	}
 	/* The daemon looks at the new slot, and then for its client. */
@@ -257,6 +282,10 @@ static void pending(struct ml__shm *s, struct ml__win_conn *c, uint64_t now)
 	BOOL ok = c->state == C_LISTEN && c->connected ? TRUE :
 			GetOverlappedResult(c->pipe, &c->ov, &n, FALSE);
 
+	if (c->state == C_BYE) {
+		conn_reset(st, c); /* gone, or it spoke: either way, done */
+		return;
+	}
 	if (c->state == C_LISTEN) {
 		if (!ok && GetLastError() != ERROR_PIPE_CONNECTED) {
 			conn_reset(st, c);
@@ -265,25 +294,25 @@ static void pending(struct ml__shm *s, struct ml__win_conn *c, uint64_t now)
 		c->pid = GetNamedPipeClientProcessId(c->pipe, &pid) ? (uint32_t)pid : 0;
 		c->since_ns = now;
 		c->state = C_HELLO;
-		if (!conn_read(c, sizeof(c->in)))
+		if (!conn_read(c, sizeof(c->in))) {
+			c->state = C_NONE; /* nothing pending to cancel */
 			conn_reset(st, c);
+		}
 		return;
 	}
 	/* Too long (ERROR_MORE_DATA), too short, or not a hello of ours. */
 	if (!ok || n != sizeof(*h) || h->magic != ML__WW_MAGIC || h->version != ML__WW_VERSION ||
 	    h->flags || h->pad || (h->kind != ML__WW_JOIN && h->kind != ML__WW_INSPECT)) {
 		if (ok && n >= 8 && h->magic == ML__WW_MAGIC)
-			refuse(c, h, EPROTO);
-		conn_reset(st, c);
+			refuse(st, c, h, EPROTO);
+		else
+			conn_reset(st, c);
 		return;
 	}
 	c->state = C_NONE; /* no I/O pending */
 	if (h->kind == ML__WW_INSPECT) {
 		inspect(s, c, h);
-		c->state = C_NONE;
-		if (c->pipe)
-			DisconnectNamedPipe(c->pipe);
-		conn_listen(st, c);
+		bye(st, c, now);
 		return;
 	}
 	join(s, c, h);
@@ -324,8 +353,8 @@ static DWORD WINAPI serve_main(void *arg)
 
 			if (c->state == C_NONE)
 				conn_listen(st, c);
-			if (c->state == C_HELLO) {
-				/* Silent too long: let go (its hello would have set the event). */
+			if (c->state == C_HELLO || c->state == C_BYE) {
+				/* Silent (or not gone) too long: let go (news would have set the event). */
 				if (now - c->since_ns >= limit &&
 				    WaitForSingleObject(c->ev, 0) != WAIT_OBJECT_0) {
 					conn_reset(st, c);

@@ -1203,6 +1203,204 @@ out:
 	ml_chan_close(d);
 }
 
+/* ---- the daemon's pipe, from a hostile peer ------------------------------ */
+
+/* The pipe a channel's daemon serves, as its pointer mapping names it. */
+static bool pipe_of(const char *chan, wchar_t *out, size_t n)
+{
+	wchar_t name[160];
+	HANDLE h;
+	char *p;
+	bool ok = false;
+
+	swprintf(name, 160, L"Local\\memlink.%hs", chan);
+	h = OpenFileMappingW(FILE_MAP_READ, FALSE, name);
+	p = h ? MapViewOfFile(h, FILE_MAP_READ, 0, 0, 4096) : NULL;
+	if (p) {
+		/* After the generation (4 bytes), a pad (4) and the size (8). */
+		ok = strnlen(p + 16, 40) == 32;
+		if (ok)
+			swprintf(out, n, L"\\\\.\\pipe\\memlink.%.32hs", p + 16);
+		UnmapViewOfFile(p);
+	}
+	if (h)
+		CloseHandle(h);
+	return ok;
+}
+
+/* A raw connection to the pipe, in message mode; NULL on failure. */
+static HANDLE raw_dial(const wchar_t *pipe)
+{
+	DWORD mode = PIPE_READMODE_MESSAGE;
+
+	for (int i = 0; i < 500; i++) {
+		HANDLE h = CreateFileW(pipe, GENERIC_READ | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES,
+				       0, NULL, OPEN_EXISTING, 0, NULL);
+
+		if (h != INVALID_HANDLE_VALUE) {
+			SetNamedPipeHandleState(h, &mode, NULL, NULL);
+			return h;
+		}
+		if (GetLastError() != ERROR_PIPE_BUSY)
+			return NULL;
+		Sleep(10);
+	}
+	return NULL;
+}
+
+/*
+ * What the daemon does with a raw connection within ms: 1 it dropped it
+ * (broken), 0 it still holds it, silent; > 1: that many bytes arrived.
+ */
+static int raw_fate(HANDLE h, DWORD ms)
+{
+	for (DWORD t = 0;; t += 10) {
+		DWORD avail = 0;
+
+		if (!PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL))
+			return 1;
+		if (avail)
+			return (int)avail + 1;
+		if (t >= ms)
+			return 0;
+		Sleep(10);
+	}
+}
+
+/*
+ * Peers that break the protocol lose their connection and hurt nobody:
+ * garbage is dropped at once, an overlong hello and one of another
+ * version get EPROTO (kept until they go, not to lose it unread), eight peers that say nothing (every listening
+ * instance) are dropped after the hello timeout while a real client that
+ * waits for an instance still connects, and a joined peer that speaks
+ * after its reply is dropped and its slot freed (both slots serve real
+ * clients then).
+ */
+static void test_pipe_hostile(void)
+{
+	struct ml_chan_opts o = { .size = sizeof(o), .max_clients = 2, .ring_size = 4096,
+				  .max_msg = 64 };
+	struct ml__ww_hello_raw {
+		uint32_t magic;
+		uint16_t version, kind;
+		uint32_t flags, pad;
+	} hello = { 0x4d4c5750u, 1, 1, 0, 0 };
+	ml_chan *d = NULL, *c = NULL, *c2 = NULL;
+	HANDLE raw[8] = { 0 }, h = NULL;
+	wchar_t pipe[200];
+	char name[64], big[100] = { 0 }, buf[512];
+	DWORD n;
+	int err, dropped = 0;
+
+	chan_name(name, sizeof(name), "pipe-hostile");
+	err = ml_daemon_create(&d, name, &o);
+	CHECK(err == 0, "create: %s", ml_strerror(err));
+	CHECK(pipe_of(name, pipe, 200), "no pipe in the pointer mapping");
+	/* Garbage: dropped without a word. */
+	h = raw_dial(pipe);
+	CHECK(h && WriteFile(h, "xyz", 3, &n, NULL), "garbage: %lu", GetLastError());
+	CHECK(raw_fate(h, 5000) == 1, "garbage: not dropped");
+	CloseHandle(h);
+	h = NULL;
+	/* A hello one byte too long, one of another version: EPROTO, then dropped. */
+	for (int k = 0; k < 2; k++) {
+		DWORD len = sizeof(hello) + (k ? 0 : 1);
+
+		hello.version = k ? 99 : 1;
+		memcpy(big, &hello, sizeof(hello));
+		h = raw_dial(pipe);
+		CHECK(h && WriteFile(h, big, len, &n, NULL), "bad hello %d: %lu", k, GetLastError());
+		CHECK(raw_fate(h, 5000) > 1 && ReadFile(h, buf, sizeof(buf), &n, NULL) && n >= 12 &&
+		      *(int32_t *)(buf + 8) == EPROTO, "bad hello %d: no EPROTO reply", k);
+		/* Not gone: the daemon lets go after its timeout all the same. */
+		CHECK(raw_fate(h, 10000) == 1, "bad hello %d: never dropped", k);
+		CloseHandle(h);
+		h = NULL;
+	}
+	hello.version = 1;
+	/* Every instance held by a silent peer: a client still gets in. */
+	for (int i = 0; i < 8; i++) {
+		raw[i] = raw_dial(pipe);
+		CHECK(raw[i], "silent peer %d: %lu", i, GetLastError());
+	}
+	err = ml_client_connect(&c, name, NULL);
+	CHECK(err == 0, "connect past 8 silent peers: %s", ml_strerror(err));
+	for (int i = 0; i < 8; i++)
+		dropped += raw_fate(raw[i], 5000) == 1;
+	CHECK(dropped == 8, "%d of 8 silent peers dropped", dropped);
+	ml_chan_close(c);
+	c = NULL;
+	/* Joined, then speaking: dropped, and its slot goes to others. */
+	h = raw_dial(pipe);
+	CHECK(h && WriteFile(h, &hello, sizeof(hello), &n, NULL), "join: %lu", GetLastError());
+	CHECK(raw_fate(h, 5000) > 1 && ReadFile(h, buf, sizeof(buf), &n, NULL) && n > 16 &&
+	      *(int32_t *)(buf + 8) == 0, "join: no slot");
+	CHECK(WriteFile(h, "!", 1, &n, NULL), "speak: %lu", GetLastError());
+	CHECK(raw_fate(h, 5000) == 1, "a joined peer that spoke: not dropped");
+	for (int64_t end = now_ns() + 10 * SEC; now_ns() < end;) {
+		ml_chan_wait(d, 20 * 1000000);
+		err = ml_client_connect(&c, name, NULL);
+		if (err != -ECONNREFUSED)
+			break;
+	}
+	CHECK(err == 0, "connect: %s", ml_strerror(err));
+	err = ml_client_connect(&c2, name, NULL);
+	CHECK(err == 0, "both slots free again: %s", ml_strerror(err));
+	printf("    garbage, 8 silent peers, a joined peer that spoke: dropped; an overlong "
+	       "hello, another version: EPROTO; clients served\n");
+out:
+	for (int i = 0; i < 8; i++)
+		if (raw[i])
+			CloseHandle(raw[i]);
+	if (h)
+		CloseHandle(h);
+	ml_chan_close(c2);
+	ml_chan_close(c);
+	ml_chan_close(d);
+}
+
+/*
+ * The daemon's HANDLE (ml_chan_fd): signalled by any client's send, once
+ * armed, though each client rings a daemon bell of its own.
+ */
+static void test_daemon_handle(void)
+{
+	struct ml_chan_opts o = { .size = sizeof(o), .max_clients = 3, .ring_size = 4096,
+				  .max_msg = 64 };
+	ml_chan *d = NULL, *c[3] = { 0 };
+	char name[64], b[8];
+	int fd, err, got = 0;
+
+	chan_name(name, sizeof(name), "dhandle");
+	err = ml_daemon_create(&d, name, &o);
+	CHECK(err == 0, "create: %s", ml_strerror(err));
+	fd = ml_chan_fd(d);
+	CHECK(fd >= 0, "ml_chan_fd: %s", ml_strerror(fd));
+	for (int i = 0; i < 3; i++) {
+		err = ml_client_connect(&c[i], name, NULL);
+		CHECK(err == 0, "connect %d: %s", i, ml_strerror(err));
+	}
+	for (int i = 0; i < 3; i++) {
+		/* Drain what is there (arrivals), then one send: the HANDLE wakes. */
+		while (ml_chan_recv(d, NULL, NULL, b, sizeof(b)) >= 0)
+			got++;
+		CHECK(ml_chan_send(c[i], ML_PRIO_HIGH, "x", 1) == 0, "send %d", i);
+		CHECK(WaitForSingleObject((HANDLE)(intptr_t)fd, 5000) == WAIT_OBJECT_0,
+		      "client %d's send did not signal the daemon's HANDLE", i);
+		for (int64_t end = now_ns() + 5 * SEC; now_ns() < end;)
+			if (ml_chan_recv(d, NULL, NULL, b, sizeof(b)) == 1) {
+				got++;
+				break;
+			}
+	}
+	CHECK(got == 3, "%d of 3 messages", got);
+	printf("    the daemon's HANDLE woke for each of 3 clients' sends\n");
+out:
+	for (int i = 0; i < 3; i++)
+		ml_chan_close(c[i]);
+	ml_chan_close(d);
+}
+
 /*
  * The namespace: a Global\ channel is found with ML_CHAN_GLOBAL only, and
  * a Local\ one of the same name is another channel.
@@ -1863,6 +2061,8 @@ static const struct test tests[] = {
 	{ "mode: every object's DACL (GetSecurityInfo)", test_dacl },
 	{ "mode: a peer's ACE alone suffices, a refusal holds", test_dacl_enforced },
 	{ "ML_CHAN_GLOBAL: the Global\\ namespace", test_global },
+	{ "the daemon's pipe: hostile peers dropped, clients served", test_pipe_hostile },
+	{ "ml_chan_fd: the daemon's HANDLE hears every client", test_daemon_handle },
 	{ "naps shorter than a tick stay short", test_naps },
 	{ "probes never see a dead daemon alive", test_probe_dead },
 #ifdef ML_WIN_STATIC
