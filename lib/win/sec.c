@@ -18,8 +18,8 @@
  *        may include
  * Each r bit grants what a peer reads with, each w bit what it writes
  * with (a client needs both: it writes its requests and rings the
- * daemon); x is ignored. The control region is read-only to everyone but
- * its owner, whatever the mode; each client's own objects (its area and
+ * daemon); x is ignored. The control region and the pointer mapping are
+ * read-only to everyone but their owner, whatever the mode; each client's own objects (its area and
  * doorbells) get a DACL of their own, for the daemon's user and that
  * client's only (ml__win_sa_peer). The ACEs only allow, and Windows grants the
  * union of the ACEs that match a token, so a group or other bit also

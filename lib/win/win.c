@@ -14,7 +14,8 @@
  *
  *   memlink.NAME           a 4 KiB "pointer" mapping: which generation
  *                          of the channel is current, its control
- *                          region's size, and its daemon's pipe
+ *                          region's size, and its daemon's pipe; like
+ *                          the control region, only the daemon writes it
  *   memlink.NAME:lock      mutex: held by the live daemon of NAME
  *   memlink.NAME:G         the control region, generation G: the daemon
  *                          maps it read-write, everyone else read-only
@@ -661,7 +662,8 @@ static int win_create(struct ml__shm *s, size_t len, unsigned mode)
 		goto fail;
 	}
 
-	st->ptr_map = CreateFileMappingW(INVALID_HANDLE_VALUE, &sa.sa[ML__WIN_MAP], PAGE_READWRITE,
+	/* Read-only to others too: it names the daemon's pipe, which nobody may redirect. */
+	st->ptr_map = CreateFileMappingW(INVALID_HANDLE_VALUE, &sa.sa[ML__WIN_CTL], PAGE_READWRITE,
 					 0, PTR_SIZE, st->chan);
 	if (!st->ptr_map)
 		goto fail_os;

@@ -1050,7 +1050,8 @@ static void test_dacl(void)
 		gen = chan_gen(name);
 		CHECK(gen >= 0, "no generation for %s", name);
 		swprintf(base, 160, L"Local\\memlink.%hs", name);
-		CHECK(!check_sd(K_MAP, base, mode, why, sizeof(why)), "%s", why);
+		/* The pointer, like the control region: read-only to the group and others. */
+		CHECK(!check_sd(K_CTL, base, mode, why, sizeof(why)), "%s", why);
 		swprintf(obj, 200, L"%ls:lock", base);
 		CHECK(!check_sd(K_MUTEX, obj, mode, why, sizeof(why)), "%s", why);
 		/* The control region: read-only to the group and others. */
@@ -1157,16 +1158,16 @@ static void test_dacl_enforced(void)
 			CHECK(!drop_owner_ace(K_MUTEX, obj), "%ls", obj);
 		}
 		swprintf(obj, 200, L"%ls:%ld", base, gen);
-		{
-			/* The peer's ACE never lets it write the control region. */
-			HANDLE w = OpenFileMappingW(FILE_MAP_WRITE, FALSE, obj);
+		for (int k = 0; k < 2; k++) {
+			/* The peer's ACE never lets it write the control region, or the pointer. */
+			HANDLE w = OpenFileMappingW(FILE_MAP_WRITE, FALSE, k ? base : obj);
 			DWORD e = GetLastError();
 
 			if (w)
 				CloseHandle(w);
 			CHECK(!w && e == ERROR_ACCESS_DENIED,
-			      "mode %o, a peer's ACE only: the control region opened for writing (%lu)",
-			      cases[i].mode, w ? 0ul : (unsigned long)e);
+			      "mode %o, a peer's ACE only: %ls opened for writing (%lu)", cases[i].mode,
+			      k ? base : obj, w ? 0ul : (unsigned long)e);
 		}
 		err = ml_client_connect(&c, name, NULL);
 		CHECK(err == cases[i].want, "mode %o, a peer's ACE only: connect %d (%s), want %d",
@@ -1196,7 +1197,7 @@ static void test_dacl_enforced(void)
 		d = NULL;
 	}
 	printf("    a peer admitted by the group's or other's ACE alone talks (0660, 0666, 0606); "
-	       "0640, 0600 refuse it; none opens the control region for writing\n");
+	       "0640, 0600 refuse it; none opens the control region or the pointer for writing\n");
 out:
 	free(st);
 	ml_chan_close(c);
