@@ -353,6 +353,9 @@ static DWORD WINAPI serve_main(void *arg)
 
 			if (c->state == C_NONE)
 				conn_listen(st, c);
+			/* Still none (out of resources): try again soon. */
+			if (c->state == C_NONE && now + 100000000 < next)
+				next = now + 100000000;
 			if (c->state == C_HELLO || c->state == C_BYE) {
 				/* Silent (or not gone) too long: let go (news would have set the event). */
 				if (now - c->since_ns >= limit &&
@@ -372,20 +375,28 @@ static DWORD WINAPI serve_main(void *arg)
 				h[n] = st->peer[b].ev;
 				who[n++] = &st->peer[b];
 			}
-		/* No instance at all (out of resources): try again soon. */
-		ms = next == UINT64_MAX ? (n > 1 ? INFINITE : 100) :
+		ms = next == UINT64_MAX ? INFINITE :
 		     next <= now ? 0 : (DWORD)((next - now) / 1000000 + 1);
 		r = WaitForMultipleObjects(n, h, FALSE, ms);
 		if (r == WAIT_OBJECT_0)
 			break;
-		if (r > WAIT_OBJECT_0 && r < WAIT_OBJECT_0 + n) {
-			struct ml__win_conn *c = who[r - WAIT_OBJECT_0];
+		/*
+		 * The first signalled, and every other one after it: a peer
+		 * that keeps connecting must not keep us from a client's
+		 * death notice further down the list.
+		 */
+		for (DWORD k = r - WAIT_OBJECT_0; r > WAIT_OBJECT_0 && k < n; k++) {
+			struct ml__win_conn *c = who[k];
+			bool peer = c >= st->peer && c < st->peer + ML__BELLS;
 
-			if (c->state == C_PEER)
+			if (k != r - WAIT_OBJECT_0 && WaitForSingleObject(h[k], 0) != WAIT_OBJECT_0)
+				continue;
+			if (peer && c->state == C_PEER)
 				drop_peer(s, (unsigned)(c - st->peer));
-			else
+			else if (!peer && c->state != C_NONE)
 				pending(s, c, ml__now_ns());
-		} else if (r == WAIT_FAILED) {
+		}
+		if (r == WAIT_FAILED) {
 			Sleep(10);
 		}
 	}
