@@ -91,7 +91,13 @@
  * SetEvent()s it, the waiter waits on it with the timeout (after chan.c
  * has set its sleeping flag and looked again). A wake that comes before
  * the wait leaves the event signalled, so it is never lost; a stale
- * signal only gives one early return, which callers tolerate.
+ * signal only gives one early return, which callers tolerate. A client
+ * bell's only waker is the daemon: when both are in this process (a
+ * process-wide note of who is here says so) the client sleeps with
+ * WaitOnAddress on its view of the word and the daemon wakes that view
+ * with WakeByAddressAll, no kernel object involved (and sets the event
+ * too, for a HANDLE from ml_chan_fd()). The daemon's bells are always
+ * events: a client of another process may connect at any time.
  *
  * Listing. Named objects cannot be listed portably: each daemon keeps a
  * record file that the system deletes when the daemon goes (records.c).
@@ -164,6 +170,83 @@ static void conn_name(wchar_t *buf, const struct ml__win *st, const wchar_t *wha
 		      const char *token)
 {
 	swprintf(buf, NAME_LEN, L"%ls:%ls.%hs", st->region, what, token);
+}
+
+/* ---- in this process --------------------------------------------------- */
+
+/*
+ * Who of a channel generation is in this process: its daemon (bell 0,
+ * area NULL) or a client (its bell, and its view of its area). A client
+ * whose daemon is here sleeps on its bell's word with WaitOnAddress, and
+ * the daemon wakes it with WakeByAddressAll on the client's own view: no
+ * kernel object on that path, as before areas were private.
+ */
+struct here {
+	struct here *next;
+	const wchar_t *region;    /* the state's, which outlives the entry */
+	unsigned bell;
+	uint8_t *area;
+};
+
+static SRWLOCK here_lock = SRWLOCK_INIT;
+static struct here *here_head;
+
+static struct here *here_add(const wchar_t *region, unsigned bell, uint8_t *area)
+{
+	struct here *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->region = region;
+	h->bell = bell;
+	h->area = area;
+	AcquireSRWLockExclusive(&here_lock);
+	h->next = here_head;
+	here_head = h;
+	ReleaseSRWLockExclusive(&here_lock);
+	return h;
+}
+
+static void here_del(struct here *h)
+{
+	if (!h)
+		return;
+	AcquireSRWLockExclusive(&here_lock);
+	for (struct here **pp = &here_head; *pp; pp = &(*pp)->next)
+		if (*pp == h) {
+			*pp = h->next;
+			break;
+		}
+	ReleaseSRWLockExclusive(&here_lock);
+	free(h);
+}
+
+/* Is the daemon of `region` in this process? */
+static bool daemon_here(const wchar_t *region)
+{
+	bool found = false;
+
+	AcquireSRWLockShared(&here_lock);
+	for (struct here *h = here_head; h && !found; h = h->next)
+		found = h->bell == 0 && !wcscmp(h->region, region);
+	ReleaseSRWLockShared(&here_lock);
+	return found;
+}
+
+/*
+ * Wake client `bell` of `region` by address if it is in this process:
+ * `off` bytes into its view of its area, under the lock, so that the view
+ * cannot go meanwhile.
+ */
+static void wake_here(const wchar_t *region, unsigned bell, size_t off)
+{
+	AcquireSRWLockShared(&here_lock);
+	for (struct here *h = here_head; h; h = h->next)
+		if (h->bell == bell && h->area && !wcscmp(h->region, region)) {
+			WakeByAddressAll(h->area + off);
+			break;
+		}
+	ReleaseSRWLockShared(&here_lock);
 }
 
 /* ---- holding mutexes ---------------------------------------------------- */
@@ -555,6 +638,9 @@ static void state_free(struct ml__shm *s)
 
 	if (!st)
 		return;
+	/* Before any view goes: a daemon here may be waking us by address. */
+	here_del(st->here);
+	st->here = NULL;
 	if (s->creator) {
 		ml__win_serve_stop(s);
 		for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++)
@@ -709,6 +795,7 @@ static int win_create(struct ml__shm *s, size_t len, unsigned mode)
 		err = ml__win_serve_init(s);
 	if (err)
 		goto fail;
+	st->here = here_add(st->region, 0, NULL);
 	if (!(s->flags & ML_CHAN_GLOBAL))
 		st->record = ml__win_record_open(s->name);
 	ml__win_sa_free(&sa);
@@ -887,6 +974,7 @@ static int joined(struct ml__shm *s)
 		return -EPROTO;
 	s->area_len = (size_t)r->area_size;
 	s->bell = b;
+	st->here = here_add(st->region, b, p);
 	return 0;
 }
 
@@ -1033,6 +1121,11 @@ static int win_wait(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word,
 		return 0;
 	if (s->creator && bell == 0) {
 		r = daemon_sleep(s, ms);
+	} else if (ST(s)->here && daemon_here(ST(s)->region)) {
+		/* Our daemon is in this process: it wakes us by address. */
+		if (WaitOnAddress((volatile void *)word, &expected, sizeof(expected), ms))
+			return 0;
+		return GetLastError() == ERROR_TIMEOUT ? -ETIMEDOUT : ml__win_err(GetLastError());
 	} else {
 		ev = ST(s)->cbell[bell];
 		if (!ev)
@@ -1049,9 +1142,15 @@ static int win_wake(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word)
 	struct ml__win *st = ST(s);
 	HANDLE ev;
 
-	(void)word;
 	if (bell >= ML__BELLS)
 		return -EINVAL;
+	/*
+	 * A client of ours in this process sleeps on its own view of the
+	 * word; the event is set as well, for a HANDLE from ml_chan_fd().
+	 */
+	if (s->creator && bell && s->area[bell - 1] && (uint8_t *)word >= s->area[bell - 1] &&
+	    (uint8_t *)word < s->area[bell - 1] + s->area_len)
+		wake_here(st->region, bell, (size_t)((uint8_t *)word - s->area[bell - 1]));
 	/* A client rings its own daemon bell; the daemon a client's bell. */
 	ev = s->creator ? (bell ? st->cbell[bell] : st->ev0) : bell == 0 ? st->dbell[0] : NULL;
 	if (!ev)

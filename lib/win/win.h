@@ -125,6 +125,7 @@ struct ml__win {
 	HANDLE area_map[ML__BELLS];
 	HANDLE ev0;
 	unsigned own;                /* client: its bell */
+	struct here *here;           /* this process's note of us (win.c), NULL: none */
 	HANDLE pipe;                 /* client: its connection */
 	/* daemon */
 	unsigned mode;

@@ -458,7 +458,7 @@ static void echo_thread_stop(struct echo_thread *e, HANDLE th)
 	CloseHandle(e->ready);
 }
 
-/* Daemon and client in one process: their events, as across processes. */
+/* Daemon and client in one process: the WaitOnAddress path (the client's bell). */
 static void test_pingpong_threads(void)
 {
 	struct echo_thread e = { .mode = ML_WAIT_BLOCKING };
@@ -492,8 +492,8 @@ out:
 
 /*
  * ml_chan_fd() on Windows: a HANDLE of an auto-reset event, signalled by
- * each reply, whether the daemon is another process or a thread of ours:
- * wait on it, recv until -EAGAIN.
+ * each reply, whether the daemon is another process or a thread of ours
+ * (which otherwise wakes us by address): wait on it, recv until -EAGAIN.
  */
 static int handle_rounds(ml_chan *c, unsigned rounds)
 {
@@ -2051,7 +2051,7 @@ static const struct test tests[] = {
 	{ "ring: two threads, three lanes", test_ring_threads },
 	{ "pingpong across processes, adaptive", pp_adaptive },
 	{ "pingpong across processes, blocking", pp_blocking },
-	{ "pingpong between threads", test_pingpong_threads },
+	{ "pingpong between threads (WaitOnAddress)", test_pingpong_threads },
 	{ "4 client processes, no loss, lane order", test_flood },
 	{ "too many clients: -ECONNREFUSED", test_refused },
 	{ "daemon killed: -EPIPE, name reusable", test_daemon_killed },
