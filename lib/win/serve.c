@@ -6,7 +6,10 @@
  * that a client that dies is known at once. It sleeps in
  * WaitForMultipleObjects on overlapped I/O (its stop event, ML__WW_PENDING
  * instances waiting for a client or its hello, one per connected client:
- * at most 1 + 8 + 32 handles) and never touches the rings.
+ * at most 1 + 8 + 32 handles) and never touches the rings. Events rather
+ * than a completion port: every connection's I/O is cancelled and waited
+ * for in place before its OVERLAPPED is used again or freed, which a port
+ * would only report later, and 41 handles fit one wait.
  *
  * A peer may be hostile. Whatever it sends is read into a buffer of a
  * hello's size and one byte more, without blocking; a connection that
