@@ -56,7 +56,7 @@ struct ml__shm {
 	unsigned mode;
 	/* open() for a look only (ml_chan_inspect): take no slot. */
 	bool inspect;
-	/* A client's bell, given by its daemon at open() (linux); 0: claim one. */
+	/* A client's bell, given by its daemon at open() (linux, win); 0: claim one. */
 	unsigned bell;
 	/*
 	 * Bumped by a backend that learns by itself that a client came or
@@ -92,7 +92,7 @@ struct ml__backend {
 	/*
 	 * Each client's area is a mapping of its own, which no other client
 	 * can map, and the control region is read-only to clients: they
-	 * never write it (linux). Else the areas follow the control region
+	 * never write it (linux, kmod, win). Else the areas follow the control region
 	 * in one region every client maps read-write.
 	 */
 	bool private_areas;
@@ -101,7 +101,7 @@ struct ml__backend {
 	 * (area_new()) when it creates the channel and again whenever it
 	 * frees the slot, and a client takes a free slot by claim(), which
 	 * the backend lets one process do per area (kmod). Else the daemon
-	 * admits each client and makes its area then (linux).
+	 * admits each client and makes its area then (linux, win).
 	 */
 	bool premade_areas;
 	/* Can this backend work here (device present, OS support)? */

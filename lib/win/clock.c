@@ -97,7 +97,12 @@ size_t ml__os_page_size(void)
 {
 	SYSTEM_INFO si;
 
-	/* Views of a mapping are placed on allocation-granularity boundaries. */
+	/*
+	 * Pages: each mapping (the control region, each client's area) is
+	 * viewed whole from offset 0, so only the page rounds its size; the
+	 * allocation granularity (64 KiB) would make the control region
+	 * large enough to pass for one with areas carved after it.
+	 */
 	GetSystemInfo(&si);
-	return si.dwAllocationGranularity ? si.dwAllocationGranularity : 65536;
+	return si.dwPageSize ? si.dwPageSize : 4096;
 }

@@ -18,7 +18,10 @@
  *        may include
  * Each r bit grants what a peer reads with, each w bit what it writes
  * with (a client needs both: it writes its requests and rings the
- * daemon); x is ignored. The ACEs only allow, and Windows grants the
+ * daemon); x is ignored. The control region and the pointer mapping are
+ * read-only to everyone but their owner, whatever the mode; each client's own objects (its area and
+ * doorbells) get a DACL of their own, for the daemon's user and that
+ * client's only (ml__win_sa_peer). The ACEs only allow, and Windows grants the
  * union of the ACEs that match a token, so a group or other bit also
  * applies to the owner. The DACL is protected (P): nothing is inherited.
  *
@@ -43,11 +46,16 @@ static const DWORD bit_rights[ML__WIN_OBJS][2] = {
 	[ML__WIN_MAP] = { SECTION_QUERY | SECTION_MAP_READ, SECTION_MAP_WRITE },
 	[ML__WIN_EVENT] = { SYNCHRONIZE, EVENT_MODIFY_STATE },
 	[ML__WIN_MUTEX] = { SYNCHRONIZE, MUTEX_MODIFY_STATE },
+	/* The control region: only the daemon writes it, whatever the mode. */
+	[ML__WIN_CTL] = { SECTION_QUERY | SECTION_MAP_READ, 0 },
+	[ML__WIN_PIPE] = { ML__WIN_PIPE_READ, ML__WIN_PIPE_WRITE },
 };
 static const DWORD all_rights[ML__WIN_OBJS] = {
 	[ML__WIN_MAP] = SECTION_ALL_ACCESS,
 	[ML__WIN_EVENT] = EVENT_ALL_ACCESS,
 	[ML__WIN_MUTEX] = MUTEX_ALL_ACCESS,
+	[ML__WIN_CTL] = SECTION_ALL_ACCESS,
+	[ML__WIN_PIPE] = FILE_ALL_ACCESS,
 };
 
 int ml__win_err(DWORD e)
@@ -119,13 +127,66 @@ static DWORD bits_rights(enum ml__win_obj k, unsigned bits)
 	return (bits & 4 ? bit_rights[k][0] : 0) | (bits & 2 ? bit_rights[k][1] : 0);
 }
 
+/* Does this process run above medium integrity (elevated, system)? */
+static bool above_medium(HANDLE tok)
+{
+	TOKEN_MANDATORY_LABEL *il = token_info(tok, TokenIntegrityLevel);
+	bool label = false;
+
+	if (il && IsValidSid(il->Label.Sid) && *GetSidSubAuthorityCount(il->Label.Sid))
+		label = *GetSidSubAuthority(il->Label.Sid,
+					    *GetSidSubAuthorityCount(il->Label.Sid) - 1) >
+			SECURITY_MANDATORY_MEDIUM_RID;
+	free(il);
+	return label;
+}
+
+/* An SDDL string as a SECURITY_ATTRIBUTES (its descriptor LocalAlloc'ed). */
+static int sa_from(SECURITY_ATTRIBUTES *out, const wchar_t *sddl)
+{
+	PSECURITY_DESCRIPTOR sd;
+
+	if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1, &sd,
+								  NULL))
+		return ml__win_err(GetLastError());
+	out->nLength = sizeof(*out);
+	out->lpSecurityDescriptor = sd;
+	out->bInheritHandle = FALSE;
+	return 0;
+}
+
+int ml__win_sa_peer(SECURITY_ATTRIBUTES *out, enum ml__win_obj k, PSID peer, DWORD rights)
+{
+	TOKEN_USER *user = NULL;
+	HANDLE tok = NULL;
+	wchar_t sddl[1024] = L"O:";
+	int err = -EIO;
+
+	memset(out, 0, sizeof(*out));
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
+		return ml__win_err(GetLastError());
+	user = token_info(tok, TokenUser);
+	if (!user || !IsValidSid(peer) || !put_sid(sddl, 1024, user->User.Sid))
+		goto out;
+	wcscat(sddl, L"D:P");
+	put_ace(sddl, 1024, all_rights[k], user->User.Sid, NULL);
+	if (!EqualSid(peer, user->User.Sid))
+		put_ace(sddl, 1024, rights, peer, NULL);
+	if (above_medium(tok))
+		wcscat(sddl, L"S:(ML;;NW;;;ME)");
+	err = sa_from(out, sddl);
+out:
+	free(user);
+	CloseHandle(tok);
+	return err;
+}
+
 int ml__win_sa_new(struct ml__win_sa *out, unsigned mode)
 {
 	TOKEN_USER *user = NULL;
 	TOKEN_PRIMARY_GROUP *group = NULL;
-	TOKEN_MANDATORY_LABEL *il = NULL;
 	HANDLE tok = NULL;
-	bool label = false;
+	bool label;
 	int err = -EIO;
 
 	memset(out, 0, sizeof(*out));
@@ -133,20 +194,17 @@ int ml__win_sa_new(struct ml__win_sa *out, unsigned mode)
 		return ml__win_err(GetLastError());
 	user = token_info(tok, TokenUser);
 	group = token_info(tok, TokenPrimaryGroup);
-	il = token_info(tok, TokenIntegrityLevel);
+	label = above_medium(tok);
 	if (!user || !group)
 		goto out;
-	if (il && IsValidSid(il->Label.Sid) && *GetSidSubAuthorityCount(il->Label.Sid))
-		label = *GetSidSubAuthority(il->Label.Sid,
-					    *GetSidSubAuthorityCount(il->Label.Sid) - 1) >
-			SECURITY_MANDATORY_MEDIUM_RID;
 	for (int k = 0; k < ML__WIN_OBJS; k++) {
 		wchar_t sddl[1024] = L"O:";
 		DWORD g = bits_rights(k, mode >> 3 & 7), o = bits_rights(k, mode & 7);
-		PSECURITY_DESCRIPTOR sd;
 
-		if (!put_sid(sddl, 1024, user->User.Sid))
+		if (!put_sid(sddl, 1024, user->User.Sid)) {
+			err = -EIO;
 			goto out;
+		}
 		wcscat(sddl, L"D:P");
 		put_ace(sddl, 1024, all_rights[k], user->User.Sid, NULL);
 		if (g && !EqualSid(group->PrimaryGroup, user->User.Sid))
@@ -155,14 +213,9 @@ int ml__win_sa_new(struct ml__win_sa *out, unsigned mode)
 			put_ace(sddl, 1024, o, NULL, L"AU");
 		if (label)
 			wcscat(sddl, L"S:(ML;;NW;;;ME)");
-		if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1, &sd,
-									  NULL)) {
-			err = ml__win_err(GetLastError());
+		err = sa_from(&out->sa[k], sddl);
+		if (err)
 			goto out;
-		}
-		out->sa[k].nLength = sizeof(out->sa[k]);
-		out->sa[k].lpSecurityDescriptor = sd;
-		out->sa[k].bInheritHandle = FALSE;
 	}
 	err = 0;
 out:
@@ -170,7 +223,6 @@ out:
 		ml__win_sa_free(out);
 	free(user);
 	free(group);
-	free(il);
 	CloseHandle(tok);
 	return err;
 }
@@ -182,6 +234,24 @@ void ml__win_sa_free(struct ml__win_sa *sa)
 			LocalFree(sa->sa[k].lpSecurityDescriptor);
 		sa->sa[k].lpSecurityDescriptor = NULL;
 	}
+}
+
+PSID ml__win_token_sid(HANDLE tok)
+{
+	TOKEN_USER *u = token_info(tok, TokenUser);
+	PSID sid = NULL;
+	DWORD n;
+
+	if (u && IsValidSid(u->User.Sid)) {
+		n = GetLengthSid(u->User.Sid);
+		sid = malloc(n);
+		if (sid && !CopySid(n, sid, u->User.Sid)) {
+			free(sid);
+			sid = NULL;
+		}
+	}
+	free(u);
+	return sid;
 }
 
 int ml__win_mine(HANDLE h)

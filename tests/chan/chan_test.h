@@ -58,9 +58,10 @@ long serve_echo(ml_chan *d, _Atomic int *stop, int64_t timeout_ns);
 /* Send `len` bytes at prio and wait for the same bytes back. */
 int roundtrip(ml_chan *c, int prio, const void *msg, size_t len, int64_t timeout_ns);
 /*
- * The whole region of a darwin or win channel, mapped read-write (it
- * holds every client's area); linux: its control region, read-only (an
- * onlooker's view). NULL on failure.
+ * The whole region of a darwin channel, mapped read-write (it holds
+ * every client's area); win: its control region, read-write (as its
+ * owner may); linux: its control region, read-only (an onlooker's view).
+ * NULL on failure.
  */
 uint8_t *map_region(const char *name, size_t *len);
 /*
@@ -72,11 +73,27 @@ uint8_t *map_region(const char *name, size_t *len);
 uint8_t *ctl_map(const char *name, size_t *len);
 /*
  * Slot `slot`'s client area (chan_layout.h), `*len` bytes, writable: in
- * a fresh mapping of the region (darwin, win), or, linux and kmod, as
- * this process (the daemon, or that slot's client, or a fork of either)
- * maps it (kmod: mapped anew). NULL if there is none.
+ * a fresh mapping of the region (darwin), or, linux and kmod, as this
+ * process (the daemon, or that slot's client, or a fork of either) maps
+ * it (kmod: mapped anew), or, win, as this process's daemon or that
+ * slot's client of the channel maps it (win_track). NULL if there is none.
  */
 uint8_t *area_map(const char *name, unsigned slot, size_t *len);
+#ifdef _WIN32
+/*
+ * win: a client's area is named by a token only its connection carried,
+ * so the tests find it as the library mapped it in this process: every
+ * channel the tests open or close goes through these, which note it.
+ */
+int win_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts *o);
+int win_client_connect(ml_chan **out, const char *name, const struct ml_chan_opts *o);
+void win_chan_close(ml_chan *c);
+#ifndef CHAN_TEST_NO_TRACK
+#define ml_daemon_create win_daemon_create
+#define ml_client_connect win_client_connect
+#define ml_chan_close win_chan_close
+#endif
+#endif
 #ifndef _WIN32
 /* linux: this process's mapping of memfd `memfd`; NULL if none. */
 uint8_t *own_mapping(const char *memfd, size_t *len, bool *writable);

@@ -13,11 +13,33 @@
  * touches any channel, so none inherits another's mappings: the daemon,
  * the victims and the hostile client each have only what the library
  * gave them.
+ *
+ * win (under wine): every process is the test program started anew, so
+ * none has another's mappings either. Wine has one user, so the hostile
+ * client is of the victims' and the daemon's user here: what a DACL
+ * keeps from another user wine cannot show (tests/win/win_test.c shows
+ * that a peer's ACE never opens the control region for writing, wine
+ * checking DACLs on open), nor that Windows keeps a process of another
+ * user out of the others' memory (the same user may read it: /proc's
+ * checks are skipped). What it shows: the hostile's view of the control
+ * region is read-only and cannot be made writable, a write to it faults,
+ * the shared-region design's names are gone, it maps one area (its own)
+ * and finds no victim's marker in all its memory, and its scribbling
+ * costs the victims nothing.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend.h"
+#endif
 
 #ifdef __linux__
 #include <dirent.h>
@@ -52,6 +74,8 @@ struct iso {
 	_Atomic int victims_up, victims_done;
 	_Atomic int hostile_up, hostile_done, hostile_slot;
 	_Atomic int victim_pid[ISO_VICTIMS], daemon_pid;
+	_Atomic int victim_seq;                   /* win: each victim's number */
+	unsigned max_clients;                     /* the daemon's slots; 0: iso_max_clients */
 	_Atomic long badmsg[ML_CHAN_MAX_CLIENTS]; /* the daemon's -EBADMSG, per client */
 	_Atomic long served;
 	_Atomic long found_foreign;               /* marker hits in the hostile's memory */
@@ -65,8 +89,8 @@ struct iso {
 static bool private_areas_here(void)
 {
 	if (strcmp(active_backend, "linux") && strcmp(active_backend, "kmod") &&
-	    strcmp(active_backend, "darwin")) {
-		skipf("clients have private areas on the linux, kmod and darwin backends only");
+	    strcmp(active_backend, "darwin") && strcmp(active_backend, "win")) {
+		skipf("clients have private areas on the linux, kmod, darwin and win backends only");
 		return false;
 	}
 #ifdef __linux__
@@ -78,7 +102,15 @@ static bool private_areas_here(void)
 	return true;
 }
 
-#ifdef __linux__
+#if defined(__linux__) || defined(_WIN32)
+#ifdef _WIN32
+/* Wine has one user: every process of a test is of it (see the top). */
+static int become(unsigned uid)
+{
+	(void)uid;
+	return 0;
+}
+#else
 /*
  * Another user, as a process started by that user would be: dumpable
  * again (a setuid() from root clears it), so that /proc guards it by
@@ -90,6 +122,7 @@ static int become(uid_t uid)
 
 	return setgroups(1, &g) || setgid(g) || setuid(uid) || prctl(PR_SET_DUMPABLE, 1) ? -1 : 0;
 }
+#endif
 
 /* Slots of the daemons the tests start (a test may want fewer). */
 static unsigned iso_max_clients = ISO_VICTIMS + 1;
@@ -130,6 +163,65 @@ static int child_fail(struct iso *sh, int code, const char *what, const char *ar
 	return code;
 }
 
+#ifdef _WIN32
+/*
+ * How often the marker is in memory this process can read: every
+ * committed region VirtualQuery calls readable, read through
+ * ReadProcessMemory (which fails where a load would fault), skipping the
+ * bytes at `skip` (the caller's own copy of the marker) and the buffer it
+ * reads into.
+ */
+static long find_marker(const uint8_t *mark, const void *skip1, const void *skip2, size_t skiplen)
+{
+	static uint8_t buf[1 << 16];
+	const DWORD readable = PAGE_READONLY | PAGE_READWRITE | PAGE_WRITECOPY | PAGE_EXECUTE_READ |
+			       PAGE_EXECUTE_READWRITE | PAGE_EXECUTE_WRITECOPY;
+	MEMORY_BASIC_INFORMATION mi;
+	long hits = 0;
+
+	for (uint8_t *at = NULL; VirtualQuery(at, &mi, sizeof(mi)) == sizeof(mi);
+	     at = (uint8_t *)mi.BaseAddress + mi.RegionSize) {
+		uint8_t *lo = mi.BaseAddress, *hi = lo + mi.RegionSize;
+
+		if (mi.State != MEM_COMMIT || !(mi.Protect & readable) || (mi.Protect & PAGE_GUARD) ||
+		    mi.RegionSize > (64u << 20))
+			continue;
+		for (uint8_t *p = lo; p < hi; p += sizeof(buf) - ISO_MARK) {
+			size_t want = (size_t)(hi - p) < sizeof(buf) ? (size_t)(hi - p) : sizeof(buf);
+			SIZE_T n = 0;
+
+			if (!ReadProcessMemory(GetCurrentProcess(), p, buf, want, &n))
+				n = 0;
+			for (SIZE_T i = 0; n >= ISO_MARK && i + ISO_MARK <= n; i++) {
+				const uint8_t *where = p + i;
+
+				if (buf[i] != mark[0] || memcmp(buf + i, mark, ISO_MARK))
+					continue;
+				if ((where >= (const uint8_t *)skip1 &&
+				     where < (const uint8_t *)skip1 + skiplen) ||
+				    (where >= (const uint8_t *)skip2 &&
+				     where < (const uint8_t *)skip2 + skiplen) ||
+				    (where >= buf && where < buf + sizeof(buf)))
+					continue;
+				hits++;
+			}
+			if (want < sizeof(buf))
+				break;
+		}
+	}
+	return hits;
+}
+
+/* The marker, in a page of its own (skipped by find_marker). */
+static uint8_t *reveal(const struct iso *sh)
+{
+	uint8_t *m = VirtualAlloc(NULL, 4096, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+
+	for (int i = 0; m && i < ISO_MARK; i++)
+		m[i] = sh->hidden[i] ^ 0x5a;
+	return m;
+}
+#else
 /*
  * How often the marker is in memory this process can read, found through
  * /proc/self/mem (which says EIO for what cannot be read, where a load
@@ -199,6 +291,7 @@ static uint8_t *reveal(const struct iso *sh)
 		m[i] = sh->hidden[i] ^ 0x5a;
 	return m;
 }
+#endif
 
 /* The daemon: echoes, counting -EBADMSG per client, until told to stop. */
 static int iso_daemon(void *arg)
@@ -208,6 +301,9 @@ static int iso_daemon(void *arg)
 	ml_chan *d = NULL;
 	char buf[256];
 
+	/* win: started anew, this process has not seen the test's setting. */
+	if (sh->max_clients)
+		o.max_clients = sh->max_clients;
 	if (ml_daemon_create(&d, sh->name, &o))
 		return child_fail(sh, 2, "daemon: create", NULL);
 	atomic_store(&sh->daemon_up, 1);
@@ -237,9 +333,18 @@ static int iso_victim(void *arg)
 	int id = -1, err;
 	long hits;
 
+#ifdef _WIN32
+	/* Started anew, not forked: it takes the next number, and says its pid. */
+	id = atomic_fetch_add(&sh->victim_seq, 1);
+	if (id >= ISO_VICTIMS)
+		id = -1;
+	else
+		atomic_store(&sh->victim_pid[id], (int)getpid());
+#else
 	for (int i = 0; i < ISO_VICTIMS; i++)
 		if (atomic_load(&sh->victim_pid[i]) == (int)getpid())
 			id = i;
+#endif
 	mark = reveal(sh);
 	if (id < 0 || !mark || become(ISO_VICTIM_UID))
 		return child_fail(sh, 2, "victim: set up", NULL);
@@ -293,6 +398,7 @@ static bool kmod_(void)
 	return !strcmp(active_backend, "kmod");
 }
 
+#ifdef __linux__
 static bool darwin_(void)
 {
 	return !strcmp(active_backend, "darwin");
@@ -475,7 +581,7 @@ static const char *reaches(int pid)
  * (its mapping, a new mapping, write(), a reopen through /proc), other
  * areas, the other processes. 0 when every way is shut.
  */
-static int try_ways_in(struct iso *sh)
+static int try_ways_in(struct iso *sh, ml_chan *c)
 {
 	char memfd[120], path[64];
 	size_t len = 0;
@@ -484,6 +590,7 @@ static int try_ways_in(struct iso *sh)
 	void *p;
 	int fd, fd2;
 
+	(void)c;
 	snprintf(memfd, sizeof(memfd), kmod_() ? "ch.%s" : "memlink.%s", sh->name);
 	if (kmod_()) {
 		ctl = kmod_ro_mapping(&len);
@@ -581,6 +688,97 @@ static int try_ways_in(struct iso *sh)
 		return child_fail(sh, 19, "hostile: reaches the daemon's /proc/PID", NULL);
 	return 0;
 }
+#endif
+
+#ifdef _WIN32
+/* This process's slot of the channel and its area, as the library mapped them. */
+static uint8_t *my_area(struct iso *sh, ml_chan *c, int *slot, size_t *len)
+{
+	const struct ml__shm *s = (const struct ml__shm *)c;
+
+	(void)sh;
+	*slot = s->bell >= 1 && s->bell <= ML_CHAN_MAX_CLIENTS ? (int)s->bell - 1 : -1;
+	if (*slot < 0)
+		return NULL;
+	*len = s->area_len;
+	return s->area[*slot];
+}
+
+/* Views of file mappings in this process of exactly `len` bytes. */
+static int views_of(size_t len)
+{
+	MEMORY_BASIC_INFORMATION mi;
+	int n = 0;
+
+	for (uint8_t *at = NULL; VirtualQuery(at, &mi, sizeof(mi)) == sizeof(mi);
+	     at = (uint8_t *)mi.BaseAddress + mi.RegionSize)
+		n += mi.Type == MEM_MAPPED && mi.State == MEM_COMMIT &&
+		     mi.BaseAddress == mi.AllocationBase && mi.RegionSize == len;
+	return n;
+}
+
+/*
+ * What a hostile client tries, beyond its own area (wine: of the one
+ * user; see the top): its view of the control region is read-only, cannot
+ * be made writable, and a write to it faults (IsBadWritePtr writes under
+ * an exception handler); the shared region's old per-slot objects
+ * (memlink.NAME:G:bellN, holdN, probeN) are not there to open; it maps
+ * exactly one area, its own. A new writable view of the control region
+ * by name is refused only by the DACL to another user, which wine cannot
+ * show (tests/win shows the ACE refusing). 0 when every way is shut.
+ */
+static int try_ways_in(struct iso *sh, ml_chan *c)
+{
+	const struct ml__shm *s = (const struct ml__shm *)c;
+	MEMORY_BASIC_INFORMATION mi;
+	DWORD old = 0;
+	char obj[200];
+
+	if (!VirtualQuery(s->base, &mi, sizeof(mi)) || mi.Protect != PAGE_READONLY)
+		return child_fail(sh, 10, "hostile: control region mapped: ", "not read-only");
+	if (VirtualProtect(s->base, 4096, PAGE_READWRITE, &old))
+		return child_fail(sh, 11, "hostile: VirtualProtect made the control region writable",
+				  NULL);
+	if (!IsBadWritePtr(s->base + 64, 1))
+		return child_fail(sh, 12, "hostile: a write to the control region did not fault",
+				  NULL);
+	for (unsigned b = 0; b <= ML_CHAN_MAX_CLIENTS; b++) {
+		static const char *const what[] = { "bell", "hold", "probe" };
+		long gen = -1;
+		HANDLE h;
+
+		for (long g = 0; g < 64 && gen < 0; g++) {
+			snprintf(obj, sizeof(obj), "Local\\memlink.%s:%ld", sh->name, g);
+			h = OpenFileMappingA(FILE_MAP_READ, FALSE, obj);
+			if (h) {
+				gen = g;
+				CloseHandle(h);
+			}
+		}
+		for (int k = 0; k < 3; k++) {
+			/* The daemon's liveness stays (hold0, probe0): nobody rings with it. */
+			if (b == 0 && k)
+				continue;
+			snprintf(obj, sizeof(obj), "Local\\memlink.%s:%ld:%s%u", sh->name, gen, what[k], b);
+			h = k ? OpenMutexA(SYNCHRONIZE, FALSE, obj) : OpenEventA(SYNCHRONIZE, FALSE, obj);
+			if (h) {
+				CloseHandle(h);
+				return child_fail(sh, 13, "hostile: opened a shared doorbell: ", obj);
+			}
+		}
+	}
+	if (views_of(s->area_len) != 1)
+		return child_fail(sh, 17, "hostile: maps other areas than its own", NULL);
+	return 0;
+}
+#else
+static uint8_t *my_area(struct iso *sh, ml_chan *c, int *slot, size_t *len)
+{
+	(void)c;
+	*slot = own_slot(sh->name);
+	return own_area(sh->name, *slot, len);
+}
+#endif
 
 /* The hostile client: looks for ways in, then scribbles over its area and searches. */
 static int iso_hostile(void *arg)
@@ -601,12 +799,11 @@ static int iso_hostile(void *arg)
 		errno = -err;
 		return child_fail(sh, 3, "hostile: connect", NULL);
 	}
-	slot = own_slot(sh->name);
-	area = own_area(sh->name, slot, &len);
+	area = my_area(sh, c, &slot, &len);
 	if (!area)
 		return child_fail(sh, 4, "hostile: no area of its own", NULL);
 	atomic_store(&sh->hostile_slot, slot);
-	err = try_ways_in(sh);
+	err = try_ways_in(sh, c);
 	if (err)
 		return err;
 	atomic_store(&sh->hostile_up, 1);
@@ -659,8 +856,7 @@ static int iso_goes_back(void *arg)
 		errno = -err;
 		return child_fail(sh, 3, "hostile: connect", NULL);
 	}
-	slot = own_slot(sh->name);
-	p = (struct ml__peer *)own_area(sh->name, slot, &len);
+	p = (struct ml__peer *)my_area(sh, c, &slot, &len);
 	if (!p)
 		return child_fail(sh, 4, "hostile: no area of its own", NULL);
 	atomic_store(&sh->hostile_slot, slot);
@@ -731,6 +927,14 @@ static int iso_start(struct iso *sh, const char *tag, long trips, pid_t *dpid, p
 	}
 	atomic_store(&sh->daemon_pid, (int)*dpid);
 	for (int i = 0; i < ISO_VICTIMS; i++) {
+#ifdef _WIN32
+		vpid[i] = spawn(iso_victim, sh);
+		if (vpid[i] <= 0) {
+			failf("spawn");
+			return -1;
+		}
+		continue;
+#endif
 		/* Its pid first: each victim finds its number by it. */
 		vpid[i] = fork();
 		if (vpid[i] == 0) {
@@ -874,6 +1078,7 @@ int t_isolate_cut_off(void)
 		return 1;
 	CHECK(sh, "shared_map");
 	iso_max_clients = 1;
+	sh->max_clients = 1;
 	chan_name(sh->name, sizeof(sh->name), "isocut");
 	dpid = spawn(iso_daemon, sh);
 	CHECK(dpid > 0 && wait_flag(&sh->daemon_up, 1, 10 * SEC), "daemon not up: %s", sh->why);

@@ -16,6 +16,8 @@
 #ifdef _WIN32
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
+
+#include "backend.h"
 #endif
 
 #ifndef _WIN32
@@ -33,6 +35,7 @@
 #include "../../include/uapi/linux/memlink.h"
 #endif
 
+#define CHAN_TEST_NO_TRACK
 #include "proctest.h"
 #include "chan_test.h"
 #include "chan_layout.h"
@@ -364,9 +367,83 @@ int role_serve(int argc, char **argv)
 }
 
 #ifdef _WIN32
+/* The channels open in this process, by name (win_track). */
+#define TRACK_MAX 256
+static struct {
+	ml_chan *c;
+	char name[ML_CHAN_NAME_MAX + 1];
+	bool daemon;
+} tracked[TRACK_MAX];
+static SRWLOCK track_lock = SRWLOCK_INIT;
+
+static void track(ml_chan *c, const char *name, bool daemon)
+{
+	AcquireSRWLockExclusive(&track_lock);
+	for (unsigned i = 0; i < TRACK_MAX; i++)
+		if (!tracked[i].c) {
+			tracked[i].c = c;
+			snprintf(tracked[i].name, sizeof(tracked[i].name), "%s", name);
+			tracked[i].daemon = daemon;
+			break;
+		}
+	ReleaseSRWLockExclusive(&track_lock);
+}
+
+int win_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts *o)
+{
+	int err = ml_daemon_create(out, name, o);
+
+	if (!err)
+		track(*out, name, true);
+	return err;
+}
+
+int win_client_connect(ml_chan **out, const char *name, const struct ml_chan_opts *o)
+{
+	int err = ml_client_connect(out, name, o);
+
+	if (!err)
+		track(*out, name, false);
+	return err;
+}
+
+void win_chan_close(ml_chan *c)
+{
+	AcquireSRWLockExclusive(&track_lock);
+	for (unsigned i = 0; c && i < TRACK_MAX; i++)
+		if (tracked[i].c == c)
+			tracked[i].c = NULL;
+	ReleaseSRWLockExclusive(&track_lock);
+	ml_chan_close(c);
+}
+
 /*
- * The whole region of a win channel, mapped (lib/win/win.c): the pointer
- * mapping names the current generation; munmap() unmaps it.
+ * Slot `slot`'s area as this process maps it: its daemon's view, or its
+ * client's own (an ml_chan starts with its struct ml__shm: lib/chan.c).
+ */
+static uint8_t *win_area(const char *name, unsigned slot, size_t *len)
+{
+	uint8_t *found = NULL;
+
+	AcquireSRWLockShared(&track_lock);
+	for (int pass = 0; pass < 2 && !found; pass++)
+		for (unsigned i = 0; i < TRACK_MAX && !found; i++) {
+			const struct ml__shm *s = (const struct ml__shm *)tracked[i].c;
+
+			if (!s || tracked[i].daemon != !pass || strcmp(tracked[i].name, name) ||
+			    slot >= ML_CHAN_MAX_CLIENTS || (pass && s->bell != 1 + slot))
+				continue;
+			found = s->area[slot];
+			*len = s->area_len;
+		}
+	ReleaseSRWLockShared(&track_lock);
+	return found;
+}
+
+/*
+ * The control region of a win channel, mapped read-write anew (its
+ * owner's ACE allows it; lib/win/win.c): the pointer mapping names the
+ * current generation; munmap() unmaps it.
  */
 uint8_t *map_region(const char *name, size_t *len)
 {
@@ -588,6 +665,8 @@ uint8_t *area_map(const char *name, unsigned slot, size_t *len)
 		return darwin_area(name, slot, len);
 #else
 	(void)memfd;
+	if (!strcmp(active_backend, "win"))
+		return win_area(name, slot, len);
 #endif
 	base = map_region(name, &rlen);
 	if (!base)

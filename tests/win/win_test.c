@@ -458,7 +458,7 @@ static void echo_thread_stop(struct echo_thread *e, HANDLE th)
 	CloseHandle(e->ready);
 }
 
-/* Daemon and client in one process: the WaitOnAddress path. */
+/* Daemon and client in one process: the WaitOnAddress path (the client's bell). */
 static void test_pingpong_threads(void)
 {
 	struct echo_thread e = { .mode = ML_WAIT_BLOCKING };
@@ -848,15 +848,18 @@ static int find_name(const char *name, void *arg)
 
 /* ---- security: the mode as DACLs ------------------------------------------ */
 
-enum obj_kind { K_MAP, K_EVENT, K_MUTEX };
+/* K_CTL: the control region, a mapping no mode lets a peer write. */
+enum obj_kind { K_MAP, K_EVENT, K_MUTEX, K_CTL };
 
 /* What a mode bit grants, by kind (read, write), and an owner's all (sec.c). */
-static const DWORD kind_rw[3][2] = {
+static const DWORD kind_rw[4][2] = {
 	[K_MAP] = { SECTION_QUERY | SECTION_MAP_READ, SECTION_MAP_WRITE },
 	[K_EVENT] = { SYNCHRONIZE, EVENT_MODIFY_STATE },
 	[K_MUTEX] = { SYNCHRONIZE, MUTEX_MODIFY_STATE },
+	[K_CTL] = { SECTION_QUERY | SECTION_MAP_READ, 0 },
 };
-static const DWORD kind_all[3] = { SECTION_ALL_ACCESS, EVENT_ALL_ACCESS, MUTEX_ALL_ACCESS };
+static const DWORD kind_all[4] = { SECTION_ALL_ACCESS, EVENT_ALL_ACCESS, MUTEX_ALL_ACCESS,
+				   SECTION_ALL_ACCESS };
 
 static DWORD bits_mask(enum obj_kind k, unsigned bits)
 {
@@ -901,7 +904,7 @@ static HANDLE open_sec(enum obj_kind k, const wchar_t *name)
 {
 	DWORD a = READ_CONTROL;
 
-	return k == K_MAP ? OpenFileMappingW(a, FALSE, name) :
+	return k == K_MAP || k == K_CTL ? OpenFileMappingW(a, FALSE, name) :
 	       k == K_EVENT ? OpenEventW(a, FALSE, name) : OpenMutexW(a, FALSE, name);
 }
 
@@ -1019,9 +1022,10 @@ out:
 }
 
 /*
- * Every kind of object a daemon makes carries the mode's DACL, read back
- * with GetSecurityInfo: 0600 admits only its owner, 0660 adds the token's
- * primary group, 0666 Authenticated Users, 0640 read rights only. (Wine
+ * Every object a daemon shares carries the mode's DACL, read back with
+ * GetSecurityInfo: 0600 admits only its owner, 0660 adds the token's
+ * primary group, 0666 Authenticated Users, 0640 read rights only; the
+ * control region grants them reading only, whatever the mode. (Wine
  * keeps and returns the descriptors; whether it enforces them between
  * users, sessions and integrity levels it cannot show: it has one user.)
  */
@@ -1046,22 +1050,19 @@ static void test_dacl(void)
 		gen = chan_gen(name);
 		CHECK(gen >= 0, "no generation for %s", name);
 		swprintf(base, 160, L"Local\\memlink.%hs", name);
-		CHECK(!check_sd(K_MAP, base, mode, why, sizeof(why)), "%s", why);
+		/* The pointer, like the control region: read-only to the group and others. */
+		CHECK(!check_sd(K_CTL, base, mode, why, sizeof(why)), "%s", why);
 		swprintf(obj, 200, L"%ls:lock", base);
 		CHECK(!check_sd(K_MUTEX, obj, mode, why, sizeof(why)), "%s", why);
+		/* The control region: read-only to the group and others. */
 		swprintf(obj, 200, L"%ls:%ld", base, gen);
-		CHECK(!check_sd(K_MAP, obj, mode, why, sizeof(why)), "%s", why);
-		/* The daemon's bell and a client slot's, never used yet. */
-		for (unsigned b = 0; b <= 2; b += 2) {
-			swprintf(obj, 200, L"%ls:%ld:bell%u", base, gen, b);
-			CHECK(!check_sd(K_EVENT, obj, mode, why, sizeof(why)), "%s", why);
-			swprintf(obj, 200, L"%ls:%ld:hold%u", base, gen, b);
-			CHECK(!check_sd(K_MUTEX, obj, mode, why, sizeof(why)), "%s", why);
-			swprintf(obj, 200, L"%ls:%ld:probe%u", base, gen, b);
-			CHECK(!check_sd(K_MUTEX, obj, mode, why, sizeof(why)), "%s", why);
-			checked += 3;
-		}
-		checked += 3;
+		CHECK(!check_sd(K_CTL, obj, mode, why, sizeof(why)), "%s", why);
+		/* The daemon's liveness; clients' objects are theirs (check_peer_sd). */
+		swprintf(obj, 200, L"%ls:%ld:hold0", base, gen);
+		CHECK(!check_sd(K_MUTEX, obj, mode, why, sizeof(why)), "%s", why);
+		swprintf(obj, 200, L"%ls:%ld:probe0", base, gen);
+		CHECK(!check_sd(K_MUTEX, obj, mode, why, sizeof(why)), "%s", why);
+		checked += 5;
 		ml_chan_close(d);
 		d = NULL;
 	}
@@ -1077,7 +1078,7 @@ static int drop_owner_ace(enum obj_kind k, const wchar_t *name)
 {
 	TOKEN_USER *user = token_info(TokenUser);
 	DWORD a = READ_CONTROL | WRITE_DAC, e;
-	HANDLE h = k == K_MAP ? OpenFileMappingW(a, FALSE, name) :
+	HANDLE h = k == K_MAP || k == K_CTL ? OpenFileMappingW(a, FALSE, name) :
 		   k == K_EVENT ? OpenEventW(a, FALSE, name) : OpenMutexW(a, FALSE, name);
 	PSECURITY_DESCRIPTOR sd = NULL;
 	PACL dacl = NULL, left = NULL;
@@ -1147,14 +1148,26 @@ static void test_dacl_enforced(void)
 		CHECK(!drop_owner_ace(K_MAP, base), "%ls", base);
 		swprintf(obj, 200, L"%ls:%ld", base, gen);
 		CHECK(!drop_owner_ace(K_MAP, obj), "%ls", obj);
-		for (unsigned b = 0; b <= ML_CHAN_MAX_CLIENTS; b++) {
-			static const enum obj_kind kinds[] = { K_EVENT, K_MUTEX, K_MUTEX };
-			static const wchar_t *const what[] = { L"bell", L"hold", L"probe" };
+		/*
+		 * The daemon's liveness. A client's own objects are made for it
+		 * when it connects, for the daemon's user and its own (which
+		 * is ours here: wine has one user).
+		 */
+		for (int k = 0; k < 2; k++) {
+			swprintf(obj, 200, L"%ls:%ld:%ls0", base, gen, k ? L"probe" : L"hold");
+			CHECK(!drop_owner_ace(K_MUTEX, obj), "%ls", obj);
+		}
+		swprintf(obj, 200, L"%ls:%ld", base, gen);
+		for (int k = 0; k < 2; k++) {
+			/* The peer's ACE never lets it write the control region, or the pointer. */
+			HANDLE w = OpenFileMappingW(FILE_MAP_WRITE, FALSE, k ? base : obj);
+			DWORD e = GetLastError();
 
-			for (int k = 0; k < 3; k++) {
-				swprintf(obj, 200, L"%ls:%ld:%ls%u", base, gen, what[k], b);
-				CHECK(!drop_owner_ace(kinds[k], obj), "%ls", obj);
-			}
+			if (w)
+				CloseHandle(w);
+			CHECK(!w && e == ERROR_ACCESS_DENIED,
+			      "mode %o, a peer's ACE only: %ls opened for writing (%lu)", cases[i].mode,
+			      k ? base : obj, w ? 0ul : (unsigned long)e);
 		}
 		err = ml_client_connect(&c, name, NULL);
 		CHECK(err == cases[i].want, "mode %o, a peer's ACE only: connect %d (%s), want %d",
@@ -1184,10 +1197,208 @@ static void test_dacl_enforced(void)
 		d = NULL;
 	}
 	printf("    a peer admitted by the group's or other's ACE alone talks (0660, 0666, 0606); "
-	       "0640, 0600 refuse it\n");
+	       "0640, 0600 refuse it; none opens the control region or the pointer for writing\n");
 out:
 	free(st);
 	ml_chan_close(c);
+	ml_chan_close(d);
+}
+
+/* ---- the daemon's pipe, from a hostile peer ------------------------------ */
+
+/* The pipe a channel's daemon serves, as its pointer mapping names it. */
+static bool pipe_of(const char *chan, wchar_t *out, size_t n)
+{
+	wchar_t name[160];
+	HANDLE h;
+	char *p;
+	bool ok = false;
+
+	swprintf(name, 160, L"Local\\memlink.%hs", chan);
+	h = OpenFileMappingW(FILE_MAP_READ, FALSE, name);
+	p = h ? MapViewOfFile(h, FILE_MAP_READ, 0, 0, 4096) : NULL;
+	if (p) {
+		/* After the generation (4 bytes), a pad (4) and the size (8). */
+		ok = strnlen(p + 16, 40) == 32;
+		if (ok)
+			swprintf(out, n, L"\\\\.\\pipe\\memlink.%.32hs", p + 16);
+		UnmapViewOfFile(p);
+	}
+	if (h)
+		CloseHandle(h);
+	return ok;
+}
+
+/* A raw connection to the pipe, in message mode; NULL on failure. */
+static HANDLE raw_dial(const wchar_t *pipe)
+{
+	DWORD mode = PIPE_READMODE_MESSAGE;
+
+	for (int i = 0; i < 500; i++) {
+		HANDLE h = CreateFileW(pipe, GENERIC_READ | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES,
+				       0, NULL, OPEN_EXISTING, 0, NULL);
+
+		if (h != INVALID_HANDLE_VALUE) {
+			SetNamedPipeHandleState(h, &mode, NULL, NULL);
+			return h;
+		}
+		if (GetLastError() != ERROR_PIPE_BUSY)
+			return NULL;
+		Sleep(10);
+	}
+	return NULL;
+}
+
+/*
+ * What the daemon does with a raw connection within ms: 1 it dropped it
+ * (broken), 0 it still holds it, silent; > 1: that many bytes arrived.
+ */
+static int raw_fate(HANDLE h, DWORD ms)
+{
+	for (DWORD t = 0;; t += 10) {
+		DWORD avail = 0;
+
+		if (!PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL))
+			return 1;
+		if (avail)
+			return (int)avail + 1;
+		if (t >= ms)
+			return 0;
+		Sleep(10);
+	}
+}
+
+/*
+ * Peers that break the protocol lose their connection and hurt nobody:
+ * garbage is dropped at once, an overlong hello and one of another
+ * version get EPROTO (kept until they go, not to lose it unread), eight peers that say nothing (every listening
+ * instance) are dropped after the hello timeout while a real client that
+ * waits for an instance still connects, and a joined peer that speaks
+ * after its reply is dropped and its slot freed (both slots serve real
+ * clients then).
+ */
+static void test_pipe_hostile(void)
+{
+	struct ml_chan_opts o = { .size = sizeof(o), .max_clients = 2, .ring_size = 4096,
+				  .max_msg = 64 };
+	struct ml__ww_hello_raw {
+		uint32_t magic;
+		uint16_t version, kind;
+		uint32_t flags, pad;
+	} hello = { 0x4d4c5750u, 1, 1, 0, 0 };
+	ml_chan *d = NULL, *c = NULL, *c2 = NULL;
+	HANDLE raw[8] = { 0 }, h = NULL;
+	wchar_t pipe[200];
+	char name[64], big[100] = { 0 }, buf[512];
+	DWORD n;
+	int err, dropped = 0;
+
+	chan_name(name, sizeof(name), "pipe-hostile");
+	err = ml_daemon_create(&d, name, &o);
+	CHECK(err == 0, "create: %s", ml_strerror(err));
+	CHECK(pipe_of(name, pipe, 200), "no pipe in the pointer mapping");
+	/* Garbage: dropped without a word. */
+	h = raw_dial(pipe);
+	CHECK(h && WriteFile(h, "xyz", 3, &n, NULL), "garbage: %lu", GetLastError());
+	CHECK(raw_fate(h, 5000) == 1, "garbage: not dropped");
+	CloseHandle(h);
+	h = NULL;
+	/* A hello one byte too long, one of another version: EPROTO, then dropped. */
+	for (int k = 0; k < 2; k++) {
+		DWORD len = sizeof(hello) + (k ? 0 : 1);
+
+		hello.version = k ? 99 : 1;
+		memcpy(big, &hello, sizeof(hello));
+		h = raw_dial(pipe);
+		CHECK(h && WriteFile(h, big, len, &n, NULL), "bad hello %d: %lu", k, GetLastError());
+		CHECK(raw_fate(h, 5000) > 1 && ReadFile(h, buf, sizeof(buf), &n, NULL) && n >= 12 &&
+		      *(int32_t *)(buf + 8) == EPROTO, "bad hello %d: no EPROTO reply", k);
+		/* Not gone: the daemon lets go after its timeout all the same. */
+		CHECK(raw_fate(h, 10000) == 1, "bad hello %d: never dropped", k);
+		CloseHandle(h);
+		h = NULL;
+	}
+	hello.version = 1;
+	/* Every instance held by a silent peer: a client still gets in. */
+	for (int i = 0; i < 8; i++) {
+		raw[i] = raw_dial(pipe);
+		CHECK(raw[i], "silent peer %d: %lu", i, GetLastError());
+	}
+	err = ml_client_connect(&c, name, NULL);
+	CHECK(err == 0, "connect past 8 silent peers: %s", ml_strerror(err));
+	for (int i = 0; i < 8; i++)
+		dropped += raw_fate(raw[i], 5000) == 1;
+	CHECK(dropped == 8, "%d of 8 silent peers dropped", dropped);
+	ml_chan_close(c);
+	c = NULL;
+	/* Joined, then speaking: dropped, and its slot goes to others. */
+	h = raw_dial(pipe);
+	CHECK(h && WriteFile(h, &hello, sizeof(hello), &n, NULL), "join: %lu", GetLastError());
+	CHECK(raw_fate(h, 5000) > 1 && ReadFile(h, buf, sizeof(buf), &n, NULL) && n > 16 &&
+	      *(int32_t *)(buf + 8) == 0, "join: no slot");
+	CHECK(WriteFile(h, "!", 1, &n, NULL), "speak: %lu", GetLastError());
+	CHECK(raw_fate(h, 5000) == 1, "a joined peer that spoke: not dropped");
+	for (int64_t end = now_ns() + 10 * SEC; now_ns() < end;) {
+		ml_chan_wait(d, 20 * 1000000);
+		err = ml_client_connect(&c, name, NULL);
+		if (err != -ECONNREFUSED)
+			break;
+	}
+	CHECK(err == 0, "connect: %s", ml_strerror(err));
+	err = ml_client_connect(&c2, name, NULL);
+	CHECK(err == 0, "both slots free again: %s", ml_strerror(err));
+	printf("    garbage, 8 silent peers, a joined peer that spoke: dropped; an overlong "
+	       "hello, another version: EPROTO; clients served\n");
+out:
+	for (int i = 0; i < 8; i++)
+		if (raw[i])
+			CloseHandle(raw[i]);
+	if (h)
+		CloseHandle(h);
+	ml_chan_close(c2);
+	ml_chan_close(c);
+	ml_chan_close(d);
+}
+
+/*
+ * The daemon's HANDLE (ml_chan_fd): signalled by any client's send, once
+ * armed, though each client rings a daemon bell of its own.
+ */
+static void test_daemon_handle(void)
+{
+	struct ml_chan_opts o = { .size = sizeof(o), .max_clients = 3, .ring_size = 4096,
+				  .max_msg = 64 };
+	ml_chan *d = NULL, *c[3] = { 0 };
+	char name[64], b[8];
+	int fd, err, got = 0;
+
+	chan_name(name, sizeof(name), "dhandle");
+	err = ml_daemon_create(&d, name, &o);
+	CHECK(err == 0, "create: %s", ml_strerror(err));
+	fd = ml_chan_fd(d);
+	CHECK(fd >= 0, "ml_chan_fd: %s", ml_strerror(fd));
+	for (int i = 0; i < 3; i++) {
+		err = ml_client_connect(&c[i], name, NULL);
+		CHECK(err == 0, "connect %d: %s", i, ml_strerror(err));
+	}
+	for (int i = 0; i < 3; i++) {
+		/* Drain what is there (arrivals), then one send: the HANDLE wakes. */
+		while (ml_chan_recv(d, NULL, NULL, b, sizeof(b)) >= 0)
+			got++;
+		CHECK(ml_chan_send(c[i], ML_PRIO_HIGH, "x", 1) == 0, "send %d", i);
+		CHECK(WaitForSingleObject((HANDLE)(intptr_t)fd, 5000) == WAIT_OBJECT_0,
+		      "client %d's send did not signal the daemon's HANDLE", i);
+		for (int64_t end = now_ns() + 5 * SEC; now_ns() < end;)
+			if (ml_chan_recv(d, NULL, NULL, b, sizeof(b)) == 1) {
+				got++;
+				break;
+			}
+	}
+	CHECK(got == 3, "%d of 3 messages", got);
+	printf("    the daemon's HANDLE woke for each of 3 clients' sends\n");
+out:
+	for (int i = 0; i < 3; i++)
+		ml_chan_close(c[i]);
 	ml_chan_close(d);
 }
 
@@ -1374,6 +1585,102 @@ out:
 }
 
 #ifdef ML_WIN_STATIC
+/*
+ * A client's own objects (lib/win/win.c): its area and its two bells,
+ * named by the token its connection alone carried, each owned by the
+ * daemon's user with a protected DACL of that user and the client's user
+ * (one ACE here: wine has one user) and no label unless above medium;
+ * the client holds its bell with SYNCHRONIZE | EVENT_MODIFY_STATE and the
+ * daemon's with EVENT_MODIFY_STATE only, so it cannot wait on it; another
+ * connection's token is another.
+ */
+static void test_peer_objects(void)
+{
+	ml_chan *d = NULL, *c = NULL, *c2 = NULL;
+	struct ml_chan_opts o = { .size = sizeof(o), .max_clients = 2, .ring_size = 4096,
+				  .max_msg = 64 };
+	struct ml__shm *s;
+	struct ml__win *st;
+	char name[64];
+	int err;
+
+	chan_name(name, sizeof(name), "peerobj");
+	err = ml_daemon_create(&d, name, &o);
+	CHECK(err == 0, "create: %s", ml_strerror(err));
+	err = ml_client_connect(&c, name, NULL);
+	CHECK(err == 0, "connect: %s", ml_strerror(err));
+	err = ml_client_connect(&c2, name, NULL);
+	CHECK(err == 0, "connect 2: %s", ml_strerror(err));
+	s = (struct ml__shm *)c;
+	st = s->win;
+	CHECK(strcmp(st->status.token, ((struct ml__shm *)c2)->win->status.token),
+	      "two connections, one token");
+	{
+		static const wchar_t *const what[] = { L"area", L"cb", L"db" };
+		TOKEN_USER *user = token_info(TokenUser);
+		wchar_t obj[200];
+
+		CHECK(user, "token");
+		for (int k = 0; k < 3; k++) {
+			PSID owner = NULL;
+			PACL dacl = NULL;
+			PSECURITY_DESCRIPTOR sd = NULL;
+			ACCESS_ALLOWED_ACE *a = NULL;
+			HANDLE h;
+			DWORD e;
+			bool ok;
+
+			swprintf(obj, 200, L"%ls:%ls.%hs", st->region, what[k], st->status.token);
+			h = k ? OpenEventW(READ_CONTROL, FALSE, obj) :
+				OpenFileMappingW(READ_CONTROL, FALSE, obj);
+			CHECK(h, "open %ls: %lu", obj, GetLastError());
+			e = GetSecurityInfo(h, SE_KERNEL_OBJECT,
+					    OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+					    &owner, NULL, &dacl, NULL, &sd);
+			ok = !e && owner && EqualSid(owner, user->User.Sid) && dacl &&
+			     dacl->AceCount == 1 && GetAce(dacl, 0, (void **)&a) &&
+			     EqualSid(&a->SidStart, user->User.Sid);
+			if (sd)
+				LocalFree(sd);
+			CloseHandle(h);
+			CHECK(ok, "%ls: not the daemon's user's alone", obj);
+		}
+		free(user);
+	}
+	{
+		/* What the client holds: the rights it uses, no more. */
+		typedef LONG(NTAPI * qo_fn)(HANDLE, int, void *, ULONG, ULONG *);
+		qo_fn qo = (qo_fn)(void (*)(void))GetProcAddress(GetModuleHandleW(L"ntdll.dll"),
+								  "NtQueryObject");
+		struct {
+			ULONG attr;
+			ACCESS_MASK granted;
+			ULONG rest[20];
+		} info;
+		ULONG n;
+
+		CHECK(qo, "NtQueryObject");
+		CHECK(!qo(st->cbell[st->own], 0, &info, sizeof(info), &n) &&
+		      info.granted == (SYNCHRONIZE | EVENT_MODIFY_STATE),
+		      "the client's bell: rights %#lx", (unsigned long)info.granted);
+		CHECK(!qo(st->dbell[0], 0, &info, sizeof(info), &n) &&
+		      info.granted == EVENT_MODIFY_STATE,
+		      "the daemon's bell: rights %#lx, want EVENT_MODIFY_STATE only",
+		      (unsigned long)info.granted);
+		CHECK(WaitForSingleObject(st->dbell[0], 0) == WAIT_FAILED &&
+		      GetLastError() == ERROR_ACCESS_DENIED,
+		      "the client could wait on the daemon's bell");
+	}
+	printf("    a client's area and bells: the daemon's user's and the client's only; "
+	       "the daemon's bell can be rung, not waited on\n");
+out:
+	ml_chan_close(c2);
+	ml_chan_close(c);
+	ml_chan_close(d);
+}
+#endif
+
+#ifdef ML_WIN_STATIC
 struct prober {
 	struct ml__shm s;
 	volatile LONG stop, probes, alive, errors;
@@ -1404,7 +1711,8 @@ static DWORD WINAPI probe_main(void *arg)
  * their probe). With nobody holding it, not one probe says "alive"; then
  * 100 connects, each to the slot just freed, all succeed (before the
  * probe lock, a connect that met a probe found the slot taken:
- * -ECONNREFUSED).
+ * -ECONNREFUSED). Since clients' slots are their pipe connections, an
+ * onlooker's probe of one reads what the daemon said when it looked.
  */
 static void test_probe_connect(void)
 {
@@ -1423,6 +1731,8 @@ static void test_probe_connect(void)
 	while (ml_chan_connected(d))
 		;
 	p->s.be = &ml__backend_win;
+	/* An onlooker: a backend open() that is not one asks for a slot. */
+	p->s.inspect = true;
 	snprintf(p->s.name, sizeof(p->s.name), "%s", name);
 	p->s.fd = -1;
 	for (unsigned i = 0; i < ML__BELLS; i++)
@@ -1752,8 +2062,13 @@ static const struct test tests[] = {
 	{ "mode: every object's DACL (GetSecurityInfo)", test_dacl },
 	{ "mode: a peer's ACE alone suffices, a refusal holds", test_dacl_enforced },
 	{ "ML_CHAN_GLOBAL: the Global\\ namespace", test_global },
+	{ "the daemon's pipe: hostile peers dropped, clients served", test_pipe_hostile },
+	{ "ml_chan_fd: the daemon's HANDLE hears every client", test_daemon_handle },
 	{ "naps shorter than a tick stay short", test_naps },
 	{ "probes never see a dead daemon alive", test_probe_dead },
+#ifdef ML_WIN_STATIC
+	{ "a client's own objects: its DACL, its rights", test_peer_objects },
+#endif
 #ifdef ML_WIN_STATIC
 	{ "probes never fail a connect, never see a free slot held", test_probe_connect },
 #endif
