@@ -48,6 +48,15 @@
 #define BEAT_SLICE_NS 50000000
 /* Instead of a sleep, should a remote barrier ever fail (chan_sleep). */
 #define NAP_NO_BARRIER_NS 1000000
+/*
+ * A sender waiting for room (ml_chan_send_wait): yields this many times
+ * (a reader just behind frees room in a moment), then sleeps until the
+ * reader rings: at first ROOM_SLICE_NS at most, twice as long each time
+ * after, up to ROOM_SLICE_MAX_NS (room_sleep()).
+ */
+#define ROOM_YIELDS 16
+#define ROOM_SLICE_NS 1000000
+#define ROOM_SLICE_MAX_NS 16000000
 
 struct ml_chan {
 	struct ml__shm shm;
@@ -78,6 +87,7 @@ struct ml_chan {
 	uint64_t live_slice;            /* a client asks alive(0) this often at most */
 	bool viewing;                   /* ml_chan_recv_view(): tails held until view_done() */
 	bool lone;                      /* daemon: the last recv's client was the only one with data */
+	uint32_t read_from;             /* daemon: clients read under a held tail, bit k */
 	ml_ring *res_ring;              /* ml_chan_send_reserve(): where, NULL: none */
 	unsigned res_bell;              /* whom its commit wakes */
 	bool res_lost;                  /* the reservation's client left before the commit */
@@ -283,6 +293,23 @@ static void bell_ring(ml_chan *c, unsigned bell)
 			atomic_fetch_add_explicit(&b->seq, 1, memory_order_release);
 		c->shm.be->wake(&c->shm, bell, &b->seq);
 	}
+}
+
+/*
+ * We gave room back in ring r, whose writer owns `bell`: ring it if it
+ * sleeps waiting for room in a lane of r that is now at most half full.
+ * One load of the writer's flags a receive; its garbage costs a wake-up.
+ * A flag set in the moment we looked may be missed: the writer's sleep is
+ * bounded for that (room_sleep()).
+ */
+static void room_given(ml_chan *c, ml_ring *r, unsigned bell)
+{
+	struct ml__bell *b = bell_of(c, bell);
+	uint32_t s = b ? atomic_load_explicit(&b->sleeping, memory_order_relaxed) : 0;
+
+	if ((s & ML__BELL_ROOM_MASK) && r &&
+	    ml__ring_half_free(r, (s & ML__BELL_ROOM_MASK) >> ML__BELL_ROOM_SHIFT))
+		bell_ring(c, bell);
 }
 
 /*
@@ -820,6 +847,7 @@ static int deliver(const void *p, int n, void *buf, size_t len, const void **vie
 static void served(ml_chan *c, unsigned k, int prio)
 {
 	c->next[prio] = k + 1 == c->max_clients ? 0 : k + 1;
+	c->read_from |= 1u << k;
 }
 
 /*
@@ -859,6 +887,7 @@ static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_
 		return -EMSGSIZE;
 	ml_ring_release(c->reqs[best]);
 	served(c, (unsigned)best, best_prio);
+	room_given(c, c->reqs[best], 1 + (unsigned)best);
 	c->lone = ready == 1;
 	if (prio)
 		*prio = best_prio;
@@ -1301,11 +1330,20 @@ static void hold_tails(ml_chan *c, bool hold)
 {
 	if (!c->daemon) {
 		ml__ring_hold_tail(c->resp, hold);
+		if (!hold)
+			room_given(c, c->resp, 0);
 		return;
 	}
 	for (unsigned k = 0; k < c->max_clients; k++)
 		if (c->reqs[k])
 			ml__ring_hold_tail(c->reqs[k], hold);
+	if (!hold)
+		for (uint32_t m = c->read_from; m; m &= m - 1) {
+			unsigned k = (unsigned)__builtin_ctz(m);
+
+			room_given(c, c->reqs[k], 1 + k);
+		}
+	c->read_from = 0;
 }
 
 /* A view still held (ml_chan_recv_view): give its room back now. */
@@ -1364,6 +1402,7 @@ static int recv_take(ml_chan *c, int *prio, unsigned *client, void *buf, size_t 
 	if (deliver(p, n, buf, len, view))
 		return -EMSGSIZE;
 	ml_ring_release(c->resp);
+	room_given(c, c->resp, 0);
 	if (client)
 		*client = 0;
 	return n;
@@ -1646,32 +1685,83 @@ int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
 	}
 }
 
+/*
+ * Sleep on our own bell while lane `prio` of ring r, which we write, has
+ * no room: its reader rings us once it has freed half the lane
+ * (room_given()), as does any message for us. A reader may look at our
+ * flags in the moment we set them and miss them, and one of an older
+ * version never rings for room: so the sleep lasts `slice` at most, and
+ * the caller tries again.
+ */
+static int room_sleep(ml_chan *c, ml_ring *r, int prio, uint64_t deadline, uint64_t slice,
+		      int (*again)(ml_chan *c, unsigned client, int prio, const void *buf, size_t len),
+		      unsigned client, const void *buf, size_t len)
+{
+	unsigned bell = own_bell(c);
+	struct ml__bell *b = bell_of(c, bell);
+	uint32_t idle = c->bell_idle | (c->armed ? ML__BELL_ASLEEP : 0), seq;
+	uint64_t now = ml__now_ns();
+	int err;
+
+	seq = atomic_load_explicit(&b->seq, memory_order_acquire);
+	atomic_store_explicit(&b->sleeping,
+			      idle | ML__BELL_ASLEEP | ML__BELL_ROOM(ml__ring_lane_of(r, prio)),
+			      memory_order_relaxed);
+	/* The reader frees room, then looks at our flags: we look after it. */
+	atomic_thread_fence(memory_order_seq_cst);
+	err = again(c, client, prio, buf, len);
+	if (err == -EAGAIN) {
+		beat(c, now);
+		err = c->shm.be->wait(&c->shm, bell, &b->seq, seq,
+				      (int64_t)(deadline - now < slice ? deadline - now : slice));
+		c->stats.sleeps++;
+		if (err == -EPIPE && !c->daemon)
+			client_lost_daemon(c);
+		err = err == -EPIPE ? -EPIPE : -EAGAIN;
+	}
+	atomic_store_explicit(&b->sleeping, idle, memory_order_relaxed);
+	return err;
+}
+
+static int send_once(ml_chan *c, unsigned client, int prio, const void *buf, size_t len)
+{
+	return c->daemon ? ml_chan_reply(c, client, prio, buf, len) :
+			   ml_chan_send(c, prio, buf, len);
+}
+
 int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, size_t len,
 		      int64_t timeout_ns)
 {
-	uint64_t deadline;
-	unsigned naps = 0;
+	uint64_t deadline, slice = ROOM_SLICE_NS;
+	unsigned tries = 0;
 
 	if (!c)
 		return -EINVAL;
 	deadline = timeout_ns < 0 ? UINT64_MAX : ml__now_ns() + (uint64_t)timeout_ns;
 	for (;;) {
-		int err = c->daemon ? ml_chan_reply(c, client, prio, buf, len) :
-				      ml_chan_send(c, prio, buf, len);
+		int err = send_once(c, client, prio, buf, len);
+		ml_ring *r;
 
 		if (err != -EAGAIN)
 			return err;
 		if (ml__now_ns() >= deadline)
 			return -EAGAIN;
-		/*
-		 * Room comes back as the peer reads, and it rings no bell for
-		 * that: yield at first, then nap, up to 1 ms, not to burn a CPU.
-		 */
-		if (naps < 64)
+		/* A reader just behind us frees room in a moment: no sleep for that. */
+		if (tries++ < ROOM_YIELDS) {
 			ml__os_yield();
-		else
-			ml__os_nap(naps < 128 ? 20000 : 1000000);
-		naps++;
+			continue;
+		}
+		r = c->daemon ? (client < c->max_clients ? c->resps[client] : NULL) : c->req;
+		if (!r) {
+			ml__os_yield();
+			continue;
+		}
+		err = room_sleep(c, r, prio, deadline, slice, send_once, client, buf, len);
+		if (err != -EAGAIN)
+			return err;
+		/* Rung or not, room has not come: the reader is slow, look less often. */
+		if (slice < ROOM_SLICE_MAX_NS)
+			slice *= 2;
 	}
 }
 

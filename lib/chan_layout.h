@@ -75,6 +75,16 @@ struct ml__bell {
  */
 #define ML__BELL_ASLEEP 1u
 #define ML__BELL_ASYM   2u
+/*
+ * ROOM(lane), with ASLEEP: the owner sleeps because lane `lane` of the ring
+ * it writes is full; the peer that reads that ring rings the bell once the
+ * lane is at most half full. Owners of older versions never set it, and
+ * readers of older versions never ring for it: a waiting writer's sleep is
+ * bounded (chan.c) so that it still finds room they free.
+ */
+#define ML__BELL_ROOM(lane) (4u << (lane))
+#define ML__BELL_ROOM_SHIFT 2
+#define ML__BELL_ROOM_MASK  (7u << ML__BELL_ROOM_SHIFT)
 
 /*
  * The daemon's record of a slot, in the control region. `state` moves

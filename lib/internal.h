@@ -80,4 +80,13 @@ void ml__ring_hold_head(struct ml_ring *r, bool hold);
  */
 unsigned ml__ring_write_run(struct ml_ring *r, const struct ml_msg *m, unsigned n, int *err);
 
+/* The lane a message of priority prio goes to (0 on a one-lane ring). */
+unsigned ml__ring_lane_of(const struct ml_ring *r, int prio);
+/*
+ * Consumer side, for a producer waiting for room in the lanes of `mask`
+ * (bit l: lane l): is one of them at most half full, its tail stored? No
+ * while the tail is held.
+ */
+bool ml__ring_half_free(const struct ml_ring *r, unsigned mask);
+
 #endif /* ML_INTERNAL_H */

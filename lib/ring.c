@@ -970,6 +970,33 @@ int ml_ring_release(ml_ring *r)
 	return 0;
 }
 
+unsigned ml__ring_lane_of(const ml_ring *r, int prio)
+{
+	return r->lanes == 1 ? 0 : (unsigned)prio;
+}
+
+/*
+ * Half, not one record's worth: a producer woken at the first free byte
+ * fills it and sleeps again, a wake-up a message; woken at half, it writes
+ * half a lane while the consumer goes on with the other half.
+ */
+bool ml__ring_half_free(const ml_ring *r, unsigned mask)
+{
+	if (r->c.hold)
+		return false;
+	for (unsigned l = 0; l < r->lanes; l++) {
+		uint64_t head;
+
+		if (!(mask & (1u << l)))
+			continue;
+		/* The producer sleeps: its head's line stays where it is. */
+		head = atomic_load_explicit(&r->shm->head[l], memory_order_relaxed);
+		if (head - r->c.tail[l] <= r->lane_cap[l] / 2)
+			return true;
+	}
+	return false;
+}
+
 int ml_ring_info(ml_ring *r, struct ml_ring_info *info)
 {
 	if (!r || !info)

@@ -130,6 +130,8 @@ int t_roundtrip_prios(void);           /* prio.c */
 int t_many_clients_4(void);            /* many_clients.c */
 int t_many_clients_8(void);
 int t_full_lane(void);                 /* full_lane.c */
+int t_room_bell(void);                 /* room.c */
+int t_room_wait(void);
 int t_backpressure(void);              /* backpressure.c */
 int t_shutdown(void);                  /* shutdown.c */
 int t_shutdown_by_close(void);

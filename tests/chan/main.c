@@ -54,6 +54,8 @@ static const struct pt_test tests[] = {
 	{ "connect_errors_and_slot_reuse", t_connect_errors },
 	{ "layout_version_mismatch", t_layout_mismatch },
 	{ "full_lane_and_send_wait", t_full_lane },
+	{ "room_bell", t_room_bell },
+	{ "room_wait", t_room_wait },
 	{ "backpressure", t_backpressure },
 	{ "shutdown_seen_by_every_client", t_shutdown },
 	{ "daemon_close_seen_by_every_client", t_shutdown_by_close },
