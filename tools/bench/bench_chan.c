@@ -20,6 +20,9 @@
  * and in batches read in place (api "view": ml_chan_send_many,
  * ml_chan_recv_view), and written in place one at a time, read in place
  * (api "reserve": ml_chan_send_reserve and _commit, ml_chan_recv_view);
+ * and to a slow daemon, which works TP_WORK_NS on each message, from a
+ * client that sends with ml_chan_send_wait (api "send_wait": its CPU
+ * share, and the daemon's own limit beside the rate delivered);
  * then 4 and 8 clients at once. rtt also
  * measures how long a waiting client takes to learn that the daemon was
  * SIGKILLed, and the CPU an idle waiting client uses after its spin.
@@ -102,7 +105,8 @@ struct rtt_res {
 
 struct row_arg {
 	struct spec sp;
-	enum api { API_COPY, API_BATCH, API_VIEW, API_RESERVE } api; /* memlink tput: how it is called */
+	/* memlink tput: how it is called */
+	enum api { API_COPY, API_BATCH, API_VIEW, API_RESERVE, API_WAIT } api;
 	size_t payload;
 	uint64_t n;        /* counted messages or round trips */
 	int sv[2];         /* uds socket pair */
@@ -346,7 +350,63 @@ struct tput_res {
 	bool verified;
 	char err[200];
 	double msgs_per_s;
+	double cpu_share;    /* API_WAIT: the producer's CPU time / wall time */
+	double limit_per_s;  /* API_WAIT: the consumer's, from its work alone */
 };
+
+/*
+ * A slow consumer (api "send_wait"): this much work a message, after
+ * reading it, while the producer sends with ml_chan_send_wait. The
+ * producer is then mostly waiting for room: what it costs in CPU, and
+ * whether the consumer still gets a message whenever it is ready.
+ */
+#define TP_WORK_NS 2000
+
+/* Busy for about ns; the time it took. */
+static uint64_t tp_work(uint64_t ns)
+{
+	uint64_t t0 = now_ns(), t;
+
+	while ((t = now_ns()) - t0 < ns)
+		;
+	return t - t0;
+}
+
+/* The slow stream: n messages, a send_wait each; the reader works on each. */
+static int tp_slow(struct end *e, struct payload *pl, uint64_t n, uint64_t *t0,
+		   struct tput_res *res)
+{
+	uint32_t seen = 0;
+	uint64_t work = 0;
+
+	if (e->ctx->role == 0) {
+		struct proc_usage u0, u1, use = { 0 };
+
+		proc_usage_mark(&u0);
+		for (uint64_t i = 0; i < n; i++) {
+			int err = ml_chan_send_wait(e->ch, 0, ML_PRIO_HIGH, payload_stamp(pl, i),
+						    e->a->payload, -1);
+
+			if (err)
+				return err;
+		}
+		proc_usage_mark(&u1);
+		proc_usage_add(&use, &u0, &u1);
+		res->cpu_share = use.wall_ns ? (double)use.cpu_ns / (double)use.wall_ns : -1;
+		return 0;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		int len = xrecv(e, &seen);
+
+		if (i == 0)
+			*t0 = now_ns();
+		if (len < 0 || !payload_check(pl, e->rbuf, (size_t)len, i))
+			return -EBADMSG;
+		work += tp_work(TP_WORK_NS);
+	}
+	res->limit_per_s = work ? (double)n * 1e9 / (double)work : 0;
+	return 0;
+}
 
 /* Batches of a memlink stream: up to 64 messages, 32 KiB (or one). */
 #define TP_BATCH 64
@@ -459,7 +519,11 @@ static int tput_role(const struct proc_ctx *ctx, void *arg)
 	err = end_open(&e, ctx, a);
 	if (err)
 		return fail(ctx, res->err, "open", err);
-	if (a->api != API_COPY) {
+	if (a->api == API_WAIT) {
+		err = tp_slow(&e, &pl, a->n, &t0, res);
+		if (err)
+			return fail(ctx, res->err, ctx->role == 0 ? "send_wait" : "recv", err);
+	} else if (a->api != API_COPY) {
 		unsigned char *buf = malloc(tp_blen(a->payload));
 
 		err = !buf ? -ENOMEM :
@@ -634,8 +698,10 @@ static int do_tput(const struct opts *o, struct proc_pair *pp)
 		{ { X_MEMLINK, ML_WAIT_ADAPTIVE }, API_VIEW },
 		{ { X_MEMLINK, ML_WAIT_BUSY }, API_RESERVE },
 		{ { X_MEMLINK, ML_WAIT_ADAPTIVE }, API_RESERVE },
+		{ { X_MEMLINK, ML_WAIT_ADAPTIVE }, API_WAIT },
+		{ { X_MEMLINK, ML_WAIT_BLOCKING }, API_WAIT },
 	};
-	static const char *const api_name[] = { "copy", "batch", "view", "reserve" };
+	static const char *const api_name[] = { "copy", "batch", "view", "reserve", "send_wait" };
 	int bad = 0;
 
 	for (unsigned p = 0; p < o->npayloads; p++) {
@@ -651,6 +717,9 @@ static int do_tput(const struct opts *o, struct proc_pair *pp)
 
 			if (a.sp.x == X_UDS)
 				a.n = a.n / 10 + 1;
+			/* The slow consumer takes TP_WORK_NS a message. */
+			if (a.api == API_WAIT)
+				a.n = a.n / 20 + 1;
 			row_init(&r, "tput", &a.sp, a.payload);
 			r.api = api_name[a.api];
 			rc = run_row(pp, tput_role, &a, &why);
@@ -659,13 +728,19 @@ static int do_tput(const struct opts *o, struct proc_pair *pp)
 			r.msgs = a.n;
 			r.msgs_per_s = r.verified ? res->msgs_per_s : 0;
 			if (!r.verified) {
-				r.error = res->err[0] ? res->err : why;
+				r.error = res->err[0] ? res->err :
+					  ((const struct tput_res *)proc_result(pp, 0))->err[0] ?
+					  ((const struct tput_res *)proc_result(pp, 0))->err : why;
 				bad = 1;
 			}
-			if (a.sp.x == X_BASELINE)
+			if (a.api == API_WAIT && r.verified) {
+				r.limit_per_s = res->limit_per_s;
+				r.cpu_share = ((const struct tput_res *)proc_result(pp, 0))->cpu_share;
+			} else if (a.sp.x == X_BASELINE) {
 				base = r.msgs_per_s;
-			else if (base > 0 && r.verified)
+			} else if (base > 0 && r.verified) {
 				r.ratio_tput = r.msgs_per_s / base;
+			}
 			emit(o, &r);
 		}
 	}

@@ -111,6 +111,9 @@ void stats_table_row(FILE *f, const struct bench_row *r)
 		(unsigned long long)r->rtt.p999, r->verified ? "yes" : "NO",
 		ratio(b, sizeof(b), r->ratio_tput), ratio(c, sizeof(c), r->ratio_p50),
 		ratio(e, sizeof(e), r->floor_ratio), d);
+	if (r->limit_per_s > 0)
+		fprintf(f, "  ^ the consumer's own limit %s/s, delivered %.0f%% of it; cpu: the producer's\n",
+			stats_rate(a, sizeof(a), r->limit_per_s), 100 * r->msgs_per_s / r->limit_per_s);
 	if (r->error)
 		fprintf(f, "  ^ %s\n", r->error);
 	fflush(f);
@@ -174,6 +177,7 @@ void stats_json_row(FILE *f, const struct bench_row *r)
 	json_num(f, "floor_ratio", r->floor_ratio);
 	fprintf(f, ",\"ring_bytes\":%zu", r->ring_bytes);
 	json_num(f, "cpu_share", r->cpu_share);
+	json_num(f, "consumer_limit_per_s", r->limit_per_s > 0 ? r->limit_per_s : -1);
 	fprintf(f, ",\"preempted\":%llu", (unsigned long long)r->preempted);
 	if (r->cpu[0] >= 0)
 		fprintf(f, ",\"cpus\":[%d,%d],\"pinned\":true", r->cpu[0], r->cpu[1]);

@@ -52,6 +52,12 @@ struct bench_row {
 	size_t ring_bytes;      /* shared bytes of one ring (data area) */
 	int cpu[2];             /* -1: not pinned */
 	double cpu_share;       /* CPU time / wall time of the role that got less; <0: unknown */
+	/*
+	 * A slow consumer's rows (api "send_wait"): what it could take if
+	 * messages were always there; 0: not such a row. Their cpu_share
+	 * is the producer's.
+	 */
+	double limit_per_s;
 	uint64_t preempted;     /* involuntary context switches, both roles */
 	const char *error;      /* NULL when fine */
 };
