@@ -339,8 +339,9 @@ ML_API int ml_chan_reply(ml_chan *c, unsigned client, int prio, const void *buf,
 /*
  * Either side, blocking: like send (client, `client` ignored) or reply
  * (daemon), waiting up to timeout_ns (< 0: forever) for room in the lane;
- * -EAGAIN if there was none in time. It sleeps until the reader has read
- * half the lane (the reader wakes it), and -EPIPE if the peer goes.
+ * -EAGAIN if there was none in time, -EPIPE if the peer went. It spins
+ * and sleeps as the wait mode says; a sleeper is woken by the reader once
+ * that has read half the lane.
  */
 ML_API int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf,
 			     size_t len, int64_t timeout_ns);

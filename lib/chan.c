@@ -49,12 +49,10 @@
 /* Instead of a sleep, should a remote barrier ever fail (chan_sleep). */
 #define NAP_NO_BARRIER_NS 1000000
 /*
- * A sender waiting for room (ml_chan_send_wait): yields this many times
- * (a reader just behind frees room in a moment), then sleeps until the
- * reader rings: at first ROOM_SLICE_NS at most, twice as long each time
- * after, up to ROOM_SLICE_MAX_NS (room_sleep()).
+ * A sender waiting for room (ml_chan_send_wait) spins as its mode says,
+ * then sleeps until the reader rings: at first ROOM_SLICE_NS at most,
+ * twice as long each time after, up to ROOM_SLICE_MAX_NS (room_sleep()).
  */
-#define ROOM_YIELDS 16
 #define ROOM_SLICE_NS 1000000
 #define ROOM_SLICE_MAX_NS 16000000
 
@@ -1732,28 +1730,28 @@ static int send_once(ml_chan *c, unsigned client, int prio, const void *buf, siz
 int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, size_t len,
 		      int64_t timeout_ns)
 {
-	uint64_t deadline, slice = ROOM_SLICE_NS;
-	unsigned tries = 0;
+	uint64_t start, deadline, spin_end, slice = ROOM_SLICE_NS;
 
 	if (!c)
 		return -EINVAL;
-	deadline = timeout_ns < 0 ? UINT64_MAX : ml__now_ns() + (uint64_t)timeout_ns;
+	start = ml__now_ns();
+	deadline = timeout_ns < 0 ? UINT64_MAX : start + (uint64_t)timeout_ns;
+	/* As ml_chan_wait() waits for messages: spin first, as the mode says. */
+	spin_end = c->mode == ML_WAIT_BLOCKING ? start :
+		   c->mode == ML_WAIT_BUSY ? deadline : start + c->spin_ns;
 	for (;;) {
 		int err = send_once(c, client, prio, buf, len);
+		uint64_t now;
 		ml_ring *r;
 
 		if (err != -EAGAIN)
 			return err;
-		if (ml__now_ns() >= deadline)
+		now = ml__now_ns();
+		if (now >= deadline)
 			return -EAGAIN;
-		/* A reader just behind us frees room in a moment: no sleep for that. */
-		if (tries++ < ROOM_YIELDS) {
-			ml__os_yield();
-			continue;
-		}
 		r = c->daemon ? (client < c->max_clients ? c->resps[client] : NULL) : c->req;
-		if (!r) {
-			ml__os_yield();
+		if (now < spin_end || !r) {
+			ml__cpu_relax();
 			continue;
 		}
 		err = room_sleep(c, r, prio, deadline, slice, send_once, client, buf, len);
