@@ -55,6 +55,8 @@
  */
 #define ROOM_SLICE_NS 1000000
 #define ROOM_SLICE_MAX_NS 16000000
+/* Under ROOM_SLICE_NS before its deadline, it naps this long at most instead. */
+#define ROOM_NAP_NS 20000
 
 struct ml_chan {
 	struct ml__shm shm;
@@ -1752,6 +1754,14 @@ int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, si
 		r = c->daemon ? (client < c->max_clients ? c->resps[client] : NULL) : c->req;
 		if (now < spin_end || !r) {
 			ml__cpu_relax();
+			continue;
+		}
+		/*
+		 * Too close to the deadline for a sleep on the bell, which some
+		 * systems round up to a timer tick (Windows: 1 ms): nap.
+		 */
+		if (deadline - now < ROOM_SLICE_NS) {
+			ml__os_nap(deadline - now < ROOM_NAP_NS ? deadline - now : ROOM_NAP_NS);
 			continue;
 		}
 		err = room_sleep(c, r, prio, deadline, slice, send_once, client, buf, len);
