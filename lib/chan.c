@@ -1685,6 +1685,12 @@ int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
 	}
 }
 
+static int send_once(ml_chan *c, unsigned client, int prio, const void *buf, size_t len)
+{
+	return c->daemon ? ml_chan_reply(c, client, prio, buf, len) :
+			   ml_chan_send(c, prio, buf, len);
+}
+
 /*
  * Sleep on our own bell while lane `prio` of ring r, which we write, has
  * no room: its reader rings us once it has freed half the lane
@@ -1693,9 +1699,8 @@ int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
  * version never rings for room: so the sleep lasts `slice` at most, and
  * the caller tries again.
  */
-static int room_sleep(ml_chan *c, ml_ring *r, int prio, uint64_t deadline, uint64_t slice,
-		      int (*again)(ml_chan *c, unsigned client, int prio, const void *buf, size_t len),
-		      unsigned client, const void *buf, size_t len)
+static int room_sleep(ml_chan *c, ml_ring *r, unsigned client, int prio, const void *buf,
+		      size_t len, uint64_t deadline, uint64_t slice)
 {
 	unsigned bell = own_bell(c);
 	struct ml__bell *b = bell_of(c, bell);
@@ -1709,7 +1714,7 @@ static int room_sleep(ml_chan *c, ml_ring *r, int prio, uint64_t deadline, uint6
 			      memory_order_relaxed);
 	/* The reader frees room, then looks at our flags: we look after it. */
 	atomic_thread_fence(memory_order_seq_cst);
-	err = again(c, client, prio, buf, len);
+	err = send_once(c, client, prio, buf, len);
 	if (err == -EAGAIN) {
 		beat(c, now);
 		err = c->shm.be->wait(&c->shm, bell, &b->seq, seq,
@@ -1721,12 +1726,6 @@ static int room_sleep(ml_chan *c, ml_ring *r, int prio, uint64_t deadline, uint6
 	}
 	atomic_store_explicit(&b->sleeping, idle, memory_order_relaxed);
 	return err;
-}
-
-static int send_once(ml_chan *c, unsigned client, int prio, const void *buf, size_t len)
-{
-	return c->daemon ? ml_chan_reply(c, client, prio, buf, len) :
-			   ml_chan_send(c, prio, buf, len);
 }
 
 int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, size_t len,
@@ -1764,7 +1763,7 @@ int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, si
 			ml__os_nap(deadline - now < ROOM_NAP_NS ? deadline - now : ROOM_NAP_NS);
 			continue;
 		}
-		err = room_sleep(c, r, prio, deadline, slice, send_once, client, buf, len);
+		err = room_sleep(c, r, client, prio, buf, len, deadline, slice);
 		if (err != -EAGAIN)
 			return err;
 		/* Rung or not, room has not come: the reader is slow, look less often. */
