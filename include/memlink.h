@@ -12,6 +12,7 @@
 #ifndef MEMLINK_H
 #define MEMLINK_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -217,7 +218,7 @@ ML_API unsigned ml_ring_poisoned(const ml_ring *r);
  *  -ETIMEDOUT     wait: nothing arrived in time; connect (linux): the
  *                 daemon did not answer within 5 s
  *  -EPIPE         the peer is gone: the daemon died or shut down (client),
- *                 or that client left (daemon, for replies)
+ *                 or that client left (daemon, for calls naming its id)
  *  -ENODEV        the requested backend is not available here
  * ml_client_connect() has the details.
  */
@@ -281,11 +282,44 @@ enum ml_backend {
  * per IPC namespace, linux's per network namespace).
  */
 #define ML_CHAN_GLOBAL      (1u << 2)
+/*
+ * Daemon: report each client's arrival and departure as an event from
+ * ml_chan_recv() (and the batch receives, as their first result):
+ *   ML_CHAN_JOINED  client *client connected; its messages follow
+ *   ML_CHAN_LEFT    client *client is gone: it closed its handle, died in a
+ *                   call or outside one, or broke its header and was cut
+ *                   off. Its messages were all received before this; from
+ *                   now on every call naming it gives -EPIPE
+ * Each exactly once per client, JOINED before its first message and LEFT
+ * after its last one (and after its -EOWNERDEAD report, if any). Its slot
+ * goes to no new client before LEFT was received. ml_chan_wait() returns 0
+ * while an event waits, and so an event wakes it (a departure: at once on
+ * linux, win and darwin, within 20 ms on kmod); ml_chan_fd() turns
+ * readable. Without this flag recv never returns them, and a departure is
+ * learnt only as -EPIPE from the calls that name the client.
+ */
+#define ML_CHAN_EVENTS      (1u << 3)
+#define ML_CHAN_JOINED      (-EISCONN)
+#define ML_CHAN_LEFT        (-ECONNRESET)
+
+/*
+ * Client ids. recv on a daemon names the sender by an id that stands for
+ * that one connection for the daemon's whole life: once the client has
+ * gone, a call naming it (ml_chan_reply, _send_wait, _send_many,
+ * _send_reserve and its commit, ml_chan_peer_alive) gives -EPIPE, however
+ * soon a new client takes its slot; it never reaches the newcomer, whose
+ * id differs. ML_CHAN_SLOT(id) is the slot, 0..max_clients - 1, for a
+ * table indexed by slot (a later client may be given the same slot). An
+ * id that no client ever had (say a bare slot number) gives -EINVAL.
+ * Ids are never 0 and never reused: a slot whose 2^27 - 1 ids are used up
+ * is retired, never handed out again.
+ */
+#define ML_CHAN_SLOT(id)    ((unsigned)(id) & 31u)
 
 struct ml_chan_opts {
 	uint32_t size;
 	uint32_t flags;        /* ML_CHAN_DAEMON_UID or ML_CHAN_ANY_DAEMON;
-				* ML_CHAN_GLOBAL */
+				* ML_CHAN_GLOBAL; daemon: ML_CHAN_EVENTS */
 	uint32_t backend;      /* enum ml_backend */
 	uint32_t wait_mode;    /* enum ml_wait_mode */
 	uint32_t spin_ns;      /* adaptive spin before sleeping; 0: 50 us */
@@ -334,7 +368,10 @@ ML_API int ml_client_connect(ml_chan **out, const char *name,
 
 /* Client: send a message to the daemon. Non-blocking: -EAGAIN when full. */
 ML_API int ml_chan_send(ml_chan *c, int prio, const void *buf, size_t len);
-/* Daemon: send a message to client `client` (as returned by recv). */
+/*
+ * Daemon: send a message to client `client` (an id as recv returned it).
+ * -EPIPE: that client has gone; -EINVAL: no client ever had that id.
+ */
 ML_API int ml_chan_reply(ml_chan *c, unsigned client, int prio, const void *buf, size_t len);
 /*
  * Either side, blocking: like send (client, `client` ignored) or reply
@@ -432,6 +469,15 @@ ML_API int ml_chan_signal(ml_chan *c);
 
 /* 1 while the peer is there (client: the daemon; daemon: any client). */
 ML_API int ml_chan_connected(ml_chan *c);
+
+/*
+ * Daemon: the ids of the clients connected now (as far as the daemon has
+ * seen: a client that is still setting up is not there yet, one known to
+ * have gone is not there any more), in slot order, into ids[0..n).
+ * Returns how many are connected, which may be more than n. -EINVAL on a
+ * client's handle.
+ */
+ML_API int ml_chan_clients(ml_chan *c, unsigned *ids, unsigned n);
 
 /* Daemon: stop serving; every client is told and gets -EPIPE. */
 ML_API int ml_chan_shutdown(ml_chan *c);

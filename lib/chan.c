@@ -57,6 +57,10 @@
 #define ROOM_SLICE_MAX_NS 16000000
 /* Under ROOM_SLICE_NS before its deadline, it naps this long at most instead. */
 #define ROOM_NAP_NS 20000
+/* A client id: the slot in the low bits, its generation above (ML_CHAN_SLOT). */
+#define ID_SLOT_BITS 5
+#define GEN_MAX ((1u << (32 - ID_SLOT_BITS)) - 1)
+_Static_assert(ML_CHAN_MAX_CLIENTS <= 1u << ID_SLOT_BITS, "a slot fits an id's low bits");
 
 struct ml_chan {
 	struct ml__shm shm;
@@ -91,6 +95,7 @@ struct ml_chan {
 	ml_ring *res_ring;              /* ml_chan_send_reserve(): where, NULL: none */
 	unsigned res_bell;              /* whom its commit wakes */
 	bool res_lost;                  /* the reservation's client left before the commit */
+	unsigned res_id;                /* daemon: the client id the reservation is for */
 	uint32_t bell_idle;             /* our bell's `sleeping` while awake */
 	/* client */
 	unsigned slot;
@@ -101,6 +106,19 @@ struct ml_chan {
 	ml_ring *reqs[ML_CHAN_MAX_CLIENTS];   /* consumer, NULL: not connected */
 	ml_ring *resps[ML_CHAN_MAX_CLIENTS];  /* producer */
 	uint32_t gens[ML_CHAN_MAX_CLIENTS];   /* slot generation of the handles */
+	/*
+	 * Client ids (ML_CHAN_SLOT): ids[i] names slot i's client from the
+	 * daemon's first look at it until the slot is freed (0: none);
+	 * gen_next[i] is the generation the slot's next client gets. Only
+	 * here, in the daemon's memory: nothing a client writes changes them.
+	 */
+	uint32_t ids[ML_CHAN_MAX_CLIENTS];
+	uint32_t gen_next[ML_CHAN_MAX_CLIENTS];
+	uint32_t departed;                    /* slots whose client is known gone */
+	uint32_t retired;                     /* slots whose ids are used up */
+	bool events;                          /* ML_CHAN_EVENTS */
+	uint32_t join_due, leave_due;         /* events for recv to hand over */
+	uint32_t leave_told;                  /* slots whose ML_CHAN_LEFT recv returned */
 	uint32_t setting_up;                  /* slots claimed, not yet connected */
 	uint32_t slots_seq;                   /* ctl->slots_seq at the last scan */
 	uint64_t live_scan_ns;                /* when peers' liveness was last asked */
@@ -208,7 +226,8 @@ static int chan_alloc(ml_chan **out, const char *name, const struct ml_chan_opts
 			    offsetof(struct ml_chan_opts, mode) + sizeof(uint32_t));
 	if (err)
 		return err;
-	if (o->flags & ~(ML_CHAN_DAEMON_UID | ML_CHAN_ANY_DAEMON | ML_CHAN_GLOBAL) ||
+	if (o->flags & ~(ML_CHAN_DAEMON_UID | ML_CHAN_ANY_DAEMON | ML_CHAN_GLOBAL |
+			 ML_CHAN_EVENTS) ||
 	    (o->flags & ML_CHAN_DAEMON_UID && o->flags & ML_CHAN_ANY_DAEMON) ||
 	    (!(o->flags & ML_CHAN_DAEMON_UID) && o->daemon_uid) ||
 	    o->wait_mode > ML_WAIT_BLOCKING || o->backend > ML_BACKEND_DARWIN)
@@ -338,6 +357,50 @@ static void bell_init(ml_chan *c)
 
 /* ---- faults a dead or broken peer leaves ------------------------------- */
 
+/* Daemon: the id of slot i's client (0 on a client's handle). */
+static unsigned id_of(const ml_chan *c, unsigned i)
+{
+	return c->daemon ? c->ids[i] : 0;
+}
+
+/*
+ * Daemon: slot i's client, seen for the first time, gets the slot's next
+ * id; ML_CHAN_JOINED becomes due for it.
+ */
+static void id_give(ml_chan *c, unsigned i)
+{
+	if (c->ids[i])
+		return;
+	if (!c->gen_next[i])
+		c->gen_next[i] = 1;
+	c->ids[i] = c->gen_next[i]++ << ID_SLOT_BITS | i;
+	if (c->events)
+		c->join_due |= 1u << i;
+}
+
+/*
+ * Daemon: the slot of client `id` while that client is there. -EINVAL
+ * for an id never given, -EPIPE for one whose client has gone (or is
+ * known to be going): never the slot's new holder.
+ */
+static int id_slot(const ml_chan *c, unsigned id, unsigned *slot)
+{
+	unsigned i = ML_CHAN_SLOT(id), gen = id >> ID_SLOT_BITS;
+
+	if (i >= c->max_clients || !gen || gen >= c->gen_next[i])
+		return -EINVAL;
+	if (c->ids[i] != id || (c->departed & (1u << i)))
+		return -EPIPE;
+	*slot = i;
+	return 0;
+}
+
+/* Reports and events waiting for the daemon's recv. */
+static bool reports_due(const ml_chan *c)
+{
+	return (c->owner_dead_due | c->poison_due | c->join_due | c->leave_due) != 0;
+}
+
 static void note_fault(ml_chan *c, int err, unsigned client)
 {
 	if (err == -EOWNERDEAD)
@@ -348,15 +411,18 @@ static void note_fault(ml_chan *c, int err, unsigned client)
 	c->stats.last_client = client;
 }
 
-/* A peer gone: did it die with records half written into `r`? How many. */
-static unsigned check_abandoned(ml_chan *c, ml_ring *r, unsigned client)
+/*
+ * A peer gone: did it die with records half written into `r` (the daemon:
+ * slot i's requests)? How many.
+ */
+static unsigned check_abandoned(ml_chan *c, ml_ring *r, unsigned i)
 {
 	unsigned lanes = r ? ml__ring_claims(r) : 0, n = 0;
 
 	for (; lanes; lanes &= lanes - 1, n++) {
-		note_fault(c, -EOWNERDEAD, client);
+		note_fault(c, -EOWNERDEAD, id_of(c, i));
 		if (c->daemon)
-			c->owner_dead_due |= 1u << client;
+			c->owner_dead_due |= 1u << i;
 	}
 	return n;
 }
@@ -368,24 +434,33 @@ static void check_poison(ml_chan *c, unsigned k)
 		return;
 	c->poison_seen |= 1u << k;
 	c->poison_due |= 1u << k;
-	note_fault(c, -EBADMSG, k);
+	note_fault(c, -EBADMSG, c->ids[k]);
 }
 
-/* Daemon: hand the next due report to recv, with its client. */
+/*
+ * Daemon: hand the next due report to recv, with its client: arrivals
+ * first (before any message of theirs), departures last (after their
+ * faults; their messages were read before they came due).
+ */
 static int take_report(ml_chan *c, unsigned *client)
 {
-	uint32_t *due = c->owner_dead_due ? &c->owner_dead_due : &c->poison_due;
+	uint32_t *due = c->join_due        ? &c->join_due :
+			c->owner_dead_due  ? &c->owner_dead_due :
+			c->poison_due      ? &c->poison_due : &c->leave_due;
 	unsigned k = (unsigned)__builtin_ctz(*due);
-	int err = due == &c->owner_dead_due ? -EOWNERDEAD : -EBADMSG;
+	int err = due == &c->join_due ? ML_CHAN_JOINED :
+		  due == &c->owner_dead_due ? -EOWNERDEAD :
+		  due == &c->poison_due ? -EBADMSG : ML_CHAN_LEFT;
 
 	*due &= *due - 1;
-	if (err == -EOWNERDEAD) {
-		/* Now the slot may go: look at it again soon. */
-		c->owner_dead_told |= 1u << k;
+	if (err == -EOWNERDEAD || err == ML_CHAN_LEFT) {
+		/* Now the slot may go: look at it again on the next call. */
+		*(err == ML_CHAN_LEFT ? &c->leave_told : &c->owner_dead_told) |= 1u << k;
 		c->live_scan_ns = 0;
+		c->slots_seq--;
 	}
 	if (client)
-		*client = k;
+		*client = c->ids[k];
 	return err;
 }
 
@@ -460,6 +535,7 @@ static void daemon_attach(ml_chan *c, unsigned i, uint32_t gen)
 
 	if (c->gens[i] == gen && (c->bad_rings & bit))
 		return; /* refused and reported already */
+	id_give(c, i);
 	daemon_detach(c, i);
 	c->poison_seen &= ~bit;
 	c->bad_rings &= ~bit;
@@ -470,7 +546,7 @@ static void daemon_attach(ml_chan *c, unsigned i, uint32_t gen)
 		c->bad_rings |= bit;
 		c->poison_seen |= bit;
 		c->poison_due |= bit;
-		note_fault(c, -EBADMSG, i);
+		note_fault(c, -EBADMSG, c->ids[i]);
 	}
 }
 
@@ -502,8 +578,21 @@ static int free_slot(ml_chan *c, unsigned i)
 	c->bad_rings &= ~bit;
 	c->poison_seen &= ~bit;
 	c->setting_up &= ~bit;
+	/* Its id is gone for good: calls naming it give -EPIPE from now on. */
+	c->ids[i] = 0;
+	c->departed &= ~bit;
+	c->join_due &= ~bit;
+	c->leave_due &= ~bit;
+	c->leave_told &= ~bit;
 	if (c->shm.be->private_areas)
 		c->shm.be->area_free(&c->shm, i);
+	/* Every id it could give was given: it stays taken, by nobody. */
+	if (c->gen_next[i] > GEN_MAX) {
+		c->retired |= bit;
+		sl->pid = 0;
+		atomic_store_explicit(&sl->state, ML__SLOT_LEAVING, memory_order_release);
+		return 0;
+	}
 	/* Made anew, where clients take areas themselves: nobody else has this one. */
 	if (!c->shm.be->private_areas || c->shm.be->premade_areas) {
 		int err = c->shm.be->premade_areas ?
@@ -577,8 +666,13 @@ static void daemon_scan(ml_chan *c, bool liveness)
 	}
 	c->setting_up = 0;
 	for (unsigned i = 0; i < c->max_clients; i++) {
-		uint32_t gen, st = slot_state(c, i, &gen, true);
-		bool gone = st == ML__SLOT_LEAVING;
+		uint32_t gen, st, bit = 1u << i;
+		bool gone;
+
+		if (c->retired & bit)
+			continue;
+		st = slot_state(c, i, &gen, true);
+		gone = st == ML__SLOT_LEAVING || (c->departed & bit);
 
 		/*
 		 * A view points into these rings: leave them be until it is
@@ -593,20 +687,18 @@ static void daemon_scan(ml_chan *c, bool liveness)
 		}
 		/*
 		 * Connected, then setting up again: no client goes back, so
-		 * this one broke its header. Say so once and cut it off, its
-		 * slot freed (it gets no other while it holds this one's bell).
+		 * this one broke its header. Say so once and cut it off: it is
+		 * gone, its slot freed (it gets no other while it holds this
+		 * one's bell).
 		 */
 		if (st == ML__SLOT_CLAIMED && c->reqs[i]) {
 			/* Told already if its rings broke first. */
-			bool told = c->poison_seen & (1u << i);
-
-			daemon_detach(c, i);
-			free_slot(c, i);
-			if (!told) {
-				c->poison_due |= 1u << i;
-				note_fault(c, -EBADMSG, i);
+			if (!(c->poison_seen & bit)) {
+				c->poison_due |= bit;
+				note_fault(c, -EBADMSG, c->ids[i]);
 			}
-			continue;
+			daemon_detach(c, i);
+			gone = true;
 		}
 		/*
 		 * Taken by a client that has not said so (yet): one setting
@@ -619,6 +711,9 @@ static void daemon_scan(ml_chan *c, bool liveness)
 		}
 		if (!gone && st != ML__SLOT_FREE && liveness)
 			gone = c->shm.be->alive(&c->shm, 1 + i) == 0;
+		/* Gone: nothing more goes to it, whatever is still to be read. */
+		if (gone)
+			c->departed |= bit;
 		/* What a client sent before it left is read before its slot goes. */
 		if (gone && st != ML__SLOT_CLAIMED) {
 			const void *p;
@@ -629,8 +724,6 @@ static void daemon_scan(ml_chan *c, bool liveness)
 				continue;
 		}
 		if (gone) {
-			uint32_t bit = 1u << i;
-
 			/*
 			 * A record left half-written: recv says so before the
 			 * slot can go to a new client, which it then names.
@@ -640,6 +733,11 @@ static void daemon_scan(ml_chan *c, bool liveness)
 			if (!(c->owner_dead_told & bit) && c->gens[i] == gen &&
 			    check_abandoned(c, c->reqs[i], i))
 				continue;
+			/* And its departure, last, before the slot can go. */
+			if (c->events && c->ids[i] && !(c->leave_told & bit)) {
+				c->leave_due |= bit;
+				continue;
+			}
 			c->owner_dead_told &= ~bit;
 			if (st != ML__SLOT_LEAVING && st != ML__SLOT_FREE)
 				c->stats.clients_died++;
@@ -757,6 +855,7 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 	if (err)
 		return err;
 	c->daemon = true;
+	c->events = o.flags & ML_CHAN_EVENTS;
 	c->max_clients = o.max_clients ? o.max_clients : DEFAULT_MAX_CLIENTS;
 	c->ring_size = o.ring_size ? o.ring_size : DEFAULT_RING_SIZE;
 	c->max_msg = o.max_msg; /* 0: the ring's default, read back below */
@@ -892,45 +991,46 @@ static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_
 	if (prio)
 		*prio = best_prio;
 	if (client)
-		*client = (unsigned)best;
+		*client = c->ids[best];
 	return n;
 }
 
-/* The ring of replies to `client`, if that client is there. */
-static int reply_ring(ml_chan *c, unsigned client, ml_ring **r)
+/* The ring of replies to client `id`, and its slot, if that client is there. */
+static int reply_ring(ml_chan *c, unsigned id, ml_ring **r, unsigned *slot)
 {
-	if (client >= c->max_clients)
-		return -EINVAL;
+	unsigned i;
+	int err;
+
 	/* A backend that saw a client go says so: a reply to it fails now. */
 	if (atomic_load_explicit(&c->shm.changes, memory_order_relaxed) != c->changes_seen &&
 	    !c->viewing)
 		daemon_scan(c, true);
-	if (!c->resps[client]) {
-		daemon_scan(c, false);
-		if (!c->resps[client])
-			return -EPIPE;
-	}
+	err = id_slot(c, id, &i);
+	if (err)
+		return err;
 	/* It said it leaves: nothing more goes to it. */
-	if (atomic_load_explicit(&peer_of(c, client)->state, memory_order_acquire) !=
-	    ML__SLOT_CONNECTED)
+	if (!c->resps[i] ||
+	    atomic_load_explicit(&peer_of(c, i)->state, memory_order_acquire) != ML__SLOT_CONNECTED)
 		return -EPIPE;
-	*r = c->resps[client];
+	*r = c->resps[i];
+	*slot = i;
 	return 0;
 }
 
 int ml_chan_reply(ml_chan *c, unsigned client, int prio, const void *buf, size_t len)
 {
+	unsigned slot;
 	ml_ring *r;
 	int err;
 
 	if (!c || !c->daemon)
 		return -EINVAL;
-	err = reply_ring(c, client, &r);
+	err = reply_ring(c, client, &r, &slot);
 	if (!err)
 		err = ml_ring_write(r, prio, buf, len);
 	if (err)
 		return err;
-	bell_ring(c, 1 + client);
+	bell_ring(c, 1 + slot);
 	return 0;
 }
 
@@ -1206,12 +1306,20 @@ fail:
 
 /*
  * The ring a send goes on: the client's requests, or the daemon's replies
- * to `client`; -EPIPE when that peer is gone.
+ * to client `client`; *bell, whom it wakes. -EPIPE when that peer is gone.
  */
-static int send_ring(ml_chan *c, unsigned client, ml_ring **r)
+static int send_ring(ml_chan *c, unsigned client, ml_ring **r, unsigned *bell)
 {
-	if (c->daemon)
-		return reply_ring(c, client, r);
+	unsigned slot;
+	int err;
+
+	*bell = 0;
+	if (c->daemon) {
+		err = reply_ring(c, client, r, &slot);
+		if (!err)
+			*bell = 1 + slot;
+		return err;
+	}
 	if (daemon_gone(c, false))
 		return -EPIPE;
 	*r = c->req;
@@ -1231,12 +1339,13 @@ static int lane_full(ml_chan *c)
 
 int ml_chan_send(ml_chan *c, int prio, const void *buf, size_t len)
 {
+	unsigned bell;
 	ml_ring *r;
 	int err;
 
 	if (!c || c->daemon)
 		return -EINVAL;
-	err = send_ring(c, 0, &r);
+	err = send_ring(c, 0, &r, &bell);
 	if (!err)
 		err = ml_ring_write(r, prio, buf, len);
 	if (err == -EAGAIN)
@@ -1249,13 +1358,13 @@ int ml_chan_send(ml_chan *c, int prio, const void *buf, size_t len)
 
 int ml_chan_send_many(ml_chan *c, unsigned client, const struct ml_msg *msgs, unsigned n)
 {
+	unsigned sent = 0, bell;
 	ml_ring *r;
-	unsigned sent = 0;
 	int err = 0;
 
 	if (!c || !msgs || !n)
 		return -EINVAL;
-	err = send_ring(c, client, &r);
+	err = send_ring(c, client, &r, &bell);
 	if (err)
 		return err;
 	/* One head store for the batch: a reader that is behind fetches its line once. */
@@ -1263,7 +1372,7 @@ int ml_chan_send_many(ml_chan *c, unsigned client, const struct ml_msg *msgs, un
 	sent = ml__ring_write_run(r, msgs, n, &err);
 	ml__ring_hold_head(r, false);
 	if (sent) {
-		bell_ring(c, c->daemon ? 1 + client : 0);
+		bell_ring(c, bell);
 		return (int)sent;
 	}
 	return err == -EAGAIN ? lane_full(c) : err;
@@ -1271,6 +1380,7 @@ int ml_chan_send_many(ml_chan *c, unsigned client, const struct ml_msg *msgs, un
 
 int ml_chan_send_reserve(ml_chan *c, unsigned client, int prio, size_t len, void **ptr)
 {
+	unsigned bell;
 	ml_ring *r;
 	int err;
 
@@ -1278,7 +1388,7 @@ int ml_chan_send_reserve(ml_chan *c, unsigned client, int prio, size_t len, void
 		return -EINVAL;
 	c->res_ring = NULL;
 	c->res_lost = false;
-	err = send_ring(c, client, &r);
+	err = send_ring(c, client, &r, &bell);
 	if (!err)
 		err = ml_ring_reserve(r, prio, len, ptr);
 	if (err == -EAGAIN)
@@ -1286,7 +1396,8 @@ int ml_chan_send_reserve(ml_chan *c, unsigned client, int prio, size_t len, void
 	if (err)
 		return err;
 	c->res_ring = r;
-	c->res_bell = c->daemon ? 1 + client : 0;
+	c->res_bell = bell;
+	c->res_id = client;
 	return 0;
 }
 
@@ -1298,6 +1409,18 @@ int ml_chan_send_commit(ml_chan *c, size_t len)
 		return -EINVAL;
 	if (!c->res_ring)
 		return c->res_lost ? -EPIPE : -EINVAL;
+	/* Its client left meanwhile: the message goes to nobody. */
+	if (c->daemon) {
+		ml_ring *r;
+		unsigned slot;
+
+		err = reply_ring(c, c->res_id, &r, &slot);
+		if (err || !c->res_ring || r != c->res_ring) {
+			c->res_ring = NULL;
+			c->res_lost = false;
+			return -EPIPE;
+		}
+	}
 	/* -EINVAL too if a send on the same ring dropped the reservation. */
 	err = ml_ring_commit(c->res_ring, len);
 	if (err)
@@ -1317,7 +1440,7 @@ static bool has_data(ml_chan *c)
 	if (!c->daemon)
 		return ml_ring_peek(c->resp, NULL, &p) >= 0;
 	daemon_refresh(c, false);
-	if (c->owner_dead_due | c->poison_due)
+	if (reports_due(c))
 		return true;
 	for (unsigned i = 0; i < c->max_clients; i++)
 		if (c->reqs[i] && ml_ring_peek(c->reqs[i], NULL, &p) >= 0)
@@ -1364,7 +1487,7 @@ static int recv_prepare(ml_chan *c, unsigned *client)
 	if (c->daemon) {
 		daemon_refresh(c, false);
 		/* Due only once the client's last message was read. */
-		if (c->owner_dead_due | c->poison_due)
+		if (reports_due(c))
 			return take_report(c, client);
 		return 0;
 	}
@@ -1464,12 +1587,12 @@ static unsigned more(ml_chan *c, unsigned k, struct ml_msg *msgs, unsigned n, ui
 	if (c->lone) {
 		got = ml__ring_read_run(c->reqs[k], msgs, n, at, len);
 		for (unsigned i = 0; i < got; i++) {
-			msgs[i].client = k;
+			msgs[i].client = c->ids[k];
 			served(c, k, msgs[i].prio);
 		}
 		return got;
 	}
-	for (; got < n && !(c->owner_dead_due | c->poison_due); got++) {
+	for (; got < n && !reports_due(c); got++) {
 		const void *v;
 
 		memset(&msgs[got], 0, sizeof(msgs[got]));
@@ -1512,7 +1635,8 @@ static int recv_batch(ml_chan *c, struct ml_msg *msgs, unsigned n, void *buf, si
 		msgs[0].len = (uint32_t)r;
 		got = 1;
 		if (view || packed(&msgs[0], &at, &len))
-			got += more(c, msgs[0].client, msgs + 1, n - 1, view ? NULL : &at, &len);
+			got += more(c, ML_CHAN_SLOT(msgs[0].client), msgs + 1, n - 1,
+				    view ? NULL : &at, &len);
 	}
 	if (view && got)
 		c->viewing = true;
@@ -1750,7 +1874,12 @@ int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, si
 		now = ml__now_ns();
 		if (now >= deadline)
 			return -EAGAIN;
-		r = c->daemon ? (client < c->max_clients ? c->resps[client] : NULL) : c->req;
+		r = c->req;
+		if (c->daemon) {
+			unsigned slot;
+
+			r = reply_ring(c, client, &r, &slot) ? NULL : r;
+		}
 		if (now < spin_end || !r) {
 			ml__cpu_relax();
 			continue;
@@ -1803,6 +1932,25 @@ int ml_chan_connected(ml_chan *c)
 	return !daemon_gone(c, true);
 }
 
+int ml_chan_clients(ml_chan *c, unsigned *ids, unsigned n)
+{
+	unsigned count = 0;
+
+	if (!c || !c->daemon || (n && !ids))
+		return -EINVAL;
+	daemon_refresh(c, true);
+	/* As ml_chan_connected(): a client that left says so in its header. */
+	daemon_scan(c, false);
+	for (unsigned i = 0; i < c->max_clients; i++) {
+		if (!c->ids[i] || !c->resps[i] || (c->departed & (1u << i)))
+			continue;
+		if (count < n)
+			ids[count] = c->ids[i];
+		count++;
+	}
+	return (int)count;
+}
+
 int ml_chan_stats(ml_chan *c, struct ml_chan_stats *st)
 {
 	size_t n;
@@ -1836,17 +1984,20 @@ int ml_chan_peer_alive(ml_chan *c, unsigned client, int64_t within_ns)
 	_Atomic uint64_t *word;
 	uint64_t now, then;
 
-	if (!c || !c->ctl || within_ns < 0 || (c->daemon && client >= c->max_clients))
+	if (!c || !c->ctl || within_ns < 0)
 		return -EINVAL;
 	if (c->daemon) {
+		unsigned slot;
 		uint32_t gen;
+		ml_ring *r;
+		int err = reply_ring(c, client, &r, &slot);
 
-		if (!c->resps[client])
-			daemon_scan(c, false);
-		if (!c->resps[client] || slot_state(c, client, &gen, false) != ML__SLOT_CONNECTED ||
-		    c->shm.be->alive(&c->shm, 1 + client) != 1)
+		if (err)
+			return err;
+		if (slot_state(c, slot, &gen, false) != ML__SLOT_CONNECTED ||
+		    c->shm.be->alive(&c->shm, 1 + slot) != 1)
 			return -EPIPE;
-		word = &peer_of(c, client)->beat_ns;
+		word = &peer_of(c, slot)->beat_ns;
 	} else {
 		if (daemon_gone(c, true))
 			return -EPIPE;

@@ -55,6 +55,11 @@ pid_t spawn_exec(const char *const *args);
 int connect_retry(ml_chan **c, const char *name, int64_t timeout_ns, int retry_on);
 /* Echo every request to its client until *stop or the timeout. */
 long serve_echo(ml_chan *d, _Atomic int *stop, int64_t timeout_ns);
+/*
+ * Daemon: the id of slot `slot`'s client (ml_chan_clients), waiting up to
+ * 5 s for one to be connected; 0 if none.
+ */
+unsigned client_id(ml_chan *d, unsigned slot);
 /* Send `len` bytes at prio and wait for the same bytes back. */
 int roundtrip(ml_chan *c, int prio, const void *msg, size_t len, int64_t timeout_ns);
 /*
@@ -171,5 +176,9 @@ int t_recv_view_edges(void);
 int t_send_reserve_edges(void);       /* zerocopy.c */
 int t_send_reserve_stream(void);
 int t_recv_view_client_leaves(void);
+int t_reuse_late_reply(void);          /* reuse.c: client ids never name a newcomer */
+int t_reuse_churn(void);
+int t_reuse_events(void);
+int t_reuse_departure_wakes(void);
 
 #endif /* ML_CHAN_TEST_H */

@@ -86,6 +86,10 @@ static const struct pt_test tests[] = {
 	{ "isolate_no_way_in", t_isolate_no_way_in },
 	{ "isolate_scribble", t_isolate_scribble },
 	{ "isolate_cut_off", t_isolate_cut_off },
+	{ "reuse_late_reply", t_reuse_late_reply },
+	{ "reuse_churn", t_reuse_churn },
+	{ "reuse_events", t_reuse_events },
+	{ "reuse_departure_wakes", t_reuse_departure_wakes },
 };
 
 /* Entries of `dirname` named prefix...: removed, and counted. */

@@ -293,6 +293,27 @@ long serve_echo(ml_chan *d, _Atomic int *stop, int64_t timeout_ns)
 	return served;
 }
 
+/*
+ * Daemon: the id of the client in slot `slot`, waiting up to 5 s for one
+ * to be there (a client connected in this process a moment ago may not
+ * be yet); 0 if none came.
+ */
+unsigned client_id(ml_chan *d, unsigned slot)
+{
+	int64_t end = now_ns() + 5 * SEC;
+
+	do {
+		unsigned ids[ML_CHAN_MAX_CLIENTS];
+		int n = ml_chan_clients(d, ids, ML_CHAN_MAX_CLIENTS);
+
+		for (int i = 0; i < n && i < (int)ML_CHAN_MAX_CLIENTS; i++)
+			if (ML_CHAN_SLOT(ids[i]) == slot)
+				return ids[i];
+		ml_chan_wait(d, 1 * MS);
+	} while (now_ns() < end);
+	return 0;
+}
+
 /* Client: send `len` bytes at prio and wait for the same bytes back. */
 int roundtrip(ml_chan *c, int prio, const void *msg, size_t len, int64_t timeout_ns)
 {
