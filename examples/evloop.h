@@ -46,8 +46,9 @@ struct evloop {
 	/*
 	 * Handlers (on_dgram with a socket, on_tick with a timer): return 0
 	 * to go on, > 0 to stop the loop (it returns 0), or a negative errno
-	 * to stop it with that error. on_msg gets `client` on a daemon
-	 * (pass it to ml_chan_reply()), 0 on a client.
+	 * to stop it with that error. on_msg gets `client` on a daemon:
+	 * the sender's id, never 0 (pass it to ml_chan_reply(); its slot
+	 * is ML_CHAN_SLOT(client)), 0 on a client.
 	 */
 	int (*on_msg)(struct evloop *l, unsigned client, int prio, const void *buf, size_t len);
 	int (*on_dgram)(struct evloop *l, const void *buf, size_t len);
@@ -82,14 +83,14 @@ static inline int evloop_drain(struct evloop *l, int *work)
 	unsigned char buf[EVLOOP_MSG_MAX];
 
 	for (;;) {
-		unsigned client = UINT_MAX;
+		unsigned client = 0; /* a daemon's client ids are never 0 */
 		int prio, n, ret;
 
 		n = ml_chan_recv(l->chan, &prio, &client, buf, sizeof(buf));
 		if (n == -EAGAIN)
 			return 0;
 		/* A daemon's report on one client (client set): not fatal. */
-		if ((n == -EOWNERDEAD || n == -EBADMSG) && client != UINT_MAX) {
+		if ((n == -EOWNERDEAD || n == -EBADMSG) && client) {
 			l->reports++;
 			continue;
 		}
@@ -97,7 +98,7 @@ static inline int evloop_drain(struct evloop *l, int *work)
 			return n;
 		l->msgs++;
 		*work = 1;
-		ret = l->on_msg(l, client == UINT_MAX ? 0 : client, prio, buf, (size_t)n);
+		ret = l->on_msg(l, client, prio, buf, (size_t)n);
 		if (ret)
 			return ret;
 	}

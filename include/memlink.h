@@ -292,11 +292,14 @@ enum ml_backend {
  *                   now on every call naming it gives -EPIPE
  * Each exactly once per client, JOINED before its first message and LEFT
  * after its last one (and after its -EOWNERDEAD report, if any). Its slot
- * goes to no new client before LEFT was received. ml_chan_wait() returns 0
- * while an event waits, and so an event wakes it (a departure: at once on
- * linux, win and darwin, within 20 ms on kmod); ml_chan_fd() turns
- * readable. Without this flag recv never returns them, and a departure is
- * learnt only as -EPIPE from the calls that name the client.
+ * goes to no new client before LEFT was received (a daemon that takes no
+ * events holds the slot). ml_chan_wait() returns 0 while an event waits,
+ * and so an event wakes it; so does ml_chan_fd() where there is one. A
+ * departure is seen at once: the backend learns it from the connection
+ * (linux, win, darwin) or the module (kmod; with a memlink.ko older than
+ * libmemlink 0.1's, within 20 ms). Without this flag recv returns no
+ * events, and a departure shows only as -EPIPE from the calls naming the
+ * client.
  */
 #define ML_CHAN_EVENTS      (1u << 3)
 #define ML_CHAN_JOINED      (-EISCONN)
@@ -411,8 +414,10 @@ ML_API int ml_chan_send_many(ml_chan *c, unsigned client, const struct ml_msg *m
  * ml_chan_send_commit(c, n) sends its first n bytes (n <= len) as one
  * send would. The peer sees nothing before the commit. One reservation
  * per handle: the next reserve drops it, and so does any send to the same
- * peer (the commit then returns -EINVAL; -EPIPE if the client left).
- * Errors of the reserve are those of ml_chan_send().
+ * peer (the commit then returns -EINVAL). A daemon's commit gives -EPIPE,
+ * and sends nothing, when the client left after the reserve (as far as
+ * the daemon has seen: its last scan, or the backend's notice).
+ * Errors of the reserve are those of ml_chan_send() (ml_chan_reply()).
  */
 ML_API int ml_chan_send_reserve(ml_chan *c, unsigned client, int prio, size_t len, void **ptr);
 ML_API int ml_chan_send_commit(ml_chan *c, size_t len);
@@ -420,7 +425,12 @@ ML_API int ml_chan_send_commit(ml_chan *c, size_t len);
 /*
  * Receive the most urgent message waiting; the daemon takes clients in
  * turn within each priority. Returns its length; *prio and (daemon) *client
- * are set when not NULL. -EAGAIN: nothing waiting.
+ * (the sender's id) are set when not NULL. -EAGAIN: nothing waiting;
+ * -EMSGSIZE: the next message is longer than len (it stays); -EPIPE
+ * (client): the daemon is gone and everything it sent was received. A
+ * daemon also gets, with *client set, the reports of ml_chan_stats()
+ * (-EOWNERDEAD, -EBADMSG) and, with ML_CHAN_EVENTS, ML_CHAN_JOINED and
+ * ML_CHAN_LEFT: none of them is an error of the call.
  */
 ML_API int ml_chan_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len);
 
@@ -544,8 +554,9 @@ ML_API int ml_chan_fd(ml_chan *c);
  * ml_chan_beat() itself.
  *
  * ml_chan_peer_alive(): 1 if the peer (client: the daemon; daemon: client
- * `client`) recorded a beat within the last within_ns nanoseconds, 0 if
- * not (it is hung, stopped, or not calling), -EPIPE if it is gone.
+ * `client`, an id) recorded a beat within the last within_ns nanoseconds,
+ * 0 if not (it is hung, stopped, or not calling), -EPIPE if it is gone
+ * (-EINVAL: an id never given).
  * Times are the system's monotonic clock, the same for every process.
  */
 ML_API int ml_chan_beat(ml_chan *c);
@@ -556,8 +567,8 @@ ML_API int ml_chan_peer_alive(ml_chan *c, unsigned client, int64_t within_ns);
  * .size = sizeof(stats) before the call.
  *
  * The daemon's ml_chan_recv() also reports each such event once, with
- * *client set, after that client's last message and before its slot can
- * go to a new client:
+ * *client set to the client's id, after that client's last message and
+ * before its slot can go to a new client:
  *   -EOWNERDEAD  that client died in the middle of a send: the part it
  *                wrote was dropped, never delivered; its slot is free again
  *   -EBADMSG     that client's request lanes are corrupt (it wrote over
@@ -572,7 +583,7 @@ struct ml_chan_stats {
 	uint64_t poisoned;         /* rings found corrupt */
 	uint64_t clients_died;     /* daemon: clients gone without leaving */
 	int32_t last_error;        /* the latest of them: -EOWNERDEAD, -EBADMSG; 0 */
-	uint32_t last_client;      /* daemon: whose */
+	uint32_t last_client;      /* daemon: whose (its id) */
 	/* Since version 2 of this struct (it ended at last_client before): */
 	uint64_t sleeps;           /* times this handle slept in the kernel */
 	uint64_t missed_wakeups;   /* sleeps that ran out their slice while a

@@ -212,10 +212,15 @@ void ml_wake_creator_gone(struct ml_region *r, struct ml_file *mf)
 
 void ml_wake_client_gone(struct ml_region *r, struct ml_file *mf)
 {
+	struct ml_waiter *w, *tmp;
+
 	spin_lock(&r->lock);
 	list_del(&mf->node);
 	r->attached--;
 	r->detached++;
+	/* Sleepers re-check their word and see EPOLLPRI: a peer went. */
+	list_for_each_entry_safe(w, tmp, &r->waiters, node)
+		ml_wake_one(r, w, 0);
 	ml_poll_wake(r, EPOLLPRI);
 	spin_unlock(&r->lock);
 }

@@ -39,6 +39,7 @@ struct ml__shm {
 	 * (NULL when none). bell_h: per bell, -1 when unused.
 	 */
 	int fd;
+	int poll_fd; /* kmod: the epoll descriptor ml_chan_fd() gave, -1: none */
 	struct ml__darwin *darwin;
 	struct ml__lnx *lnx;
 	struct ml__win *win;

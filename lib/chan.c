@@ -115,9 +115,11 @@ struct ml_chan {
 	uint32_t ids[ML_CHAN_MAX_CLIENTS];
 	uint32_t gen_next[ML_CHAN_MAX_CLIENTS];
 	uint32_t departed;                    /* slots whose client is known gone */
+	uint32_t cut;                         /* of them, cut off: never read again */
 	uint32_t retired;                     /* slots whose ids are used up */
 	bool events;                          /* ML_CHAN_EVENTS */
 	uint32_t join_due, leave_due;         /* events for recv to hand over */
+	uint32_t poison_id[ML_CHAN_MAX_CLIENTS]; /* whose -EBADMSG is due (its slot may be freed) */
 	uint32_t leave_told;                  /* slots whose ML_CHAN_LEFT recv returned */
 	uint32_t setting_up;                  /* slots claimed, not yet connected */
 	uint32_t slots_seq;                   /* ctl->slots_seq at the last scan */
@@ -239,6 +241,7 @@ static int chan_alloc(ml_chan **out, const char *name, const struct ml_chan_opts
 	memcpy(c->shm.name, name, strlen(name) + 1);
 	c->shm.flags = o->flags;
 	c->shm.fd = -1;
+	c->shm.poll_fd = -1;
 	for (unsigned i = 0; i < ML__BELLS; i++)
 		c->shm.bell_h[i] = -1;
 	c->mode = (enum ml_wait_mode)o->wait_mode;
@@ -427,14 +430,24 @@ static unsigned check_abandoned(ml_chan *c, ml_ring *r, unsigned i)
 	return n;
 }
 
+/*
+ * Daemon: slot k's client broke its lanes or header: -EBADMSG due for it,
+ * under its id, which the report keeps should the slot be freed first.
+ */
+static void poison(ml_chan *c, unsigned k)
+{
+	c->poison_seen |= 1u << k;
+	c->poison_due |= 1u << k;
+	c->poison_id[k] = c->ids[k];
+	note_fault(c, -EBADMSG, c->ids[k]);
+}
+
 /* Daemon: client k's request ring turned out corrupt; say so once. */
 static void check_poison(ml_chan *c, unsigned k)
 {
 	if (!ml_ring_poisoned(c->reqs[k]) || (c->poison_seen & (1u << k)))
 		return;
-	c->poison_seen |= 1u << k;
-	c->poison_due |= 1u << k;
-	note_fault(c, -EBADMSG, c->ids[k]);
+	poison(c, k);
 }
 
 /*
@@ -460,7 +473,7 @@ static int take_report(ml_chan *c, unsigned *client)
 		c->slots_seq--;
 	}
 	if (client)
-		*client = c->ids[k];
+		*client = err == -EBADMSG ? c->poison_id[k] : c->ids[k];
 	return err;
 }
 
@@ -544,9 +557,7 @@ static void daemon_attach(ml_chan *c, unsigned i, uint32_t gen)
 		daemon_detach(c, i);
 		/* Not what we laid out: that client broke its rings; say so once. */
 		c->bad_rings |= bit;
-		c->poison_seen |= bit;
-		c->poison_due |= bit;
-		note_fault(c, -EBADMSG, c->ids[i]);
+		poison(c, i);
 	}
 }
 
@@ -581,6 +592,7 @@ static int free_slot(ml_chan *c, unsigned i)
 	/* Its id is gone for good: calls naming it give -EPIPE from now on. */
 	c->ids[i] = 0;
 	c->departed &= ~bit;
+	c->cut &= ~bit;
 	c->join_due &= ~bit;
 	c->leave_due &= ~bit;
 	c->leave_told &= ~bit;
@@ -673,6 +685,14 @@ static void daemon_scan(ml_chan *c, bool liveness)
 			continue;
 		st = slot_state(c, i, &gen, true);
 		gone = st == ML__SLOT_LEAVING || (c->departed & bit);
+		/* Its LEFT was the last word: nothing it wrote since is news. */
+		if ((c->leave_told & bit) && !(c->viewing && c->reqs[i])) {
+			if (st != ML__SLOT_LEAVING && st != ML__SLOT_FREE && !(c->cut & bit))
+				c->stats.clients_died++;
+			daemon_detach(c, i);
+			free_slot(c, i);
+			continue;
+		}
 
 		/*
 		 * A view points into these rings: leave them be until it is
@@ -693,11 +713,10 @@ static void daemon_scan(ml_chan *c, bool liveness)
 		 */
 		if (st == ML__SLOT_CLAIMED && c->reqs[i]) {
 			/* Told already if its rings broke first. */
-			if (!(c->poison_seen & bit)) {
-				c->poison_due |= bit;
-				note_fault(c, -EBADMSG, c->ids[i]);
-			}
+			if (!(c->poison_seen & bit))
+				poison(c, i);
 			daemon_detach(c, i);
+			c->cut |= bit;
 			gone = true;
 		}
 		/*
@@ -715,7 +734,7 @@ static void daemon_scan(ml_chan *c, bool liveness)
 		if (gone)
 			c->departed |= bit;
 		/* What a client sent before it left is read before its slot goes. */
-		if (gone && st != ML__SLOT_CLAIMED) {
+		if (gone && st != ML__SLOT_CLAIMED && !(c->cut & bit)) {
 			const void *p;
 
 			if (!c->reqs[i] || c->gens[i] != gen)
@@ -739,7 +758,7 @@ static void daemon_scan(ml_chan *c, bool liveness)
 				continue;
 			}
 			c->owner_dead_told &= ~bit;
-			if (st != ML__SLOT_LEAVING && st != ML__SLOT_FREE)
+			if (st != ML__SLOT_LEAVING && st != ML__SLOT_FREE && !(c->cut & bit))
 				c->stats.clients_died++;
 			daemon_detach(c, i);
 			free_slot(c, i);
@@ -1543,6 +1562,12 @@ static int recv_first(ml_chan *c, int *prio, unsigned *client, void *buf, size_t
 
 	if (n == -EAGAIN && c->armed && c->shm.be->fd_ack) {
 		c->shm.be->fd_ack(&c->shm);
+		/* The readiness seen may have been a client going (kmod): look now. */
+		if (c->daemon) {
+			n = recv_prepare(c, client);
+			if (n)
+				return n;
+		}
 		n = recv_take(c, prio, client, buf, len, view);
 	}
 	return n;
@@ -1942,7 +1967,10 @@ int ml_chan_clients(ml_chan *c, unsigned *ids, unsigned n)
 	/* As ml_chan_connected(): a client that left says so in its header. */
 	daemon_scan(c, false);
 	for (unsigned i = 0; i < c->max_clients; i++) {
-		if (!c->ids[i] || !c->resps[i] || (c->departed & (1u << i)))
+		/* As reply_ring(): one that said it leaves is not there (a view may hold its slot). */
+		if (!c->ids[i] || !c->resps[i] || (c->departed & (1u << i)) ||
+		    atomic_load_explicit(&peer_of(c, i)->state, memory_order_acquire) !=
+			    ML__SLOT_CONNECTED)
 			continue;
 		if (count < n)
 			ids[count] = c->ids[i];

@@ -29,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -302,6 +304,9 @@ static void kmod_close(struct ml__shm *s)
 	if (FD(s) >= 0)
 		close(FD(s));
 	s->fd = -1;
+	if (s->poll_fd >= 0)
+		close(s->poll_fd);
+	s->poll_fd = -1;
 }
 
 /* The file and offset of a word: in the control region or in an area. */
@@ -324,6 +329,20 @@ static int word_at(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word, uin
 	return fd;
 }
 
+/*
+ * The daemon: was a client's file released since we last looked
+ * (EPOLLPRI)? Then who is alive must be asked (shm.changes).
+ */
+static bool client_gone_seen(struct ml__shm *s)
+{
+	struct pollfd p = { .fd = FD(s), .events = POLLPRI };
+
+	if (!s->creator || FD(s) < 0 || poll(&p, 1, 0) != 1 || !(p.revents & POLLPRI))
+		return false;
+	atomic_fetch_add_explicit(&s->changes, 1, memory_order_release);
+	return true;
+}
+
 static int kmod_wait(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word,
 		     uint32_t expected, int64_t timeout_ns)
 {
@@ -340,6 +359,17 @@ static int kmod_wait(struct ml__shm *s, unsigned bell, _Atomic uint32_t *word,
 		return fd;
 	w.offset = off;
 	err = xioctl(fd, MEMLINK_IOC_WAIT, &w);
+	/*
+	 * The daemon, woken (a module that wakes it when a client's file goes)
+	 * or at the end of its slice: a client gone is news for chan.c.
+	 */
+	if (bell == 0 && s->creator && client_gone_seen(s)) {
+		uint64_t wakes;
+
+		/* Marked seen, lest every later wait find it again. */
+		if (read(fd, &wakes, sizeof(wakes)) != sizeof(wakes))
+			return err == -EAGAIN ? 0 : err;
+	}
 	if (err == -EAGAIN)
 		return 0;
 	return err;
@@ -423,10 +453,31 @@ static int own_fd(struct ml__shm *s)
 	return FD(s);
 }
 
+/*
+ * An epoll descriptor over our file, so that what the module says with
+ * EPOLLPRI (a client's file released) polls readable too, not only wakes
+ * (EPOLLIN) and the daemon's death (EPOLLHUP, always reported).
+ */
 static int kmod_fd(struct ml__shm *s, unsigned bell)
 {
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLPRI };
+	int fd = own_fd(s), ep, err;
+
 	(void)bell;
-	return own_fd(s) >= 0 ? own_fd(s) : -ENOTSUP;
+	if (fd < 0)
+		return -ENOTSUP;
+	if (s->poll_fd >= 0)
+		return s->poll_fd;
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return -errno;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) {
+		err = -errno;
+		close(ep);
+		return err;
+	}
+	s->poll_fd = ep;
+	return ep;
 }
 
 /*
@@ -476,11 +527,12 @@ static int kmod_gc(const char *name)
 	return 0;
 }
 
-/* Reading the region's wake count clears EPOLLIN until the next wake. */
+/* Reading the region's wake count clears EPOLLIN and EPOLLPRI until the next. */
 static void kmod_fd_ack(struct ml__shm *s)
 {
 	uint64_t wakes;
 
+	client_gone_seen(s);
 	if (own_fd(s) < 0 || read(own_fd(s), &wakes, sizeof(wakes)) != sizeof(wakes))
 		return;
 }

@@ -71,7 +71,7 @@ out:
 }
 
 struct bt_rec {
-	unsigned client;
+	unsigned client;         /* which client: k, found by its id */
 	int prio;
 	uint32_t len;
 	uint32_t sum;
@@ -86,6 +86,37 @@ static uint32_t bt_sum(const unsigned char *p, size_t len)
 	return s;
 }
 
+/* Which client k sent as `id` (ids[k]); BT_CLIENTS: none of them. */
+static unsigned bt_who(const unsigned *ids, unsigned id)
+{
+	unsigned k = 0;
+
+	while (k < BT_CLIENTS && ids[k] != id)
+		k++;
+	return k;
+}
+
+/*
+ * Daemon: the id of slot `slot`'s client, as ml_chan_clients() lists it,
+ * waiting up to 5 s; 0 if none. Unlike client_id() it never waits on the
+ * channel, which would end a view.
+ */
+static unsigned listed_id(ml_chan *d, unsigned slot)
+{
+	int64_t end = now_ns() + 5 * SEC;
+
+	do {
+		unsigned ids[ML_CHAN_MAX_CLIENTS];
+		int n = ml_chan_clients(d, ids, ML_CHAN_MAX_CLIENTS);
+
+		for (int i = 0; i < n && i < (int)ML_CHAN_MAX_CLIENTS; i++)
+			if (ML_CHAN_SLOT(ids[i]) == slot)
+				return ids[i];
+		sleep_ms(1);
+	} while (now_ns() < end);
+	return 0;
+}
+
 int t_recv_many(void)
 {
 	static struct bt_rec one[BT_CLIENTS * BT_MSGS], many[BT_CLIENTS * BT_MSGS],
@@ -98,6 +129,7 @@ int t_recv_many(void)
 	struct ml_msg msgs[64];
 	ml_chan *d[BT_CHANS] = { NULL };
 	pid_t pid[BT_CLIENTS] = { 0 };
+	unsigned ids[BT_CHANS][BT_CLIENTS];
 	size_t none = 0, nmany = 0, nview = 0;
 	unsigned calls = 0, vcalls = 0;
 	int ret = -1, n;
@@ -110,6 +142,12 @@ int t_recv_many(void)
 	for (int k = 0; k < BT_CLIENTS; k++)
 		pid[k] = spawn(bt_client, sh);
 	CHECK(wait_flag(&sh->sent, BT_CLIENTS, 20 * SEC), "the clients did not send");
+	/* Client k has slot k in each channel; its id there names it in the records. */
+	for (int ch = 0; ch < BT_CHANS; ch++)
+		for (unsigned k = 0; k < BT_CLIENTS; k++) {
+			ids[ch][k] = client_id(d[ch], k);
+			CHECK(ids[ch][k], "channel %d: no client in slot %u", ch, k);
+		}
 
 	/* Channel 0 one message at a time. */
 	for (;;) {
@@ -120,7 +158,10 @@ int t_recv_many(void)
 		if (n < 0)
 			break;
 		CHECK(none < BT_CLIENTS * BT_MSGS, "more than was sent");
-		one[none++] = (struct bt_rec){ cl, p, (uint32_t)n, bt_sum(buf, (size_t)n) };
+		CHECK(bt_who(ids[0], cl) < BT_CLIENTS, "message %zu from id %u, no client's", none,
+		      cl);
+		one[none++] = (struct bt_rec){ bt_who(ids[0], cl), p, (uint32_t)n,
+					       bt_sum(buf, (size_t)n) };
 	}
 	CHECK(n == -EAGAIN, "recv: %s", ml_strerror(n));
 	CHECK(none == BT_CLIENTS * BT_MSGS, "%zu of %d messages", none, BT_CLIENTS * BT_MSGS);
@@ -147,7 +188,10 @@ int t_recv_many(void)
 			CHECK(i == 0 || at >= (uintptr_t)msgs[i - 1].data + msgs[i - 1].len,
 			      "message %d overlaps the one before", i);
 			CHECK(msgs[i].reserved == 0, "reserved = %u", msgs[i].reserved);
-			many[nmany] = (struct bt_rec){ msgs[i].client, msgs[i].prio, msgs[i].len,
+			CHECK(bt_who(ids[1], msgs[i].client) < BT_CLIENTS,
+			      "batched message %zu from id %u, no client's", nmany, msgs[i].client);
+			many[nmany] = (struct bt_rec){ bt_who(ids[1], msgs[i].client), msgs[i].prio,
+						       msgs[i].len,
 						       bt_sum(msgs[i].data, msgs[i].len) };
 			nmany++;
 		}
@@ -177,7 +221,10 @@ int t_recv_many(void)
 			CHECK(nview < BT_CLIENTS * BT_MSGS, "more than was sent");
 			CHECK((uintptr_t)msgs[i].data % 8 == 0, "view %d unaligned", i);
 			CHECK(msgs[i].reserved == 0, "reserved = %u", msgs[i].reserved);
-			view[nview++] = (struct bt_rec){ msgs[i].client, msgs[i].prio, msgs[i].len,
+			CHECK(bt_who(ids[2], msgs[i].client) < BT_CLIENTS,
+			      "viewed message %zu from id %u, no client's", nview, msgs[i].client);
+			view[nview++] = (struct bt_rec){ bt_who(ids[2], msgs[i].client),
+							 msgs[i].prio, msgs[i].len,
 							 bt_sum(msgs[i].data, msgs[i].len) };
 		}
 		if (vcalls % 2)
@@ -189,7 +236,7 @@ int t_recv_many(void)
 		      "message %zu differs: one by one (client %u prio %d len %u), "
 		      "viewed (client %u prio %d len %u)", i, one[i].client, one[i].prio,
 		      one[i].len, view[i].client, view[i].prio, view[i].len);
-	/* Every client's lanes in order, bytes as sent (client k has slot k). */
+	/* Every client's lanes in order, bytes as sent (client k: record k). */
 	{
 		int pos[BT_CLIENTS][ML_PRIO_COUNT] = { { 0 } };
 		unsigned char want[256];
@@ -301,8 +348,11 @@ int t_send_many(void)
 	struct ml_msg m[64], in[64];
 	ml_chan *d = NULL, *c = NULL;
 	int ret = -1, n, sent, got;
+	unsigned id;
 
 	CHECK_RC(open_pair("bt-send", &d, &c), 0);
+	id = client_id(d, 0);
+	CHECK(id, "the client is not in slot 0");
 	for (int i = 0; i < 8; i++) {
 		memset(data[i], 'a' + i, FULL_MSG);
 		m[i] = (struct ml_msg){ .data = data[i], .len = (uint32_t)(i * 7 + 1),
@@ -312,7 +362,9 @@ int t_send_many(void)
 	CHECK_RC(ml_chan_send_many(c, 0, NULL, 8), -EINVAL);
 	CHECK_RC(ml_chan_send_many(c, 0, m, 0), -EINVAL);
 	CHECK_RC(ml_chan_send_many(d, 99, m, 8), -EINVAL);
-	CHECK_RC(ml_chan_send_many(d, 1, m, 8), -EPIPE); /* nobody in slot 1 */
+	/* Bare slot numbers are no ids, the client's slot nor an empty one. */
+	CHECK_RC(ml_chan_send_many(d, ML_CHAN_SLOT(id), m, 8), -EINVAL);
+	CHECK_RC(ml_chan_send_many(d, 1, m, 8), -EINVAL);
 
 	/* Eight at two priorities: each lane in order, bytes as sent. */
 	CHECK_RC(ml_chan_send_many(c, 0, m, 8), 8);
@@ -345,15 +397,27 @@ int t_send_many(void)
 	got = 0;
 	while ((n = ml_chan_recv_many(d, in, 64, buf, sizeof(buf))) > 0) {
 		for (int i = 0; i < n; i++)
-			CHECK(in[i].len == FULL_MSG && !memcmp(in[i].data, data[(got + i) % 8], FULL_MSG),
-			      "full-lane message %d differs", got + i);
+			CHECK(in[i].len == FULL_MSG && in[i].client == id &&
+			      !memcmp(in[i].data, data[(got + i) % 8], FULL_MSG),
+			      "full-lane message %d differs (from id %u, the client is %u)",
+			      got + i, in[i].client, id);
 		got += n;
 	}
 	CHECK(got == sent, "sent %d, received %d", sent, got);
 
-	/* The daemon's replies, as a batch, to the client's batch read. */
-	CHECK_RC(ml_chan_send_many(d, in[0].client, m, 5), 5);
+	/*
+	 * The daemon's replies, as a batch, to the client's batch read (to
+	 * the id its messages came with: the last, empty, call cleared in[]).
+	 */
+	CHECK_RC(ml_chan_send_many(d, id, m, 5), 5);
 	CHECK_RC(ml_chan_recv_many(c, in, 64, buf, sizeof(buf)), 5);
+	/* The client gone, its id takes nothing more. */
+	ml_chan_close(c);
+	c = NULL;
+	for (int64_t end = now_ns() + 5 * SEC; ml_chan_connected(d) && now_ns() < end;)
+		sleep_ms(1);
+	CHECK(!ml_chan_connected(d), "the client's leaving went unseen");
+	CHECK_RC(ml_chan_send_many(d, id, m, 5), -EPIPE);
 	ret = 0;
 out:
 	ml_chan_close(c);
@@ -374,8 +438,11 @@ int t_recv_view_edges(void)
 	struct ml_msg m[8];
 	ml_chan *d = NULL, *c = NULL;
 	int ret = -1, n, full = 0, sent;
+	unsigned id;
 
 	CHECK_RC(open_pair("bt-view", &d, &c), 0);
+	id = client_id(d, 0);
+	CHECK(id, "the client is not in slot 0");
 	CHECK_RC(ml_chan_recv_view(NULL, m, 8), -EINVAL);
 	CHECK_RC(ml_chan_recv_view(d, NULL, 8), -EINVAL);
 	CHECK_RC(ml_chan_recv_view(d, m, 0), -EINVAL);
@@ -396,7 +463,7 @@ int t_recv_view_edges(void)
 	CHECK_RC(ml_chan_recv_view(d, m, 3), 3);
 	for (int i = 0; i < 3; i++) {
 		memset(msg, 'A' + i % 26, sizeof(msg));
-		CHECK(m[i].len == FULL_MSG && m[i].prio == ML_PRIO_HIGH && m[i].client == 0 &&
+		CHECK(m[i].len == FULL_MSG && m[i].prio == ML_PRIO_HIGH && m[i].client == id &&
 		      !memcmp(m[i].data, msg, FULL_MSG), "viewed message %d came back wrong", i);
 	}
 	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, msg, FULL_MSG), -EAGAIN);
@@ -457,11 +524,14 @@ int t_recv_view_client_leaves(void)
 	ml_chan *d = NULL, *a = NULL, *b = NULL, *c = NULL;
 	char name[80];
 	int ret = -1, n;
+	unsigned ida, idb, idc;
 
 	o.max_clients = 2;
 	chan_name(name, sizeof(name), "bt-leave");
 	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
 	CHECK_RC(connect_retry(&a, name, 5 * SEC, -ENOENT), 0);
+	ida = client_id(d, 0);
+	CHECK(ida, "A is not in slot 0");
 	memset(msg, 'a', sizeof(msg));
 	memset(zz, 'z', sizeof(zz));
 	for (int i = 0; i < 4; i++)
@@ -470,8 +540,13 @@ int t_recv_view_client_leaves(void)
 	ml_chan_close(a);
 	a = NULL;
 	CHECK_RC(connect_retry(&b, name, 5 * SEC, -ENOENT), 0);
-	/* B is news to the daemon: this reply makes it scan the slots. */
-	CHECK_RC(ml_chan_reply(d, 1, ML_PRIO_HIGH, "hi", 2), 0);
+	/*
+	 * B is news to the daemon: asking for its id makes it scan the slots
+	 * (without a wait, which would end the view). A's is held: B is in 1.
+	 */
+	idb = listed_id(d, 1);
+	CHECK(idb && idb != ida, "B is not in slot 1 (id %u, A's %u)", idb, ida);
+	CHECK_RC(ml_chan_reply(d, idb, ML_PRIO_HIGH, "hi", 2), 0);
 	/* A's slot is not free yet: C is refused, or, if let in, must not
 	 * write over the view. */
 	n = ml_client_connect(&c, name, &o);
@@ -481,13 +556,17 @@ int t_recv_view_client_leaves(void)
 		for (int i = 0; i < 4; i++)
 			ml_chan_send(c, ML_PRIO_HIGH, zz, FULL_MSG);
 	for (int i = 0; i < 4; i++)
-		CHECK(m[i].len == FULL_MSG && m[i].client == 0 && !memcmp(m[i].data, msg, FULL_MSG),
+		CHECK(m[i].len == FULL_MSG && m[i].client == ida &&
+		      !memcmp(m[i].data, msg, FULL_MSG),
 		      "viewed message %d changed under the view", i);
 	CHECK(n == -ECONNREFUSED, "a new client took the slot of the viewed messages");
 	/* Once the view is done, the slot goes back and C gets it. */
 	CHECK_RC(ml_chan_recv_done(d), 0);
 	CHECK_RC(ml_chan_recv_view(d, m, 8), -EAGAIN);
 	CHECK_RC(ml_client_connect(&c, name, &o), 0);
+	/* A's slot, not A's id. */
+	idc = client_id(d, 0);
+	CHECK(idc && idc != ida, "C in slot 0 has id %u, A had %u", idc, ida);
 	ret = 0;
 out:
 	ml_chan_close(a);

@@ -99,7 +99,7 @@ int t_client_sigkill(void)
 	struct ckill_shared *sh = shared_map(sizeof(*sh));
 	struct ml_chan_opts o = opts_default();
 	pid_t victim = 0, w[2] = { 0, 0 }, r = 0, nc = 0;
-	unsigned victim_id = 99;
+	unsigned victim_id = 0;
 	char buf[128];
 	ml_chan *d = NULL;
 	long served = 0;
@@ -158,10 +158,13 @@ int t_client_sigkill(void)
 			while ((n = ml_chan_recv(d, &prio, &cl, buf, sizeof(buf))) >= 0) {
 				if (n == 8 && !memcmp(buf, "newcomer", 8)) {
 					saw_newcomer = true;
-					CHECK(cl == victim_id, "newcomer got slot %u, the dead client's was %u",
-					      cl, victim_id);
+					/* The dead one's slot, under an id of its own. */
+					CHECK(ML_CHAN_SLOT(cl) == ML_CHAN_SLOT(victim_id) &&
+					      cl != victim_id, "newcomer got id %u, the dead "
+					      "client's was %u", cl, victim_id);
 				} else {
-					CHECK(cl != victim_id, "message from the dead client's slot %u: %.*s",
+					CHECK(ML_CHAN_SLOT(cl) != ML_CHAN_SLOT(victim_id),
+					      "message from the dead client's slot (id %u): %.*s",
 					      cl, n, buf);
 				}
 				err = ml_chan_send_wait(d, cl, prio, buf, (size_t)n, 5 * SEC);

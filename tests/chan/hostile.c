@@ -40,9 +40,12 @@ static unsigned connected_slot(const char *name, unsigned n)
 	return found;
 }
 
-/* Receive until `want` (an errno) comes, collecting messages into log. */
-static int drain_until(ml_chan *d, int want, unsigned *who, char log[][16], int *nlog,
-		       int max)
+/*
+ * Receive until `want` (an errno) comes, collecting messages into log and
+ * their senders' ids into from; *who: the id `want` came with.
+ */
+static int drain_until(ml_chan *d, int want, unsigned *who, char log[][16], unsigned *from,
+		       int *nlog, int max)
 {
 	int64_t end = now_ns() + 3 * SEC;
 
@@ -54,6 +57,7 @@ static int drain_until(ml_chan *d, int want, unsigned *who, char log[][16], int 
 			return 0;
 		if (n >= 0 && *nlog < max) {
 			b[n] = '\0';
+			from[*nlog] = *who;
 			snprintf(log[(*nlog)++], 16, "%s", b);
 			continue;
 		}
@@ -113,7 +117,7 @@ int t_dead_mid_send(void)
 	struct ml_chan_stats st = { .size = sizeof(st) };
 	char log[8][16], name[80];
 	int nlog = 0, ret = -1, status;
-	unsigned who = 99;
+	unsigned who = 99, from[8], dead;
 	ml_chan *d = NULL, *c = NULL;
 	pid_t pid;
 
@@ -131,15 +135,19 @@ int t_dead_mid_send(void)
 	CHECK(pid > 0, "fork");
 	CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status),
 	      "the client did not die as planned: %#x", status);
-	CHECK_RC(drain_until(d, -EOWNERDEAD, &who, log, &nlog, 8), 0);
-	CHECK(who == 0, "-EOWNERDEAD for client %u, want 0", who);
+	CHECK_RC(drain_until(d, -EOWNERDEAD, &who, log, from, &nlog, 8), 0);
 	CHECK(nlog == 3 && !strcmp(log[0], "m0") && !strcmp(log[1], "m1") &&
 	      !strcmp(log[2], "m2"), "delivered %d messages (first %s), want m0 m1 m2", nlog,
 	      nlog ? log[0] : "-");
+	/* Reported under the id its messages came with, slot 0's. */
+	CHECK(ML_CHAN_SLOT(who) == 0 && who == from[0] && from[1] == who && from[2] == who,
+	      "-EOWNERDEAD for client %u, its messages from %u %u %u", who, from[0], from[1],
+	      from[2]);
+	dead = who;
 	CHECK_RC(ml_chan_recv(d, NULL, &who, log[0], 16), -EAGAIN);
 	CHECK_RC(ml_chan_stats(d, &st), 0);
 	CHECK(st.abandoned == 1 && st.clients_died == 1 && st.last_error == -EOWNERDEAD &&
-	      st.last_client == 0 && st.poisoned == 0,
+	      st.last_client == dead && st.poisoned == 0,
 	      "stats: abandoned %llu died %llu last %d/%u poisoned %llu",
 	      (unsigned long long)st.abandoned, (unsigned long long)st.clients_died,
 	      st.last_error, st.last_client, (unsigned long long)st.poisoned);
@@ -148,7 +156,10 @@ int t_dead_mid_send(void)
 	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, "again", 5), 0);
 	CHECK_RC(ml_chan_wait(d, 2 * SEC), 0);
 	CHECK_RC(ml_chan_recv(d, NULL, &who, log[0], 15), 5);
-	CHECK(!memcmp(log[0], "again", 5) && who == 0, "after: wrong message");
+	CHECK(!memcmp(log[0], "again", 5), "after: wrong message");
+	/* The dead one's slot, under an id of its own. */
+	CHECK(ML_CHAN_SLOT(who) == ML_CHAN_SLOT(dead) && who != dead,
+	      "the next client came as %u, the dead one was %u", who, dead);
 	ret = 0;
 out:
 	ml_chan_close(c);
@@ -168,7 +179,7 @@ int t_corrupt_lane(void)
 	ml_chan *d = NULL, *a = NULL, *b = NULL;
 	char log[8][16], name[80];
 	int nlog = 0, ret = -1;
-	unsigned who = 99, slot_a = 99;
+	unsigned who = 99, slot_a = 99, from[8];
 
 	if (!region_mappable()) {
 		skipf("needs a region to map");
@@ -194,21 +205,25 @@ int t_corrupt_lane(void)
 	}
 	CHECK_RC(ml_client_connect(&b, name, &o), 0);
 	CHECK_RC(ml_chan_send(b, ML_PRIO_HIGH, "b0", 2), 0);
-	CHECK_RC(drain_until(d, -EBADMSG, &who, log, &nlog, 8), 0);
-	CHECK(who == slot_a, "-EBADMSG for client %u, want %u", who, slot_a);
+	CHECK_RC(drain_until(d, -EBADMSG, &who, log, from, &nlog, 8), 0);
 	CHECK(nlog == 3 && !strcmp(log[0], "a0") && !strcmp(log[1], "a1") &&
 	      !strcmp(log[2], "b0"), "delivered %d (first %s), want a0 a1 b0", nlog,
 	      nlog ? log[0] : "-");
+	/* For A: its slot, the id a0 and a1 came with; b0 another slot's. */
+	CHECK(ML_CHAN_SLOT(who) == slot_a && who == from[0] && who == from[1],
+	      "-EBADMSG for client %u, want slot %u's, a0 and a1 came from %u %u", who, slot_a,
+	      from[0], from[1]);
+	CHECK(ML_CHAN_SLOT(from[2]) != slot_a, "b0 from %u, in A's slot %u", from[2], slot_a);
 	CHECK_RC(ml_chan_recv(d, NULL, &who, log[0], 16), -EAGAIN);
 	CHECK_RC(ml_chan_stats(d, &st), 0);
-	CHECK(st.poisoned == 1 && st.last_error == -EBADMSG && st.last_client == slot_a &&
+	CHECK(st.poisoned == 1 && st.last_error == -EBADMSG && st.last_client == from[0] &&
 	      st.abandoned == 0, "stats: poisoned %llu last %d/%u",
 	      (unsigned long long)st.poisoned, st.last_error, st.last_client);
 	/* The other client is still served. */
 	CHECK_RC(ml_chan_send(b, ML_PRIO_LOW, "b1", 2), 0);
 	CHECK_RC(ml_chan_wait(d, 2 * SEC), 0);
 	CHECK_RC(ml_chan_recv(d, NULL, &who, log[0], 15), 2);
-	CHECK(!memcmp(log[0], "b1", 2) && who != slot_a, "after: wrong message");
+	CHECK(!memcmp(log[0], "b1", 2) && who == from[2], "after: wrong message");
 	ret = 0;
 out:
 	ml_chan_close(a);
@@ -228,7 +243,7 @@ int t_rewritten_ring_config(void)
 	struct ml_chan_stats st = { .size = sizeof(st) };
 	ml_chan *d = NULL, *a = NULL, *b = NULL;
 	char name[80], buf[16];
-	unsigned who = 99, slot_a = 99;
+	unsigned who = 99, slot_a = 99, ida;
 	int ret = -1, n;
 
 	if (!region_mappable()) {
@@ -248,14 +263,18 @@ int t_rewritten_ring_config(void)
 	CHECK_RC(ml_chan_send(b, ML_PRIO_HIGH, "b0", 2), 0);
 	CHECK_RC(ml_chan_wait(d, 2 * SEC), 0);
 	n = ml_chan_recv(d, NULL, &who, buf, sizeof(buf));
-	CHECK(n == -EBADMSG && who == slot_a, "first recv %d (%s) client %u, want -EBADMSG for %u", n,
-	      ml_strerror(n), who, slot_a);
+	/* An id (never a bare slot number) of A's slot. */
+	CHECK(n == -EBADMSG && ML_CHAN_SLOT(who) == slot_a && who != slot_a,
+	      "first recv %d (%s) client %u, want -EBADMSG for slot %u's", n, ml_strerror(n),
+	      who, slot_a);
+	ida = who;
 	CHECK_RC(ml_chan_recv(d, NULL, &who, buf, sizeof(buf)), 2);
-	CHECK(!memcmp(buf, "b0", 2) && who != slot_a, "then %.2s from %u", buf, who);
+	CHECK(!memcmp(buf, "b0", 2) && ML_CHAN_SLOT(who) != slot_a, "then %.2s from %u", buf, who);
 	CHECK_RC(ml_chan_recv(d, NULL, &who, buf, sizeof(buf)), -EAGAIN);
 	CHECK_RC(ml_chan_stats(d, &st), 0);
-	CHECK(st.poisoned == 1 && st.last_error == -EBADMSG, "stats: poisoned %llu",
-	      (unsigned long long)st.poisoned);
+	CHECK(st.poisoned == 1 && st.last_error == -EBADMSG && st.last_client == ida,
+	      "stats: poisoned %llu last %u, A is %u", (unsigned long long)st.poisoned,
+	      st.last_client, ida);
 	ret = 0;
 out:
 	ml_chan_close(a);
@@ -278,7 +297,7 @@ int t_client_goes_back(void)
 	ml_chan *d = NULL, *a = NULL, *b = NULL;
 	struct ml__peer *pa = NULL;
 	char name[80], buf[16];
-	unsigned who = 99, slot_a = 99;
+	unsigned who = 99, slot_a = 99, ida;
 	size_t len = 0;
 	int ret = -1, n, nb = 0;
 
@@ -294,7 +313,8 @@ int t_client_goes_back(void)
 	CHECK_RC(ml_chan_send(a, ML_PRIO_HIGH, "a0", 2), 0);
 	CHECK_RC(ml_chan_wait(d, 2 * SEC), 0);
 	CHECK_RC(ml_chan_recv(d, NULL, &who, buf, sizeof(buf)), 2);
-	slot_a = who;
+	ida = who;
+	slot_a = ML_CHAN_SLOT(ida);
 	pa = (struct ml__peer *)area_map(name, slot_a, &len);
 	CHECK(pa && atomic_load(&pa->state) == ML__SLOT_CONNECTED, "no header for slot %u", slot_a);
 	CHECK_RC(ml_client_connect(&b, name, &o), 0);
@@ -307,17 +327,17 @@ int t_client_goes_back(void)
 		while ((n = ml_chan_recv(d, NULL, &who, buf, sizeof(buf))) != -EAGAIN) {
 			CHECK(n != 2 || memcmp(buf, "a1", 2), "a cut-off client's message was read");
 			if (n == -EBADMSG) {
-				CHECK(who == slot_a, "-EBADMSG for client %u, want %u", who, slot_a);
+				CHECK(who == ida, "-EBADMSG for client %u, want %u", who, ida);
 				goto reported;
 			}
-			CHECK(n == 1 && who != slot_a, "recv %d from %u", n, who);
+			CHECK(n == 1 && ML_CHAN_SLOT(who) != slot_a, "recv %d from %u", n, who);
 			nb++;
 		}
 	}
 	CHECK(0, "no -EBADMSG for the client that went back");
 reported:
 	CHECK_RC(ml_chan_stats(d, &st), 0);
-	CHECK(st.poisoned == 1 && st.last_client == slot_a, "stats: poisoned %llu last %u",
+	CHECK(st.poisoned == 1 && st.last_client == ida, "stats: poisoned %llu last %u",
 	      (unsigned long long)st.poisoned, st.last_client);
 	/* Cut off: nothing of it is read any more; the other client is served. */
 	CHECK_RC(ml_chan_send(a, ML_PRIO_HIGH, "a2", 2), 0);
@@ -328,7 +348,8 @@ reported:
 			ml_chan_wait(d, 20 * MS);
 			continue;
 		}
-		CHECK(n > 0 && who != slot_a, "after the cut: recv %d from %u", n, who);
+		CHECK(n > 0 && ML_CHAN_SLOT(who) != slot_a, "after the cut: recv %d from %u", n,
+		      who);
 		if (n == 2 && !memcmp(buf, "bz", 2))
 			break;
 	}

@@ -76,7 +76,7 @@ struct iso {
 	_Atomic int victim_pid[ISO_VICTIMS], daemon_pid;
 	_Atomic int victim_seq;                   /* win: each victim's number */
 	unsigned max_clients;                     /* the daemon's slots; 0: iso_max_clients */
-	_Atomic long badmsg[ML_CHAN_MAX_CLIENTS]; /* the daemon's -EBADMSG, per client */
+	_Atomic long badmsg[ML_CHAN_MAX_CLIENTS]; /* the daemon's -EBADMSG, per slot */
 	_Atomic long served;
 	_Atomic long found_foreign;               /* marker hits in the hostile's memory */
 	_Atomic long found_own;                   /* marker hits in a victim's own memory */
@@ -314,8 +314,9 @@ static int iso_daemon(void *arg)
 		if (n >= 0) {
 			if (ml_chan_send_wait(d, who, prio, buf, (size_t)n, 5 * SEC) == 0)
 				atomic_fetch_add(&sh->served, 1);
-		} else if (n == -EBADMSG && who < ML_CHAN_MAX_CLIENTS) {
-			atomic_fetch_add(&sh->badmsg[who], 1);
+		} else if (n == -EBADMSG && who >= ML_CHAN_MAX_CLIENTS) {
+			/* Counted by slot; a bare slot number (no id) counts nowhere. */
+			atomic_fetch_add(&sh->badmsg[ML_CHAN_SLOT(who)], 1);
 		} else if (n == -EAGAIN) {
 			ml_chan_wait(d, 50 * MS);
 		}

@@ -212,6 +212,7 @@ static int many_clients(unsigned nclients)
 	static unsigned char buf[65536], rep[128];
 	uint64_t expect[ML_CHAN_MAX_CLIENTS][ML_PRIO_COUNT];
 	int idx_of_slot[ML_CHAN_MAX_CLIENTS];
+	unsigned id_of_slot[ML_CHAN_MAX_CLIENTS];   /* the id its client came as */
 	struct ml_chan_opts o = opts_default();
 	uint64_t msgs = stress_msgs(), total = 0, seed;
 	pid_t pid[16] = { 0 };
@@ -224,8 +225,10 @@ static int many_clients(unsigned nclients)
 	seed = getenv("CHAN_SEED") ? strtoull(getenv("CHAN_SEED"), NULL, 0) :
 				     (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	memset(expect, 0, sizeof(expect));
-	for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++)
+	for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++) {
 		idx_of_slot[i] = -1;
+		id_of_slot[i] = 0;
+	}
 	chan_name(name, sizeof(name), "many");
 	o.max_clients = nclients;
 	CHECK_RC(ml_daemon_create(&d, name, &o), 0);
@@ -242,7 +245,7 @@ static int many_clients(unsigned nclients)
 	last = now_ns();
 	while (total < msgs * nclients) {
 		int prio, n, err;
-		unsigned cl;
+		unsigned cl, sl;
 
 		n = ml_chan_recv(d, &prio, &cl, buf, sizeof(buf));
 		if (n == -EAGAIN) {
@@ -279,7 +282,9 @@ static int many_clients(unsigned nclients)
 			continue;
 		}
 		CHECK(n >= 0, "daemon recv: %s", ml_strerror(n));
-		CHECK(cl < nclients, "client id %u", cl);
+		/* An id (generation 1 and up: no bare slot number), its slot in range. */
+		sl = ML_CHAN_SLOT(cl);
+		CHECK(cl >= ML_CHAN_MAX_CLIENTS && sl < nclients, "client id %u", cl);
 		{
 			struct req_hdr h;
 			struct rep_hdr r;
@@ -287,19 +292,25 @@ static int many_clients(unsigned nclients)
 
 			CHECK((size_t)n >= sizeof(h), "short message (%d bytes) from %u", n, cl);
 			memcpy(&h, buf, sizeof(h));
-			CHECK(h.client < nclients, "slot %u: message from client %u", cl, h.client);
+			CHECK(h.client < nclients, "slot %u: message from client %u", sl, h.client);
 			/*
 			 * A slot changes hands only once its client is done: a
 			 * client that starts late may take the slot of one
-			 * that finished (a short run, CHAN_MSGS).
+			 * that finished (a short run, CHAN_MSGS), under an id
+			 * of its own; a client keeps its id.
 			 */
-			if (idx_of_slot[cl] != (int)h.client) {
-				CHECK(idx_of_slot[cl] < 0 ||
-				      lanes_sum(expect[idx_of_slot[cl]]) == msgs,
-				      "slot %u: message from client %u, earlier %d", cl, h.client,
-				      idx_of_slot[cl]);
-				idx_of_slot[cl] = (int)h.client;
+			if (idx_of_slot[sl] != (int)h.client) {
+				CHECK(idx_of_slot[sl] < 0 ||
+				      (lanes_sum(expect[idx_of_slot[sl]]) == msgs &&
+				       cl != id_of_slot[sl]),
+				      "slot %u: message from client %u (id %u), earlier %d "
+				      "(id %u)", sl, h.client, cl, idx_of_slot[sl],
+				      id_of_slot[sl]);
+				idx_of_slot[sl] = (int)h.client;
+				id_of_slot[sl] = cl;
 			}
+			CHECK(cl == id_of_slot[sl], "client %u came as id %u, earlier %u", h.client,
+			      cl, id_of_slot[sl]);
 			CHECK(h.lane == (uint32_t)prio, "client %u: lane %u came at prio %d", h.client,
 			      h.lane, prio);
 			CHECK(h.seq == expect[h.client][prio],

@@ -95,7 +95,7 @@ int t_roundtrip_prios(void)
 	struct ml_chan_opts o = opts_default();
 	static char buf[8192];
 	size_t got[2][ML_PRIO_COUNT] = { { 0 } };
-	int id_of[2] = { -1, -1 };
+	unsigned id_of[2] = { 0, 0 };   /* 0: not seen yet (ids are never 0) */
 	pid_t pid[2] = { 0, 0 };
 	ml_chan *d = NULL;
 	int ret = -1, n, prio;
@@ -117,7 +117,9 @@ int t_roundtrip_prios(void)
 		if (n == -EAGAIN)
 			continue;
 		CHECK(n >= 0, "daemon recv: %s", ml_strerror(n));
-		CHECK(cl < 8, "client id %u out of range", cl);
+		/* An id, not a bare slot number (generation 1 and up), its slot in range. */
+		CHECK(cl >= ML_CHAN_MAX_CLIENTS && ML_CHAN_SLOT(cl) < 8,
+		      "client id %u out of range", cl);
 		CHECK(prio >= 0 && prio < ML_PRIO_COUNT, "prio %d", prio);
 		/* Which client: byte 0 of a non-empty message; an empty one comes
 		 * after non-empty ones of its lane, so its id is known by then. */
@@ -125,12 +127,12 @@ int t_roundtrip_prios(void)
 			k = buf[0];
 			CHECK(k == 0 || k == 1, "bad sender byte %d", k);
 		} else {
-			k = id_of[0] == (int)cl ? 0 : id_of[1] == (int)cl ? 1 : -1;
+			k = id_of[0] == cl ? 0 : id_of[1] == cl ? 1 : -1;
 			CHECK(k >= 0, "empty message from unknown id %u", cl);
 		}
-		if (id_of[k] < 0)
-			id_of[k] = (int)cl;
-		CHECK(id_of[k] == (int)cl, "client %d came as id %u, earlier %d", k, cl, id_of[k]);
+		if (!id_of[k])
+			id_of[k] = cl;
+		CHECK(id_of[k] == cl, "client %d came as id %u, earlier %u", k, cl, id_of[k]);
 		CHECK(got[k][prio] < RT_SIZES, "too many at prio %d", prio);
 		{
 			static char want[4096];
@@ -149,15 +151,19 @@ int t_roundtrip_prios(void)
 			buf[j]++;
 		CHECK_RC(ml_chan_send_wait(d, cl, prio, buf, (size_t)n, 5 * SEC), 0);
 	}
-	CHECK(id_of[0] != id_of[1], "both clients have id %d", id_of[0]);
+	CHECK(id_of[0] != id_of[1], "both clients have id %u", id_of[0]);
+	CHECK(ML_CHAN_SLOT(id_of[0]) != ML_CHAN_SLOT(id_of[1]), "both clients in slot %u",
+	      ML_CHAN_SLOT(id_of[0]));
 	CHECK_RC(ml_chan_reply(d, 8, 0, buf, 1), -EINVAL);
+	/* A bare slot number names no client, even a connected one's slot. */
+	CHECK_RC(ml_chan_reply(d, ML_CHAN_SLOT(id_of[0]), 0, buf, 1), -EINVAL);
 	CHECK_RC(ml_chan_send(d, 0, buf, 1), -EINVAL);
 	for (int k = 0; k < 2; k++) {
 		CHECK(reap_ok(pid[k], "client", 20 * SEC), "client");
 		pid[k] = 0;
 	}
 	/* Both left: their ids are no longer valid for replies. */
-	CHECK_RC(ml_chan_reply(d, (unsigned)id_of[0], 0, buf, 1), -EPIPE);
+	CHECK_RC(ml_chan_reply(d, id_of[0], 0, buf, 1), -EPIPE);
 	CHECK(ml_chan_connected(d) == 0, "daemon still connected after the clients left");
 	ret = 0;
 out:

@@ -49,16 +49,20 @@ int t_send_reserve_edges(void)
 	unsigned char msg[FULL_MSG];
 	ml_chan *d = NULL, *c = NULL;
 	int ret = -1, p = -1, n, full = 0;
-	unsigned cl = 99;
+	unsigned cl = 99, id;
 	void *at;
 
 	CHECK_RC(open_pair("zc-edge", &d, &c), 0);
+	id = client_id(d, 0);
+	CHECK(id, "the client is not in slot 0");
 	CHECK_RC(ml_chan_send_reserve(NULL, 0, ML_PRIO_HIGH, 8, &at), -EINVAL);
 	CHECK_RC(ml_chan_send_reserve(c, 0, ML_PRIO_HIGH, 8, NULL), -EINVAL);
 	CHECK_RC(ml_chan_send_reserve(c, 0, 3, 8, &at), -EINVAL);
 	CHECK_RC(ml_chan_send_reserve(c, 0, ML_PRIO_HIGH, 1u << 20, &at), -EMSGSIZE);
 	CHECK_RC(ml_chan_send_reserve(d, 99, ML_PRIO_HIGH, 8, &at), -EINVAL);
-	CHECK_RC(ml_chan_send_reserve(d, 1, ML_PRIO_HIGH, 8, &at), -EPIPE); /* slot 1 empty */
+	/* Bare slot numbers are no ids, the client's slot nor an empty one. */
+	CHECK_RC(ml_chan_send_reserve(d, ML_CHAN_SLOT(id), ML_PRIO_HIGH, 8, &at), -EINVAL);
+	CHECK_RC(ml_chan_send_reserve(d, 1, ML_PRIO_HIGH, 8, &at), -EINVAL);
 	CHECK_RC(ml_chan_send_commit(NULL, 0), -EINVAL);
 	CHECK_RC(ml_chan_send_commit(c, 0), -EINVAL); /* nothing reserved */
 
@@ -69,7 +73,7 @@ int t_send_reserve_edges(void)
 	CHECK_RC(ml_chan_send_commit(c, 101), -EINVAL); /* more than reserved: kept */
 	CHECK_RC(ml_chan_send_commit(c, zc_len(100)), 0);
 	n = ml_chan_recv(d, &p, &cl, buf, sizeof(buf));
-	CHECK(n >= 0 && zc_is(buf, (size_t)n, 100) && p == ML_PRIO_CRITICAL && cl == 0,
+	CHECK(n >= 0 && zc_is(buf, (size_t)n, 100) && p == ML_PRIO_CRITICAL && cl == id,
 	      "committed message: len %d prio %d client %u", n, p, cl);
 	CHECK_RC(ml_chan_send_commit(c, 0), -EINVAL); /* committed once */
 
@@ -106,12 +110,12 @@ int t_send_reserve_edges(void)
 	CHECK_RC(ml_chan_recv(d, NULL, NULL, buf, sizeof(buf)), 0);
 
 	/* The daemon's replies; then a client that leaves before the commit. */
-	CHECK_RC(ml_chan_send_reserve(d, 0, ML_PRIO_HIGH, 128, &at), 0);
+	CHECK_RC(ml_chan_send_reserve(d, id, ML_PRIO_HIGH, 128, &at), 0);
 	zc_fill(at, 3);
 	CHECK_RC(ml_chan_send_commit(d, zc_len(3)), 0);
 	n = ml_chan_recv(c, &p, NULL, buf, sizeof(buf));
 	CHECK(n >= 0 && zc_is(buf, (size_t)n, 3) && p == ML_PRIO_HIGH, "reply: %d bytes", n);
-	CHECK_RC(ml_chan_send_reserve(d, 0, ML_PRIO_HIGH, 64, &at), 0);
+	CHECK_RC(ml_chan_send_reserve(d, id, ML_PRIO_HIGH, 64, &at), 0);
 	ml_chan_close(c);
 	c = NULL;
 	/* The daemon hears of it from its backend (linux: its service thread), soon. */
@@ -119,6 +123,8 @@ int t_send_reserve_edges(void)
 		sleep_ms(1);
 	CHECK(!ml_chan_connected(d), "the client's leaving went unseen");
 	CHECK_RC(ml_chan_send_commit(d, 8), -EPIPE);
+	/* And its id takes no new reservation. */
+	CHECK_RC(ml_chan_send_reserve(d, id, ML_PRIO_HIGH, 8, &at), -EPIPE);
 	ret = 0;
 out:
 	ml_chan_close(c);

@@ -595,10 +595,12 @@ static int hello(ml_chan *c, unsigned id, uint32_t conn, int64_t timeout_ns)
 /* ---- a verifying daemon ----------------------------------------------------- */
 
 #define MAX_IDS 8
+#define NCLI 4 /* each daemon's max_clients */
 
 struct verifier {
 	uint64_t expect[ML_CHAN_MAX_CLIENTS][3]; /* per slot, per lane */
 	int id_of_slot[ML_CHAN_MAX_CLIENTS];     /* -1: not seen yet */
+	unsigned cid_of_slot[ML_CHAN_MAX_CLIENTS]; /* the daemon's id for it, 0: none yet */
 	uint64_t got[MAX_IDS][3];                /* per client id */
 	bool ended[MAX_IDS];
 	uint64_t end_counts[MAX_IDS][3];
@@ -615,25 +617,35 @@ static void verifier_init(struct verifier *v)
 }
 
 /*
- * Check one record from slot `cl`: whole, from the client that holds the
- * slot, next in its lane. Returns 0, or -1 (counted as torn, reported).
+ * Check one record from client `id` (as recv named it): whole, from the
+ * client that holds its slot, under the id its hello came with, next in
+ * its lane. Returns 0, or -1 (counted as torn, reported).
  */
-static int verify(struct verifier *v, const unsigned char *buf, int n, int prio, unsigned cl,
+static int verify(struct verifier *v, const unsigned char *buf, int n, int prio, unsigned id,
 		  struct msg_hdr *h)
 {
 	const char *why = msg_check(buf, n, prio, h);
+	unsigned cl = ML_CHAN_SLOT(id);
 
 	if (!*why && h->client >= MAX_IDS)
 		why = "bad client id";
+	if (!*why && (cl >= NCLI || id >> 5 == 0))
+		why = "bad daemon id";
+	/* A slot's next client is never given its last one's id. */
+	if (!*why && h->kind == K_HELLO && v->cid_of_slot[cl] == id)
+		why = "new client in the slot under the old one's id";
 	if (!*why && h->kind == K_HELLO) {
 		/* A new client in this slot: the last one's stream is over. */
 		v->id_of_slot[cl] = h->client;
+		v->cid_of_slot[cl] = id;
 		memset(v->expect[cl], 0, sizeof(v->expect[cl]));
 		v->hello[h->client] = true;
 		return 0;
 	}
 	if (!*why && v->id_of_slot[cl] != (int)h->client)
 		why = "client differs from the slot's";
+	if (!*why && v->cid_of_slot[cl] != id)
+		why = "daemon id differs from the one its hello came with";
 	if (!*why && h->kind == K_END) {
 		v->ended[h->client] = true;
 		memcpy(v->end_counts[h->client], buf + sizeof(*h), sizeof(v->end_counts[0]));
@@ -643,8 +655,8 @@ static int verify(struct verifier *v, const unsigned char *buf, int n, int prio,
 		why = h->seq < v->expect[cl][prio] ? "duplicate or reordered" : "gap (lost record)";
 	if (*why) {
 		v->torn++;
-		failf("daemon: slot %u prio %d (%d bytes, client %u seq %llu, want %llu): %s", cl,
-		      prio, n, h->client, (unsigned long long)h->seq,
+		failf("daemon: id %#x slot %u prio %d (%d bytes, client %u seq %llu, want %llu): %s",
+		      id, cl, prio, n, h->client, (unsigned long long)h->seq,
 		      (unsigned long long)v->expect[cl][prio], why);
 		return -1;
 	}
@@ -655,8 +667,6 @@ static int verify(struct verifier *v, const unsigned char *buf, int n, int prio,
 }
 
 /* ---- test: kill the daemon -------------------------------------------------- */
-
-#define NCLI 4
 
 struct kd_shared {
 	char name[64];
@@ -950,7 +960,7 @@ static int kc_daemon(void *arg)
 	unsigned char rep[64];
 	int64_t end = now_ns() + 30 * SEC * g_scale;
 	int victim = atomic_load(&sh->victim);
-	unsigned victim_slot = ML_CHAN_MAX_CLIENTS;
+	unsigned victim_id = 0; /* the daemon's id for it, from its hello */
 	ml_chan *d = NULL;
 	int err, n, prio, ret = 1;
 	unsigned cl;
@@ -997,18 +1007,20 @@ static int kc_daemon(void *arg)
 			n = ml_chan_recv(d, &prio, &cl, buf, sizeof(buf));
 			if (n == -EOWNERDEAD) {
 				/*
-				 * The victim died inside a send: once, its slot, and
+				 * The victim died inside a send: once, its id, and
 				 * before the slot goes to a newcomer (whose hello would
 				 * otherwise be read first and the report blame it).
 				 */
-				CHECK(cl == victim_slot,
-				      "trial %d: -EOWNERDEAD for slot %u (client %d), the victim's is %u",
-				      a->trial, cl, cl < NCLI ? v.id_of_slot[cl] : -1, victim_slot);
-				if (v.id_of_slot[cl] != victim) {
+				CHECK(cl == victim_id,
+				      "trial %d: -EOWNERDEAD for id %#x (slot %u, client %d), the victim's is %#x",
+				      a->trial, cl, ML_CHAN_SLOT(cl),
+				      ML_CHAN_SLOT(cl) < NCLI ? v.id_of_slot[ML_CHAN_SLOT(cl)] : -1,
+				      victim_id);
+				if (v.id_of_slot[ML_CHAN_SLOT(cl)] != victim) {
 					atomic_fetch_add(&sh->late_reports, 1);
 					CHECK(0,
 					      "trial %d: -EOWNERDEAD for slot %u read after client %d's hello in that slot",
-					      a->trial, cl, v.id_of_slot[cl]);
+					      a->trial, ML_CHAN_SLOT(cl), v.id_of_slot[ML_CHAN_SLOT(cl)]);
 				}
 				atomic_fetch_add(&sh->owner_dead, 1);
 				continue;
@@ -1021,7 +1033,12 @@ static int kc_daemon(void *arg)
 			}
 			atomic_fetch_add(&sh->msgs, 1);
 			if (h.kind == K_HELLO && (int)h.client == victim)
-				victim_slot = cl;
+				victim_id = cl;
+			/* The newcomer has the victim's slot (the only free one), not its id. */
+			if (h.kind == K_HELLO && h.client == NEWCOMER)
+				CHECK(ML_CHAN_SLOT(cl) == ML_CHAN_SLOT(victim_id) && cl != victim_id,
+				      "trial %d: newcomer's id %#x, the victim's %#x", a->trial, cl,
+				      victim_id);
 			if (h.kind != K_DATA && h.kind != K_HELLO && h.kind != K_END)
 				continue;
 			err = ml_chan_send_wait(d, cl, prio, rep, build_reply(rep, &h), 2 * SEC);
@@ -1399,7 +1416,7 @@ static int t_sigstop_heartbeat(void)
 	pid_t daemon = 0, cl = 0;
 	ml_chan *c = NULL, *d = NULL;
 	int last = 0, ret = -1;
-	unsigned slot = 99;
+	unsigned id = 0; /* the client's, as the daemon's recv named it */
 
 	chan_name(sh->name, sizeof(sh->name), "hb");
 	/* 1. The client (us) watches a stopped daemon. */
@@ -1450,31 +1467,32 @@ static int t_sigstop_heartbeat(void)
 		while (!atomic_load(&sh->client_ok)) {
 			CHECK(now_ns() < end, "client never round-tripped");
 			ml_chan_wait(d, 5 * MS);
-			while ((n = ml_chan_recv(d, &prio, &slot, buf, sizeof(buf))) >= 0) {
+			while ((n = ml_chan_recv(d, &prio, &id, buf, sizeof(buf))) >= 0) {
 				struct msg_hdr h;
 
 				CHECK(!*msg_check(buf, n, prio, &h), "client's hello");
-				CHECK_RC(ml_chan_reply(d, slot, prio, buf, build_reply(buf, &h)), 0);
+				CHECK_RC(ml_chan_reply(d, id, prio, buf, build_reply(buf, &h)), 0);
 			}
 		}
-		CHECK(until_alive(d, slot, within, 1, bound, &last) >= 0,
+		CHECK(id >> 5 && ML_CHAN_SLOT(id) < 2, "client id %#x", id);
+		CHECK(until_alive(d, id, within, 1, bound, &last) >= 0,
 		      "a waiting client is not alive: peer_alive = %d", last);
 		kill(cl, SIGSTOP);
-		t_cdead = until_alive(d, slot, within, 0, bound, &last);
+		t_cdead = until_alive(d, id, within, 0, bound, &last);
 		CHECK(t_cdead >= 0, "client stopped: peer_alive still %d", last);
 		CHECK(t_cdead >= within / 2 && t_cdead <= within + 300 * MS * g_scale,
 		      "stopped client seen not alive after %lld ms (within = %lld ms)",
 		      (long long)(t_cdead / MS), (long long)(within / MS));
 		CHECK(ml_chan_connected(d) == 1, "a stopped client is not connected");
 		kill(cl, SIGCONT);
-		t_cback = until_alive(d, slot, within, 1, bound, &last);
+		t_cback = until_alive(d, id, within, 1, bound, &last);
 		CHECK(t_cback >= 0, "client continued: peer_alive still %d", last);
 		/* A client killed is gone, not just quiet. */
 		kill(cl, SIGKILL);
 		reap(cl, 5 * SEC);
 		cl = 0;
 		end = now_ns() + bound;
-		while ((last = ml_chan_peer_alive(d, slot, within)) != -EPIPE && now_ns() < end)
+		while ((last = ml_chan_peer_alive(d, id, within)) != -EPIPE && now_ns() < end)
 			ml_chan_wait(d, 5 * MS);
 		CHECK(last == -EPIPE, "killed client: peer_alive = %d, want -EPIPE", last);
 	}

@@ -26,8 +26,113 @@ static bool is_prio(int prio)
 	return prio >= 0 && prio < ML_PRIO_COUNT;
 }
 
+#define GEN(id) ((unsigned)(id) >> 5)
+
+/*
+ * A daemon named client `id`: one it gave (slot in range, a generation),
+ * not one known gone. Newer than the slot's newest so far, it is the
+ * slot's next client, and so every older one has gone.
+ */
+static void saw_id(struct fz_ids *ids, unsigned max_clients, unsigned id)
+{
+	unsigned s = ML_CHAN_SLOT(id);
+
+	CHECK(s < max_clients && GEN(id) >= 1 && GEN(id) > ids->gone[s]);
+	if (GEN(id) > GEN(ids->newest[s])) {
+		ids->newest[s] = id;
+		ids->gone[s] = GEN(id) - 1;
+	}
+}
+
+/*
+ * A daemon's message or fault report from client `id`; with events, it
+ * came between that client's JOINED and LEFT.
+ */
+static void saw_sender(struct fz_ids *ids, unsigned max_clients, unsigned id)
+{
+	saw_id(ids, max_clients, id);
+	if (ids->events)
+		CHECK(ids->joined[ML_CHAN_SLOT(id)] == id);
+}
+
+/*
+ * A daemon's event: each once per client, JOINED while the slot's last
+ * client has LEFT, LEFT after JOINED; from then on calls naming it give
+ * -EPIPE (check_named()).
+ */
+static void saw_event(struct fz_ids *ids, unsigned max_clients, int ev, unsigned id)
+{
+	unsigned s = ML_CHAN_SLOT(id);
+
+	CHECK(ids->events);
+	saw_id(ids, max_clients, id);
+	if (ev == ML_CHAN_JOINED) {
+		CHECK(!ids->joined[s]);
+		ids->joined[s] = id;
+	} else {
+		CHECK(ids->joined[s] == id);
+		ids->joined[s] = 0;
+		ids->gone[s] = GEN(id);
+	}
+}
+
+/* What a recv told a daemon of the client (or event) of result n. */
+static void saw_result(struct fz_ids *ids, unsigned max_clients, int n, unsigned id)
+{
+	if (n >= 0 || n == -EOWNERDEAD || n == -EBADMSG)
+		saw_sender(ids, max_clients, id);
+	else if (n == ML_CHAN_JOINED || n == ML_CHAN_LEFT)
+		saw_event(ids, max_clients, n, id);
+}
+
+/* A recv's error: what the API allows (events only on a daemon with them). */
+static bool recv_err_ok(const struct fz_ids *ids, bool daemon, int n)
+{
+	return n == -EAGAIN || n == -EBADMSG || n == -EPIPE || (daemon && n == -EOWNERDEAD) ||
+	       (daemon && ids->events && (n == ML_CHAN_JOINED || n == ML_CHAN_LEFT));
+}
+
+/*
+ * A daemon's call named client `id` (err: its result; args_ok: nothing
+ * else in the call is wrong): an id never given is -EINVAL, one gone
+ * -EPIPE (never its slot's newcomer), one given is never -EINVAL.
+ */
+static void check_named(const struct fz_ids *ids, unsigned max_clients, unsigned id, int err,
+			bool args_ok)
+{
+	unsigned s = ML_CHAN_SLOT(id);
+
+	if (s >= max_clients || !GEN(id))
+		CHECK(err == -EINVAL);
+	else if (GEN(id) <= ids->gone[s])
+		CHECK(err == -EPIPE);
+	else if (GEN(id) <= GEN(ids->newest[s]) && args_ok)
+		CHECK(err != -EINVAL);
+}
+
+unsigned fz_client(const struct fz *f, unsigned max_clients, uint8_t b)
+{
+	unsigned s = (b & 31u) % (max_clients + 1), newest = 0;
+
+	if (s < ML_CHAN_MAX_CLIENTS)
+		newest = f->ids.newest[s];
+	switch (b >> 5) {
+	case 4:
+		return newest ? newest - (1u << 5) : s;
+	case 5:
+		return newest ? newest + (1u << 5) : s;
+	case 6:
+		return s;
+	case 7:
+		return 1u << 5 | s;
+	default:
+		return newest ? newest : s;
+	}
+}
+
 /* Exactly `buflen` bytes to receive into, so ASan sees any overrun. */
-static void do_recv(ml_chan *c, bool daemon, unsigned max_clients, size_t buflen)
+static void do_recv(ml_chan *c, bool daemon, unsigned max_clients, size_t buflen,
+		    struct fz_ids *ids)
 {
 	uint8_t *buf = malloc(buflen ? buflen : 1);
 	unsigned client = ~0u;
@@ -37,20 +142,18 @@ static void do_recv(ml_chan *c, bool daemon, unsigned max_clients, size_t buflen
 	CHECK(buf);
 	n = ml_chan_recv(c, &prio, &client, buf, buflen);
 	if (n >= 0)
-		CHECK((size_t)n <= buflen && is_prio(prio) &&
-		      (daemon ? client < max_clients : client == 0));
+		CHECK((size_t)n <= buflen && is_prio(prio) && (daemon || client == 0));
 	else
-		CHECK(n == -EAGAIN || n == -EMSGSIZE || n == -EBADMSG || n == -EPIPE ||
-		      (daemon && n == -EOWNERDEAD));
-	/* A daemon's reports of a dead or broken client name that client. */
-	if (daemon && (n == -EOWNERDEAD || n == -EBADMSG))
-		CHECK(client < max_clients);
+		CHECK(n == -EMSGSIZE || recv_err_ok(ids, daemon, n));
+	/* A daemon's messages, reports and events name their client. */
+	if (daemon)
+		saw_result(ids, max_clients, n, client);
 	free(buf);
 }
 
 /* A batch: every message inside the buffer, aligned, in bounds. */
 static void do_recv_many(ml_chan *c, bool daemon, unsigned max_clients, unsigned n,
-			 size_t buflen)
+			 size_t buflen, struct fz_ids *ids)
 {
 	uint8_t *buf = malloc(buflen ? buflen : 1);
 	struct ml_msg *m = malloc(sizeof(*m) * (n ? n : 1));
@@ -65,13 +168,16 @@ static void do_recv_many(ml_chan *c, bool daemon, unsigned max_clients, unsigned
 			size_t at = (size_t)((uint8_t *)m[i].data - buf);
 
 			CHECK(at % 8 == 0 && at >= end && at + m[i].len <= buflen &&
-			      is_prio(m[i].prio) && !m[i].reserved &&
-			      (daemon ? m[i].client < max_clients : m[i].client == 0));
+			      is_prio(m[i].prio) && !m[i].reserved && (daemon || m[i].client == 0));
+			if (daemon)
+				saw_sender(ids, max_clients, m[i].client);
 			end = at + m[i].len;
 		}
 	} else {
-		CHECK((!n && got == -EINVAL) || got == -EAGAIN || got == -EMSGSIZE ||
-		      got == -EBADMSG || got == -EPIPE || (daemon && got == -EOWNERDEAD));
+		CHECK((!n && got == -EINVAL) || got == -EMSGSIZE || recv_err_ok(ids, daemon, got));
+		/* A report or event, as the first result: msgs[0] names its client. */
+		if (daemon && n)
+			saw_result(ids, max_clients, got, m[0].client);
 	}
 	free(m);
 	free(buf);
@@ -81,7 +187,8 @@ static void do_recv_many(ml_chan *c, bool daemon, unsigned max_clients, unsigned
  * A view: every message aligned, its bytes readable where they lie (ASan
  * sees a wild pointer); left held, for the next operation to end or not.
  */
-static void do_recv_view(ml_chan *c, bool daemon, unsigned max_clients, unsigned n)
+static void do_recv_view(ml_chan *c, bool daemon, unsigned max_clients, unsigned n,
+			 struct fz_ids *ids)
 {
 	struct ml_msg *m = malloc(sizeof(*m) * (n ? n : 1));
 	volatile uint8_t sink = 0;
@@ -95,14 +202,16 @@ static void do_recv_view(ml_chan *c, bool daemon, unsigned max_clients, unsigned
 			const uint8_t *p = m[i].data;
 
 			CHECK((uintptr_t)p % 8 == 0 && m[i].len <= 65536 && is_prio(m[i].prio) &&
-			      !m[i].reserved &&
-			      (daemon ? m[i].client < max_clients : m[i].client == 0));
+			      !m[i].reserved && (daemon || m[i].client == 0));
+			if (daemon)
+				saw_sender(ids, max_clients, m[i].client);
 			for (uint32_t j = 0; j < m[i].len; j++)
 				sink ^= p[j];
 		}
 	} else {
-		CHECK((!n && got == -EINVAL) || got == -EAGAIN || got == -EBADMSG ||
-		      got == -EPIPE || (daemon && got == -EOWNERDEAD));
+		CHECK((!n && got == -EINVAL) || recv_err_ok(ids, daemon, got));
+		if (daemon && n)
+			saw_result(ids, max_clients, got, m[0].client);
 	}
 	(void)sink;
 	free(m);
@@ -129,6 +238,31 @@ static int send_in_place(ml_chan *c, unsigned client, int prio, size_t len)
 	return 0;
 }
 
+/*
+ * ml_chan_clients into exactly n ids (ASan sees an overrun): a daemon's
+ * ids in slot order, each one it gave and not one known gone; more than
+ * n may be connected, never more than max_clients.
+ */
+static void do_clients(ml_chan *c, bool daemon, unsigned max_clients, unsigned n,
+		       struct fz_ids *ids)
+{
+	unsigned *out = n ? malloc(sizeof(*out) * n) : NULL;
+	int got;
+
+	CHECK(!n || out);
+	got = ml_chan_clients(c, out, n);
+	if (!daemon) {
+		CHECK(got == -EINVAL);
+	} else {
+		CHECK(got >= 0 && (unsigned)got <= max_clients);
+		for (unsigned i = 0; i < (unsigned)got && i < n; i++) {
+			CHECK(!i || ML_CHAN_SLOT(out[i]) > ML_CHAN_SLOT(out[i - 1]));
+			saw_id(ids, max_clients, out[i]);
+		}
+	}
+	free(out);
+}
+
 void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, struct fz *f)
 {
 	unsigned client, n, pv;
@@ -138,18 +272,18 @@ void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, stru
 
 	switch (op) {
 	case FZC_RECV:
-		do_recv(c, daemon, max_clients, (size_t)fz_u8(f) * 8);
+		do_recv(c, daemon, max_clients, (size_t)fz_u8(f) * 8, &f->ids);
 		break;
 	case FZC_RECV_MAX:
-		do_recv(c, daemon, max_clients, 65536);
+		do_recv(c, daemon, max_clients, 65536, &f->ids);
 		break;
 	case FZC_RECV_MANY:
 		n = fz_u8(f) % 17u;
 		len = fz_u8(f);
 		if (len == 255)
-			do_recv_view(c, daemon, max_clients, n);
+			do_recv_view(c, daemon, max_clients, n, &f->ids);
 		else
-			do_recv_many(c, daemon, max_clients, n, len * 8);
+			do_recv_many(c, daemon, max_clients, n, len * 8, &f->ids);
 		break;
 	case FZC_WAIT:
 		err = ml_chan_wait(c, 0);
@@ -157,10 +291,9 @@ void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, stru
 		break;
 	case FZC_SEND:
 	case FZC_SEND_WAIT:
-		/* A daemon replies, to a client that may not exist. */
-		client = fz_u8(f) % (max_clients + 2);
-		if (!daemon)
-			client = 0;
+		/* A daemon replies, to a client that may be gone, or never was. */
+		pv = fz_u8(f);
+		client = daemon ? fz_client(f, max_clients, (uint8_t)pv) : 0;
 		pv = fz_u8(f);
 		prio = (int)(pv % 5) - 1;
 		len = fz_len(fz_u8(f));
@@ -173,7 +306,9 @@ void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, stru
 		else
 			err = ml_chan_send(c, prio, pattern, len);
 		check_send(err);
-		CHECK(err || (is_prio(prio) && client < (daemon ? max_clients : 1)));
+		CHECK(err || is_prio(prio));
+		if (daemon)
+			check_named(&f->ids, max_clients, client, err, is_prio(prio));
 		break;
 	case FZC_BACKPRESSURE:
 		bp = ml_chan_backpressure(c);
@@ -187,10 +322,11 @@ void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, stru
 		CHECK(ml_chan_signal(c) == 0);
 		break;
 	case FZC_PEER_ALIVE:
-		client = fz_u8(f) % (max_clients + 2);
+		client = daemon ? fz_client(f, max_clients, fz_u8(f)) : fz_u8(f);
 		err = ml_chan_peer_alive(c, client, (int64_t)fz_u8(f) * 1000000);
-		CHECK(err == 0 || err == 1 || err == -EPIPE ||
-		      (err == -EINVAL && daemon && client >= max_clients));
+		CHECK(err == 0 || err == 1 || err == -EPIPE || (err == -EINVAL && daemon));
+		if (daemon)
+			check_named(&f->ids, max_clients, client, err, true);
 		break;
 	case FZC_BEAT:
 		CHECK(ml_chan_beat(c) == 0);
@@ -201,9 +337,17 @@ void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, stru
 		CHECK(ml_chan_stats(c, &st) == 0);
 		CHECK(st.last_error == 0 || st.last_error == -EOWNERDEAD ||
 		      st.last_error == -EBADMSG);
-		CHECK(st.last_client < (daemon ? max_clients : 1));
+		/* A daemon's last fault names the client's id (gone by now, maybe). */
+		if (daemon && st.last_error)
+			CHECK(ML_CHAN_SLOT(st.last_client) < max_clients && GEN(st.last_client) >= 1);
+		else
+			CHECK(st.last_client == 0);
 		break;
 	}
+	case FZC_CLIENTS:
+		n = fz_u8(f) % (ML_CHAN_MAX_CLIENTS + 2);
+		do_clients(c, daemon, max_clients, n, &f->ids);
+		break;
 	}
 }
 

@@ -265,7 +265,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	name_once();
 	nops = data[0] < size - 1 ? data[0] : size - 1;
-	f = (struct fz){ data + 1, nops };
+	f = (struct fz){ .p = data + 1, .n = nops };
 	rlen = size - 1 - nops;
 	if (rlen > MAX_REGION)
 		rlen = MAX_REGION;

@@ -10,11 +10,13 @@
  * what the API allows.
  *
  * Input: a byte of geometry (bits 0-1: clients - 1, bits 2-3: ring size
- * 256 << n, bit 4: connect a real client first), a byte of slots the
- * harness holds by raw clients (so that slots in use look alive), then
- * operations (enum fz_chan_op). A raw client's operations name it by
- * index; FZC_POKE's offset is into the areas of the raw clients one
- * after the other. A fresh daemon per input keeps runs reproducible.
+ * 256 << n, bit 4: connect a real client first, bit 5: the daemon has
+ * ML_CHAN_EVENTS), a byte of slots the harness holds by raw clients (so
+ * that slots in use look alive), then operations (enum fz_chan_op). A
+ * raw client's operations name it by index; FZC_POKE's offset is into
+ * the areas of the raw clients one after the other; the daemon's calls
+ * name clients as fz_client() says. A fresh daemon per input keeps runs
+ * reproducible.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -121,9 +123,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	max_clients = 1 + (data[0] & 3u);
 	o.max_clients = max_clients;
 	o.ring_size = 256u << ((data[0] >> 2) & 3u);
+	if (data[0] & 0x20)
+		o.flags = ML_CHAN_EVENTS;
 	ring_mem = ml_ring_mem_size(o.ring_size);
 	held = data[1] & ((1u << max_clients) - 1);
-	f = (struct fz){ data + 2, size - 2 };
+	f = (struct fz){ .p = data + 2, .n = size - 2 };
+	f.ids.events = data[0] & 0x20;
 
 	CHECK(ml_daemon_create(&d, name, &o) == 0);
 	for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++)

@@ -124,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	nops = data[0] < size - 1 ? data[0] : size - 1;
-	f = (struct fz){ data + 1, nops };
+	f = (struct fz){ .p = data + 1, .n = nops };
 	mem_len = size - 1 - nops;
 	if (!mem_len)
 		return 0;

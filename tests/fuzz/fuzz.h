@@ -28,10 +28,23 @@
 		}                                                            \
 	} while (0)
 
+/*
+ * What a daemon's calls said about its client ids so far (chanops.c keeps
+ * it): the ids for later operations to name, and what calls naming them
+ * may return. Per slot, by generation (id >> 5): ids are never reused.
+ */
+struct fz_ids {
+	bool events;                          /* the daemon has ML_CHAN_EVENTS */
+	unsigned newest[ML_CHAN_MAX_CLIENTS]; /* the newest id seen, 0: none */
+	unsigned gone[ML_CHAN_MAX_CLIENTS];   /* generations up to this one are gone */
+	unsigned joined[ML_CHAN_MAX_CLIENTS]; /* events: JOINED, not LEFT yet, 0: none */
+};
+
 /* The operations part of an input, read a byte at a time; 0 once used up. */
 struct fz {
 	const uint8_t *p;
 	size_t n;
+	struct fz_ids ids; /* zero but for .events, set before the first operation */
 };
 
 static inline uint8_t fz_u8(struct fz *f)
@@ -83,12 +96,13 @@ enum fz_chan_op {
 	FZC_RECV_MAX,  /* a buffer of 64 KiB */
 	FZC_RECV_MANY, /* u8 count, u8 buffer length / 8 (255: a view) */
 	FZC_WAIT,      /* timeout 0 */
-	FZC_SEND,      /* u8 client, u8 prio (>= 128: reserve, commit), u8 length */
+	FZC_SEND,      /* u8 client (fz_client), u8 prio (>= 128: reserve, commit),
+			* u8 length */
 	FZC_SEND_WAIT, /* the same, timeout 0 */
 	FZC_BACKPRESSURE,
 	FZC_CONNECTED,
 	FZC_SIGNAL,
-	FZC_PEER_ALIVE, /* u8 client, u8 within / 1 ms */
+	FZC_PEER_ALIVE, /* u8 client (fz_client), u8 within / 1 ms */
 	FZC_BEAT,
 	FZC_STATS,
 	FZC_POKE,      /* u16 + u8 << 16 offset, u8 length % 32, bytes */
@@ -98,17 +112,27 @@ enum fz_chan_op {
 	FZC_SET_BP = FZC_CLIENT_NOPS,    /* u8 level */
 	FZC_SLOT,      /* u8 client, u8 state: it says so in its header, and rings */
 	FZC_POKE_RING, /* u8 slot, u8 which, u8 delta: a ring index moves */
-	FZC_CLIENT_SEND, /* u8 prio, u8 length: the real client, if any */
+	FZC_CLIENT_SEND, /* as FZC_SEND (its client byte unused): the real client, if any */
 	FZC_CLIENT_RECV,
 	FZC_SHUTDOWN,
+	FZC_CLIENTS,   /* u8 room: ml_chan_clients (a client's: -EINVAL) */
 	FZC_NOPS
 };
 
 /* chanops.c: a message length, short ones more often than long ones. */
 size_t fz_len(uint8_t b);
 /*
- * Run one of the operations both sides have (FZC_RECV to FZC_STATS) on
- * channel c and check what it returns; max_clients is the daemon's.
+ * A daemon's operations name a client by a byte b: slot s = (b & 31) %
+ * (max_clients + 1) (max_clients: none such), and by b >> 5: 0-3 the
+ * newest id seen in slot s (none seen: the bare number s), 4 the one a
+ * generation older (gone), 5 a generation newer (maybe not given yet), 6
+ * the bare number s, 7 the id of s's first client (1 << 5 | s).
+ */
+unsigned fz_client(const struct fz *f, unsigned max_clients, uint8_t b);
+/*
+ * Run one of the operations both sides have (FZC_RECV to FZC_STATS, and
+ * FZC_CLIENTS) on channel c and check what it returns; max_clients is the
+ * daemon's.
  */
 void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, struct fz *f);
 /* FZC_POKE: a peer writes a few bytes anywhere in the region. */

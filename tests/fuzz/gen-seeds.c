@@ -184,16 +184,20 @@ static void connect_seed(const char *name, unsigned clients, unsigned ring_size,
 	struct ml__ctl *ctl;
 	ml_chan *d, *c;
 	uint8_t *region;
+	unsigned id;
 	size_t len;
 
 	TRY(ml_daemon_create(&d, chan, &o));
 	TRY(ml_client_connect(&c, chan, &o));
 	for (unsigned i = 0; i < sends; i++)
 		ml_chan_send(c, (int)(i % 3), "request", 1 + i % 7);
-	/* The daemon sees its client once it looks. */
-	ml_chan_connected(d);
+	/* The daemon sees its client once it looks; replies go to its id. */
+	if (ml_chan_clients(d, &id, 1) != 1) {
+		fprintf(stderr, "gen-seeds: the daemon sees no client\n");
+		exit(1);
+	}
 	for (unsigned i = 0; i < replies; i++)
-		ml_chan_reply(d, 0, (int)(i % 3), "response", 1 + i % 8);
+		TRY(ml_chan_reply(d, id, (int)(i % 3), "response", 1 + i % 8));
 	region = region_copy(&len);
 	ctl = (struct ml__ctl *)region;
 	if (free0)
@@ -211,7 +215,10 @@ static void connect_seeds(void)
 	connect_seed("seed-slot1", 2, 1024, 3, 3, false, client_ops, sizeof(client_ops));
 }
 
-/* Daemon seeds are operations only: the harness makes the daemon. */
+/*
+ * Daemon seeds are operations only: the harness makes the daemon. A
+ * client byte 0-3 names the newest id seen in that slot (fz_client()).
+ */
 static const uint8_t daemon_ops_client[] = {
 	FZC_CLIENT_SEND, 2, 5, FZC_CLIENT_SEND, 1, 3, FZC_CLIENT_SEND, 0, 7,
 	FZC_CLIENT_SEND, 1, 9, FZC_RECV_MANY, 2, 3, FZC_CLIENT_SEND, 1, 9, FZC_RECV_MANY, 4, 255,
@@ -222,7 +229,7 @@ static const uint8_t daemon_ops_client[] = {
 };
 
 static const uint8_t daemon_ops_slots[] = {
-	FZC_SLOT, 1, ML__SLOT_CONNECTED, FZC_RECV_MAX,
+	FZC_SLOT, 1, ML__SLOT_CONNECTED, FZC_RECV_MAX, FZC_CLIENTS, 4,
 	FZC_POKE_RING, 1, 0, 8, FZC_RECV_MAX,         /* request head: +8 */
 	FZC_POKE_RING, 1, 1, 16, FZC_SEND, 1, 1, 3,   /* response head */
 	FZC_SLOT, 1, ML__SLOT_LEAVING, FZC_CONNECTED,
@@ -241,7 +248,24 @@ static const uint8_t daemon_ops_ctl[] = {
 	FZC_POKE, 16, 0, 0, 8, 0, 0, 0, 0x10, 0, 0, 0, 0, /* beat_ns */
 	FZC_POKE, 12, 0, 0, 4, 0, 0, 1, 0,             /* dseq */
 	FZC_SLOT, 0, ML__SLOT_LEAVING, FZC_CONNECTED, FZC_RECV_MAX,
-	FZC_SLOT, 0, ML__SLOT_CONNECTED, FZC_RECV_MAX, FZC_SEND, 0, 0, 2,
+	FZC_SLOT, 0, ML__SLOT_CONNECTED, FZC_RECV_MAX, FZC_CLIENTS, 1, FZC_SEND, 0, 0, 2,
+};
+
+/*
+ * ML_CHAN_EVENTS: a real client and a raw one join, the raw one leaves
+ * and comes back; calls name the ids seen, an older (gone) one, a newer
+ * one, a bare slot number and a slot's first id.
+ */
+static const uint8_t daemon_ops_events[] = {
+	FZC_RECV_MAX, FZC_CLIENT_SEND, 0, 2, 5, FZC_RECV_MAX, FZC_RECV_MAX,
+	FZC_SLOT, 0, ML__SLOT_CONNECTED, FZC_RECV_MANY, 4, 16, FZC_CLIENTS, 4,
+	FZC_SEND, 1, 2, 4, FZC_SEND, 0, 132, 4, FZC_PEER_ALIVE, 0, 10,
+	FZC_BELL, 0, FZC_WAIT, FZC_RECV_MAX, FZC_RECV_MAX, FZC_RECV_MAX,
+	FZC_SEND, 0, 1, 4, FZC_PEER_ALIVE, 0, 10, FZC_SEND_WAIT, 0, 1, 4,
+	FZC_BELL, 0, FZC_SLOT, 0, ML__SLOT_CONNECTED, FZC_RECV_MAX, FZC_RECV_MAX,
+	FZC_SEND, 0x80, 1, 4, FZC_SEND, 0xa0, 1, 4, FZC_SEND, 0xc1, 1, 4,
+	FZC_PEER_ALIVE, 0xe0, 10, FZC_PEER_ALIVE, 0x81, 10, FZC_CLIENTS, 0, FZC_CLIENTS, 1,
+	FZC_STATS, FZC_SHUTDOWN, FZC_RECV_MAX, FZC_CLIENT_RECV,
 };
 
 static void daemon_seed(const char *name, uint8_t geom, uint8_t bells, const uint8_t *ops,
@@ -260,6 +284,7 @@ static void daemon_seeds(void)
 	daemon_seed("seed-client", 0x11, 0, daemon_ops_client, sizeof(daemon_ops_client));
 	daemon_seed("seed-slots", 0x13, 0x2, daemon_ops_slots, sizeof(daemon_ops_slots));
 	daemon_seed("seed-ctl", 0x04, 0x1, daemon_ops_ctl, sizeof(daemon_ops_ctl));
+	daemon_seed("seed-events", 0x31, 0x1, daemon_ops_events, sizeof(daemon_ops_events));
 	daemon_seed("crash-set-backpressure-nan", 0x11, 0, daemon_crash_nan,
 		    sizeof(daemon_crash_nan));
 }

@@ -754,6 +754,7 @@ static int do_mpsc(const struct opts *o, unsigned k, size_t payload)
 {
 	struct ml_chan_opts co = { .size = sizeof(co), .max_clients = k };
 	uint64_t per = o->msgs / k / 4 + 1, got = 0, next[ML_CHAN_MAX_CLIENTS] = { 0 };
+	unsigned ids[ML_CHAN_MAX_CLIENTS] = { 0 }; /* per slot: its client's id, 0: none yet */
 	struct spec sp = { X_MEMLINK, ML_WAIT_ADAPTIVE };
 	struct bench_row r;
 	struct payload pl;
@@ -786,7 +787,7 @@ static int do_mpsc(const struct opts *o, unsigned k, size_t payload)
 		}
 	}
 	while (got < per * k && ok) {
-		unsigned from;
+		unsigned from, slot;
 		int n = ml_chan_recv(d, NULL, &from, buf, payload + 64);
 
 		if (n == -EAGAIN) {
@@ -795,7 +796,12 @@ static int do_mpsc(const struct opts *o, unsigned k, size_t payload)
 		}
 		if (!got)
 			t0 = now_ns();
-		ok = n >= 0 && from < k && payload_check(&pl, buf, (size_t)n, next[from]++);
+		/* Each client connects once: one id per slot, its stream in order. */
+		slot = ML_CHAN_SLOT(from);
+		if (n >= 0 && slot < k && !ids[slot])
+			ids[slot] = from;
+		ok = n >= 0 && slot < k && from == ids[slot] &&
+		     payload_check(&pl, buf, (size_t)n, next[slot]++);
 		got++;
 	}
 	r.msgs_per_s = (double)(got - 1) * 1e9 / (double)(now_ns() - t0);

@@ -70,7 +70,8 @@ static int run_daemon(const char *name, const struct ml_chan_opts *o)
 		}
 		/* A client died mid-send, or wrote over its lanes: note it, go on. */
 		if (n == -EOWNERDEAD || n == -EBADMSG) {
-			fprintf(stderr, "memlink-ping: client %u: %s\n", client, ml_strerror(n));
+			fprintf(stderr, "memlink-ping: client %u (slot %u): %s\n", client,
+				ML_CHAN_SLOT(client), ml_strerror(n));
 			continue;
 		}
 		if (n < 0) {
