@@ -59,6 +59,7 @@ struct evloop {
 	uint64_t idle;      /* wakeups that found nothing to do */
 	uint64_t msgs, dgrams, ticks;
 	uint64_t reports;   /* daemon: dead or broken clients (-EOWNERDEAD, -EBADMSG) */
+	uint64_t events;    /* daemon: arrivals and departures (ML_CHAN_EVENTS) */
 };
 
 /*
@@ -92,6 +93,11 @@ static inline int evloop_drain(struct evloop *l, int *work)
 		/* A daemon's report on one client (client set): not fatal. */
 		if ((n == -EOWNERDEAD || n == -EBADMSG) && client) {
 			l->reports++;
+			continue;
+		}
+		/* A daemon made with ML_CHAN_EVENTS: a client came or went. */
+		if ((n == ML_CHAN_JOINED || n == ML_CHAN_LEFT) && client) {
+			l->events++;
 			continue;
 		}
 		if (n < 0)

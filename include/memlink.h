@@ -526,8 +526,10 @@ ML_API int ml_chan_set_backpressure(ml_chan *c, double level);
  * send, as with an eventfd). It may be ready with nothing to read (a stale
  * or shared wake-up): recv until -EAGAIN, then poll again. It belongs to
  * the handle: do not close it; ml_chan_close() does.
- *   kmod    the region's descriptor; an ml_chan_recv() that finds nothing
- *           clears its readiness
+ *   kmod    a client's: its region's descriptor (POLLHUP too when the
+ *           daemon dies); the daemon's: an epoll descriptor over the
+ *           control region's, readable also when a client's file goes.
+ *           An ml_chan_recv() that finds nothing clears the readiness
  *   win     the value of a HANDLE, (HANDLE)(intptr_t)fd, of an auto-reset
  *           event: a wait on it that returns (WaitForMultipleObjects,
  *           RegisterWaitForSingleObject) clears it

@@ -30,6 +30,7 @@ struct ml_waiter {
 	struct list_head node;		/* on region->waiters, under its lock */
 	struct task_struct *task;
 	u64 offset;
+	bool creator;			/* waits through the creator's file */
 	int result;			/* ML_WAITING until a waker decides */
 };
 
@@ -102,7 +103,8 @@ static int ml_wait_interrupted(const struct memlink_wait *wt, const struct ml_de
 int ml_wait(struct ml_file *mf, const struct memlink_wait *wt, void __user *uarg)
 {
 	struct ml_region *r = mf->region;
-	struct ml_waiter w = { .task = current, .offset = wt->offset, .result = ML_WAITING };
+	struct ml_waiter w = { .task = current, .offset = wt->offset, .creator = mf->creator,
+			       .result = ML_WAITING };
 	struct ml_deadline d;
 	int ret;
 
@@ -218,9 +220,10 @@ void ml_wake_client_gone(struct ml_region *r, struct ml_file *mf)
 	list_del(&mf->node);
 	r->attached--;
 	r->detached++;
-	/* Sleepers re-check their word and see EPOLLPRI: a peer went. */
+	/* The creator's sleepers re-check their word and see EPOLLPRI: a client went. */
 	list_for_each_entry_safe(w, tmp, &r->waiters, node)
-		ml_wake_one(r, w, 0);
+		if (w->creator)
+			ml_wake_one(r, w, 0);
 	ml_poll_wake(r, EPOLLPRI);
 	spin_unlock(&r->lock);
 }

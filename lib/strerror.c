@@ -46,6 +46,10 @@ const char *ml_strerror(int err)
 		return "The channel is owned by another user than the daemon the client requires";
 	case ENOSPC:
 		return "Over a memlink.ko limit (region size, total, count, or this user's share)";
+	case EISCONN:
+		return "A client joined the channel (ML_CHAN_JOINED: *client is its id)";
+	case ECONNRESET:
+		return "A client left the channel (ML_CHAN_LEFT: its id names nobody any more)";
 	case EOWNERDEAD:
 		return "A peer died in the middle of a message; that message was dropped";
 	default:

@@ -454,9 +454,10 @@ static int own_fd(struct ml__shm *s)
 }
 
 /*
- * An epoll descriptor over our file, so that what the module says with
- * EPOLLPRI (a client's file released) polls readable too, not only wakes
- * (EPOLLIN) and the daemon's death (EPOLLHUP, always reported).
+ * A client's: its area's file (EPOLLIN for a wake, EPOLLHUP when the
+ * daemon goes). The daemon's: an epoll descriptor over the control
+ * region's file, so that what the module says with EPOLLPRI (a client's
+ * file released) polls readable too.
  */
 static int kmod_fd(struct ml__shm *s, unsigned bell)
 {
@@ -466,6 +467,8 @@ static int kmod_fd(struct ml__shm *s, unsigned bell)
 	(void)bell;
 	if (fd < 0)
 		return -ENOTSUP;
+	if (!s->creator)
+		return fd;
 	if (s->poll_fd >= 0)
 		return s->poll_fd;
 	ep = epoll_create1(EPOLL_CLOEXEC);

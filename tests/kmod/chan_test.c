@@ -432,15 +432,32 @@ TEST_F_TIMEOUT(chan, daemon_sigkill, 120)
 }
 
 /*
+ * Daemon: the id of the client in the one slot, waiting up to 5 s for it
+ * to connect; 0 if none came.
+ */
+static unsigned only_client_id(ml_chan *d)
+{
+	int64_t end = ml_now_ns() + 5 * ML_NSEC_PER_SEC * ml_time_scale();
+	unsigned id;
+
+	do {
+		if (ml_chan_clients(d, &id, 1) == 1)
+			return id;
+		ml_chan_wait(d, ML_NSEC_PER_MSEC);
+	} while (ml_now_ns() < end);
+	return 0;
+}
+
+/*
  * A client SIGKILLed: the daemon frees its slot (the only one) and a new
- * client connects to it.
+ * client connects to it, under a new id: the dead one's id names nobody.
  */
 TEST_F_TIMEOUT(chan, client_sigkill, 120)
 {
 	struct ml_chan_opts o = chan_opts(variant->wait_mode, 1);
 	uint8_t buf[MSG_MAX];
 	int n, err;
-	unsigned client = 99;
+	unsigned client = 0, client2;
 	int64_t t0, end;
 	pid_t cl, cl2;
 	ml_chan *d, *c;
@@ -462,7 +479,9 @@ TEST_F_TIMEOUT(chan, client_sigkill, 120)
 	ASSERT_EQ(0, ml_chan_wait(d, LONG_NS));
 	n = ml_chan_recv(d, NULL, &client, buf, sizeof(buf));
 	ASSERT_EQ(5, n);
-	EXPECT_EQ(0u, client);
+	/* An id, not the slot number: never 0, slot 0 (the only one). */
+	EXPECT_NE(0u, client);
+	EXPECT_EQ(0u, ML_CHAN_SLOT(client));
 	EXPECT_EQ(1, ml_chan_connected(d));
 
 	/* The only slot is taken. */
@@ -477,11 +496,21 @@ TEST_F_TIMEOUT(chan, client_sigkill, 120)
 		ml_chan_wait(d, 10 * ML_NSEC_PER_MSEC);
 	EXPECT_EQ(0, ml_chan_connected(d));
 	TH_LOG("client SIGKILL -> slot free after %.1f ms", (ml_now_ns() - t0) / 1e6);
-	EXPECT_EQ(-EPIPE, ml_chan_reply(d, 0, ML_PRIO_LOW, "x", 1));
+	EXPECT_EQ(-EPIPE, ml_chan_reply(d, client, ML_PRIO_LOW, "x", 1));
+	/* A bare slot number was never an id. */
+	EXPECT_EQ(-EINVAL, ml_chan_reply(d, 0, ML_PRIO_LOW, "x", 1));
 
-	/* A new client takes the slot and is served. */
+	/*
+	 * A new client takes the slot, under another id; a late reply to the
+	 * dead one's still fails and never reaches it. Then it is served.
+	 */
 	cl2 = spawn_client(self->name, variant->wait_mode, 7, 100);
 	ASSERT_GT(cl2, 0);
+	client2 = only_client_id(d);
+	EXPECT_NE(0u, client2);
+	EXPECT_EQ(ML_CHAN_SLOT(client), ML_CHAN_SLOT(client2));
+	EXPECT_NE(client, client2);
+	EXPECT_EQ(-EPIPE, ml_chan_reply(d, client, ML_PRIO_LOW, "x", 1));
 	err = serve(d, 1, 60 * ML_NSEC_PER_SEC);
 	EXPECT_EQ(0, err);
 	EXPECT_EQ(0, ml_reap_timeout(cl2, 10000));

@@ -275,7 +275,7 @@ struct seen {
 	uint32_t per_sender;
 	uint32_t msgs[CLIENTS];
 	uint32_t next[CLIENTS][ML_PRIO_COUNT]; /* next seq in each lane */
-	unsigned slot[CLIENTS];                /* daemon: each sender's client */
+	unsigned id[CLIENTS];                  /* daemon: each sender's client id */
 	uint32_t dgrams;
 	uint64_t ticks;
 	int64_t deadline;
@@ -311,10 +311,11 @@ static int on_msg(struct evloop *l, unsigned client, int prio, const void *buf, 
 	if (seq != s->next[who][prio])
 		return wrong(s, "message out of sequence: got, expected", seq, s->next[who][prio]);
 	if (s->daemon) {
+		/* A connection keeps its id: ids, not slots, are compared. */
 		if (s->msgs[who] == 0)
-			s->slot[who] = client;
-		else if (s->slot[who] != client)
-			return wrong(s, "sender changed client slots", who, client);
+			s->id[who] = client;
+		else if (s->id[who] != client)
+			return wrong(s, "sender changed client ids", who, client);
 	}
 	s->next[who][prio] += ML_PRIO_COUNT;
 	s->msgs[who]++;

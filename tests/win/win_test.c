@@ -614,15 +614,13 @@ static void test_flood(void)
 				  .ring_size = 16384, .max_msg = 64 };
 	HANDLE kids[FLOOD_CLIENTS] = { 0 };
 	uint32_t next[FLOOD_CLIENTS][ML_PRIO_COUNT] = { { 0 } };
-	unsigned slot_of[FLOOD_CLIENTS], got[FLOOD_CLIENTS] = { 0 };
+	unsigned id_of[FLOOD_CLIENTS] = { 0 }, got[FLOOD_CLIENTS] = { 0 }; /* 0: none yet */
 	unsigned total = 0, want = FLOOD_CLIENTS * FLOOD_N * ML_PRIO_COUNT;
 	ml_chan *d = NULL;
 	char name[64];
 	int64_t t0, deadline;
 	int err;
 
-	for (unsigned i = 0; i < FLOOD_CLIENTS; i++)
-		slot_of[i] = ~0u;
 	chan_name(name, sizeof(name), "flood");
 	err = ml_daemon_create(&d, name, &o);
 	CHECK(err == 0, "create: %s", ml_strerror(err));
@@ -646,10 +644,12 @@ static void test_flood(void)
 			CHECK(n == (int)sizeof(m), "length %d", n);
 			CHECK(m.id < FLOOD_CLIENTS && prio >= 0 && prio < ML_PRIO_COUNT,
 			      "id %u prio %d", m.id, prio);
-			if (slot_of[m.id] == ~0u)
-				slot_of[m.id] = client;
-			CHECK(slot_of[m.id] == client, "client %u moved from slot %u to %u",
-			      m.id, slot_of[m.id], client);
+			/* Ids are never 0, and a connection keeps its own. */
+			CHECK(client != 0, "client %u: id 0", m.id);
+			if (!id_of[m.id])
+				id_of[m.id] = client;
+			CHECK(id_of[m.id] == client, "client %u changed ids from %#x to %#x",
+			      m.id, id_of[m.id], client);
 			CHECK(m.seq == next[m.id][prio], "client %u lane %d: seq %u, want %u",
 			      m.id, prio, m.seq, next[m.id][prio]);
 			CHECK(m.fill[0] == (uint8_t)(m.id * 3 + (unsigned)prio) &&
@@ -1187,9 +1187,11 @@ static void test_dacl_enforced(void)
 			CHECK(n == 4, "client recv %d", n);
 			st->size = sizeof(*st);
 			err = ml_chan_inspect(name, 0, st);
-			CHECK(err == 0 && st->daemon_alive == 1 && st->client[cl].alive == 1,
-			      "mode %o: inspect %d, daemon %d, client %d", cases[i].mode, err,
-			      st->daemon_alive, st->client[cl].alive);
+			/* client[] is by slot; cl is an id. */
+			CHECK(err == 0 && st->daemon_alive == 1 &&
+			      st->client[ML_CHAN_SLOT(cl)].alive == 1,
+			      "mode %o: inspect %d, daemon %d, client %#x %d", cases[i].mode, err,
+			      st->daemon_alive, cl, st->client[ML_CHAN_SLOT(cl)].alive);
 			ml_chan_close(c);
 		}
 		c = NULL;

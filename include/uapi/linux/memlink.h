@@ -273,8 +273,8 @@ struct memlink_list {
 /*
  * poll(): EPOLLIN | EPOLLRDNORM when a wake happened in the region since
  * this file last waited or read; EPOLLPRI for the creator when a client
- * file was released since (which also ends every MEMLINK_IOC_WAIT in the
- * region with 0, as a wake would); EPOLLHUP once the creator is gone (for files
+ * file was released since (which also ends the creator's MEMLINK_IOC_WAITs
+ * in the region with 0, as a wake would); EPOLLHUP once the creator is gone (for files
  * other than the creator's). A file not yet bound reports nothing; a poll
  * or epoll registration made before it is bound sees the region's events
  * once it is.
