@@ -145,6 +145,9 @@ static int late_daemon(void *arg)
 	CHECK(ML_CHAN_SLOT(ida) == 0 && ida != 0, "A's id %u", ida);
 	/* A bare slot number names nobody. */
 	CHECK_RC(ml_chan_reply(d, 0, ML_PRIO_LOW, "x", 1), -EINVAL);
+	/* Queued for A, never read: B's lanes must start empty all the same. */
+	CHECK_RC(ml_chan_reply(d, ida, ML_PRIO_LOW, "queued for A", 12), 0);
+	CHECK_RC(ml_chan_reply(d, ida, ML_PRIO_CRITICAL, "queued for A", 12), 0);
 	/* A reservation for A, committed only after B has the slot. */
 	CHECK_RC(ml_chan_send_reserve(d, ida, ML_PRIO_LOW, 16, &at), 0);
 	memcpy(at, "reserved for A", 14);
