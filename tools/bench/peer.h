@@ -92,9 +92,9 @@ static inline bool peer_aborted(const struct peer_end *e)
 }
 
 /* The transports, in table order. */
-extern const struct peer_ops peer_memlink, peer_baseline, peer_uds, peer_uds_seqpacket,
-	peer_pipe, peer_tcp, peer_posix_mq, peer_eventfd, peer_futex, peer_boost_mq, peer_zmq,
-	peer_iceoryx;
+extern const struct peer_ops peer_memlink, peer_memlink_plain, peer_baseline, peer_uds,
+	peer_uds_seqpacket, peer_pipe, peer_tcp, peer_posix_mq, peer_eventfd, peer_futex,
+	peer_boost_mq, peer_zmq, peer_iceoryx;
 
 /*
  * Framed messages over stream descriptors (uds, tcp, pipe): a 4-byte length

@@ -14,6 +14,12 @@
  * ml_chan_send_many(), each message copied into a batch buffer here first,
  * and ml_chan_recv_view(), each copied from where it lies in the channel
  * into the harness's buffer, as every transport delivers it.
+ *
+ * memlink-plain: what a program written against include/memlink.h alone
+ * gets. Options left at their defaults (256 KiB rings; the row's wait
+ * mode, whose default is adaptive), one ml_chan_send() or ml_chan_recv()
+ * per message, ml_chan_wait() when there is nothing, ml_chan_send_wait()
+ * when the lane is full (busy: spin on ml_chan_send()).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -51,7 +57,7 @@ static const uint32_t ml_wait_of[] = {
 	[PEER_BLOCKING] = ML_WAIT_BLOCKING,
 };
 
-static int ml_open(struct peer_end *e)
+static int ml_open_as(struct peer_end *e, bool plain)
 {
 	const struct peer_row *r = e->row;
 	struct ml_chan_opts o = { .size = sizeof(o), .wait_mode = ml_wait_of[r->mode],
@@ -61,16 +67,17 @@ static int ml_open(struct peer_end *e)
 	if (!m)
 		return -ENOMEM;
 	e->priv = m;
+	/* Above the default largest message, as little as needed (plain: the default ring). */
 	if (r->payload > 4096) {
-		o.ring_size = 2u << 20;
-		o.max_msg = 65536;
+		o.ring_size = plain ? 0 : 2u << 20;
+		o.max_msg = plain ? (uint32_t)r->payload : 65536;
 	}
 	/*
 	 * Streams of small messages: batches, and 1 MiB rings (as the
 	 * baseline ring has) so that the writer is not held up by the
 	 * reader's batches. A batch of big messages would just copy more.
 	 */
-	if (!r->duplex && r->payload <= ML_BATCH_MAX_MSG) {
+	if (!plain && !r->duplex && r->payload <= ML_BATCH_MAX_MSG) {
 		o.ring_size = ML_STREAM_RING;
 		m->blen = ML_BATCH_BYTES;
 		m->bbuf = malloc(m->blen);
@@ -80,6 +87,16 @@ static int ml_open(struct peer_end *e)
 	if (e->role == 1)
 		return ml_daemon_create(&m->ch, r->name, &o);
 	return ml_client_connect(&m->ch, r->name, &o);
+}
+
+static int ml_open(struct peer_end *e)
+{
+	return ml_open_as(e, false);
+}
+
+static int ml_open_plain(struct peer_end *e)
+{
+	return ml_open_as(e, true);
 }
 
 static int ml_send_one(struct peer_end *e, int prio, const void *buf, size_t len);
@@ -225,6 +242,17 @@ const struct peer_ops peer_memlink = {
 	.send = ml_send,
 	.recv = ml_recv,
 	.flush = ml_flush,
+	.close = ml_close,
+};
+
+const struct peer_ops peer_memlink_plain = {
+	.name = "memlink-plain",
+	.modes = PEER_MODE_BIT(PEER_BUSY) | PEER_MODE_BIT(PEER_ADAPTIVE) |
+		 PEER_MODE_BIT(PEER_BLOCKING),
+	.max_payload = 12800, /* what the default 256 KiB ring takes */
+	.open = ml_open_plain,
+	.send = ml_send,
+	.recv = ml_recv,
 	.close = ml_close,
 };
 
