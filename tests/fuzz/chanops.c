@@ -223,8 +223,12 @@ static void check_send(int err)
 	      err == -EBADMSG || err == -EPIPE);
 }
 
-/* A send by reserve and commit: once the room is there, the commit sends. */
-static int send_in_place(ml_chan *c, unsigned client, int prio, size_t len)
+/*
+ * A send by reserve and commit: once the room is there, the commit sends,
+ * unless (a daemon's) the client was found gone in between: -EPIPE, and
+ * the reservation is dropped.
+ */
+static int send_in_place(ml_chan *c, bool daemon, unsigned client, int prio, size_t len)
 {
 	void *p;
 	int err = ml_chan_send_reserve(c, client, prio, len, &p);
@@ -232,10 +236,13 @@ static int send_in_place(ml_chan *c, unsigned client, int prio, size_t len)
 	if (err)
 		return err;
 	memcpy(p, pattern, len);
-	CHECK(ml_chan_send_commit(c, len + 1) == -EINVAL);
-	CHECK(ml_chan_send_commit(c, len) == 0);
+	err = ml_chan_send_commit(c, len + 1);
+	CHECK(err == -EINVAL || (daemon && err == -EPIPE));
+	if (err == -EINVAL)
+		err = ml_chan_send_commit(c, len);
+	CHECK(err == 0 || (daemon && err == -EPIPE));
 	CHECK(ml_chan_send_commit(c, len) == -EINVAL);
-	return 0;
+	return err;
 }
 
 /*
@@ -300,7 +307,7 @@ void fz_chan_op(ml_chan *c, bool daemon, unsigned max_clients, unsigned op, stru
 		if (op == FZC_SEND_WAIT)
 			err = ml_chan_send_wait(c, client, prio, pattern, len, 0);
 		else if (pv >= 128)
-			err = send_in_place(c, client, prio, len);
+			err = send_in_place(c, daemon, client, prio, len);
 		else if (daemon)
 			err = ml_chan_reply(c, client, prio, pattern, len);
 		else
