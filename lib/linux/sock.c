@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lnx.h"
+#include "../posix/sock.h"
 
 socklen_t ml__lnx_addr(struct sockaddr_un *a, const char *name)
 {
@@ -27,84 +28,23 @@ socklen_t ml__lnx_addr(struct sockaddr_un *a, const char *name)
 
 int ml__lnx_send(int sock, const void *buf, size_t len, const int *fds, int n)
 {
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int) * ML__WIRE_MAX_FDS)];
-	} u;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t r;
-
-	if (n < 0 || n > ML__WIRE_MAX_FDS)
-		return -EINVAL;
-	if (n) {
-		memset(&u, 0, sizeof(u));
-		m.msg_control = u.b;
-		m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
-		u.h.cmsg_level = SOL_SOCKET;
-		u.h.cmsg_type = SCM_RIGHTS;
-		u.h.cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
-		memcpy(CMSG_DATA(&u.h), fds, sizeof(int) * (size_t)n);
-	}
-	do
-		r = sendmsg(sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	return (size_t)r == len ? 0 : -EPROTO;
+	return ml__px_send(sock, buf, len, fds, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 void ml__lnx_close_fds(const int *fds, int n)
 {
-	for (int i = 0; i < n; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
+	ml__px_close_fds(fds, n);
 }
 
 ssize_t ml__lnx_recv(int sock, void *buf, size_t len, int *fds, int *n, int flags)
 {
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int) * ML__WIRE_MAX_FDS)];
-	} u;
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr m = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = u.b,
-		.msg_controllen = sizeof(u.b),
-	};
+	bool lost, trunc;
 	ssize_t r;
 
 	*n = 0;
-	do
-		r = recvmsg(sock, &m, flags | MSG_CMSG_CLOEXEC);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	/*
-	 * Take every descriptor that arrived, whatever else is wrong, so
-	 * that none is left open. Of more than fit, the kernel installed
-	 * those that fit and dropped the rest (MSG_CTRUNC).
-	 */
-	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
-		size_t k;
-
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
-		    h->cmsg_len < CMSG_LEN(0))
-			continue;
-		k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-			if (*n < ML__WIRE_MAX_FDS)
-				fds[(*n)++] = fd;
-			else
-				close(fd);
-		}
-	}
-	if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+	r = ml__px_recv(sock, buf, len, fds, n, ML__WIRE_MAX_FDS, flags | MSG_CMSG_CLOEXEC, false,
+			&lost, &trunc);
+	if (r >= 0 && (lost || trunc))
 		return -EMSGSIZE;
 	return r;
 }
