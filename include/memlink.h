@@ -296,8 +296,9 @@ enum ml_backend {
  * events holds the slot). ml_chan_wait() returns 0 while an event waits,
  * and so an event wakes it; so does ml_chan_fd() where there is one. A
  * departure is seen at once: the backend learns it from the connection
- * (linux, win, darwin) or the module (kmod; with a memlink.ko older than
- * libmemlink 0.1's, within 20 ms). Without this flag recv returns no
+ * (linux, win, darwin) or the module (kmod, by a sleeping daemon; one that
+ * spins looks every 50 ms, and with a memlink.ko older than libmemlink
+ * 0.1's a sleeper within 20 ms). Without this flag recv returns no
  * events, and a departure shows only as -EPIPE from the calls naming the
  * client.
  */
