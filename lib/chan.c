@@ -1562,15 +1562,20 @@ static int recv_first(ml_chan *c, int *prio, unsigned *client, void *buf, size_t
 
 	if (n == -EAGAIN && c->armed && c->shm.be->fd_ack) {
 		c->shm.be->fd_ack(&c->shm);
-		/* The readiness seen may have been a client going (kmod): look now. */
-		if (c->daemon) {
-			n = recv_prepare(c, client);
-			if (n)
-				return n;
-		}
 		n = recv_take(c, prio, client, buf, len, view);
 	}
 	return n;
+}
+
+/*
+ * A daemon's armed descriptor was ready because a client went (kmod: the
+ * ack saw it): the readiness is gone now, so the departure must be looked
+ * at before the call returns, or nothing would wake the caller for it.
+ */
+static bool news_acked(const ml_chan *c)
+{
+	return c->daemon && c->armed &&
+	       atomic_load_explicit(&c->shm.changes, memory_order_acquire) != c->changes_seen;
 }
 
 int ml_chan_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len)
@@ -1581,7 +1586,15 @@ int ml_chan_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len)
 		return -EINVAL;
 	view_done(c);
 	err = recv_prepare(c, client);
-	return err ? err : recv_first(c, prio, client, buf, len, NULL);
+	if (err)
+		return err;
+	err = recv_first(c, prio, client, buf, len, NULL);
+	if (err == -EAGAIN && news_acked(c)) {
+		err = recv_prepare(c, client);
+		if (!err)
+			err = recv_take(c, prio, client, buf, len, NULL);
+	}
+	return err;
 }
 
 /*
@@ -1656,6 +1669,16 @@ static int recv_batch(ml_chan *c, struct ml_msg *msgs, unsigned n, void *buf, si
 	hold_tails(c, true);
 	r = recv_first(c, &msgs[0].prio, &msgs[0].client, at, len,
 		       view ? (const void **)&msgs[0].data : NULL);
+	/* As ml_chan_recv(); the scan must not run under held tails. */
+	if (r == -EAGAIN && news_acked(c)) {
+		hold_tails(c, false);
+		r = recv_prepare(c, &msgs[0].client);
+		if (r)
+			return r;
+		hold_tails(c, true);
+		r = recv_take(c, &msgs[0].prio, &msgs[0].client, at, len,
+			      view ? (const void **)&msgs[0].data : NULL);
+	}
 	if (r >= 0) {
 		msgs[0].len = (uint32_t)r;
 		got = 1;
