@@ -1014,6 +1014,14 @@ static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_
 	return n;
 }
 
+/* Slot i's client is attached and has not said it leaves. */
+static bool slot_connected(const ml_chan *c, unsigned i)
+{
+	return c->resps[i] &&
+	       atomic_load_explicit(&peer_of(c, i)->state, memory_order_acquire) ==
+		       ML__SLOT_CONNECTED;
+}
+
 /* The ring of replies to client `id`, and its slot, if that client is there. */
 static int reply_ring(ml_chan *c, unsigned id, ml_ring **r, unsigned *slot)
 {
@@ -1028,8 +1036,7 @@ static int reply_ring(ml_chan *c, unsigned id, ml_ring **r, unsigned *slot)
 	if (err)
 		return err;
 	/* It said it leaves: nothing more goes to it. */
-	if (!c->resps[i] ||
-	    atomic_load_explicit(&peer_of(c, i)->state, memory_order_acquire) != ML__SLOT_CONNECTED)
+	if (!slot_connected(c, i))
 		return -EPIPE;
 	*r = c->resps[i];
 	*slot = i;
@@ -1663,21 +1670,17 @@ static int recv_batch(ml_chan *c, struct ml_msg *msgs, unsigned n, void *buf, si
 
 	view_done(c);
 	memset(&msgs[0], 0, sizeof(msgs[0]));
-	r = recv_prepare(c, &msgs[0].client);
-	if (r)
-		return r;
-	hold_tails(c, true);
-	r = recv_first(c, &msgs[0].prio, &msgs[0].client, at, len,
-		       view ? (const void **)&msgs[0].data : NULL);
-	/* As ml_chan_recv(); the scan must not run under held tails. */
-	if (r == -EAGAIN && news_acked(c)) {
-		hold_tails(c, false);
+	/* Twice when the ack brought news, as ml_chan_recv(): no scan under held tails. */
+	for (bool again = false;; again = true) {
 		r = recv_prepare(c, &msgs[0].client);
 		if (r)
 			return r;
 		hold_tails(c, true);
-		r = recv_take(c, &msgs[0].prio, &msgs[0].client, at, len,
-			      view ? (const void **)&msgs[0].data : NULL);
+		r = (again ? recv_take : recv_first)(c, &msgs[0].prio, &msgs[0].client, at, len,
+						     view ? (const void **)&msgs[0].data : NULL);
+		if (r != -EAGAIN || again || !news_acked(c))
+			break;
+		hold_tails(c, false);
 	}
 	if (r >= 0) {
 		msgs[0].len = (uint32_t)r;
@@ -1990,10 +1993,10 @@ int ml_chan_clients(ml_chan *c, unsigned *ids, unsigned n)
 	/* As ml_chan_connected(): a client that left says so in its header. */
 	daemon_scan(c, false);
 	for (unsigned i = 0; i < c->max_clients; i++) {
+		unsigned slot;
+
 		/* As reply_ring(): one that said it leaves is not there (a view may hold its slot). */
-		if (!c->ids[i] || !c->resps[i] || (c->departed & (1u << i)) ||
-		    atomic_load_explicit(&peer_of(c, i)->state, memory_order_acquire) !=
-			    ML__SLOT_CONNECTED)
+		if (!c->ids[i] || id_slot(c, c->ids[i], &slot) || !slot_connected(c, i))
 			continue;
 		if (count < n)
 			ids[count] = c->ids[i];

@@ -97,21 +97,19 @@ static unsigned bt_who(const unsigned *ids, unsigned id)
 }
 
 /*
- * Daemon: the id of slot `slot`'s client, as ml_chan_clients() lists it,
- * waiting up to 5 s; 0 if none. Unlike client_id() it never waits on the
- * channel, which would end a view.
+ * Daemon: the id of slot `slot`'s client (listed_id()), waiting up to 5 s;
+ * 0 if none. Unlike client_id() it never waits on the channel, which
+ * would end a view.
  */
-static unsigned listed_id(ml_chan *d, unsigned slot)
+static unsigned listed_id_wait(ml_chan *d, unsigned slot)
 {
 	int64_t end = now_ns() + 5 * SEC;
 
 	do {
-		unsigned ids[ML_CHAN_MAX_CLIENTS];
-		int n = ml_chan_clients(d, ids, ML_CHAN_MAX_CLIENTS);
+		unsigned id = listed_id(d, slot);
 
-		for (int i = 0; i < n && i < (int)ML_CHAN_MAX_CLIENTS; i++)
-			if (ML_CHAN_SLOT(ids[i]) == slot)
-				return ids[i];
+		if (id)
+			return id;
 		sleep_ms(1);
 	} while (now_ns() < end);
 	return 0;
@@ -544,7 +542,7 @@ int t_recv_view_client_leaves(void)
 	 * B is news to the daemon: asking for its id makes it scan the slots
 	 * (without a wait, which would end the view). A's is held: B is in 1.
 	 */
-	idb = listed_id(d, 1);
+	idb = listed_id_wait(d, 1);
 	CHECK(idb && idb != ida, "B is not in slot 1 (id %u, A's %u)", idb, ida);
 	CHECK_RC(ml_chan_reply(d, idb, ML_PRIO_HIGH, "hi", 2), 0);
 	/* A's slot is not free yet: C is refused, or, if let in, must not

@@ -55,11 +55,17 @@ pid_t spawn_exec(const char *const *args);
 int connect_retry(ml_chan **c, const char *name, int64_t timeout_ns, int retry_on);
 /* Echo every request to its client until *stop or the timeout. */
 long serve_echo(ml_chan *d, _Atomic int *stop, int64_t timeout_ns);
+/* Daemon: the id of slot `slot`'s client as ml_chan_clients() lists it now; 0: none. */
+unsigned listed_id(ml_chan *d, unsigned slot);
 /*
- * Daemon: the id of slot `slot`'s client (ml_chan_clients), waiting up to
- * 5 s for one to be connected; 0 if none.
+ * The same, waiting up to 5 s (in ml_chan_wait) for one to be there: a
+ * client connected in this process a moment ago may not be yet. 0: none.
  */
 unsigned client_id(ml_chan *d, unsigned slot);
+/* SIGKILL and reap `pid`, if > 0 (a test's clean-up). */
+void kill_reap(pid_t pid);
+/* Is a channel's descriptor (ml_chan_fd; win: an event HANDLE) ready within ms? */
+bool fd_ready(int fd, int ms);
 /* Send `len` bytes at prio and wait for the same bytes back. */
 int roundtrip(ml_chan *c, int prio, const void *msg, size_t len, int64_t timeout_ns);
 /*

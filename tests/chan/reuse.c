@@ -17,11 +17,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#ifdef _WIN32
-#include <windows.h>
-#else
-#include <poll.h>
-#endif
 
 #include "proctest.h"
 #include "chan_test.h"
@@ -217,15 +212,9 @@ static int late_reply(bool events)
 	ret = 0;
 out:
 	atomic_store(&sh->b_stop, 1);
-	{
-		pid_t all[] = { a, b, d };
-
-		for (unsigned i = 0; i < 3; i++)
-			if (all[i] > 0) {
-				kill(all[i], SIGKILL);
-				waitpid(all[i], NULL, 0);
-			}
-	}
+	kill_reap(a);
+	kill_reap(b);
+	kill_reap(d);
 	return ret;
 }
 
@@ -365,14 +354,8 @@ int t_reuse_events(void)
 	d = 0;
 	ret = 0;
 out:
-	if (p > 0) {
-		kill(p, SIGKILL);
-		waitpid(p, NULL, 0);
-	}
-	if (d > 0) {
-		kill(d, SIGKILL);
-		waitpid(d, NULL, 0);
-	}
+	kill_reap(p);
+	kill_reap(d);
 	return ret;
 }
 
@@ -401,18 +384,6 @@ static int wake_client(void *arg)
 out:
 	ml_chan_close(c);
 	return ret;
-}
-
-/* Wait on the channel's descriptor: 1 readable, 0 not in `ms`. */
-static int fd_wait(int fd, int ms)
-{
-#ifdef _WIN32
-	return WaitForSingleObject((HANDLE)(intptr_t)fd, (DWORD)ms) == WAIT_OBJECT_0;
-#else
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
-#endif
 }
 
 /* Round 0: asleep in ml_chan_wait(); round 1: in a wait on ml_chan_fd(). */
@@ -444,7 +415,7 @@ static int wake_daemon(void *arg)
 		/* Nothing pending now: the daemon would sleep. */
 		CHECK_RC(ml_chan_recv(d, NULL, &cl, buf, sizeof(buf)), -EAGAIN);
 		if (by_fd)
-			while (fd_wait(fd, 0))
+			while (fd_ready(fd, 0))
 				CHECK_RC(ml_chan_recv(d, NULL, &cl, buf, sizeof(buf)), -EAGAIN);
 		atomic_store(&sh->asleep, by_fd + 1);
 		/* The sleeper, woken by the departure: no message, no timeout. */
@@ -453,7 +424,7 @@ static int wake_daemon(void *arg)
 			for (int64_t end = now_ns() + 20 * SEC;;) {
 				struct ml_msg m[4];
 
-				CHECK(fd_wait(fd, 10000), "the descriptor stayed quiet for 10 s");
+				CHECK(fd_ready(fd, 10000), "the descriptor stayed quiet for 10 s");
 				memset(m, 0, sizeof(m));
 				n = ml_chan_recv_many(d, m, 4, buf, sizeof(buf));
 				cl = m[0].client;
@@ -506,8 +477,7 @@ int t_reuse_departure_wakes(void)
 		/* Asleep by now, most likely; asleep or not, the departure must wake it. */
 		sleep_ms(50);
 		atomic_store(&sh->kill_ns, now_ns());
-		kill(p, SIGKILL);
-		waitpid(p, NULL, 0);
+		kill_reap(p);
 		p = 0;
 		CHECK(wait_flag(&sh->woke, by_fd + 1, 30 * SEC), "round %d: the daemon never woke",
 		      by_fd);
@@ -516,14 +486,8 @@ int t_reuse_departure_wakes(void)
 	d = 0;
 	ret = 0;
 out:
-	if (p > 0) {
-		kill(p, SIGKILL);
-		waitpid(p, NULL, 0);
-	}
-	if (d > 0) {
-		kill(d, SIGKILL);
-		waitpid(d, NULL, 0);
-	}
+	kill_reap(p);
+	kill_reap(d);
 	return ret;
 }
 
@@ -783,13 +747,7 @@ int t_reuse_churn(void)
 out:
 	atomic_store(&sh->stop, 1);
 	for (unsigned k = 0; k <= CHURN_SLOTS; k++)
-		if (kids[k] > 0) {
-			kill(kids[k], SIGKILL);
-			waitpid(kids[k], NULL, 0);
-		}
-	if (d > 0) {
-		kill(d, SIGKILL);
-		waitpid(d, NULL, 0);
-	}
+		kill_reap(kids[k]);
+	kill_reap(d);
 	return ret;
 }

@@ -1197,13 +1197,6 @@ out:
 
 /* ---- ml_chan_fd ---------------------------------------------------------- */
 
-static bool readable(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
-}
-
 struct fd_shared {
 	char name[80];
 	_Atomic int go;
@@ -1250,36 +1243,36 @@ int t_sock_fd_readiness(void)
 	CHECK(cfd >= 0, "client fd: %d", cfd);
 	/* The connect rang: read it away. */
 	CHECK_RC(ml_chan_recv(d, NULL, &who, b, sizeof(b)), -EAGAIN);
-	CHECK(!readable(dfd, 0), "daemon readable with nothing to read");
-	CHECK(!readable(cfd, 0), "client readable with nothing to read");
+	CHECK(!fd_ready(dfd, 0), "daemon readable with nothing to read");
+	CHECK(!fd_ready(cfd, 0), "client readable with nothing to read");
 	CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, "ping", 4), 0);
-	CHECK(readable(dfd, 5000), "daemon not readable after a send");
+	CHECK(fd_ready(dfd, 5000), "daemon not readable after a send");
 	CHECK_RC(ml_chan_recv(d, NULL, &who, b, sizeof(b)), 4);
 	CHECK_RC(ml_chan_recv(d, NULL, &who, b, sizeof(b)), -EAGAIN);
-	CHECK(!readable(dfd, 0), "daemon still readable after the recv that found nothing");
+	CHECK(!fd_ready(dfd, 0), "daemon still readable after the recv that found nothing");
 	CHECK_RC(ml_chan_reply(d, who, ML_PRIO_HIGH, "pong", 4), 0);
-	CHECK(readable(cfd, 5000), "client not readable after a reply");
+	CHECK(fd_ready(cfd, 5000), "client not readable after a reply");
 	CHECK_RC(ml_chan_recv(c, NULL, NULL, b, sizeof(b)), 4);
 	CHECK_RC(ml_chan_recv(c, NULL, NULL, b, sizeof(b)), -EAGAIN);
-	CHECK(!readable(cfd, 0), "client still readable after the recv that found nothing");
+	CHECK(!fd_ready(cfd, 0), "client still readable after the recv that found nothing");
 	/* A client comes (another process), then dies. */
 	k = spawn(fd_client, sh);
 	CHECK(k > 0 && wait_flag(&sh->go, 1, 10 * SEC), "second client");
-	CHECK(readable(dfd, 5000), "daemon not readable when a client came");
+	CHECK(fd_ready(dfd, 5000), "daemon not readable when a client came");
 	CHECK_RC(ml_chan_recv(d, NULL, &who, b, sizeof(b)), -EAGAIN);
 	kill(k, SIGKILL);
 	CHECK(reap(k, 5 * SEC) != -1, "reap");
 	k = 0;
-	CHECK(readable(dfd, 5000), "daemon not readable when a client died");
+	CHECK(fd_ready(dfd, 5000), "daemon not readable when a client died");
 	CHECK_RC(ml_chan_recv(d, NULL, &who, b, sizeof(b)), -EAGAIN);
 	CHECK_RC(ml_chan_stats(d, &st), 0);
 	CHECK(st.clients_died == 1, "clients_died %llu", (unsigned long long)st.clients_died);
 	/* The daemon goes: the client's descriptor turns readable and stays so. */
 	ml_chan_close(d);
 	d = NULL;
-	CHECK(readable(cfd, 5000), "client not readable after its daemon closed");
+	CHECK(fd_ready(cfd, 5000), "client not readable after its daemon closed");
 	CHECK_RC(ml_chan_recv(c, NULL, NULL, b, sizeof(b)), -EPIPE);
-	CHECK(readable(cfd, 0), "client not readable after -EPIPE");
+	CHECK(fd_ready(cfd, 0), "client not readable after -EPIPE");
 	ret = 0;
 out:
 	if (k > 0) {
@@ -1737,10 +1730,10 @@ int t_sock_death_sleepers(void)
 		CHECK(cfd >= 0, "client fd: %d", cfd);
 		CHECK_RC(roundtrip(c, ML_PRIO_HIGH, "fd", 2, 10 * SEC), 0);
 		CHECK_RC(ml_chan_recv(c, NULL, NULL, b, sizeof(b)), -EAGAIN);
-		CHECK(!readable(cfd, 0), "client readable with nothing to read");
+		CHECK(!fd_ready(cfd, 0), "client readable with nothing to read");
 		delay = now_ns();
 		kill(daemon, SIGKILL);
-		CHECK(readable(cfd, 5000), "client not readable 5 s after its daemon's SIGKILL");
+		CHECK(fd_ready(cfd, 5000), "client not readable 5 s after its daemon's SIGKILL");
 		delay = now_ns() - delay;
 		printf("  # a client's ml_chan_fd() readable %.2f ms after its daemon's SIGKILL\n",
 		       (double)delay / 1e6);
@@ -1758,7 +1751,7 @@ int t_sock_death_sleepers(void)
 
 			t = now_ns();
 			do {
-				CHECK(readable(cfd, 0), "client not readable before -EPIPE");
+				CHECK(fd_ready(cfd, 0), "client not readable before -EPIPE");
 				n = ml_chan_recv(c, NULL, NULL, b, sizeof(b));
 				calls++;
 			} while (n == -EAGAIN && now_ns() < end);
@@ -1770,7 +1763,7 @@ int t_sock_death_sleepers(void)
 		}
 		CHECK_RC(ml_chan_connected(c), 0);
 		CHECK_RC(ml_chan_recv(c, NULL, NULL, b, sizeof(b)), -EPIPE);
-		CHECK(readable(cfd, 0), "client not readable after -EPIPE");
+		CHECK(fd_ready(cfd, 0), "client not readable after -EPIPE");
 		ml_chan_close(c);
 		c = NULL;
 		CHECK(reap(daemon, 5 * SEC) != -1, "reap daemon");

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifdef _WIN32
@@ -21,6 +22,7 @@
 #endif
 
 #ifndef _WIN32
+#include <poll.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -293,25 +295,48 @@ long serve_echo(ml_chan *d, _Atomic int *stop, int64_t timeout_ns)
 	return served;
 }
 
-/*
- * Daemon: the id of the client in slot `slot`, waiting up to 5 s for one
- * to be there (a client connected in this process a moment ago may not
- * be yet); 0 if none came.
- */
+unsigned listed_id(ml_chan *d, unsigned slot)
+{
+	unsigned ids[ML_CHAN_MAX_CLIENTS];
+	int n = ml_chan_clients(d, ids, ML_CHAN_MAX_CLIENTS);
+
+	for (int i = 0; i < n && i < (int)ML_CHAN_MAX_CLIENTS; i++)
+		if (ML_CHAN_SLOT(ids[i]) == slot)
+			return ids[i];
+	return 0;
+}
+
 unsigned client_id(ml_chan *d, unsigned slot)
 {
 	int64_t end = now_ns() + 5 * SEC;
 
 	do {
-		unsigned ids[ML_CHAN_MAX_CLIENTS];
-		int n = ml_chan_clients(d, ids, ML_CHAN_MAX_CLIENTS);
+		unsigned id = listed_id(d, slot);
 
-		for (int i = 0; i < n && i < (int)ML_CHAN_MAX_CLIENTS; i++)
-			if (ML_CHAN_SLOT(ids[i]) == slot)
-				return ids[i];
+		if (id)
+			return id;
 		ml_chan_wait(d, 1 * MS);
 	} while (now_ns() < end);
 	return 0;
+}
+
+void kill_reap(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+bool fd_ready(int fd, int ms)
+{
+#ifdef _WIN32
+	return WaitForSingleObject((HANDLE)(intptr_t)fd, (DWORD)ms) == WAIT_OBJECT_0;
+#else
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+#endif
 }
 
 /* Client: send `len` bytes at prio and wait for the same bytes back. */
