@@ -370,7 +370,14 @@ ML_API int ml_daemon_create(ml_chan **out, const char *name,
 ML_API int ml_client_connect(ml_chan **out, const char *name,
 			     const struct ml_chan_opts *opts);
 
-/* Client: send a message to the daemon. Non-blocking: -EAGAIN when full. */
+/*
+ * Client: send a message to the daemon. Non-blocking: -EAGAIN when full.
+ * Room a receiver frees reaches its sender an eighth of a lane at a time
+ * while the receiver reads on, and all of it once the receiver finds
+ * nothing to read, ends a batch or a view, or wakes a sender waiting for
+ * room: a sender polling a full lane then takes the receiver's read index
+ * from its core once in many messages, not once a message.
+ */
 ML_API int ml_chan_send(ml_chan *c, int prio, const void *buf, size_t len);
 /*
  * Daemon: send a message to client `client` (an id as recv returned it).
@@ -593,6 +600,10 @@ struct ml_chan_stats {
 				    * message waited and no sender rang, even
 				    * a second later: a lost wake-up (should
 				    * stay 0) */
+	/* Since version 3 (it ended at missed_wakeups before): */
+	uint64_t wakeups;          /* wake-up calls this handle made to its
+				    * peers' sleep: at most one per sleep of
+				    * each peer it sends to */
 };
 ML_API int ml_chan_stats(ml_chan *c, struct ml_chan_stats *stats);
 

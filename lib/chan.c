@@ -314,6 +314,7 @@ static void bell_ring(ml_chan *c, unsigned bell)
 		else
 			atomic_fetch_add_explicit(&b->seq, 1, memory_order_release);
 		c->shm.be->wake(&c->shm, bell, &b->seq);
+		c->stats.wakeups++;
 	}
 }
 
@@ -538,6 +539,9 @@ static int attach_ring(ml_chan *c, unsigned i, bool resp, ml_ring **out)
 		*out = NULL;
 		return -EPROTO;
 	}
+	/* Ours to read, and we come back to it until it is empty. */
+	if (resp != c->daemon)
+		ml__ring_lazy_tail(*out, true);
 	return 0;
 }
 

@@ -49,6 +49,15 @@ unsigned ml__ring_claims(const struct ml_ring *r);
  */
 void ml__ring_hold_tail(struct ml_ring *r, bool hold);
 /*
+ * Consumer side, for readers that come back (channels): a read stores the
+ * tail only once an eighth of its lane has been read since the last store;
+ * a look that finds nothing, a half-free answer and the end of a hold
+ * store it at once. A producer then sees room an eighth of a lane late at
+ * most while its reader goes on reading, and all of it once the reader
+ * has drained the ring.
+ */
+void ml__ring_lazy_tail(struct ml_ring *r, bool lazy);
+/*
  * A batch copied into a buffer: step *at past a message of len bytes, to
  * the next 8-byte boundary; returns what is left of the buffer (*left).
  */
@@ -87,6 +96,6 @@ unsigned ml__ring_lane_of(const struct ml_ring *r, int prio);
  * (bit l: lane l): is one of them at most half full, its tail stored? No
  * while the tail is held.
  */
-bool ml__ring_half_free(const struct ml_ring *r, unsigned mask);
+bool ml__ring_half_free(struct ml_ring *r, unsigned mask);
 
 #endif /* ML_INTERNAL_H */

@@ -47,6 +47,7 @@ struct ml__next {
 
 struct ml__cons {
 	uint64_t tail[ML_PRIO_COUNT];       /* authoritative, published to shm */
+	uint64_t stored[ML_PRIO_COUNT];     /* the tail as last stored to shm */
 	uint64_t head_cache[ML_PRIO_COUNT]; /* where known committed records end */
 	uint64_t head_seen[ML_PRIO_COUNT];  /* the head as last read */
 	uint32_t roff[ML_PRIO_COUNT];       /* tail modulo lane capacity */
@@ -54,6 +55,7 @@ struct ml__cons {
 	uint32_t unlooked;                  /* reads since urgent lanes were looked at */
 	bool peeked;                        /* peek holds an unreleased record */
 	bool hold;                          /* ml__ring_hold_tail(): store later */
+	bool lazy;                          /* ml__ring_lazy_tail(): store in steps */
 	uint8_t held;                       /* lanes whose tail store is held */
 	uint8_t idle;                       /* lanes found empty at the last look */
 	struct ml__next peek;               /* valid while peeked */
@@ -296,6 +298,7 @@ int ml_ring_attach(ml_ring **out, void *mem, size_t len)
 		r->p.tail_cache[i] = t;
 		r->p.woff[i] = (uint32_t)(h % cap[i]);
 		r->c.tail[i] = t;
+		r->c.stored[i] = t;
 		r->c.head_cache[i] = t;
 		r->c.roff[i] = (uint32_t)(t % cap[i]);
 	}
@@ -508,14 +511,6 @@ static inline void prod_publish(ml_ring *r, unsigned lane, int prio,
 		p->held |= (uint8_t)(1u << lane);
 	else
 		prod_store_head(r, lane);
-}
-
-/* Store the indices (heads or tails) of the lanes in *held, now. */
-static void store_held(_Atomic uint64_t *shared, const uint64_t *mine, uint8_t *held)
-{
-	for (unsigned l = 0; *held; l++, *held >>= 1)
-		if (*held & 1u)
-			atomic_store_explicit(&shared[l], mine[l], memory_order_release);
 }
 
 void ml__ring_hold_head(ml_ring *r, bool hold)
@@ -827,7 +822,30 @@ static inline int cons_next(ml_ring *r, struct ml__next *n)
 	return cons_decode(r, (unsigned)pick, (uint64_t)a[pick], n);
 }
 
-/* Consume the record: free its bytes for the producer. */
+static inline void cons_store(ml_ring *r, unsigned lane)
+{
+	r->c.stored[lane] = r->c.tail[lane];
+	atomic_store_explicit(&r->shm->tail[lane], r->c.tail[lane], memory_order_release);
+}
+
+/* Store the tails of the lanes whose store waits, unless a hold is on. */
+static void cons_flush(ml_ring *r)
+{
+	struct ml__cons *c = &r->c;
+
+	if (c->hold)
+		return;
+	for (unsigned l = 0; c->held; l++, c->held >>= 1)
+		if (c->held & 1u)
+			cons_store(r, l);
+}
+
+/*
+ * Consume the record: free its bytes for the producer. A lazy tail is
+ * stored once an eighth of the lane has been read since the last store:
+ * a producer polling a full lane then pulls the tail's line once in many
+ * records, not once a record.
+ */
 static inline void cons_advance(ml_ring *r, const struct ml__next *n)
 {
 	struct ml__cons *c = &r->c;
@@ -841,17 +859,23 @@ static inline void cons_advance(ml_ring *r, const struct ml__next *n)
 	}
 	c->tail[n->lane] += n->adv;
 	c->roff[n->lane] = end == r->lane_cap[n->lane] ? 0 : end;
-	if (c->hold)
+	if (c->hold ||
+	    (c->lazy && c->tail[n->lane] - c->stored[n->lane] < r->lane_cap[n->lane] / 8))
 		c->held |= (uint8_t)(1u << n->lane);
 	else
-		atomic_store_explicit(&r->shm->tail[n->lane], c->tail[n->lane], memory_order_release);
+		cons_store(r, n->lane); /* a held bit of the lane stores the same again */
 }
 
 void ml__ring_hold_tail(ml_ring *r, bool hold)
 {
 	r->c.hold = hold;
-	if (!hold)
-		store_held(r->shm->tail, r->c.tail, &r->c.held);
+	cons_flush(r);
+}
+
+void ml__ring_lazy_tail(ml_ring *r, bool lazy)
+{
+	r->c.lazy = lazy;
+	cons_flush(r);
 }
 
 int ml_ring_read(ml_ring *r, int *prio, void *buf, size_t buflen)
@@ -864,8 +888,10 @@ int ml_ring_read(ml_ring *r, int *prio, void *buf, size_t buflen)
 	if (r->c.peeked)
 		return -EBUSY;
 	err = cons_next(r, &n);
-	if (err)
+	if (err) {
+		cons_flush(r);
 		return err;
+	}
 	if (n.len > buflen)
 		return -EMSGSIZE; /* nothing consumed: the record stays */
 	if (n.len)
@@ -918,8 +944,10 @@ unsigned ml__ring_read_run(ml_ring *r, struct ml_msg *m, unsigned n, uint8_t **a
 
 		if (c->peeked)
 			nx = c->peek;
-		else if (cons_again(r, &nx) && cons_next(r, &nx))
+		else if (cons_again(r, &nx) && cons_next(r, &nx)) {
+			cons_flush(r);
 			break;
+		}
 		p = r->lane_base[nx.lane] + nx.off;
 		if (at) {
 			if (nx.len > *left) {
@@ -951,8 +979,10 @@ int ml_ring_peek(ml_ring *r, int *prio, const void **ptr)
 	c = &r->c;
 	if (!c->peeked) {
 		err = cons_next(r, &c->peek);
-		if (err)
+		if (err) {
+			cons_flush(r); /* found nothing: what was read frees its room now */
 			return err;
+		}
 		c->peeked = true;
 	}
 	*ptr = r->lane_base[c->peek.lane] + c->peek.off;
@@ -980,7 +1010,7 @@ unsigned ml__ring_lane_of(const ml_ring *r, int prio)
  * fills it and sleeps again, a wake-up a message; woken at half, it writes
  * half a lane while the consumer goes on with the other half.
  */
-bool ml__ring_half_free(const ml_ring *r, unsigned mask)
+bool ml__ring_half_free(ml_ring *r, unsigned mask)
 {
 	if (r->c.hold)
 		return false;
@@ -991,8 +1021,10 @@ bool ml__ring_half_free(const ml_ring *r, unsigned mask)
 			continue;
 		/* The producer sleeps: its head's line stays where it is. */
 		head = atomic_load_explicit(&r->shm->head[l], memory_order_relaxed);
-		if (head - r->c.tail[l] <= r->lane_cap[l] / 2)
+		if (head - r->c.tail[l] <= r->lane_cap[l] / 2) {
+			cons_flush(r); /* the producer is to find it so */
 			return true;
+		}
 	}
 	return false;
 }
