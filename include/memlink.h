@@ -530,9 +530,10 @@ ML_API int ml_chan_set_backpressure(ml_chan *c, double level);
 /*
  * A descriptor that polls readable when something may be waiting, for
  * epoll or io_uring, or -ENOTSUP where the backend has none. From the
- * first call on, every send by a peer wakes this handle (a system call per
- * send, as with an eventfd). It may be ready with nothing to read (a stale
- * or shared wake-up): recv until -EAGAIN, then poll again. It belongs to
+ * first call on, a peer's send wakes this handle (a system call, as with
+ * an eventfd) if it is the peer's first since a receive on this handle
+ * found nothing: so recv until -EAGAIN, then poll again. It may be ready
+ * with nothing to read (a stale or shared wake-up). It belongs to
  * the handle: do not close it; ml_chan_close() does.
  *   kmod    a client's: its region's descriptor (POLLHUP too when the
  *           daemon dies); the daemon's: an epoll descriptor over the
@@ -604,6 +605,10 @@ struct ml_chan_stats {
 	uint64_t wakeups;          /* wake-up calls this handle made to its
 				    * peers' sleep: at most one per sleep of
 				    * each peer it sends to */
+	uint64_t spins_cut;        /* adaptive waits that slept after 2 us of
+				    * spinning, not spin_ns, as this thread
+				    * had been preempted (more runnable
+				    * threads than cores) */
 };
 ML_API int ml_chan_stats(ml_chan *c, struct ml_chan_stats *stats);
 

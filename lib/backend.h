@@ -222,6 +222,12 @@ int ml__os_pid(void);
 /* This process's effective uid (0 where there is none: Windows). */
 uint32_t ml__os_euid(void);
 void ml__os_yield(void);
+/*
+ * How often this thread was preempted while it could run (involuntary
+ * context switches), only ever compared for change; 0 where the system
+ * does not say.
+ */
+uint64_t ml__os_preempted(void);
 /* Sleep about ns nanoseconds; the page size shared mappings round to. */
 void ml__os_nap(uint64_t ns);
 size_t ml__os_page_size(void);

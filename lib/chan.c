@@ -33,6 +33,14 @@
 #define DEFAULT_MAX_CLIENTS 8u
 #define DEFAULT_RING_SIZE (256u << 10)
 #define DEFAULT_SPIN_NS 50000u
+/*
+ * Adaptive spins: the first SPIN_ALONE_NS of a spin only look (a peer
+ * on another core answers within a few cache-line round trips). Past
+ * that, a spin goes on only if this thread was not preempted since the
+ * last such look, and yields between looks: a thread that waits for its
+ * CPU is likelier the one we wait for, when processes outnumber cores.
+ */
+#define SPIN_ALONE_NS 2000u
 /* Without kernel help, look at the peer's liveness this often while asleep. */
 #define LIVENESS_SLICE_NS 20000000
 /*
@@ -87,6 +95,7 @@ struct ml_chan {
 	char *pidfile;                  /* daemon: ml_chan_pidfile()'s, removed at close */
 	enum ml_wait_mode mode;
 	uint64_t spin_ns;
+	uint64_t preempted;             /* ml__os_preempted() at the last look */
 	bool fence_ok;                  /* registered for remote barriers */
 	uint64_t live_slice;            /* a client asks alive(0) this often at most */
 	bool viewing;                   /* ml_chan_recv_view(): tails held until view_done() */
@@ -97,6 +106,9 @@ struct ml_chan {
 	bool res_lost;                  /* the reservation's client left before the commit */
 	unsigned res_id;                /* daemon: the client id the reservation is for */
 	uint32_t bell_idle;             /* our bell's `sleeping` while awake */
+	uint32_t epoch;                 /* the number of our latest sleep */
+	/* By bell: its `sleeping` when we last woke its owner (ML__BELL_EPOCH). */
+	uint32_t woke[1 + ML_CHAN_MAX_CLIENTS];
 	/* client */
 	unsigned slot;
 	bool peer_gone;                 /* the daemon is known to be gone */
@@ -307,6 +319,14 @@ static void bell_ring(ml_chan *c, unsigned bell)
 		s = atomic_load_explicit(&b->sleeping, memory_order_relaxed);
 	}
 	if (s & ML__BELL_ASLEEP) {
+		/*
+		 * Woken already in this sleep: it reads everything before the
+		 * next. (After 2^24 sleeps unseen the number may come round to
+		 * an old one: a missed wake-up, which the sleep's slice bounds.)
+		 */
+		if ((s & ML__BELL_EPOCH) && c->woke[bell] == s)
+			return;
+		c->woke[bell] = s;
 		/* A client that cannot write the control region counts in its header. */
 		if (bell == 0 && c->shm.be->private_areas)
 			atomic_fetch_add_explicit(&peer_of(c, c->slot)->dseq, 1,
@@ -350,6 +370,19 @@ static uint32_t rung(ml_chan *c)
 				n += atomic_load_explicit(&peer_of(c, i)->dseq,
 							  memory_order_acquire);
 	return n;
+}
+
+/*
+ * Our bell's flags while we may sleep, or while armed: under a new number
+ * (ML__BELL_EPOCH). An armed handle arms again each time it finds nothing,
+ * which a remote barrier each time would make costly: its senders fence.
+ */
+static uint32_t asleep_word(ml_chan *c, uint32_t extra)
+{
+	uint32_t idle = c->armed ? c->bell_idle & ~ML__BELL_ASYM : c->bell_idle;
+
+	c->epoch++;
+	return idle | ML__BELL_ASLEEP | ML__BELL_EPOCH | extra | c->epoch << ML__BELL_EPOCH_SHIFT;
 }
 
 /* Say whether we sleep behind remote barriers, before peers ring us. */
@@ -554,6 +587,7 @@ static void daemon_attach(ml_chan *c, unsigned i, uint32_t gen)
 		return; /* refused and reported already */
 	id_give(c, i);
 	daemon_detach(c, i);
+	c->woke[1 + i] = 0; /* a new client numbers its sleeps anew */
 	c->poison_seen &= ~bit;
 	c->bad_rings &= ~bit;
 	c->gens[i] = gen;
@@ -1563,7 +1597,8 @@ static int recv_take(ml_chan *c, int *prio, unsigned *client, void *buf, size_t 
 
 /*
  * The first message of any receive. Nothing to read on an armed handle:
- * mark the descriptor's readiness seen, then look once more, so a send
+ * mark the descriptor's readiness seen, arm again under a new number (the
+ * peers woke the last one at most once), then look once more, so a send
  * that raced with us is read now or makes the descriptor readable again.
  */
 static int recv_first(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len,
@@ -1571,8 +1606,13 @@ static int recv_first(ml_chan *c, int *prio, unsigned *client, void *buf, size_t
 {
 	int n = recv_take(c, prio, client, buf, len, view);
 
-	if (n == -EAGAIN && c->armed && c->shm.be->fd_ack) {
-		c->shm.be->fd_ack(&c->shm);
+	if (n == -EAGAIN && c->armed) {
+		if (c->shm.be->fd_ack)
+			c->shm.be->fd_ack(&c->shm);
+		/* Armed again under a new number: a send after our look wakes us. */
+		atomic_store_explicit(&bell_of(c, own_bell(c))->sleeping, asleep_word(c, 0),
+				      memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);
 		n = recv_take(c, prio, client, buf, len, view);
 	}
 	return n;
@@ -1754,11 +1794,42 @@ static bool settle_missed(ml_chan *c)
 	return false;
 }
 
+/*
+ * May a spin that began at `start` go on at `now` (a time read now, or
+ * `start` again between reads), before *spin_end? Adaptive, past
+ * SPIN_ALONE_NS: once a wait (*asked), end the spin if this thread was
+ * preempted since it last asked (processes outnumber cores: the spin
+ * would take the CPU from the very peer it waits for); else yield at
+ * each such look.
+ */
+static bool spin_on(ml_chan *c, uint64_t start, uint64_t now, uint64_t *spin_end, bool *asked)
+{
+	if (now >= *spin_end)
+		return false;
+	if (c->mode != ML_WAIT_ADAPTIVE || now - start < SPIN_ALONE_NS) {
+		ml__cpu_relax();
+		return true;
+	}
+	if (!*asked) {
+		uint64_t p = ml__os_preempted();
+
+		*asked = true;
+		if (p != c->preempted) {
+			c->preempted = p;
+			c->stats.spins_cut++;
+			*spin_end = now;
+			return false;
+		}
+	}
+	ml__os_yield();
+	return true;
+}
+
 static int chan_sleep(ml_chan *c, uint64_t deadline)
 {
 	unsigned bell = own_bell(c);
 	struct ml__bell *b = bell_of(c, bell);
-	uint32_t seq, rings;
+	uint32_t seq, rings, word;
 	uint64_t now;
 	int64_t left;
 	int err = 0;
@@ -1768,14 +1839,15 @@ static int chan_sleep(ml_chan *c, uint64_t deadline)
 	seq = atomic_load_explicit(&b->seq, memory_order_acquire);
 	rings = rung(c);
 
-	atomic_store_explicit(&b->sleeping, c->bell_idle | ML__BELL_ASLEEP, memory_order_relaxed);
+	word = asleep_word(c, 0);
+	atomic_store_explicit(&b->sleeping, word, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
 	/*
 	 * Our senders do not fence: the barrier makes their sends visible to
 	 * the look below, or our flag to their look after it. Should it ever
 	 * fail, nap instead of sleeping, as a wake-up could be missed.
 	 */
-	if ((c->bell_idle & ML__BELL_ASYM) && ml__os_fence_remote()) {
+	if ((word & ML__BELL_ASYM) && ml__os_fence_remote()) {
 		ml__os_nap(NAP_NO_BARRIER_NS);
 		goto out;
 	}
@@ -1822,6 +1894,7 @@ out:
 int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
 {
 	uint64_t start, deadline, spin_end;
+	bool asked = false;
 
 	if (!c)
 		return -EINVAL;
@@ -1853,10 +1926,8 @@ int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
 				return has_data(c) ? 0 : -EPIPE;
 			return -ETIMEDOUT;
 		}
-		if (now < spin_end) {
-			ml__cpu_relax();
+		if (spin_on(c, start, now, &spin_end, &asked))
 			continue;
-		}
 		if (chan_sleep(c, deadline) == -EPIPE)
 			return has_data(c) ? 0 : -EPIPE;
 		if (ml__now_ns() >= deadline && !has_data(c))
@@ -1883,13 +1954,13 @@ static int room_sleep(ml_chan *c, ml_ring *r, unsigned client, int prio, const v
 {
 	unsigned bell = own_bell(c);
 	struct ml__bell *b = bell_of(c, bell);
-	uint32_t idle = c->bell_idle | (c->armed ? ML__BELL_ASLEEP : 0), seq;
+	uint32_t seq;
 	uint64_t now = ml__now_ns();
 	int err;
 
 	seq = atomic_load_explicit(&b->seq, memory_order_acquire);
 	atomic_store_explicit(&b->sleeping,
-			      idle | ML__BELL_ASLEEP | ML__BELL_ROOM(ml__ring_lane_of(r, prio)),
+			      asleep_word(c, ML__BELL_ROOM(ml__ring_lane_of(r, prio))),
 			      memory_order_relaxed);
 	/* The reader frees room, then looks at our flags: we look after it. */
 	atomic_thread_fence(memory_order_seq_cst);
@@ -1903,7 +1974,11 @@ static int room_sleep(ml_chan *c, ml_ring *r, unsigned client, int prio, const v
 			client_lost_daemon(c);
 		err = err == -EPIPE ? -EPIPE : -EAGAIN;
 	}
-	atomic_store_explicit(&b->sleeping, idle, memory_order_relaxed);
+	/* An armed handle stays armed, under a number no sender has woken yet. */
+	atomic_store_explicit(&b->sleeping, c->armed ? asleep_word(c, 0) : c->bell_idle,
+			      memory_order_relaxed);
+	if (c->armed)
+		atomic_thread_fence(memory_order_seq_cst);
 	return err;
 }
 
@@ -1911,6 +1986,7 @@ int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, si
 		      int64_t timeout_ns)
 {
 	uint64_t start, deadline, spin_end, slice = ROOM_SLICE_NS;
+	bool asked = false;
 
 	if (!c)
 		return -EINVAL;
@@ -1935,10 +2011,12 @@ int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, si
 
 			r = reply_ring(c, client, &r, &slot) ? NULL : r;
 		}
-		if (now < spin_end || !r) {
+		if (!r) {
 			ml__cpu_relax();
 			continue;
 		}
+		if (spin_on(c, start, now, &spin_end, &asked))
+			continue;
 		/*
 		 * Too close to the deadline for a sleep on the bell, which some
 		 * systems round up to a timer tick (Windows: 1 ms): nap.
@@ -2173,8 +2251,8 @@ int ml_chan_fd(ml_chan *c)
 	fd = c->shm.be->fd(&c->shm, own_bell(c));
 	if (fd >= 0 && !c->armed) {
 		c->armed = true;
-		atomic_store_explicit(&bell_of(c, own_bell(c))->sleeping,
-				      c->bell_idle | ML__BELL_ASLEEP, memory_order_seq_cst);
+		atomic_store_explicit(&bell_of(c, own_bell(c))->sleeping, asleep_word(c, 0),
+				      memory_order_seq_cst);
 		/* Senders that did not fence see the flag from now on. */
 		if (c->bell_idle & ML__BELL_ASYM)
 			ml__os_fence_remote();

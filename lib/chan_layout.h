@@ -68,13 +68,26 @@ struct ml__bell {
 
 /*
  * `sleeping`: ASLEEP, the owner may be asleep (or is armed, ml_chan_fd):
- * wake it after a send. ASYM, set for the owner's whole life: it sleeps
- * only after a remote barrier (ml__os_fence_remote), so a registered
- * sender needs no fence of its own before looking at ASLEEP. Older owners
- * write 0 and 1 only, and are fenced against as before.
+ * wake it after a send. ASYM, while set (all the life of an owner that
+ * is never armed): it sleeps only after a remote barrier
+ * (ml__os_fence_remote), so a registered sender needs no fence of its own
+ * before looking at ASLEEP. Older owners write 0 and 1 only, and are
+ * fenced against as before.
  */
 #define ML__BELL_ASLEEP 1u
 #define ML__BELL_ASYM   2u
+/*
+ * EPOCH, with ASLEEP: the owner numbers each sleep, and each time an
+ * armed owner finds nothing to read and arms again, in the bits from
+ * ML__BELL_EPOCH_SHIFT up. A sender that has woken it under one number
+ * does not wake it again: a woken owner looks at every ring before it
+ * sleeps under a new number. So a sleeper costs each of its senders one
+ * wake-up a sleep, however many messages they send meanwhile. Owners of
+ * older versions never set it, and are woken after every send while
+ * ASLEEP, as before.
+ */
+#define ML__BELL_EPOCH 32u
+#define ML__BELL_EPOCH_SHIFT 8
 /*
  * ROOM(lane), with ASLEEP: the owner sleeps because lane `lane` of the ring
  * it writes is full; the peer that reads that ring rings the bell once the

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <sched.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +19,19 @@ uint32_t ml__os_euid(void)
 void ml__os_yield(void)
 {
 	sched_yield();
+}
+
+uint64_t ml__os_preempted(void)
+{
+	struct rusage ru;
+
+#ifdef RUSAGE_THREAD
+	if (getrusage(RUSAGE_THREAD, &ru))
+#else
+	if (getrusage(RUSAGE_SELF, &ru)) /* macOS: no per-thread count */
+#endif
+		return 0;
+	return (uint64_t)ru.ru_nivcsw;
 }
 
 void ml__os_nap(uint64_t ns)

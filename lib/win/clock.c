@@ -40,6 +40,12 @@ void ml__os_yield(void)
 		Sleep(0);
 }
 
+/* Windows keeps no count of preemptions that is cheap to read: spins yield. */
+uint64_t ml__os_preempted(void)
+{
+	return 0;
+}
+
 /* Windows 10 1803 and later; older ones refuse the flag. */
 #ifndef CREATE_WAITABLE_TIMER_HIGH_RESOLUTION
 #define CREATE_WAITABLE_TIMER_HIGH_RESOLUTION 0x2

@@ -186,5 +186,6 @@ int t_reuse_late_reply(void);          /* reuse.c: client ids never name a newco
 int t_reuse_churn(void);
 int t_reuse_events(void);
 int t_reuse_departure_wakes(void);
+int t_wake_once(void);                 /* wake_once.c: one wake-up a sleep */
 
 #endif /* ML_CHAN_TEST_H */
