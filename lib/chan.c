@@ -1014,10 +1014,11 @@ static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_
 		       const void **view)
 {
 	int best_prio = ML_PRIO_COUNT, best = -1, n;
-	unsigned ready = 0;
+	unsigned ready = 0, best_turn = 0;
 	const void *p;
 
 	for (unsigned k = 0; k < c->max_clients; k++) {
+		unsigned turn;
 		int pr;
 
 		if (!c->reqs[k])
@@ -1029,11 +1030,12 @@ static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_
 			continue;
 		}
 		ready++;
-		if (pr < best_prio ||
-		    (pr == best_prio &&
-		     (k - c->next[pr]) % c->max_clients < ((unsigned)best - c->next[pr]) % c->max_clients)) {
+		/* k's place in the round that starts at next[pr] (no division: a hot path). */
+		turn = k >= c->next[pr] ? k - c->next[pr] : k + c->max_clients - c->next[pr];
+		if (pr < best_prio || (pr == best_prio && turn < best_turn)) {
 			best_prio = pr;
 			best = (int)k;
+			best_turn = turn;
 		}
 	}
 	if (best < 0)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bench_chan.h"
+#include "bench_fanout.h"
 #include "bench_peers.h"
 #include "bench_ring.h"
 #include "memlink.h"
@@ -31,6 +32,8 @@ static const struct subcmd subcmds[] = {
 	  bench_chan_main, bench_chan_usage },
 	{ "peers", "memlink beside sockets, pipes, mq, eventfd, Boost, ZeroMQ, iceoryx",
 	  bench_peers_main, bench_peers_usage },
+	{ "fanout", "one daemon, N clients: fan-out and fan-in per wait mode, beside ZeroMQ",
+	  bench_fanout_main, bench_fanout_usage },
 };
 
 #define NSUBCMDS (sizeof(subcmds) / sizeof(subcmds[0]))
