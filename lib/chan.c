@@ -1896,7 +1896,7 @@ out:
 int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
 {
 	uint64_t start, deadline, spin_end;
-	bool asked = false;
+	bool asked = false, yielded = false;
 
 	if (!c)
 		return -EINVAL;
@@ -1930,6 +1930,16 @@ int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
 		}
 		if (spin_on(c, start, now, &spin_end, &asked))
 			continue;
+		/*
+		 * Before a wait's first sleep, give the CPU once to whoever waits
+		 * for it (on a busy machine, likely the sender): a burst it then
+		 * sends is read in one wake-up, not one a message.
+		 */
+		if (!yielded && c->mode != ML_WAIT_BUSY) {
+			yielded = true;
+			ml__os_yield();
+			continue;
+		}
 		if (chan_sleep(c, deadline) == -EPIPE)
 			return has_data(c) ? 0 : -EPIPE;
 		if (ml__now_ns() >= deadline && !has_data(c))
