@@ -37,8 +37,9 @@
  * Adaptive spins: the first SPIN_ALONE_NS of a spin only look (a peer
  * on another core answers within a few cache-line round trips). Past
  * that, a spin goes on only if this thread was not preempted since the
- * last such look, and yields between looks: a thread that waits for its
- * CPU is likelier the one we wait for, when processes outnumber cores.
+ * last such look, and yields each time it reads the clock: a thread that
+ * waits for its CPU is likelier the one we wait for, when processes
+ * outnumber cores.
  */
 #define SPIN_ALONE_NS 2000u
 /* Without kernel help, look at the peer's liveness this often while asleep. */
