@@ -139,6 +139,7 @@ struct ml_chan {
 	uint64_t live_scan_ns;                /* when peers' liveness was last asked */
 	uint32_t changes_seen;                /* shm.changes at the last liveness scan */
 	unsigned next[ML_PRIO_COUNT];         /* round-robin cursor per priority */
+	uint32_t attached;                    /* bit k: reqs[k] and resps[k] are set */
 	void *alloc_base;
 };
 
@@ -552,6 +553,7 @@ static void daemon_detach(ml_chan *c, unsigned i)
 	ml_ring_free(c->reqs[i]);
 	ml_ring_free(c->resps[i]);
 	c->reqs[i] = c->resps[i] = NULL;
+	c->attached &= ~(1u << i);
 }
 
 /*
@@ -597,6 +599,8 @@ static void daemon_attach(ml_chan *c, unsigned i, uint32_t gen)
 		/* Not what we laid out: that client broke its rings; say so once. */
 		c->bad_rings |= bit;
 		poison(c, i);
+	} else {
+		c->attached |= bit;
 	}
 }
 
@@ -1018,12 +1022,10 @@ static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_
 	unsigned ready = 0, best_turn = 0;
 	const void *p;
 
-	for (unsigned k = 0; k < c->max_clients; k++) {
-		unsigned turn;
+	for (uint32_t m = c->attached; m; m &= m - 1) {
+		unsigned k = (unsigned)__builtin_ctz(m), turn;
 		int pr;
 
-		if (!c->reqs[k])
-			continue;
 		n = ml_ring_peek(c->reqs[k], &pr, &p);
 		if (n < 0) {
 			if (n == -EBADMSG)

@@ -978,7 +978,10 @@ int ml_ring_peek(ml_ring *r, int *prio, const void **ptr)
 		return -EINVAL;
 	c = &r->c;
 	if (!c->peeked) {
-		err = cons_next(r, &c->peek);
+		/* Most often the next record of the lane the last came from. */
+		err = cons_again(r, &c->peek);
+		if (err)
+			err = cons_next(r, &c->peek);
 		if (err) {
 			cons_flush(r); /* found nothing: what was read frees its room now */
 			return err;
