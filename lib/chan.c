@@ -1212,9 +1212,11 @@ static int take_slot(ml_chan *c)
 		/*
 		 * The slot went round between our look and the claim: its
 		 * record still names the last client while the daemon lays
-		 * the new area out. Wait for it to say FREE (or CLAIMED).
+		 * the new area out. Wait for it to say FREE (or CLAIMED), as
+		 * long as a connect waits for a daemon's answer elsewhere (5
+		 * s: a daemon on a loaded or debug kernel may take a while).
 		 */
-		for (uint64_t end = ml__now_ns() + 1000000000u;;) {
+		for (uint64_t end = ml__now_ns() + 5000000000u;;) {
 			uint32_t st = atomic_load_explicit(&c->ctl->slot[i].state,
 							   memory_order_acquire);
 
@@ -1800,14 +1802,31 @@ static bool settle_missed(ml_chan *c)
 }
 
 /*
+ * Was this thread preempted since it last asked? Asked once a wait
+ * (*asked); the answer stays in *crowded: more runnable threads than
+ * cores, likely one of them the peer we wait for.
+ */
+static bool crowded(ml_chan *c, bool *asked, bool *crowd)
+{
+	if (!*asked) {
+		uint64_t p = ml__os_preempted();
+
+		*asked = true;
+		*crowd = p != c->preempted;
+		c->preempted = p;
+	}
+	return *crowd;
+}
+
+/*
  * May a spin that began at `start` go on at `now` (a time read now, or
  * `start` again between reads), before *spin_end? Adaptive, past
- * SPIN_ALONE_NS: once a wait (*asked), end the spin if this thread was
- * preempted since it last asked (processes outnumber cores: the spin
- * would take the CPU from the very peer it waits for); else yield at
- * each such look.
+ * SPIN_ALONE_NS: end the spin if the machine is crowded (the spin would
+ * take the CPU from the very peer it waits for); else yield at each such
+ * look.
  */
-static bool spin_on(ml_chan *c, uint64_t start, uint64_t now, uint64_t *spin_end, bool *asked)
+static bool spin_on(ml_chan *c, uint64_t start, uint64_t now, uint64_t *spin_end, bool *asked,
+		    bool *crowd)
 {
 	if (now >= *spin_end)
 		return false;
@@ -1815,16 +1834,10 @@ static bool spin_on(ml_chan *c, uint64_t start, uint64_t now, uint64_t *spin_end
 		ml__cpu_relax();
 		return true;
 	}
-	if (!*asked) {
-		uint64_t p = ml__os_preempted();
-
-		*asked = true;
-		if (p != c->preempted) {
-			c->preempted = p;
-			c->stats.spins_cut++;
-			*spin_end = now;
-			return false;
-		}
+	if (crowded(c, asked, crowd)) {
+		c->stats.spins_cut++;
+		*spin_end = now;
+		return false;
 	}
 	ml__os_yield();
 	return true;
@@ -1899,7 +1912,7 @@ out:
 int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
 {
 	uint64_t start, deadline, spin_end;
-	bool asked = false, yielded = false;
+	bool asked = false, crowd = false, yielded = false;
 
 	if (!c)
 		return -EINVAL;
@@ -1931,14 +1944,14 @@ int ml_chan_wait(ml_chan *c, int64_t timeout_ns)
 				return has_data(c) ? 0 : -EPIPE;
 			return -ETIMEDOUT;
 		}
-		if (spin_on(c, start, now, &spin_end, &asked))
+		if (spin_on(c, start, now, &spin_end, &asked, &crowd))
 			continue;
 		/*
-		 * Before a wait's first sleep, give the CPU once to whoever waits
-		 * for it (on a busy machine, likely the sender): a burst it then
+		 * Crowded, before a wait's first sleep: give the CPU once to
+		 * whoever waits for it (likely the sender), and a burst it then
 		 * sends is read in one wake-up, not one a message.
 		 */
-		if (!yielded && c->mode != ML_WAIT_BUSY) {
+		if (!yielded && c->mode != ML_WAIT_BUSY && crowded(c, &asked, &crowd)) {
 			yielded = true;
 			ml__os_yield();
 			continue;
@@ -2001,7 +2014,7 @@ int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, si
 		      int64_t timeout_ns)
 {
 	uint64_t start, deadline, spin_end, slice = ROOM_SLICE_NS;
-	bool asked = false;
+	bool asked = false, crowd = false;
 
 	if (!c)
 		return -EINVAL;
@@ -2030,7 +2043,7 @@ int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, si
 			ml__cpu_relax();
 			continue;
 		}
-		if (spin_on(c, start, now, &spin_end, &asked))
+		if (spin_on(c, start, now, &spin_end, &asked, &crowd))
 			continue;
 		/*
 		 * Too close to the deadline for a sleep on the bell, which some

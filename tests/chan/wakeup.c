@@ -181,9 +181,13 @@ static int wake_pair(int daemon_mode, int client_mode, uint32_t rounds)
 	      mode_name[daemon_mode], mode_name[client_mode],
 	      (unsigned long long)dst.missed_wakeups,
 	      (unsigned long long)atomic_load(&sh->client_missed));
-	/* The race was run: both sides slept (else nothing was proven). */
-	CHECK(dst.sleeps > 0 && atomic_load(&sh->client_sleeps) > 0,
-	      "daemon %s, client %s: a side never slept (daemon %llu, client %llu)",
+	/*
+	 * The race was run: a side slept (else nothing was proven). Not both
+	 * always: on a crowded machine a wait yields once before it sleeps,
+	 * and a fast peer then answers within the yield.
+	 */
+	CHECK(dst.sleeps + atomic_load(&sh->client_sleeps) > 0,
+	      "daemon %s, client %s: neither side slept (daemon %llu, client %llu)",
 	      mode_name[daemon_mode], mode_name[client_mode], (unsigned long long)dst.sleeps,
 	      (unsigned long long)atomic_load(&sh->client_sleeps));
 	ret = 0;
