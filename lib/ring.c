@@ -978,9 +978,13 @@ int ml_ring_peek(ml_ring *r, int *prio, const void **ptr)
 		return -EINVAL;
 	c = &r->c;
 	if (!c->peeked) {
-		/* Most often the next record of the lane the last came from. */
+		/*
+		 * Most often the next record of the lane the last came from; a
+		 * record there that does not decode is the same answer
+		 * cons_next() would give.
+		 */
 		err = cons_again(r, &c->peek);
-		if (err)
+		if (err == -EAGAIN)
 			err = cons_next(r, &c->peek);
 		if (err) {
 			cons_flush(r); /* found nothing: what was read frees its room now */
