@@ -53,6 +53,9 @@ socklen_t sock_addr(struct sockaddr_un *a, const char *name);
 pid_t spawn_exec(const char *const *args);
 /* Connect, retrying while the result is `retry_on` (a starting daemon). */
 int connect_retry(ml_chan **c, const char *name, int64_t timeout_ns, int retry_on);
+/* The same with the caller's options. */
+int connect_opts_retry(ml_chan **c, const char *name, const struct ml_chan_opts *o,
+		       int64_t timeout_ns, int retry_on);
 /* Echo every request to its client until *stop or the timeout. */
 long serve_echo(ml_chan *d, _Atomic int *stop, int64_t timeout_ns);
 /* Daemon: the id of slot `slot`'s client as ml_chan_clients() lists it now; 0: none. */

@@ -239,18 +239,25 @@ pid_t spawn_exec(const char *const *args)
 }
 
 /* Connect, retrying while the channel is not there yet (a starting daemon). */
-int connect_retry(ml_chan **c, const char *name, int64_t timeout_ns, int retry_on)
+int connect_opts_retry(ml_chan **c, const char *name, const struct ml_chan_opts *o,
+		       int64_t timeout_ns, int retry_on)
 {
 	int64_t end = now_ns() + timeout_ns;
-	struct ml_chan_opts o = opts_default();
 	int err;
 
 	for (;;) {
-		err = ml_client_connect(c, name, &o);
+		err = ml_client_connect(c, name, o);
 		if (err != retry_on || now_ns() > end)
 			return err;
 		sleep_ms(2);
 	}
+}
+
+int connect_retry(ml_chan **c, const char *name, int64_t timeout_ns, int retry_on)
+{
+	struct ml_chan_opts o = opts_default();
+
+	return connect_opts_retry(c, name, &o, timeout_ns, retry_on);
 }
 
 /* ---- an echo daemon and echo clients ------------------------------------ */

@@ -165,13 +165,7 @@ static int once_client(void *arg)
 
 	o.wait_mode = ML_WAIT_BLOCKING;
 	pin_nth(1);
-	for (int64_t end = now_ns() + 5 * SEC;;) {
-		err = ml_client_connect(&c, sh->name, &o);
-		if (err != -ENOENT || now_ns() > end)
-			break;
-		sleep_ms(2);
-	}
-	CHECK_RC(err, 0);
+	CHECK_RC(connect_opts_retry(&c, sh->name, &o, 5 * SEC, -ENOENT), 0);
 	CHECK_RC(ml_chan_stats(c, &st), 0);
 	w0 = st.wakeups;
 	err = send_bursts(c, 0, sh);

@@ -77,13 +77,7 @@ static int wake_client(void *arg)
 	int ret = 1, err;
 
 	CHECK(took, "no memory");
-	for (int64_t end = now_ns() + 5 * SEC;;) {
-		err = ml_client_connect(&c, sh->name, &o);
-		if (err != -ENOENT || now_ns() > end)
-			break;
-		sleep_ms(2);
-	}
-	CHECK_RC(err, 0);
+	CHECK_RC(connect_opts_retry(&c, sh->name, &o, 5 * SEC, -ENOENT), 0);
 	for (uint32_t r = 0; r < sh->rounds; r++) {
 		int64_t t0 = now_ns();
 		uint32_t burst = 1 + (rng >> 30) % 3, want = seq + 1;
