@@ -432,8 +432,11 @@ ML_API int ml_chan_send_commit(ml_chan *c, size_t len);
 
 /*
  * Receive the most urgent message waiting; the daemon takes clients in
- * turn within each priority. Returns its length; *prio and (daemon) *client
- * (the sender's id) are set when not NULL. -EAGAIN: nothing waiting;
+ * turn within each priority. (It looks at all clients once a round, then
+ * takes one message from each that had one in that lane: a more urgent
+ * message sent meanwhile waits at most max_clients - 1 messages.)
+ * Returns its length; *prio and (daemon) *client (the sender's id) are
+ * set when not NULL. -EAGAIN: nothing waiting;
  * -EMSGSIZE: the next message is longer than len (it stays); -EPIPE
  * (client): the daemon is gone and everything it sent was received. A
  * daemon also gets, with *client set, the reports of ml_chan_stats()

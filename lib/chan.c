@@ -140,6 +140,13 @@ struct ml_chan {
 	uint32_t changes_seen;                /* shm.changes at the last liveness scan */
 	unsigned next[ML_PRIO_COUNT];         /* round-robin cursor per priority */
 	uint32_t attached;                    /* bit k: reqs[k] and resps[k] are set */
+	/*
+	 * The clients of the daemon's last look that had a record at
+	 * round_prio and are not served yet: taken in turn without looking at
+	 * the others (daemon_recv).
+	 */
+	uint32_t round;
+	int round_prio;
 	void *alloc_base;
 };
 
@@ -554,6 +561,7 @@ static void daemon_detach(ml_chan *c, unsigned i)
 	ml_ring_free(c->resps[i]);
 	c->reqs[i] = c->resps[i] = NULL;
 	c->attached &= ~(1u << i);
+	c->round &= ~(1u << i);
 }
 
 /*
@@ -1012,41 +1020,86 @@ static void served(ml_chan *c, unsigned k, int prio)
 }
 
 /*
+ * The next client of the round: the first at or after the lane's cursor,
+ * in turn as a full look would order them.
+ */
+static unsigned round_next(const ml_chan *c)
+{
+	uint32_t after = c->round & (~0u << c->next[c->round_prio]);
+
+	return (unsigned)__builtin_ctz(after ? after : c->round);
+}
+
+/*
  * The daemon's next message: most urgent first, clients in turn per lane;
  * copied or viewed as deliver() says.
+ *
+ * A look at every client also notes which of them have a record at the
+ * lane it chose, and those are then taken in turn, one each, without
+ * looking at the others again: with N clients streaming, a look a round
+ * instead of a look a message. A record sent meanwhile to a more urgent
+ * lane so waits for the round to end, at most max_clients - 1 messages
+ * (ml_chan(3)). A client whose turn finds no record of the round's lane
+ * (a poisoned ring) ends the round, and a full look follows.
  */
 static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len,
 		       const void **view)
 {
-	int best_prio = ML_PRIO_COUNT, best = -1, n;
+	int best_prio = ML_PRIO_COUNT, best = -1, n = 0;
 	unsigned ready = 0, best_turn = 0;
-	const void *p;
+	uint32_t at_best = 0;
+	const void *p = NULL;
 
+	if (c->round) {
+		unsigned k = round_next(c);
+
+		n = ml_ring_peek(c->reqs[k], &best_prio, &p);
+		if (n >= 0 && best_prio == c->round_prio) {
+			best = (int)k;
+			goto take;
+		}
+		if (n == -EBADMSG)
+			check_poison(c, k);
+		c->round = 0;
+		best_prio = ML_PRIO_COUNT;
+	}
 	for (uint32_t m = c->attached; m; m &= m - 1) {
 		unsigned k = (unsigned)__builtin_ctz(m), turn;
-		int pr;
+		const void *q;
+		int pr, len_k;
 
-		n = ml_ring_peek(c->reqs[k], &pr, &p);
-		if (n < 0) {
-			if (n == -EBADMSG)
+		len_k = ml_ring_peek(c->reqs[k], &pr, &q);
+		if (len_k < 0) {
+			if (len_k == -EBADMSG)
 				check_poison(c, k);
 			continue;
 		}
 		ready++;
+		if (pr > best_prio)
+			continue;
+		if (pr < best_prio)
+			at_best = 0;
+		at_best |= 1u << k;
 		/* k's place in the round that starts at next[pr] (no division: a hot path). */
 		turn = k >= c->next[pr] ? k - c->next[pr] : k + c->max_clients - c->next[pr];
-		if (pr < best_prio || (pr == best_prio && turn < best_turn)) {
+		if (pr < best_prio || turn < best_turn) {
 			best_prio = pr;
 			best = (int)k;
 			best_turn = turn;
+			n = len_k;
+			p = q;
 		}
 	}
 	if (best < 0)
 		return -EAGAIN;
-	n = ml_ring_peek(c->reqs[best], &best_prio, &p);
+	c->round = at_best;
+	c->round_prio = best_prio;
+take:
+	/* Too long for buf: it stays, and is the answer again (the round too). */
 	if (deliver(p, n, buf, len, view))
 		return -EMSGSIZE;
 	ml_ring_release(c->reqs[best]);
+	c->round &= ~(1u << best);
 	served(c, (unsigned)best, best_prio);
 	room_given(c, c->reqs[best], 1 + (unsigned)best);
 	c->lone = ready == 1;

@@ -141,6 +141,7 @@ int open_pair(const char *tag, ml_chan **d, ml_chan **c);
 /* ---- the tests, by file ---- */
 
 int t_roundtrip_prios(void);           /* prio.c */
+int t_turns(void);                     /* turns.c */
 int t_many_clients_4(void);            /* many_clients.c */
 int t_many_clients_8(void);
 int t_full_lane(void);                 /* full_lane.c */

@@ -42,6 +42,7 @@
 
 static const struct pt_test tests[] = {
 	{ "roundtrip_every_priority", t_roundtrip_prios },
+	{ "clients_in_turn", t_turns },
 	{ "recv_many_same_as_recv", t_recv_many },
 	{ "recv_many_edges", t_recv_many_edges },
 	{ "recv_view_edges", t_recv_view_edges },
