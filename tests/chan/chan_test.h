@@ -178,6 +178,7 @@ int t_isolate_no_way_in(void);         /* isolate.c: clients kept apart */
 int t_isolate_scribble(void);
 int t_isolate_cut_off(void);
 int t_no_lost_wakeup(void);            /* wakeup.c */
+int t_no_lost_wakeup_crowded(void);    /* wakeup.c */
 int t_missed_wakeup_counted(void);     /* wakeup.c */
 int t_recv_many(void);                 /* batch.c */
 int t_recv_many_edges(void);

@@ -51,6 +51,7 @@ static const struct pt_test tests[] = {
 	{ "send_reserve_edges", t_send_reserve_edges },
 	{ "send_reserve_stream", t_send_reserve_stream },
 	{ "no_lost_wakeup", t_no_lost_wakeup },
+	{ "no_lost_wakeup_crowded", t_no_lost_wakeup_crowded },
 	{ "missed_wakeup_counted", t_missed_wakeup_counted },
 	{ "wake_once_a_sleep", t_wake_once },
 	{ "connect_errors_and_slot_reuse", t_connect_errors },

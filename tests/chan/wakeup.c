@@ -207,6 +207,75 @@ int t_no_lost_wakeup(void)
 	return 0;
 }
 
+/*
+ * The same under load, as on a machine with more clients than cores: a
+ * spinning process for each online CPU and one more, so that the pair
+ * waits for a CPU at any moment (a sleeper woken behind a hog, a sender
+ * preempted between its send and its look at the flag). Fewer rounds,
+ * since each may wait for a tick.
+ */
+struct hogs {
+	_Atomic int stop;
+	_Atomic int running;
+};
+
+#define HOGS_MAX 16
+
+static int hog(void *arg)
+{
+	struct hogs *h = arg;
+
+	atomic_fetch_add(&h->running, 1);
+	while (!atomic_load_explicit(&h->stop, memory_order_relaxed))
+		;
+	return 0;
+}
+
+static unsigned online_cpus(void)
+{
+#ifdef _WIN32
+	SYSTEM_INFO si;
+
+	GetSystemInfo(&si);
+	return si.dwNumberOfProcessors ? (unsigned)si.dwNumberOfProcessors : 1;
+#else
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+#endif
+}
+
+int t_no_lost_wakeup_crowded(void)
+{
+	const char *e = getenv("CHAN_WAKE_ROUNDS");
+	uint32_t n = (e && *e ? (uint32_t)strtoul(e, NULL, 0) : 20000) / 4;
+	struct hogs *h = shared_map(sizeof(*h));
+	unsigned cpus = online_cpus(), hogs = cpus + 1 > HOGS_MAX ? HOGS_MAX : cpus + 1;
+	pid_t pid[HOGS_MAX] = { 0 };
+	int ret = -1;
+
+	CHECK(h, "no shared memory");
+	if (n < 2)
+		n = 2;
+	for (unsigned i = 0; i < hogs; i++)
+		pid[i] = spawn(hog, h);
+	CHECK(wait_flag(&h->running, (int)hogs, 20 * SEC), "the hogs did not start");
+	printf("  # %u spinning processes beside the pair, %u CPUs\n", hogs, cpus);
+	if (wake_pair(ML_WAIT_ADAPTIVE, ML_WAIT_ADAPTIVE, n) ||
+	    wake_pair(ML_WAIT_BLOCKING, ML_WAIT_BLOCKING, n) ||
+	    wake_pair(ML_WAIT_ADAPTIVE, ML_WAIT_BLOCKING, n) ||
+	    wake_pair(ML_WAIT_BLOCKING, ML_WAIT_ADAPTIVE, n))
+		goto out;
+	ret = 0;
+out:
+	if (h)
+		atomic_store(&h->stop, 1);
+	for (unsigned i = 0; i < hogs; i++)
+		if (pid[i] > 0 && !reap_ok(pid[i], "hog", 10 * SEC))
+			ret = -1;
+	return ret;
+}
+
 struct unrung {
 	char name[80];
 };
