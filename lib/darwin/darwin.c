@@ -95,6 +95,7 @@
 
 #include "../posix/lock.h"
 #include "../posix/shm.h"
+#include "../posix/sock.h"
 #include "backend.h"
 #include "chan_layout.h"
 #include "dwn.h"
@@ -801,20 +802,6 @@ static int await_reply(int sock, struct ml__dw_reply *r, int *fds, int *n)
 	}
 }
 
-/* The errors a daemon may refuse with; anything else is a broken reply. */
-static int refusal(int32_t err)
-{
-	switch (err) {
-	case EACCES:
-	case ECONNREFUSED:
-	case EPROTO:
-	case EPIPE:
-		return -err;
-	default:
-		return -EPROTO;
-	}
-}
-
 /*
  * Connect to the socket the lock file names. Its peer must be the user
  * who made the lock file (LOCAL_PEERCRED), which nobody else can write: a
@@ -877,7 +864,7 @@ static int ask(struct ml__shm *s, struct ml__darwin *d, uint16_t kind)
 	if (!err && (r.magic != ML__DW_MAGIC || r.version != ML__DW_VERSION || r.kind != kind))
 		err = -EPROTO;
 	if (!err && r.err)
-		err = n ? -EPROTO : refusal(r.err);
+		err = n ? -EPROTO : ml__px_refusal(r.err);
 	if (!err && (n != (kind == ML__DW_JOIN ? 2 : 1) || r.region_size < 4096 ||
 		     r.region_size > SIZE_MAX || fstat(fds[0], &st) || st.st_size < 0 ||
 		     (uint64_t)st.st_size != r.region_size ||

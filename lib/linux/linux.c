@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../posix/sock.h"
 #include "lnx.h"
 
 /* Our bell and, for a client, its daemon's connection, in the epoll set. */
@@ -331,20 +332,6 @@ static int await_reply(int sock)
 	}
 }
 
-/* The errors a daemon may refuse with; anything else is a broken reply. */
-static int refusal(int32_t err)
-{
-	switch (err) {
-	case EACCES:
-	case ECONNREFUSED:
-	case EPROTO:
-	case EPIPE:
-		return -err;
-	default:
-		return -EPROTO;
-	}
-}
-
 /*
  * Check a reply and what came with it; on success the descriptors are the
  * caller's, else all are closed.
@@ -358,7 +345,7 @@ static int check_reply(const struct ml__wire_reply *r, ssize_t len, unsigned kin
 	    r->version != ML__WIRE_VERSION || r->kind != kind)
 		return -EPROTO;
 	if (r->err)
-		return n ? -EPROTO : refusal(r->err);
+		return n ? -EPROTO : ml__px_refusal(r->err);
 	if (len != (join ? (ssize_t)ML__WIRE_REPLY_SHORT : (ssize_t)sizeof(*r)) ||
 	    n != (join ? ML__WIRE_JOIN_FDS : 1) || r->region_size < 4096 ||
 	    r->region_size > SIZE_MAX || ml__lnx_check_memfd(fds[0], r->region_size, false))

@@ -96,3 +96,16 @@ void ml__px_close_fds(const int *fds, int n)
 		if (fds[i] >= 0)
 			close(fds[i]);
 }
+
+int ml__px_refusal(int32_t err)
+{
+	switch (err) {
+	case EACCES:
+	case ECONNREFUSED:
+	case EPROTO:
+	case EPIPE:
+		return -err;
+	default:
+		return -EPROTO;
+	}
+}

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The most descriptors one message carries, either way. */
@@ -30,6 +31,11 @@ int ml__px_send(int sock, const void *buf, size_t len, const int *fds, int n, in
  */
 ssize_t ml__px_recv(int sock, void *buf, size_t len, int *fds, int *n, int max, int flags,
 		    bool cloexec, bool *lost, bool *trunc);
+/*
+ * A daemon's refusal (a JOIN reply's err) as our error: the ones a daemon
+ * may refuse with, and -EPROTO for anything else (a broken reply).
+ */
+int ml__px_refusal(int32_t err);
 /* Close fds[0..n), skipping -1s. */
 void ml__px_close_fds(const int *fds, int n);
 
