@@ -1040,7 +1040,8 @@ static unsigned round_next(const ml_chan *c)
  * instead of a look a message. A record sent meanwhile to a more urgent
  * lane so waits for the round to end, at most max_clients - 1 messages
  * (ml_chan(3)). A client whose turn finds no record of the round's lane
- * (a poisoned ring) ends the round, and a full look follows.
+ * (a more urgent one came, or its ring broke) ends the round, and a full
+ * look follows.
  */
 static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_t len,
 		       const void **view)
@@ -1053,6 +1054,7 @@ static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_
 	if (c->round) {
 		unsigned k = round_next(c);
 
+		ml__ring_peek_fresh(c->reqs[k]);
 		n = ml_ring_peek(c->reqs[k], &best_prio, &p);
 		if (n >= 0 && best_prio == c->round_prio) {
 			best = (int)k;
@@ -1068,6 +1070,8 @@ static int daemon_recv(ml_chan *c, int *prio, unsigned *client, void *buf, size_
 		const void *q;
 		int pr, len_k;
 
+		/* A peek kept from an earlier look may hide a newer, more urgent record. */
+		ml__ring_peek_fresh(c->reqs[k]);
 		len_k = ml_ring_peek(c->reqs[k], &pr, &q);
 		if (len_k < 0) {
 			if (len_k == -EBADMSG)

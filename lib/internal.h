@@ -89,6 +89,14 @@ void ml__ring_hold_head(struct ml_ring *r, bool hold);
  */
 unsigned ml__ring_write_run(struct ml_ring *r, const struct ml_msg *m, unsigned n, int *err);
 
+/*
+ * Consumer side, for a reader that peeks at many rings and takes from one
+ * (a daemon): drop the record peeked at when a more urgent lane now shows
+ * one, so that the next peek answers the most urgent again. A ring whose
+ * reads are relaxed (starve_limit, urgent_every) keeps its answer.
+ */
+void ml__ring_peek_fresh(struct ml_ring *r);
+
 /* The lane a message of priority prio goes to (0 on a one-lane ring). */
 unsigned ml__ring_lane_of(const struct ml_ring *r, int prio);
 /*

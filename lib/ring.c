@@ -926,6 +926,20 @@ static inline int cons_again(ml_ring *r, struct ml__next *n)
 	return cons_decode(r, lane, avail, n);
 }
 
+void ml__ring_peek_fresh(ml_ring *r)
+{
+	struct ml__cons *c = &r->c;
+
+	if (!c->peeked || r->starve_limit || r->urgent_every > 1)
+		return;
+	/* As cons_again() looks: no shared line is read while none arrives. */
+	for (unsigned i = 0; i < c->peek.lane && i < r->lanes; i++)
+		if (c->head_cache[i] != c->tail[i] || cons_hint(r, i)) {
+			c->peeked = false;
+			return;
+		}
+}
+
 /*
  * Up to n more reads in a row, without a call each: the records n
  * ml_ring_read()s would return (a record peeked at first), copied to *at

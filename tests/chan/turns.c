@@ -16,6 +16,9 @@
  * streamer sends one Low and the daemon reads it, so the second has the
  * next turn; then all three send three each, and the daemon must take
  * the second, the third, the first, and so on.
+ *
+ * Last, a Low the daemon has seen must not hide a Critical its client
+ * sends after it while others stream Highs.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -27,12 +30,14 @@
 #define TURN_MSGS 30
 #define TURN_STREAMERS 3
 #define TURN_CRIT 1000u /* a Critical's seq */
+#define TURN_HIGH 100000u /* a High's seq: this plus its number */
 
 struct turn_shared {
 	char name[80];
 	_Atomic int connected;
 	/* Told to client k: send this many Lows, or a Critical; acks counts the answers. */
 	_Atomic int lows_due[TURN_STREAMERS + 1];
+	_Atomic int highs_due[TURN_STREAMERS + 1];
 	_Atomic int crit_due[TURN_STREAMERS + 1];
 	_Atomic int acks;
 	_Atomic int done;
@@ -46,7 +51,7 @@ struct turn_msg {
 static int turn_client(struct turn_shared *sh, int k)
 {
 	struct turn_msg m = { .who = (uint32_t)k };
-	uint32_t seq = 0;
+	uint32_t seq = 0, hseq = 0;
 	ml_chan *c = NULL;
 	int ret = 1;
 
@@ -54,6 +59,7 @@ static int turn_client(struct turn_shared *sh, int k)
 	atomic_fetch_add(&sh->connected, 1);
 	for (int64_t end = now_ns() + 30 * SEC; !atomic_load(&sh->done); sleep_ms(1)) {
 		int lows = atomic_exchange(&sh->lows_due[k], 0);
+		int highs = atomic_exchange(&sh->highs_due[k], 0);
 
 		CHECK(now_ns() < end, "client %d: never done", k);
 		if (atomic_exchange(&sh->crit_due[k], 0)) {
@@ -65,7 +71,11 @@ static int turn_client(struct turn_shared *sh, int k)
 			m.seq = seq++;
 			CHECK_RC(ml_chan_send(c, ML_PRIO_LOW, &m, sizeof(m)), 0);
 		}
-		if (lows)
+		for (int i = 0; i < highs; i++) {
+			m.seq = TURN_HIGH + hseq++;
+			CHECK_RC(ml_chan_send(c, ML_PRIO_HIGH, &m, sizeof(m)), 0);
+		}
+		if (lows || highs)
 			atomic_fetch_add(&sh->acks, 1);
 	}
 	ret = 0;
@@ -80,12 +90,14 @@ static int turn_c2(void *a) { return turn_client(a, 2); }
 static int turn_c3(void *a) { return turn_client(a, 3); }
 
 /* Tell client k what to send, and wait until it is sent. */
-static bool turn_tell(struct turn_shared *sh, int k, int lows, bool crit)
+static bool turn_tell(struct turn_shared *sh, int k, int lows, int highs, bool crit)
 {
-	int want = atomic_load(&sh->acks) + (lows > 0) + crit;
+	int want = atomic_load(&sh->acks) + (lows > 0 || highs > 0) + crit;
 
 	if (crit)
 		atomic_store(&sh->crit_due[k], 1);
+	if (highs)
+		atomic_store(&sh->highs_due[k], highs);
 	if (lows)
 		atomic_store(&sh->lows_due[k], lows);
 	return wait_flag(&sh->acks, want, 20 * SEC);
@@ -127,12 +139,12 @@ int t_turns(void)
 		pid[k] = spawn(fn[k], sh);
 	CHECK(wait_flag(&sh->connected, TURN_STREAMERS + 1, 20 * SEC), "clients did not connect");
 	for (int k = 0; k < TURN_STREAMERS; k++)
-		CHECK(turn_tell(sh, k, TURN_MSGS, false), "streamer %d did not send", k);
+		CHECK(turn_tell(sh, k, TURN_MSGS, 0, false), "streamer %d did not send", k);
 	while (lows < TURN_STREAMERS * TURN_MSGS || pending >= 0) {
 		/* The Criticals: from the idle client after 4 Lows, from the next in turn after 10. */
 		if (pending < 0 && ((lows == 4 && crits == 0) || (lows == 10 && crits == 1))) {
 			pending = crits == 0 ? TURN_STREAMERS : (int)order[1];
-			CHECK(turn_tell(sh, pending, 0, true), "client %d sent no Critical", pending);
+			CHECK(turn_tell(sh, pending, 0, 0, true), "client %d sent no Critical", pending);
 			behind = 0;
 		}
 		err = turn_recv(d, &m, &prio);
@@ -164,11 +176,11 @@ int t_turns(void)
 	CHECK_RC(ml_chan_recv(d, NULL, NULL, &m, sizeof(m)), -EAGAIN);
 
 	/* The first alone, then all: the next turn is the second's. */
-	CHECK(turn_tell(sh, (int)order[0], 1, false), "no Low from client %u", order[0]);
+	CHECK(turn_tell(sh, (int)order[0], 1, 0, false), "no Low from client %u", order[0]);
 	CHECK_RC(turn_recv(d, &m, &prio), 0);
 	CHECK(m.who == order[0] && m.seq == next_seq[m.who]++, "client %u seq %u", m.who, m.seq);
 	for (int k = 0; k < TURN_STREAMERS; k++)
-		CHECK(turn_tell(sh, (int)order[k], 3, false), "client %u sent nothing", order[k]);
+		CHECK(turn_tell(sh, (int)order[k], 3, 0, false), "client %u sent nothing", order[k]);
 	for (unsigned i = 0; i < 3 * TURN_STREAMERS; i++) {
 		uint32_t want = order[(i + 1) % TURN_STREAMERS];
 
@@ -176,6 +188,46 @@ int t_turns(void)
 		CHECK(m.who == want && m.seq == next_seq[want], "message %u: client %u seq %u, want %u",
 		      i, m.who, m.seq, want);
 		next_seq[want]++;
+	}
+	CHECK_RC(ml_chan_recv(d, NULL, NULL, &m, sizeof(m)), -EAGAIN);
+
+	/*
+	 * A look that saw a Low does not keep it as that client's answer once
+	 * a Critical follows: the idle client puts one Low in its ring, two
+	 * streamers 20 Highs each; the daemon takes two Highs (having seen the
+	 * Low), then the idle client sends a Critical. It must come within
+	 * the round, not after every High.
+	 */
+	CHECK(turn_tell(sh, TURN_STREAMERS, 1, 0, false), "no Low from the idle client");
+	for (int k = 0; k < 2; k++)
+		CHECK(turn_tell(sh, (int)order[k], 0, 20, false), "no Highs from %u", order[k]);
+	{
+		uint32_t hnext[TURN_STREAMERS] = { 0 };
+		unsigned highs = 0;
+		bool crit = false;
+
+		for (unsigned i = 0; i < 2 * 20 + 2; i++) {
+			if (highs == 2 && !crit && i == 2)
+				CHECK(turn_tell(sh, TURN_STREAMERS, 0, 0, true), "no Critical");
+			CHECK_RC(turn_recv(d, &m, &prio), 0);
+			if (prio == ML_PRIO_HIGH) {
+				CHECK(m.who < TURN_STREAMERS && m.seq == TURN_HIGH + hnext[m.who],
+				      "High from %u seq %u", m.who, m.seq);
+				hnext[m.who]++;
+				highs++;
+				CHECK(i < 2 || crit || highs <= 2 + TURN_STREAMERS - 1,
+				      "the Critical waited behind %u Highs", highs - 2);
+			} else if (prio == ML_PRIO_CRITICAL) {
+				CHECK(!crit && i >= 2 && m.who == TURN_STREAMERS && m.seq == TURN_CRIT,
+				      "Critical from %u seq %u at %u", m.who, m.seq, i);
+				crit = true;
+			} else {
+				/* The Low last: every High and the Critical came first. */
+				CHECK(prio == ML_PRIO_LOW && m.who == TURN_STREAMERS && m.seq == 0 &&
+					      highs == 40 && crit,
+				      "message %u: prio %d from %u seq %u", i, prio, m.who, m.seq);
+			}
+		}
 	}
 	CHECK_RC(ml_chan_recv(d, NULL, NULL, &m, sizeof(m)), -EAGAIN);
 	atomic_store(&sh->done, 1);
