@@ -270,7 +270,7 @@ check-fault-asan:
 #                        tests/fuzz/gen-seeds.c (writes into the source tree)
 FUZZ_CC ?= clang
 FUZZ_O := $(O)/fuzz
-FUZZ_TARGETS := ring connect daemon
+FUZZ_TARGETS := ring connect daemon bcast
 FUZZ_TARGET ?= $(FUZZ_TARGETS)
 FUZZ_SECONDS ?= 60
 FUZZ_CHECK_SECONDS ?= 20

@@ -106,4 +106,10 @@ unsigned ml__ring_lane_of(const struct ml_ring *r, int prio);
  */
 bool ml__ring_half_free(struct ml_ring *r, unsigned mask);
 
+/*
+ * The three-lane split of a ring's capacity (20/50/30, each lane a multiple
+ * of 8): offsets and sizes, for ring.c and bcast.c alike.
+ */
+void ml__lane_split(uint32_t capacity, uint32_t off[3], uint32_t cap[3]);
+
 #endif /* ML_INTERNAL_H */

@@ -103,9 +103,15 @@ static void lane_geometry(uint32_t capacity, uint32_t lanes,
 		cap[0] = capacity;
 		return;
 	}
+	ml__lane_split(capacity, off, cap);
+}
+
+void ml__lane_split(uint32_t capacity, uint32_t off[ML_PRIO_COUNT], uint32_t cap[ML_PRIO_COUNT])
+{
 	cap[ML_PRIO_CRITICAL] = (uint32_t)((uint64_t)capacity * 20 / 100) & ~(ML__REC_ALIGN - 1);
 	cap[ML_PRIO_HIGH] = (uint32_t)((uint64_t)capacity * 50 / 100) & ~(ML__REC_ALIGN - 1);
 	cap[ML_PRIO_LOW] = capacity - cap[ML_PRIO_CRITICAL] - cap[ML_PRIO_HIGH];
+	off[ML_PRIO_CRITICAL] = 0;
 	off[ML_PRIO_HIGH] = cap[ML_PRIO_CRITICAL];
 	off[ML_PRIO_LOW] = cap[ML_PRIO_CRITICAL] + cap[ML_PRIO_HIGH];
 }
