@@ -96,7 +96,8 @@ BENCH_PEER_STAMP := $(O)/obj/tools/bench/peers.flags
 $(BENCH_PEER_STAMP): FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(BENCH_PEER_CFLAGS)' | cmp -s - $@ || echo '$(BENCH_PEER_CFLAGS)' >$@
-$(filter $(O)/obj/tools/bench/peer_% $(O)/obj/tools/bench/bench_fanout.o,$(BENCH_OBJS)): $(BENCH_PEER_STAMP)
+$(filter $(O)/obj/tools/bench/peer_% $(O)/obj/tools/bench/bench_fanout.o \
+	$(O)/obj/tools/bench/bench_pubsub.o,$(BENCH_OBJS)): $(BENCH_PEER_STAMP)
 .PHONY: FORCE
 FORCE:
 
@@ -376,7 +377,8 @@ bench:
 	$(Q)$(BENCH) peers $(BENCH_ARGS)
 
 bench-smoke: $(BENCH)
-	$(Q){ $(BENCH) peers --quick --json && $(BENCH) fanout --quick --json; } \
+	$(Q){ $(BENCH) peers --quick --json && $(BENCH) fanout --quick --json && \
+		$(BENCH) pubsub --quick --json; } \
 		>$(O)/bench-smoke.json; rc=$$?; \
 	ok=$$(grep -c '"verified":true' $(O)/bench-smoke.json); \
 	bad=$$(grep -c '"verified":false' $(O)/bench-smoke.json); \

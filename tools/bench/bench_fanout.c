@@ -42,13 +42,12 @@
  * the parent, which only watches: a child that fails aborts the row, and so
  * does one that makes no progress (no message moved, no barrier waited at)
  * for 10 s; all children are then killed and reaped, and the row says
- * verified:false.
+ * verified:false. That row of processes is mproc.c's, shared with pubsub.
  */
 #include "bench_fanout.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdalign.h>
 #include <stdarg.h>
@@ -59,13 +58,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "memlink.h"
+#include "mproc.h"
 #include "payload.h"
 #include "stats.h"
 
@@ -81,15 +79,12 @@
 #define FO_PACE_NS 20000ull         /* paced phase: one message per 20 us */
 #define FO_WAIT_NS 100000000ll      /* each wait: 100 ms, then look at the abort flag */
 #define FO_CONNECT_NS 10000000000ull
-#define FO_STALL_NS 10000000000ull  /* no progress for this long: abort */
 #define FO_ROW_MAX_NS 600000000000ull
-#define FO_GRACE_NS 2000000000ull   /* after an abort, before SIGKILL */
 #define FO_ZMQ_HWM 100000
 #define FO_GOLD 0x9e3779b97f4a7c15ull
 
 enum { T_MEMLINK, T_ZMQ };
 enum { P_OUT, P_IN };
-enum { S_RUNNING, S_OK, S_FAILED };
 
 static const char *const pattern_name[] = { "out", "in" };
 
@@ -181,11 +176,7 @@ static bool fo_check(const unsigned char *b, size_t n, size_t len, unsigned send
 
 /* One per process: [0] the daemon, [i] client i. */
 struct fo_proc {
-	alignas(128) _Atomic uint64_t progress; /* bumped as messages move */
-	alignas(128) _Atomic uint32_t state;    /* S_* */
-	_Atomic uint32_t tput_done;             /* fan-in client: its window is over */
-	uint32_t secondary;   /* err came after the row was aborted: not the cause */
-	char err[160];
+	alignas(128) _Atomic uint32_t tput_done; /* fan-in client: its window is over */
 	uint64_t count;       /* throughput: sent (fan-in client), received (fan-out
 			       * client, fan-in daemon), all copies sent (fan-out daemon) */
 	uint64_t span_ns;     /* over this much wall time */
@@ -198,10 +189,10 @@ struct fo_proc {
 	uint64_t nlat;        /* latency samples in its slice */
 };
 
+_Static_assert(FO_MAX_PROCS <= MP_MAX_PROCS, "a slot per process");
+
 struct fo_ctl {
-	alignas(128) _Atomic uint32_t abort;
-	alignas(128) _Atomic uint32_t bar_count;
-	_Atomic uint32_t bar_gen;
+	struct mp_ctl mp;                       /* first: abort, barrier, slots */
 	alignas(128) _Atomic uint32_t ready;    /* daemon: 1 listening, 2 failed */
 	_Atomic uint64_t total;                 /* fan-out: messages per client, window */
 	char backend[16];
@@ -221,20 +212,11 @@ struct fo_row {
 	char path[112];      /* zmq: its file */
 };
 
-struct fo_area {
-	void *map;
-	size_t len;
-	struct fo_ctl *ctl;
-	uint32_t *lat;       /* FO_MAX_PROCS slices of slice entries */
-	size_t slice;
-};
-
 /* What one child sees. */
 struct fo_ctx {
+	struct mp_self mp;   /* idx 0: the daemon; 1..n: a client */
 	struct fo_ctl *ctl;
 	const struct fo_row *r;
-	unsigned idx;        /* 0: the daemon; 1..n: a client */
-	unsigned parties;    /* n + 1 */
 	struct fo_proc *me;
 	uint32_t *lat;       /* this process's slice */
 	size_t lat_cap;
@@ -242,108 +224,13 @@ struct fo_ctx {
 	size_t cap;
 };
 
-static bool fo_aborted(const struct fo_ctx *x)
-{
-	return atomic_load_explicit(&x->ctl->abort, memory_order_relaxed) != 0;
-}
-
-/* Only its process writes it: a plain add, no locked instruction. */
-static void fo_bump(const struct fo_ctx *x)
-{
-	atomic_store_explicit(&x->me->progress,
-			      atomic_load_explicit(&x->me->progress, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
-
-static int fo_fail(const struct fo_ctx *x, const char *fmt, ...)
-{
-	va_list ap;
-
-	/* The first failure is the cause; a later one in the same process keeps it. */
-	if (!x->me->err[0]) {
-		int off = x->idx ? snprintf(x->me->err, sizeof(x->me->err), "client %u: ", x->idx) :
-				   snprintf(x->me->err, sizeof(x->me->err), "daemon: ");
-
-		x->me->secondary = fo_aborted(x);
-		va_start(ap, fmt);
-		vsnprintf(x->me->err + off, sizeof(x->me->err) - (size_t)off, fmt, ap);
-		va_end(ap);
-	}
-	atomic_store_explicit(&x->ctl->abort, 1, memory_order_relaxed);
-	return -1;
-}
-
-static void fo_nap(long ns)
-{
-	struct timespec ts = { 0, ns };
-
-	nanosleep(&ts, NULL);
-}
-
-/*
- * All N + 1 meet here; false if the row was aborted. Waiting counts as
- * progress: the one that keeps the others waiting is the one that stalls.
- */
-static bool fo_barrier(const struct fo_ctx *x)
-{
-	struct fo_ctl *c = x->ctl;
-	uint32_t gen = atomic_load_explicit(&c->bar_gen, memory_order_acquire);
-
-	if (atomic_fetch_add_explicit(&c->bar_count, 1, memory_order_acq_rel) == x->parties - 1) {
-		atomic_store_explicit(&c->bar_count, 0, memory_order_relaxed);
-		atomic_fetch_add_explicit(&c->bar_gen, 1, memory_order_release);
-		return !fo_aborted(x);
-	}
-	for (unsigned n = 0; atomic_load_explicit(&c->bar_gen, memory_order_acquire) == gen; n++) {
-		if (fo_aborted(x))
-			return false;
-		fo_bump(x);
-		/* More processes than CPUs: let the late ones run. */
-		if (n < 200)
-			sched_yield();
-		else
-			fo_nap(20000);
-	}
-	return !fo_aborted(x);
-}
-
-static uint64_t cpu_now_ns(void)
-{
-	struct timespec ts = { 0, 0 };
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * Pacing: clock_nanosleep to an absolute deadline (timer slack set to 1 ns
- * in every child), not a spin on the clock: with up to 17 processes on 2
- * CPUs a spinning sender would take a CPU from the receivers it measures.
- * A sender that is more than a period late starts its schedule again from
- * now rather than catching up with a burst.
- */
-static void pace_until(uint64_t t)
-{
-	struct timespec ts = { (time_t)(t / 1000000000ull), (long)(t % 1000000000ull) };
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
-static uint64_t pace_next(uint64_t next, uint64_t period)
-{
-	uint64_t now = now_ns();
-
-	next += period;
-	return now > next + period ? now : next;
-}
+/* Who failed, in the row's errors: "daemon: ...", "client 3 made no progress". */
+static const struct mp_names fo_names = { "daemon", "client" };
 
 static void lat_add(struct fo_ctx *x, uint64_t sent_at)
 {
-	uint64_t dt = now_ns() - sent_at;
-
 	if (x->me->nlat < x->lat_cap)
-		x->lat[x->me->nlat++] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
+		x->lat[x->me->nlat++] = lat_of(sent_at);
 }
 
 /* The fan-in daemon's bookkeeping: per sender, the next sequence number. */
@@ -362,22 +249,22 @@ static int fanin_take(struct fo_ctx *x, struct fanin *f, int n, unsigned from, u
 	unsigned s = fo_sender(x->buf, (size_t)n);
 
 	if (s < 1 || s > x->r->n)
-		return fo_fail(x, "message %llu names sender %u", (unsigned long long)f->got, s);
+		return mp_fail(&x->mp, "message %llu names sender %u", (unsigned long long)f->got, s);
 	if (from != ~0u) {
 		unsigned slot = ML_CHAN_SLOT(from);
 
 		if (!f->slot_sender[slot]) {
 			for (unsigned i = 0; i < ML_CHAN_MAX_CLIENTS; i++)
 				if (f->slot_sender[i] == s)
-					return fo_fail(x, "sender %u on two slots", s);
+					return mp_fail(&x->mp, "sender %u on two slots", s);
 			f->slot_sender[slot] = s;
 		} else if (f->slot_sender[slot] != s) {
-			return fo_fail(x, "slot %u carries senders %u and %u", slot,
+			return mp_fail(&x->mp, "slot %u carries senders %u and %u", slot,
 				       f->slot_sender[slot], s);
 		}
 	}
 	if (!fo_check(x->buf, (size_t)n, x->r->payload, s, f->next[s], t))
-		return fo_fail(x, "message %llu of sender %u does not check out "
+		return mp_fail(&x->mp, "message %llu of sender %u does not check out "
 			       "(lost, duplicated, out of order or corrupt)",
 			       (unsigned long long)f->next[s], s);
 	f->next[s]++;
@@ -423,12 +310,12 @@ static void ml_snap(ml_chan *c, struct ml_chan_stats *s)
 /* Either side: one message; send_wait, in FO_WAIT_NS steps, while full. */
 static int ml_put(struct fo_ctx *x, ml_chan *c, unsigned id, const void *buf, size_t len)
 {
-	int err = x->idx ? ml_chan_send(c, ML_PRIO_HIGH, buf, len) :
+	int err = x->mp.idx ? ml_chan_send(c, ML_PRIO_HIGH, buf, len) :
 			   ml_chan_reply(c, id, ML_PRIO_HIGH, buf, len);
 
 	while (err == -EAGAIN) {
 		err = ml_chan_send_wait(c, id, ML_PRIO_HIGH, buf, len, FO_WAIT_NS);
-		if (err == -EAGAIN && fo_aborted(x))
+		if (err == -EAGAIN && mp_aborted(&x->mp))
 			return -ECANCELED;
 	}
 	return err;
@@ -444,7 +331,7 @@ static int ml_get(struct fo_ctx *x, ml_chan *c, unsigned *from)
 	n = ml_chan_wait(c, FO_WAIT_NS);
 	if (n && n != -ETIMEDOUT)
 		return n;
-	return fo_aborted(x) ? -ECANCELED : -EAGAIN;
+	return mp_aborted(&x->mp) ? -ECANCELED : -EAGAIN;
 }
 
 static int ml_daemon(struct fo_ctx *x)
@@ -462,28 +349,28 @@ static int ml_daemon(struct fo_ctx *x)
 	err = ml_daemon_create(&d, r->name, &o);
 	if (err) {
 		atomic_store(&x->ctl->ready, 2);
-		return fo_fail(x, "ml_daemon_create: %s", ml_strerror(err));
+		return mp_fail(&x->mp, "ml_daemon_create: %s", ml_strerror(err));
 	}
 	snprintf(x->ctl->backend, sizeof(x->ctl->backend), "%s", ml_chan_backend(d));
 	atomic_store_explicit(&x->ctl->ready, 1, memory_order_release);
 	t0 = now_ns();
 	while ((k = ml_chan_clients(d, ids, ML_CHAN_MAX_CLIENTS)) != (int)r->n) {
 		if (k < 0)
-			return fo_fail(x, "ml_chan_clients: %s", ml_strerror(k));
+			return mp_fail(&x->mp, "ml_chan_clients: %s", ml_strerror(k));
 		if (now_ns() - t0 > FO_CONNECT_NS)
-			return fo_fail(x, "%d of %u clients connected after 10 s", k, r->n);
-		if (fo_aborted(x))
+			return mp_fail(&x->mp, "%d of %u clients connected after 10 s", k, r->n);
+		if (mp_aborted(&x->mp))
 			return -1;
-		fo_nap(1000000);
+		mp_nap(1000000);
 	}
 	memset(&f, 0, sizeof(f));
 	ml_snap(d, &s0);
-	if (!fo_barrier(x))
-		return fo_fail(x, "aborted at the start");
+	if (!mp_barrier(&x->mp))
+		return mp_fail(&x->mp, "aborted at the start");
 
 	/* Throughput. */
 	t0 = now_ns();
-	c0 = cpu_now_ns();
+	c0 = mp_cpu_ns();
 	if (r->pattern == P_OUT) {
 		uint64_t end = t0 + r->window_ns;
 
@@ -494,19 +381,19 @@ static int ml_daemon(struct fo_ctx *x)
 		 * knows its last message when it gets it, not at its next wait.
 		 */
 		while (!last) {
-			if ((seq & 7) == 7 && (fo_aborted(x) || now_ns() >= end)) {
+			if ((seq & 7) == 7 && (mp_aborted(&x->mp) || now_ns() >= end)) {
 				atomic_store_explicit(&x->ctl->total, seq + 1, memory_order_release);
 				last = true;
 			}
 			fo_fill(x->buf, r->payload, 0, seq);
 			for (unsigned i = 0; i < r->n; i++)
 				if ((err = ml_put(x, d, ids[i], x->buf, r->payload)))
-					return fo_fail(x, "reply to id %u: %s", ids[i], ml_strerror(err));
+					return mp_fail(&x->mp, "reply to id %u: %s", ids[i], ml_strerror(err));
 			seq++;
-			fo_bump(x);
+			mp_bump(&x->mp);
 		}
 		x->me->count = seq * r->n;
-		x->me->cpu_ns = cpu_now_ns() - c0;
+		x->me->cpu_ns = mp_cpu_ns() - c0;
 		x->me->span_ns = now_ns() - t0;
 	} else {
 		for (;;) {
@@ -517,29 +404,29 @@ static int ml_daemon(struct fo_ctx *x)
 			if (n >= 0) {
 				if (fanin_take(x, &f, n, from, &t))
 					return -1;
-				fo_bump(x);
+				mp_bump(&x->mp);
 				continue;
 			}
 			if (n != -EAGAIN)
-				return fo_fail(x, "recv: %s", ml_strerror(n));
+				return mp_fail(&x->mp, "recv: %s", ml_strerror(n));
 			/* Nothing waiting: done once every client is and all arrived. */
 			if (fanin_all_in(x, &f))
 				break;
 			n = ml_chan_wait(d, FO_TAIL_WAIT_NS);
 			if (n && n != -ETIMEDOUT)
-				return fo_fail(x, "wait: %s", ml_strerror(n));
-			if (fo_aborted(x))
+				return mp_fail(&x->mp, "wait: %s", ml_strerror(n));
+			if (mp_aborted(&x->mp))
 				return -1;
 		}
 		x->me->count = f.got;
-		x->me->cpu_ns = cpu_now_ns() - c0;
+		x->me->cpu_ns = mp_cpu_ns() - c0;
 		x->me->span_ns = now_ns() - t0;
 	}
 	ml_snap(d, &s1);
 	x->me->wakeups = s1.wakeups - s0.wakeups;
 	x->me->sleeps = s1.sleeps - s0.sleeps;
-	if (!fo_barrier(x))
-		return fo_fail(x, "aborted after the throughput phase");
+	if (!mp_barrier(&x->mp))
+		return mp_fail(&x->mp, "aborted after the throughput phase");
 
 	/* Paced. */
 	if (r->pattern == P_OUT) {
@@ -551,10 +438,10 @@ static int ml_daemon(struct fo_ctx *x)
 			fo_stamp_time(x->buf, now_ns());
 			for (unsigned i = 0; i < r->n; i++)
 				if ((err = ml_put(x, d, ids[i], x->buf, r->payload)))
-					return fo_fail(x, "paced reply to id %u: %s", ids[i],
+					return mp_fail(&x->mp, "paced reply to id %u: %s", ids[i],
 						       ml_strerror(err));
-			fo_bump(x);
-			if (fo_aborted(x))
+			mp_bump(&x->mp);
+			if (mp_aborted(&x->mp))
 				return -1;
 			next = pace_next(next, FO_PACE_NS);
 		}
@@ -571,11 +458,11 @@ static int ml_daemon(struct fo_ctx *x)
 			if (n == -EAGAIN)
 				continue;
 			if (n < 0)
-				return fo_fail(x, "paced recv: %s", ml_strerror(n));
+				return mp_fail(&x->mp, "paced recv: %s", ml_strerror(n));
 			if (fanin_take(x, &f, n, from, &t))
 				return -1;
 			lat_add(x, t);
-			fo_bump(x);
+			mp_bump(&x->mp);
 		}
 		x->me->pmsgs = f.got - base;
 		for (unsigned i = 1; i <= r->n; i++)
@@ -584,8 +471,8 @@ static int ml_daemon(struct fo_ctx *x)
 	ml_snap(d, &s2);
 	x->me->pwakeups = s2.wakeups - s1.wakeups;
 	x->me->psleeps = s2.sleeps - s1.sleeps;
-	if (!fo_barrier(x))
-		return fo_fail(x, "aborted after the paced phase");
+	if (!mp_barrier(&x->mp))
+		return mp_fail(&x->mp, "aborted after the paced phase");
 	ml_chan_close(d);
 	return 0;
 }
@@ -602,19 +489,19 @@ static int ml_client(struct fo_ctx *x)
 
 	t0 = now_ns();
 	while ((rd = atomic_load_explicit(&x->ctl->ready, memory_order_acquire)) != 1) {
-		if (rd == 2 || fo_aborted(x))
+		if (rd == 2 || mp_aborted(&x->mp))
 			return -1;
 		if (now_ns() - t0 > FO_CONNECT_NS)
-			return fo_fail(x, "no channel after 10 s");
-		fo_nap(1000000);
+			return mp_fail(&x->mp, "no channel after 10 s");
+		mp_nap(1000000);
 	}
 	ml_opts(&o, r);
 	err = ml_client_connect(&c, r->name, &o);
 	if (err)
-		return fo_fail(x, "ml_client_connect: %s", ml_strerror(err));
+		return mp_fail(&x->mp, "ml_client_connect: %s", ml_strerror(err));
 	ml_snap(c, &s0);
-	if (!fo_barrier(x))
-		return fo_fail(x, "aborted at the start");
+	if (!mp_barrier(&x->mp))
+		return mp_fail(&x->mp, "aborted at the start");
 
 	t0 = now_ns();
 	if (r->pattern == P_OUT) {
@@ -626,13 +513,13 @@ static int ml_client(struct fo_ctx *x)
 
 			if (n >= 0) {
 				if (!fo_check(x->buf, (size_t)n, r->payload, 0, seq, &t))
-					return fo_fail(x, "message %llu does not check out (lost, "
+					return mp_fail(&x->mp, "message %llu does not check out (lost, "
 						       "duplicated, out of order or corrupt)",
 						       (unsigned long long)seq);
 				seq++;
-				fo_bump(x);
+				mp_bump(&x->mp);
 			} else if (n != -EAGAIN) {
-				return fo_fail(x, "recv: %s", ml_strerror(n));
+				return mp_fail(&x->mp, "recv: %s", ml_strerror(n));
 			}
 			if (!total)
 				total = atomic_load_explicit(&x->ctl->total, memory_order_acquire);
@@ -645,12 +532,12 @@ static int ml_client(struct fo_ctx *x)
 		uint64_t end = t0 + r->window_ns;
 
 		for (;;) {
-			fo_fill(x->buf, r->payload, x->idx, seq);
+			fo_fill(x->buf, r->payload, x->mp.idx, seq);
 			if ((err = ml_put(x, c, 0, x->buf, r->payload)))
-				return fo_fail(x, "send: %s", ml_strerror(err));
+				return mp_fail(&x->mp, "send: %s", ml_strerror(err));
 			seq++;
-			fo_bump(x);
-			if ((seq & 7) == 0 && (fo_aborted(x) || now_ns() >= end))
+			mp_bump(&x->mp);
+			if ((seq & 7) == 0 && (mp_aborted(&x->mp) || now_ns() >= end))
 				break;
 		}
 		x->me->span_ns = now_ns() - t0;
@@ -661,8 +548,8 @@ static int ml_client(struct fo_ctx *x)
 	ml_snap(c, &s1);
 	x->me->wakeups = s1.wakeups - s0.wakeups;
 	x->me->sleeps = s1.sleeps - s0.sleeps;
-	if (!fo_barrier(x))
-		return fo_fail(x, "aborted after the throughput phase");
+	if (!mp_barrier(&x->mp))
+		return mp_fail(&x->mp, "aborted after the throughput phase");
 
 	if (r->pattern == P_OUT) {
 		uint64_t want = seq + r->samples;
@@ -674,27 +561,27 @@ static int ml_client(struct fo_ctx *x)
 			if (n == -EAGAIN)
 				continue;
 			if (n < 0)
-				return fo_fail(x, "paced recv: %s", ml_strerror(n));
+				return mp_fail(&x->mp, "paced recv: %s", ml_strerror(n));
 			if (!fo_check(x->buf, (size_t)n, r->payload, 0, seq, &t))
-				return fo_fail(x, "paced message %llu does not check out",
+				return mp_fail(&x->mp, "paced message %llu does not check out",
 					       (unsigned long long)seq);
 			lat_add(x, t);
 			seq++;
-			fo_bump(x);
+			mp_bump(&x->mp);
 		}
 		x->me->seq_total = seq;
 	} else {
 		uint64_t per = (r->samples + r->n - 1) / r->n, period = FO_PACE_NS * r->n;
-		uint64_t next = now_ns() + (x->idx - 1) * FO_PACE_NS;
+		uint64_t next = now_ns() + (x->mp.idx - 1) * FO_PACE_NS;
 
 		for (uint64_t j = 0; j < per; j++, seq++) {
 			pace_until(next);
-			fo_fill(x->buf, r->payload, x->idx, seq);
+			fo_fill(x->buf, r->payload, x->mp.idx, seq);
 			fo_stamp_time(x->buf, now_ns());
 			if ((err = ml_put(x, c, 0, x->buf, r->payload)))
-				return fo_fail(x, "paced send: %s", ml_strerror(err));
-			fo_bump(x);
-			if (fo_aborted(x))
+				return mp_fail(&x->mp, "paced send: %s", ml_strerror(err));
+			mp_bump(&x->mp);
+			if (mp_aborted(&x->mp))
 				return -1;
 			next = pace_next(next, period);
 		}
@@ -703,8 +590,8 @@ static int ml_client(struct fo_ctx *x)
 	ml_snap(c, &s2);
 	x->me->pwakeups = s2.wakeups - s1.wakeups;
 	x->me->psleeps = s2.sleeps - s1.sleeps;
-	if (!fo_barrier(x))
-		return fo_fail(x, "aborted after the paced phase");
+	if (!mp_barrier(&x->mp))
+		return mp_fail(&x->mp, "aborted after the paced phase");
 	ml_chan_close(c);
 	return 0;
 }
@@ -736,10 +623,10 @@ static int zq_open(struct fo_ctx *x, struct zq *z, int type)
 
 	z->ctx = zmq_ctx_new();
 	if (!z->ctx)
-		return fo_fail(x, "zmq_ctx_new: %s", zmq_strerror(errno));
+		return mp_fail(&x->mp, "zmq_ctx_new: %s", zmq_strerror(errno));
 	z->sock = zmq_socket(z->ctx, type);
 	if (!z->sock)
-		return fo_fail(x, "zmq_socket: %s", zmq_strerror(errno));
+		return mp_fail(&x->mp, "zmq_socket: %s", zmq_strerror(errno));
 	zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(z->sock, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
 	zmq_setsockopt(z->sock, ZMQ_SNDTIMEO, &tmo, sizeof(tmo));
@@ -749,10 +636,10 @@ static int zq_open(struct fo_ctx *x, struct zq *z, int type)
 		/* Wait for room instead of dropping; every subscription reaches us. */
 		if (zmq_setsockopt(z->sock, ZMQ_XPUB_NODROP, &one, sizeof(one)) ||
 		    zmq_setsockopt(z->sock, ZMQ_XPUB_VERBOSE, &one, sizeof(one)))
-			return fo_fail(x, "XPUB options: %s", zmq_strerror(errno));
+			return mp_fail(&x->mp, "XPUB options: %s", zmq_strerror(errno));
 	}
 	if (type == ZMQ_SUB && zmq_setsockopt(z->sock, ZMQ_SUBSCRIBE, "", 0))
-		return fo_fail(x, "ZMQ_SUBSCRIBE: %s", zmq_strerror(errno));
+		return mp_fail(&x->mp, "ZMQ_SUBSCRIBE: %s", zmq_strerror(errno));
 	return 0;
 }
 
@@ -768,7 +655,7 @@ static int zq_put(struct fo_ctx *x, struct zq *z, const void *buf, size_t len)
 			return 0;
 		if (errno != EAGAIN && errno != EINTR)
 			return -errno;
-		if (fo_aborted(x))
+		if (mp_aborted(&x->mp))
 			return -ECANCELED;
 	}
 }
@@ -782,7 +669,7 @@ static int zq_get(struct fo_ctx *x, struct zq *z)
 		return (size_t)n > x->cap ? -EMSGSIZE : n;
 	if (errno != EAGAIN && errno != EINTR)
 		return -errno;
-	return fo_aborted(x) ? -ECANCELED : -EAGAIN;
+	return mp_aborted(&x->mp) ? -ECANCELED : -EAGAIN;
 }
 
 static int zq_daemon(struct fo_ctx *x)
@@ -801,7 +688,7 @@ static int zq_daemon(struct fo_ctx *x)
 	}
 	if (zmq_bind(z.sock, r->endpoint)) {
 		atomic_store(&x->ctl->ready, 2);
-		return fo_fail(x, "zmq_bind %s: %s", r->endpoint, zmq_strerror(errno));
+		return mp_fail(&x->mp, "zmq_bind %s: %s", r->endpoint, zmq_strerror(errno));
 	}
 	snprintf(x->ctl->backend, sizeof(x->ctl->backend), "-");
 	atomic_store_explicit(&x->ctl->ready, 1, memory_order_release);
@@ -811,15 +698,15 @@ static int zq_daemon(struct fo_ctx *x)
 		int n = zq_get(x, &z);
 
 		if (n == -EAGAIN || n == -ECANCELED) {
-			if (fo_aborted(x))
+			if (mp_aborted(&x->mp))
 				return -1;
 			if (now_ns() - t0 > FO_CONNECT_NS)
-				return fo_fail(x, "%u of %u clients there after 10 s",
+				return mp_fail(&x->mp, "%u of %u clients there after 10 s",
 					       r->pattern == P_OUT ? subs : (unsigned)f.got, r->n);
 			continue;
 		}
 		if (n < 0)
-			return fo_fail(x, "zmq_recv: %s", zmq_strerror(-n));
+			return mp_fail(&x->mp, "zmq_recv: %s", zmq_strerror(-n));
 		if (r->pattern == P_OUT) {
 			if (n >= 1 && x->buf[0] == 1)
 				subs++;
@@ -830,30 +717,30 @@ static int zq_daemon(struct fo_ctx *x)
 				return -1;
 		}
 	}
-	if (!fo_barrier(x))
-		return fo_fail(x, "aborted at the start");
+	if (!mp_barrier(&x->mp))
+		return mp_fail(&x->mp, "aborted at the start");
 
 	t0 = now_ns();
-	c0 = cpu_now_ns();
+	c0 = mp_cpu_ns();
 	if (r->pattern == P_OUT) {
 		uint64_t end = t0 + r->window_ns;
 
 		bool last = false;
 
 		while (!last) {
-			if ((seq & 7) == 7 && (fo_aborted(x) || now_ns() >= end)) {
+			if ((seq & 7) == 7 && (mp_aborted(&x->mp) || now_ns() >= end)) {
 				atomic_store_explicit(&x->ctl->total, seq + 1, memory_order_release);
 				last = true;
 			}
 			fo_fill(x->buf, r->payload, 0, seq);
 			if ((err = zq_put(x, &z, x->buf, r->payload)))
-				return fo_fail(x, "zmq_send: %s", zmq_strerror(-err));
+				return mp_fail(&x->mp, "zmq_send: %s", zmq_strerror(-err));
 			seq++;
-			fo_bump(x);
+			mp_bump(&x->mp);
 		}
 		/* One send reaches all N: the copies count, as memlink's replies do. */
 		x->me->count = seq * r->n;
-		x->me->cpu_ns = cpu_now_ns() - c0;
+		x->me->cpu_ns = mp_cpu_ns() - c0;
 		x->me->span_ns = now_ns() - t0;
 	} else {
 		uint64_t hellos = f.got;
@@ -865,28 +752,28 @@ static int zq_daemon(struct fo_ctx *x)
 
 			if (n >= 0) {
 				if ((size_t)n > x->cap)
-					return fo_fail(x, "a message of %d bytes", n);
+					return mp_fail(&x->mp, "a message of %d bytes", n);
 				if (fanin_take(x, &f, n, ~0u, &t))
 					return -1;
-				fo_bump(x);
+				mp_bump(&x->mp);
 				continue;
 			}
 			if (errno != EAGAIN && errno != EINTR)
-				return fo_fail(x, "zmq_recv: %s", zmq_strerror(errno));
+				return mp_fail(&x->mp, "zmq_recv: %s", zmq_strerror(errno));
 			/* Nothing waiting: done once every client is and all arrived. */
 			if (fanin_all_in(x, &f))
 				break;
 			if (zmq_poll(&pi, 1, FO_TAIL_WAIT_NS / 1000000) < 0 && errno != EINTR)
-				return fo_fail(x, "zmq_poll: %s", zmq_strerror(errno));
-			if (fo_aborted(x))
+				return mp_fail(&x->mp, "zmq_poll: %s", zmq_strerror(errno));
+			if (mp_aborted(&x->mp))
 				return -1;
 		}
 		x->me->count = f.got - hellos;
-		x->me->cpu_ns = cpu_now_ns() - c0;
+		x->me->cpu_ns = mp_cpu_ns() - c0;
 		x->me->span_ns = now_ns() - t0;
 	}
-	if (!fo_barrier(x))
-		return fo_fail(x, "aborted after the throughput phase");
+	if (!mp_barrier(&x->mp))
+		return mp_fail(&x->mp, "aborted after the throughput phase");
 
 	if (r->pattern == P_OUT) {
 		uint64_t next = now_ns();
@@ -896,9 +783,9 @@ static int zq_daemon(struct fo_ctx *x)
 			fo_fill(x->buf, r->payload, 0, seq);
 			fo_stamp_time(x->buf, now_ns());
 			if ((err = zq_put(x, &z, x->buf, r->payload)))
-				return fo_fail(x, "paced zmq_send: %s", zmq_strerror(-err));
-			fo_bump(x);
-			if (fo_aborted(x))
+				return mp_fail(&x->mp, "paced zmq_send: %s", zmq_strerror(-err));
+			mp_bump(&x->mp);
+			if (mp_aborted(&x->mp))
 				return -1;
 			next = pace_next(next, FO_PACE_NS);
 		}
@@ -914,18 +801,18 @@ static int zq_daemon(struct fo_ctx *x)
 			if (n == -EAGAIN)
 				continue;
 			if (n < 0)
-				return fo_fail(x, "paced zmq_recv: %s", zmq_strerror(-n));
+				return mp_fail(&x->mp, "paced zmq_recv: %s", zmq_strerror(-n));
 			if (fanin_take(x, &f, n, ~0u, &t))
 				return -1;
 			lat_add(x, t);
-			fo_bump(x);
+			mp_bump(&x->mp);
 		}
 		x->me->pmsgs = f.got - base;
 		for (unsigned i = 1; i <= r->n; i++)
 			x->ctl->recv_from[i] = f.next[i];
 	}
-	if (!fo_barrier(x))
-		return fo_fail(x, "aborted after the paced phase");
+	if (!mp_barrier(&x->mp))
+		return mp_fail(&x->mp, "aborted after the paced phase");
 	zq_close(&z);
 	return 0;
 }
@@ -940,25 +827,25 @@ static int zq_client(struct fo_ctx *x)
 
 	t0 = now_ns();
 	while ((rd = atomic_load_explicit(&x->ctl->ready, memory_order_acquire)) != 1) {
-		if (rd == 2 || fo_aborted(x))
+		if (rd == 2 || mp_aborted(&x->mp))
 			return -1;
 		if (now_ns() - t0 > FO_CONNECT_NS)
-			return fo_fail(x, "no socket after 10 s");
-		fo_nap(1000000);
+			return mp_fail(&x->mp, "no socket after 10 s");
+		mp_nap(1000000);
 	}
 	if (zq_open(x, &z, r->pattern == P_OUT ? ZMQ_SUB : ZMQ_PUSH))
 		return -1;
 	if (zmq_connect(z.sock, r->endpoint))
-		return fo_fail(x, "zmq_connect %s: %s", r->endpoint, zmq_strerror(errno));
+		return mp_fail(&x->mp, "zmq_connect %s: %s", r->endpoint, zmq_strerror(errno));
 	if (r->pattern == P_IN) {
 		/* Hello: message 0, so the daemon knows the pipe is up. */
-		fo_fill(x->buf, r->payload, x->idx, seq);
+		fo_fill(x->buf, r->payload, x->mp.idx, seq);
 		if ((err = zq_put(x, &z, x->buf, r->payload)))
-			return fo_fail(x, "hello: %s", zmq_strerror(-err));
+			return mp_fail(&x->mp, "hello: %s", zmq_strerror(-err));
 		seq++;
 	}
-	if (!fo_barrier(x))
-		return fo_fail(x, "aborted at the start");
+	if (!mp_barrier(&x->mp))
+		return mp_fail(&x->mp, "aborted at the start");
 
 	t0 = now_ns();
 	if (r->pattern == P_OUT) {
@@ -970,13 +857,13 @@ static int zq_client(struct fo_ctx *x)
 
 			if (n >= 0) {
 				if (!fo_check(x->buf, (size_t)n, r->payload, 0, seq, &t))
-					return fo_fail(x, "message %llu does not check out (lost, "
+					return mp_fail(&x->mp, "message %llu does not check out (lost, "
 						       "duplicated, out of order or corrupt)",
 						       (unsigned long long)seq);
 				seq++;
-				fo_bump(x);
+				mp_bump(&x->mp);
 			} else if (n != -EAGAIN) {
-				return fo_fail(x, "zmq_recv: %s", zmq_strerror(-n));
+				return mp_fail(&x->mp, "zmq_recv: %s", zmq_strerror(-n));
 			}
 			if (!total)
 				total = atomic_load_explicit(&x->ctl->total, memory_order_acquire);
@@ -989,12 +876,12 @@ static int zq_client(struct fo_ctx *x)
 		uint64_t end = t0 + r->window_ns, first = seq;
 
 		for (;;) {
-			fo_fill(x->buf, r->payload, x->idx, seq);
+			fo_fill(x->buf, r->payload, x->mp.idx, seq);
 			if ((err = zq_put(x, &z, x->buf, r->payload)))
-				return fo_fail(x, "zmq_send: %s", zmq_strerror(-err));
+				return mp_fail(&x->mp, "zmq_send: %s", zmq_strerror(-err));
 			seq++;
-			fo_bump(x);
-			if ((seq & 7) == 0 && (fo_aborted(x) || now_ns() >= end))
+			mp_bump(&x->mp);
+			if ((seq & 7) == 0 && (mp_aborted(&x->mp) || now_ns() >= end))
 				break;
 		}
 		x->me->span_ns = now_ns() - t0;
@@ -1002,8 +889,8 @@ static int zq_client(struct fo_ctx *x)
 		x->me->seq_total = seq;
 		atomic_store_explicit(&x->me->tput_done, 1, memory_order_release);
 	}
-	if (!fo_barrier(x))
-		return fo_fail(x, "aborted after the throughput phase");
+	if (!mp_barrier(&x->mp))
+		return mp_fail(&x->mp, "aborted after the throughput phase");
 
 	if (r->pattern == P_OUT) {
 		uint64_t want = seq + r->samples;
@@ -1015,34 +902,34 @@ static int zq_client(struct fo_ctx *x)
 			if (n == -EAGAIN)
 				continue;
 			if (n < 0)
-				return fo_fail(x, "paced zmq_recv: %s", zmq_strerror(-n));
+				return mp_fail(&x->mp, "paced zmq_recv: %s", zmq_strerror(-n));
 			if (!fo_check(x->buf, (size_t)n, r->payload, 0, seq, &t))
-				return fo_fail(x, "paced message %llu does not check out",
+				return mp_fail(&x->mp, "paced message %llu does not check out",
 					       (unsigned long long)seq);
 			lat_add(x, t);
 			seq++;
-			fo_bump(x);
+			mp_bump(&x->mp);
 		}
 		x->me->seq_total = seq;
 	} else {
 		uint64_t per = (r->samples + r->n - 1) / r->n, period = FO_PACE_NS * r->n;
-		uint64_t next = now_ns() + (x->idx - 1) * FO_PACE_NS;
+		uint64_t next = now_ns() + (x->mp.idx - 1) * FO_PACE_NS;
 
 		for (uint64_t j = 0; j < per; j++, seq++) {
 			pace_until(next);
-			fo_fill(x->buf, r->payload, x->idx, seq);
+			fo_fill(x->buf, r->payload, x->mp.idx, seq);
 			fo_stamp_time(x->buf, now_ns());
 			if ((err = zq_put(x, &z, x->buf, r->payload)))
-				return fo_fail(x, "paced zmq_send: %s", zmq_strerror(-err));
-			fo_bump(x);
-			if (fo_aborted(x))
+				return mp_fail(&x->mp, "paced zmq_send: %s", zmq_strerror(-err));
+			mp_bump(&x->mp);
+			if (mp_aborted(&x->mp))
 				return -1;
 			next = pace_next(next, period);
 		}
 		x->me->seq_total = seq;
 	}
-	if (!fo_barrier(x))
-		return fo_fail(x, "aborted after the paced phase");
+	if (!mp_barrier(&x->mp))
+		return mp_fail(&x->mp, "aborted after the paced phase");
 	zq_close(&z);
 	return 0;
 }
@@ -1069,30 +956,25 @@ static void on_stop(int sig)
 	raise(sig);
 }
 
-static void fo_child(struct fo_area *A, const struct fo_row *r, unsigned idx)
+static void fo_child(struct mp_area *A, const struct fo_row *r, unsigned idx)
 {
+	struct fo_ctl *ctl = A->ctl;
 	struct fo_ctx x = {
-		.ctl = A->ctl,
+		.mp = { .ctl = &ctl->mp, .slot = &ctl->mp.slot[idx], .names = &fo_names,
+			.idx = idx, .parties = r->n + 1 },
+		.ctl = ctl,
 		.r = r,
-		.idx = idx,
-		.parties = r->n + 1,
-		.me = &A->ctl->proc[idx],
+		.me = &ctl->proc[idx],
 		.lat = A->lat + (size_t)idx * A->slice,
 		.lat_cap = A->slice,
 		.cap = r->payload + 64,
 	};
 	int rc = -1;
 
-	/* Die with the parent; sleep to the nanosecond (pacing). */
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1)
-		_exit(1);
-	prctl(PR_SET_TIMERSLACK, 1UL);
+	mp_child_start();
 	x.buf = malloc(x.cap);
 	if (!x.buf) {
-		fo_fail(&x, "malloc");
+		mp_fail(&x.mp, "malloc");
 		_exit(1);
 	}
 	if (r->transport == T_MEMLINK)
@@ -1101,10 +983,7 @@ static void fo_child(struct fo_area *A, const struct fo_row *r, unsigned idx)
 	else
 		rc = idx ? zq_client(&x) : zq_daemon(&x);
 #endif
-	atomic_store(&x.me->state, rc ? S_FAILED : S_OK);
-	if (rc)
-		atomic_store(&x.ctl->abort, 1);
-	_exit(rc ? 1 : 0);
+	mp_child_exit(&x.mp, rc);
 }
 
 struct fo_result {
@@ -1133,111 +1012,33 @@ static void set_err(struct fo_result *res, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* "daemon", "client 3": for messages (not reentrant). */
-static const char *who(unsigned i)
-{
-	static char b[16];
+struct fo_spawn_arg {
+	struct mp_area *A;
+	const struct fo_row *r;
+};
 
-	if (!i)
-		return "daemon";
-	snprintf(b, sizeof(b), "client %u", i);
-	return b;
+static void fo_spawn_child(void *arg, unsigned idx)
+{
+	struct fo_spawn_arg *a = arg;
+
+	fo_child(a->A, a->r, idx);
 }
 
-/* Fork, watch, reap; 0 when every child finished its part. */
-static int fo_spawn(struct fo_area *A, const struct fo_row *r, struct fo_result *res)
+/* Fork, watch, reap (mp_run); 0 when every child finished its part. */
+static int fo_spawn(struct mp_area *A, const struct fo_row *r, struct fo_result *res)
 {
 	struct fo_ctl *c = A->ctl;
-	pid_t pid[FO_MAX_PROCS];
-	bool done[FO_MAX_PROCS] = { false };
-	uint64_t seen[FO_MAX_PROCS], seen_at[FO_MAX_PROCS], start = now_ns(), abort_at = 0;
-	unsigned procs = r->n + 1, live = 0;
-	bool killed = false;  /* we sent SIGKILL */
-	int ret = 0;
+	struct fo_spawn_arg a = { A, r };
+	struct mp_row m = {
+		.ctl = &c->mp, .names = &fo_names, .procs = r->n + 1, .max_ns = FO_ROW_MAX_NS,
+		.child = fo_spawn_child, .arg = &a, .err = res->err, .err_len = sizeof(res->err),
+	};
+	int ret;
 
 	memset(c, 0, sizeof(*c));
 	if (r->transport == T_ZMQ)
 		memcpy(cur_path, r->path, sizeof(cur_path));
-	fflush(NULL);
-	for (unsigned i = 0; i < procs; i++) {
-		pid[i] = fork();
-		if (pid[i] == 0)
-			fo_child(A, r, i);
-		if (pid[i] < 0) {
-			set_err(res, "fork: %s", strerror(errno));
-			atomic_store(&c->abort, 1);
-			done[i] = true;
-			ret = -1;
-			continue;
-		}
-		live++;
-		seen[i] = 0;
-		seen_at[i] = start;
-	}
-	while (live) {
-		uint64_t now;
-		int st;
-		pid_t w = waitpid(-1, &st, WNOHANG);
-
-		if (w > 0) {
-			for (unsigned i = 0; i < procs; i++) {
-				if (pid[i] != w || done[i])
-					continue;
-				done[i] = true;
-				live--;
-				if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-					/* Killed, not by us: the cause. An exit's reason is in its err. */
-					if (WIFSIGNALED(st) && !killed && !c->proc[i].err[0])
-						set_err(res, "%s killed by signal %d", who(i), WTERMSIG(st));
-					atomic_store(&c->abort, 1);
-					ret = -1;
-				}
-			}
-			continue;
-		}
-		if (w < 0 && errno != EINTR)
-			break;
-		fo_nap(5000000);
-		now = now_ns();
-		for (unsigned i = 0; i < procs; i++) {
-			uint64_t p;
-
-			if (done[i] || pid[i] <= 0)
-				continue;
-			p = atomic_load_explicit(&c->proc[i].progress, memory_order_relaxed);
-			if (p != seen[i]) {
-				seen[i] = p;
-				seen_at[i] = now;
-			} else if (now - seen_at[i] > FO_STALL_NS && !abort_at) {
-				set_err(res, "%s made no progress for 10 s", who(i));
-				atomic_store(&c->abort, 1);
-			}
-		}
-		if (!abort_at && now - start > FO_ROW_MAX_NS) {
-			set_err(res, "row took over %llu s", (unsigned long long)(FO_ROW_MAX_NS / 1000000000ull));
-			atomic_store(&c->abort, 1);
-		}
-		if (atomic_load(&c->abort) && !abort_at) {
-			abort_at = now;
-			ret = -1;
-		}
-		/* Aborted: the children had their grace; the rest are killed. */
-		if (abort_at && now - abort_at > FO_GRACE_NS) {
-			killed = true;
-			for (unsigned i = 0; i < procs; i++)
-				if (!done[i] && pid[i] > 0)
-					kill(pid[i], SIGKILL);
-		}
-	}
-	if (atomic_load(&c->abort)) {
-		ret = -1;
-		/* The cause: a failure before the abort, else any that was said. */
-		for (int pass = 0; pass < 2; pass++)
-			for (unsigned i = 0; i < procs; i++)
-				if (c->proc[i].err[0] && (pass || !c->proc[i].secondary))
-					set_err(res, "%s", c->proc[i].err);
-		set_err(res, "aborted");
-	}
+	ret = mp_run(&m);
 	/* Whatever a killed daemon left: the socket file, the channel. */
 	if (r->transport == T_ZMQ) {
 		unlink(r->path);
@@ -1247,7 +1048,7 @@ static int fo_spawn(struct fo_area *A, const struct fo_row *r, struct fo_result 
 	return ret;
 }
 
-static void fo_row_run(struct fo_area *A, const struct fo_row *r, struct fo_result *res,
+static void fo_row_run(struct mp_area *A, const struct fo_row *r, struct fo_result *res,
 		       long ncpus)
 {
 	struct fo_ctl *c = A->ctl;
@@ -1269,7 +1070,7 @@ static void fo_row_run(struct fo_area *A, const struct fo_row *r, struct fo_resu
 	if (rc)
 		return;
 	for (unsigned i = 0; i <= r->n; i++)
-		if (atomic_load(&c->proc[i].state) != S_OK) {
+		if (atomic_load(&c->mp.slot[i].state) != MP_OK) {
 			set_err(res, "process %u did not finish", i);
 			return;
 		}
@@ -1463,16 +1264,6 @@ void bench_fanout_usage(FILE *f)
 		   "  status is 1.\n");
 }
 
-static int parse_list(const char *s, unsigned *out, unsigned max, unsigned lo, unsigned hi)
-{
-	int n = payload_parse_sizes(s, out, max, hi);
-
-	for (int i = 0; i < n; i++)
-		if (out[i] < lo)
-			return -1;
-	return n;
-}
-
 static int parse_modes(const char *s, unsigned *out)
 {
 	char buf[128], *save = NULL, *t;
@@ -1497,23 +1288,6 @@ static int parse_modes(const char *s, unsigned *out)
 	return n ? n : -1;
 }
 
-static int fo_area_init(struct fo_area *A, size_t slice)
-{
-	size_t ctl_len = (sizeof(struct fo_ctl) + 4095) / 4096 * 4096;
-	void *m;
-
-	A->slice = slice;
-	A->len = ctl_len + FO_MAX_PROCS * slice * sizeof(uint32_t);
-	m = mmap(NULL, A->len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return -errno;
-	memset(m, 0, A->len);
-	A->map = m;
-	A->ctl = m;
-	A->lat = (uint32_t *)((unsigned char *)m + ctl_len);
-	return 0;
-}
-
 int bench_fanout_main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -1533,7 +1307,7 @@ int bench_fanout_main(int argc, char **argv)
 	};
 	bool clients_set = false;
 	uint64_t window, samples;
-	struct fo_area A = { 0 };
+	struct mp_area A = { 0 };
 	long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int c, bad = 0, n;
 
@@ -1546,23 +1320,15 @@ int bench_fanout_main(int argc, char **argv)
 			o.json = true;
 			break;
 		case 'c':
-			n = parse_list(optarg, o.clients, FO_MAX_LIST, 1, FO_MAX_CLIENTS);
-			if (n < 0) {
-				fprintf(stderr, "memlink-bench fanout: bad --clients '%s' (1..%u)\n",
-					optarg, FO_MAX_CLIENTS);
+			if (mp_opt_list("fanout", "clients", optarg, o.clients, &o.nclients,
+					FO_MAX_LIST, 1, FO_MAX_CLIENTS))
 				return 2;
-			}
-			o.nclients = (unsigned)n;
 			clients_set = true;
 			break;
 		case 'p':
-			n = parse_list(optarg, o.payload, FO_MAX_LIST, FO_MIN_PAYLOAD, FO_MAX_PAYLOAD);
-			if (n < 0) {
-				fprintf(stderr, "memlink-bench fanout: bad --payload '%s' (%u..%u)\n",
-					optarg, FO_MIN_PAYLOAD, FO_MAX_PAYLOAD);
+			if (mp_opt_list("fanout", "payload", optarg, o.payload, &o.npayloads,
+					FO_MAX_LIST, FO_MIN_PAYLOAD, FO_MAX_PAYLOAD))
 				return 2;
-			}
-			o.npayloads = (unsigned)n;
 			break;
 		case 'o':
 			if (!strcmp(optarg, "memlink")) {
@@ -1605,7 +1371,7 @@ int bench_fanout_main(int argc, char **argv)
 	}
 	window = o.quick ? 100000000ull : 500000000ull;
 	samples = o.quick ? 2000 : 20000;
-	if (fo_area_init(&A, samples + FO_MAX_CLIENTS) < 0) {
+	if (mp_area_init(&A, sizeof(struct fo_ctl), FO_MAX_PROCS, samples + FO_MAX_CLIENTS) < 0) {
 		fprintf(stderr, "memlink-bench fanout: mmap: %s\n", strerror(errno));
 		return 1;
 	}

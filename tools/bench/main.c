@@ -13,6 +13,7 @@
 #include "bench_chan.h"
 #include "bench_fanout.h"
 #include "bench_peers.h"
+#include "bench_pubsub.h"
 #include "bench_ring.h"
 #include "memlink.h"
 
@@ -34,6 +35,8 @@ static const struct subcmd subcmds[] = {
 	  bench_peers_main, bench_peers_usage },
 	{ "fanout", "one daemon, N clients: fan-out and fan-in per wait mode, beside ZeroMQ",
 	  bench_fanout_main, bench_fanout_usage },
+	{ "pubsub", "one publisher, N subscribers: memlink channel replies beside iceoryx, ZeroMQ",
+	  bench_pubsub_main, bench_pubsub_usage },
 };
 
 #define NSUBCMDS (sizeof(subcmds) / sizeof(subcmds[0]))
