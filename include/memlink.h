@@ -612,6 +612,14 @@ struct ml_chan_stats {
 				    * spinning, not spin_ns, as this thread
 				    * had been preempted (more runnable
 				    * threads than cores) */
+	/* Since version 4 (it ended at spins_cut before): */
+	uint64_t sleeps_announced; /* times this handle told its peers it
+				    * may sleep: each sleep, one it gave up
+				    * as a message came at its last look,
+				    * and each re-arm of ml_chan_fd(); each
+				    * peer wakes it at most once per
+				    * announcement, so a peer's wakeups to
+				    * it never exceed this */
 };
 ML_API int ml_chan_stats(ml_chan *c, struct ml_chan_stats *stats);
 

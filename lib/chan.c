@@ -391,6 +391,7 @@ static uint32_t asleep_word(ml_chan *c, uint32_t extra)
 	uint32_t idle = c->armed ? c->bell_idle & ~ML__BELL_ASYM : c->bell_idle;
 
 	c->epoch++;
+	c->stats.sleeps_announced++;
 	return idle | ML__BELL_ASLEEP | ML__BELL_EPOCH | extra | c->epoch << ML__BELL_EPOCH_SHIFT;
 }
 
