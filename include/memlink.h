@@ -606,8 +606,9 @@ struct ml_chan_stats {
 				    * stay 0) */
 	/* Since version 3 (it ended at missed_wakeups before): */
 	uint64_t wakeups;          /* wake-up calls this handle made to its
-				    * peers' sleep: at most one per sleep of
-				    * each peer it sends to */
+				    * peers' sleep: at most one per announced
+				    * sleep (sleeps_announced) of each peer
+				    * it sends to */
 	uint64_t spins_cut;        /* adaptive waits that slept after 2 us of
 				    * spinning, not spin_ns, as this thread
 				    * had been preempted (more runnable
