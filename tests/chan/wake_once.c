@@ -174,7 +174,8 @@ static bool once_a_sleep(const char *way, uint64_t wakeups, uint64_t sleeps, uin
 	printf("  # %s: %u messages in bursts of %u: %llu sleeps, %llu announced, "
 	       "%llu wake-up calls\n", way, ONCE_MSGS, ONCE_BURST, (unsigned long long)sleeps,
 	       (unsigned long long)told, (unsigned long long)wakeups);
-	return wakeups <= told && sleeps <= told && sleeps >= ONCE_MSGS / ONCE_BURST / 2 &&
+	/* + 1: a sleep announced before the count began may be woken in it. */
+	return wakeups <= told + 1 && sleeps <= told && sleeps >= ONCE_MSGS / ONCE_BURST / 2 &&
 	       wakeups > 0;
 }
 
