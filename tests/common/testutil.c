@@ -52,3 +52,26 @@ int tu_check(const void *buf, size_t len, uint64_t stream, uint64_t seq)
 			return -1;
 	return 0;
 }
+
+void tu_fill_seq(void *buf, size_t len, uint64_t stream, uint64_t seq)
+{
+	if (len >= 8) {
+		memcpy(buf, &seq, 8);
+		tu_fill((char *)buf + 8, len - 8, stream, seq);
+	} else {
+		tu_fill(buf, len, stream, seq);
+	}
+}
+
+int tu_check_seq(const void *buf, size_t len, uint64_t stream, uint64_t seq)
+{
+	uint64_t s;
+
+	if (len >= 8) {
+		memcpy(&s, buf, 8);
+		if (s != seq)
+			return -1;
+		return tu_check((const char *)buf + 8, len - 8, stream, seq);
+	}
+	return tu_check(buf, len, stream, seq);
+}

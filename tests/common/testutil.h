@@ -23,5 +23,11 @@ static inline uint64_t tu_mix(uint64_t x)
 void tu_fill(void *buf, size_t len, uint64_t stream, uint64_t seq);
 /* 0 when buf holds exactly what tu_fill(stream, seq) wrote. */
 int tu_check(const void *buf, size_t len, uint64_t stream, uint64_t seq);
+/*
+ * A record's payload for the stress tests: seq itself in the first 8
+ * bytes (when they fit), then tu_fill(stream, seq); and its check (0: ok).
+ */
+void tu_fill_seq(void *buf, size_t len, uint64_t stream, uint64_t seq);
+int tu_check_seq(const void *buf, size_t len, uint64_t stream, uint64_t seq);
 
 #endif

@@ -79,28 +79,6 @@ static uint32_t rec_len(const struct run *run, unsigned lane, uint64_t seq)
 	return (uint32_t)((h >> 8) % 200);
 }
 
-/* Payload: the seq (when it fits), then bytes keyed by (lane, seq). */
-static void rec_fill(void *buf, uint32_t len, unsigned lane, uint64_t seq)
-{
-	if (len >= 8) {
-		memcpy(buf, &seq, 8);
-		tu_fill((char *)buf + 8, len - 8, lane, seq);
-	} else {
-		tu_fill(buf, len, lane, seq);
-	}
-}
-
-static int rec_check(const void *buf, uint32_t len, unsigned lane, uint64_t seq)
-{
-	uint64_t s;
-
-	if (len >= 8) {
-		memcpy(&s, buf, 8);
-		return s != seq || tu_check((const char *)buf + 8, len - 8, lane, seq);
-	}
-	return tu_check(buf, len, lane, seq);
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -132,11 +110,11 @@ static int write_all(struct run *run)
 
 				err = ml__bcast_reserve(run->w, (int)lane, len, &p);
 				if (!err) {
-					rec_fill(p, len, lane, seq);
+					tu_fill_seq(p, len, lane, seq);
 					err = ml__bcast_commit(run->w, len);
 				}
 			} else {
-				rec_fill(buf, len, lane, seq);
+				tu_fill_seq(buf, len, lane, seq);
 				err = ml__bcast_send(run->w, (int)lane, buf, len);
 			}
 			if (err != -EAGAIN || atomic_load(&run->sh->abort_run))
@@ -170,7 +148,7 @@ static int read_view(struct run *run, struct ml__bcast_reader *r, struct reader_
 	if (len < 0)
 		return len;
 	bad = (uint32_t)len != rec_len(run, (unsigned)*prio, *seq) ||
-	      rec_check(p, (uint32_t)len, (unsigned)*prio, *seq);
+	      tu_check_seq(p, (uint32_t)len, (unsigned)*prio, *seq);
 	err = ml__bcast_done(r);
 	if (err == -ESTALE) {
 		res->stale++;
@@ -222,7 +200,7 @@ static int read_all(struct run *run, unsigned id)
 			return -1;
 		}
 		if (!(view && (total & 1)) && ((uint32_t)len != rec_len(run, (unsigned)prio, seq) ||
-					      rec_check(buf, (uint32_t)len, (unsigned)prio, seq))) {
+					      tu_check_seq(buf, (uint32_t)len, (unsigned)prio, seq))) {
 			fprintf(stderr, "reader %u: lane %d seq %llu torn (len %d)\n", id, prio,
 				(unsigned long long)seq, len);
 			return -1;

@@ -64,30 +64,6 @@ static uint32_t rec_len(const struct run *run, unsigned lane, uint64_t i)
 	return (uint32_t)((h >> 8) % 257);
 }
 
-/* Payload: the lane sequence number (when it fits), then keyed bytes. */
-static void rec_fill(void *buf, uint32_t len, unsigned lane, uint64_t i)
-{
-	if (len >= 8) {
-		memcpy(buf, &i, 8);
-		tu_fill((char *)buf + 8, len - 8, lane, i);
-	} else {
-		tu_fill(buf, len, lane, i);
-	}
-}
-
-static int rec_verify(const void *buf, uint32_t len, unsigned lane, uint64_t i)
-{
-	uint64_t seq;
-
-	if (len >= 8) {
-		memcpy(&seq, buf, 8);
-		if (seq != i)
-			return -1;
-		return tu_check((const char *)buf + 8, len - 8, lane, i);
-	}
-	return tu_check(buf, len, lane, i);
-}
-
 static void relax(unsigned *spins)
 {
 	if (++*spins % 256 == 0)
@@ -112,11 +88,11 @@ static int produce(struct run *run, ml_ring *r)
 			while ((err = ml_ring_reserve(r, (int)lane, len, &p)) == -EAGAIN)
 				relax(&spins);
 			if (!err) {
-				rec_fill(p, len, lane, i);
+				tu_fill_seq(p, len, lane, i);
 				err = ml_ring_commit(r, len);
 			}
 		} else {
-			rec_fill(buf, len, lane, i);
+			tu_fill_seq(buf, len, lane, i);
 			while ((err = ml_ring_write(r, (int)lane, buf, len)) == -EAGAIN)
 				relax(&spins);
 		}
@@ -192,7 +168,7 @@ static int consume(struct run *run, ml_ring *r, pid_t peer)
 			return -1;
 		}
 		if ((uint32_t)len != rec_len(run, (unsigned)prio, got[prio]) ||
-		    rec_verify(p, (uint32_t)len, (unsigned)prio, got[prio])) {
+		    tu_check_seq(p, (uint32_t)len, (unsigned)prio, got[prio])) {
 			fprintf(stderr, "consumer: lane %d record %llu: wrong length or bytes (len %d)\n",
 				prio, (unsigned long long)got[prio], len);
 			return -1;
