@@ -709,6 +709,183 @@ ML_API int ml_chan_gc(const char *name, unsigned backend);
 /* The backend in use, as its name ("kmod", "linux", "win", "darwin"). */
 ML_API const char *ml_chan_backend(const ml_chan *c);
 
+/*
+ * ---- Topics: publish-subscribe (ml_pub(3)) --------------------------------
+ *
+ * One publisher writes each message once into shared memory, and every
+ * subscriber reads it there. Three lanes, with the channels' 20/50/30
+ * split of the capacity, are read most urgent first and FIFO within a
+ * lane. Each record carries its lane's sequence number (0, 1, 2, ...), so
+ * a subscriber sees any gap. A topic has a name as a channel has (1-63 of
+ * [A-Za-z0-9._-], the same namespace: a channel and a topic cannot share
+ * one), runs on the same backends, and its subscribers take the slots a
+ * channel's clients would. A subscriber that opens a channel, or a client
+ * that connects to a topic, gets -EPROTO.
+ *
+ * The publisher chooses at creation what a slow subscriber costs:
+ *  ML_TOPIC_LOSSY     the publisher never waits. A subscriber that falls a
+ *                     whole lane behind loses the oldest records: it
+ *                     learns exactly how many (ml_sub_stats(), and the
+ *                     gaps in the sequence numbers), and it never receives
+ *                     a torn or overwritten record. It maps the topic
+ *                     read-only, so no subscriber can change what the
+ *                     others read.
+ *  ML_TOPIC_RELIABLE  the slowest live subscriber bounds the publisher: a
+ *                     lane that subscriber has not read gives -EAGAIN
+ *                     (ml_pub_send_wait() waits). Each subscriber writes
+ *                     only a cursor of its own, which the publisher checks;
+ *                     one that dies, or writes a bad cursor, holds nobody
+ *                     back: the publisher goes on once the backend reports
+ *                     the death (at once on kmod, linux, win and darwin: a
+ *                     connection or the module tells; a publisher that
+ *                     only sends looks at least every 50 ms).
+ * A subscriber is counted (held for, woken) from the publisher's first
+ * send after it opened; records a reliable topic held when it joined at
+ * the oldest may be overwritten before then, and are then counted lost.
+ *
+ * Threads: a handle is used by one thread at a time, as channels are.
+ */
+typedef struct ml_pub ml_pub;
+typedef struct ml_sub ml_sub;
+
+#define ML_TOPIC_LOSSY     0u
+#define ML_TOPIC_RELIABLE  1u
+#define ML_TOPIC_MAX_SUBS  32u
+/* ml_sub_open(): start at the oldest record still there, not at the next one. */
+#define ML_SUB_OLDEST      (1u << 8)
+
+/*
+ * ml_sub_done(): the record viewed was overwritten meanwhile (lossy).
+ * Windows' C library has no ESTALE: there memlink uses a value of its own,
+ * which ml_strerror() knows.
+ */
+#ifdef ESTALE
+#define ML_ESTALE ESTALE
+#else
+#define ML_ESTALE 1116
+#endif
+
+/* Zero-initialise, set .size = sizeof(opts). */
+struct ml_topic_opts {
+	uint32_t size;
+	uint32_t flags;        /* ML_CHAN_GLOBAL; subscriber: ML_CHAN_DAEMON_UID
+				* or ML_CHAN_ANY_DAEMON (as for clients; the
+				* publisher is the daemon), ML_SUB_OLDEST */
+	uint32_t backend;      /* enum ml_backend */
+	uint32_t wait_mode;    /* enum ml_wait_mode, for waits of this handle */
+	uint32_t spin_ns;      /* adaptive spin before sleeping; 0: 50 us */
+	uint32_t policy;       /* publisher: ML_TOPIC_LOSSY (0) or _RELIABLE */
+	uint32_t max_subs;     /* publisher: 1..ML_TOPIC_MAX_SUBS; 0: 8 */
+	uint32_t capacity;     /* publisher: the ring's bytes, a power of two,
+				* 4096..1 GiB; 0: 256 KiB */
+	uint32_t max_msg;      /* publisher: largest message; 0: the largest
+				* allowed, a quarter of the smallest lane and
+				* at most 4096 */
+	uint32_t mode;         /* publisher: permission bits; 0: 0600 (as a
+				* channel's mode) */
+	uint32_t daemon_uid;   /* subscriber, with ML_CHAN_DAEMON_UID */
+};
+
+/*
+ * Publisher: create topic `name`. Errors as ml_daemon_create(): -EINVAL
+ * (bad name, options), -EEXIST (a live channel or topic has the name; a
+ * dead one's is replaced), -EACCES, -ENOMEM, -ENODEV, -ENOSPC (kmod).
+ */
+ML_API int ml_pub_create(ml_pub **out, const char *name, const struct ml_topic_opts *opts);
+/*
+ * Publish len bytes at prio to every subscriber. -EMSGSIZE: over max_msg;
+ * -EINVAL: bad prio or arguments; reliable only: -EAGAIN, the lane has no
+ * room until the slowest subscriber reads.
+ */
+ML_API int ml_pub_send(ml_pub *p, int prio, const void *buf, size_t len);
+/*
+ * The same, waiting up to timeout_ns (< 0: forever) for room as the wait
+ * mode says: -ETIMEDOUT if none came. A lossy topic never waits.
+ */
+ML_API int ml_pub_send_wait(ml_pub *p, int prio, const void *buf, size_t len,
+			    int64_t timeout_ns);
+/*
+ * Publish msgs[0..n) (data, len, prio of each) in order, with one look at
+ * the subscribers' sleep at the end. How many were published (>= 1), or
+ * why the first was not; it stops at the first a single send would refuse.
+ */
+ML_API int ml_pub_send_many(ml_pub *p, const struct ml_msg *msgs, unsigned n);
+/*
+ * Zero copy: *ptr is room for up to len bytes at prio in the ring itself;
+ * ml_pub_commit(p, n) publishes the first n of them (n <= len; 0 with
+ * nothing published gives the room up). Errors as ml_pub_send(), and
+ * -EBUSY if a reservation is open; commit without one: -EINVAL. A
+ * publisher that dies before the commit exposes nothing.
+ */
+ML_API int ml_pub_reserve(ml_pub *p, int prio, size_t len, void **ptr);
+ML_API int ml_pub_commit(ml_pub *p, size_t len);
+/*
+ * Reliable: how full the fullest lane is for its slowest live subscriber,
+ * 0..1 (1: the next send there may give -EAGAIN). Lossy: 0.
+ */
+ML_API double ml_pub_backpressure(ml_pub *p);
+/* Subscribers the publisher counts now. */
+ML_API int ml_pub_subscribers(ml_pub *p);
+/* Subscribers read what was published, then get -EPIPE. */
+ML_API void ml_pub_close(ml_pub *p);
+
+/*
+ * Subscriber: open topic `name`. Errors as ml_client_connect(), and
+ * -EPROTO for a channel (or a topic of an unknown layout), -ECONNREFUSED
+ * when max_subs subscribers are there.
+ */
+ML_API int ml_sub_open(ml_sub **out, const char *name, const struct ml_topic_opts *opts);
+/*
+ * The next record, most urgent lane first, copied into buf: its length,
+ * with its priority and sequence number in *prio and *seq (either may be
+ * NULL). Errors:
+ *  -EAGAIN    nothing to read
+ *  -EMSGSIZE  buf is smaller than the record, which stays to be read
+ *  -EPIPE     the publisher is gone and everything it published was read
+ *  -EBADMSG   a lane holds bytes that make no sense (a broken or hostile
+ *             publisher): it is not read any more
+ * Records lost (lossy) are skipped: the sequence numbers jump over them,
+ * and ml_sub_stats() counts them.
+ */
+ML_API int ml_sub_recv(ml_sub *s, int *prio, uint64_t *seq, void *buf, size_t len);
+/*
+ * In place: *ptr points at the record in the topic's memory (read-only)
+ * until ml_sub_done(); errors as ml_sub_recv(), and -EBUSY while a view is
+ * open. ml_sub_done() returns 0, or -ML_ESTALE if a lossy publisher
+ * overwrote the record meanwhile: what was read from it is garbage, and it
+ * is counted lost. Any other call of this handle ends the view first.
+ */
+ML_API int ml_sub_view(ml_sub *s, int *prio, uint64_t *seq, const void **ptr);
+ML_API int ml_sub_done(ml_sub *s);
+/*
+ * Wait up to timeout_ns (< 0: forever) for a record: 0 when there is one
+ * (or the lane is corrupt: recv tells), -ETIMEDOUT, -EPIPE when the
+ * publisher is gone and all was read.
+ */
+ML_API int ml_sub_wait(ml_sub *s, int64_t timeout_ns);
+/*
+ * A descriptor to poll, readable when a record may be there (then call
+ * ml_sub_recv until -EAGAIN), as ml_chan_fd(); -ENOTSUP where none.
+ */
+ML_API int ml_sub_fd(ml_sub *s);
+
+struct ml_sub_stats {
+	uint32_t size;
+	uint32_t flags;            /* none yet: 0 */
+	uint64_t received;         /* records delivered (recv, and views done
+				    * without -ML_ESTALE) */
+	uint64_t lost;             /* records published but not delivered */
+	uint64_t lost_lane[ML_PRIO_COUNT];
+	uint32_t poisoned;         /* lanes found corrupt, bit per lane */
+	uint32_t policy;           /* the topic's ML_TOPIC_* */
+	uint64_t sleeps;           /* times this handle slept in the kernel */
+	uint64_t missed_wakeups;   /* sleeps that ran out while a record
+				    * waited and the publisher did not ring:
+				    * a lost wake-up (should stay 0) */
+};
+ML_API int ml_sub_stats(ml_sub *s, struct ml_sub_stats *st);
+ML_API void ml_sub_close(ml_sub *s);
+
 #ifdef __cplusplus
 }
 #endif

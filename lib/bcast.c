@@ -209,6 +209,30 @@ static uint64_t slowest(struct ml__bcast_writer *w, unsigned lane)
 	return m;
 }
 
+double ml__bcast_fill(struct ml__bcast_writer *w)
+{
+	double worst = 0;
+
+	if (!w || w->policy != ML__BCAST_RELIABLE)
+		return 0;
+	for (unsigned l = 0; l < ML_PRIO_COUNT; l++) {
+		double f;
+
+		w->min[l] = slowest(w, l);
+		f = (double)(w->head[l] - w->min[l]) / w->lane_cap[l];
+		if (f > worst)
+			worst = f;
+	}
+	return worst > 1 ? 1 : worst;
+}
+
+uint64_t ml__bcast_half_free_at(const struct ml__bcast_writer *w, int prio)
+{
+	unsigned l = (unsigned)prio < ML_PRIO_COUNT ? (unsigned)prio : 0;
+
+	return w->head[l] - w->lane_cap[l] / 2;
+}
+
 /*
  * Move the tail past every record below `limit`, walking the writer's own
  * headers. Reliable readers may have scribbled on them: a header that does
@@ -694,4 +718,20 @@ int ml__bcast_done(struct ml__bcast_reader *r)
 	}
 	err = consume(r, &r->pk);
 	return err;
+}
+
+bool ml__bcast_pending(const struct ml__bcast_reader *r)
+{
+	if (r->peeked)
+		return true;
+	for (unsigned l = 0; l < ML_PRIO_COUNT; l++)
+		if (!(r->poisoned & (1u << l)) &&
+		    atomic_load_explicit(&r->shm->head[l], memory_order_acquire) != r->pos[l])
+			return true;
+	return false;
+}
+
+unsigned ml__bcast_policy(const struct ml__bcast_reader *r)
+{
+	return r->policy;
 }

@@ -14,6 +14,7 @@
 #ifndef ML_BCAST_H
 #define ML_BCAST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,17 +26,8 @@
 #define ML__BCAST_MIN_CAPACITY 1024u
 #define ML__BCAST_MAX_CURSORS 64u
 
-/*
- * ml__bcast_done()'s "overwritten during the view": ESTALE, which Windows'
- * CRT lacks; there a value no CRT errno uses (internal until topics are
- * public, when ml_strerror() will have to know it).
- */
-#include <errno.h>
-#ifdef ESTALE
-#define ML__ESTALE ESTALE
-#else
-#define ML__ESTALE 1116
-#endif
+/* ml__bcast_done()'s "overwritten during the view" (memlink.h: Windows lacks ESTALE). */
+#define ML__ESTALE ML_ESTALE
 
 /* ml__bcast_attach() flags */
 #define ML__BCAST_JOIN_OLDEST 1u /* start at the oldest record still there,
@@ -68,6 +60,17 @@ int ml__bcast_set_cursors(struct ml__bcast_writer *w, uint64_t live,
  * the writer's cached room runs out.
  */
 uint64_t ml__bcast_bad_cursors(struct ml__bcast_writer *w);
+
+/*
+ * Reliable: the fullest lane, for its slowest live cursor, 0..1 (reads the
+ * cursors). Lossy: 0.
+ */
+double ml__bcast_fill(struct ml__bcast_writer *w);
+/*
+ * Reliable: the position in lane `prio` that the slowest cursor must reach
+ * for half the lane to be free, whom a writer out of room waits for.
+ */
+uint64_t ml__bcast_half_free_at(const struct ml__bcast_writer *w, int prio);
 
 /* Copying send; -EAGAIN: a reliable lane is full. */
 int ml__bcast_send(struct ml__bcast_writer *w, int prio, const void *buf, size_t len);
@@ -102,6 +105,14 @@ int ml__bcast_read(struct ml__bcast_reader *r, int *prio, uint64_t *seq, void *b
  */
 int ml__bcast_peek(struct ml__bcast_reader *r, int *prio, uint64_t *seq, const void **ptr);
 int ml__bcast_done(struct ml__bcast_reader *r);
+
+/*
+ * Is there anything to read: a lane (not poisoned) whose head is not where
+ * the reader is, or an open view? Never reads a record.
+ */
+bool ml__bcast_pending(const struct ml__bcast_reader *r);
+/* The ring's ML__BCAST_* policy. */
+unsigned ml__bcast_policy(const struct ml__bcast_reader *r);
 
 /* Records lost: the total, and per lane in lost[] if not NULL. */
 uint64_t ml__bcast_lost(const struct ml__bcast_reader *r, uint64_t lost[ML_PRIO_COUNT]);

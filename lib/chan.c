@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "chan_ext.h"
 #include "chan_layout.h"
 #include "internal.h"
 
@@ -147,6 +148,12 @@ struct ml_chan {
 	 */
 	uint32_t round;
 	int round_prio;
+	/* topics (chan_ext.h) */
+	uint32_t magic;                       /* ML__CHAN_MAGIC or ML__TOPIC_MAGIC */
+	uint32_t member_gen;                  /* daemon: bumped by every attach and detach */
+	uint64_t extra;                       /* the topic region's bytes */
+	bool (*ready)(void *arg);             /* client: more to read than its ring */
+	void *ready_arg;
 	void *alloc_base;
 };
 
@@ -200,7 +207,8 @@ static void carve_areas(ml_chan *c)
 {
 	c->shm.area_len = c->stride;
 	for (unsigned i = 0; i < c->max_clients; i++)
-		c->shm.area[i] = ml__shm_at(&c->shm, ML__CTL_SIZE + (uint64_t)i * c->stride,
+		c->shm.area[i] = ml__shm_at(&c->shm,
+					    ML__CTL_SIZE + c->extra + (uint64_t)i * c->stride,
 					    c->stride);
 }
 
@@ -280,6 +288,7 @@ static int chan_alloc(ml_chan **out, const char *name, const struct ml_chan_opts
 		return err;
 	}
 	c->live_slice = c->shm.be->live_slice_ns ? c->shm.be->live_slice_ns : LIVENESS_SLICE_NS;
+	c->magic = ML__CHAN_MAGIC;
 	*out = c;
 	return 0;
 }
@@ -314,6 +323,27 @@ static unsigned own_bell(const ml_chan *c)
  * the one in chan_sleep() or, when the owner is ASYM and we take part in
  * remote barriers, by the barrier it runs before its last look.
  */
+static void bell_wake(ml_chan *c, unsigned bell, struct ml__bell *b, uint32_t s)
+{
+	if (!(s & ML__BELL_ASLEEP))
+		return;
+	/*
+	 * Woken already in this sleep: it reads everything before the
+	 * next. (After 2^24 sleeps unseen the number may come round to
+	 * an old one: a missed wake-up, which the sleep's slice bounds.)
+	 */
+	if ((s & ML__BELL_EPOCH) && c->woke[bell] == s)
+		return;
+	c->woke[bell] = s;
+	/* A client that cannot write the control region counts in its header. */
+	if (bell == 0 && c->shm.be->private_areas)
+		atomic_fetch_add_explicit(&peer_of(c, c->slot)->dseq, 1, memory_order_release);
+	else
+		atomic_fetch_add_explicit(&b->seq, 1, memory_order_release);
+	c->shm.be->wake(&c->shm, bell, &b->seq);
+	c->stats.wakeups++;
+}
+
 static void bell_ring(ml_chan *c, unsigned bell)
 {
 	struct ml__bell *b = bell_of(c, bell);
@@ -327,24 +357,7 @@ static void bell_ring(ml_chan *c, unsigned bell)
 		atomic_thread_fence(memory_order_seq_cst);
 		s = atomic_load_explicit(&b->sleeping, memory_order_relaxed);
 	}
-	if (s & ML__BELL_ASLEEP) {
-		/*
-		 * Woken already in this sleep: it reads everything before the
-		 * next. (After 2^24 sleeps unseen the number may come round to
-		 * an old one: a missed wake-up, which the sleep's slice bounds.)
-		 */
-		if ((s & ML__BELL_EPOCH) && c->woke[bell] == s)
-			return;
-		c->woke[bell] = s;
-		/* A client that cannot write the control region counts in its header. */
-		if (bell == 0 && c->shm.be->private_areas)
-			atomic_fetch_add_explicit(&peer_of(c, c->slot)->dseq, 1,
-						  memory_order_release);
-		else
-			atomic_fetch_add_explicit(&b->seq, 1, memory_order_release);
-		c->shm.be->wake(&c->shm, bell, &b->seq);
-		c->stats.wakeups++;
-	}
+	bell_wake(c, bell, b, s);
 }
 
 /*
@@ -561,6 +574,8 @@ static void daemon_detach(ml_chan *c, unsigned i)
 	ml_ring_free(c->reqs[i]);
 	ml_ring_free(c->resps[i]);
 	c->reqs[i] = c->resps[i] = NULL;
+	if (c->attached & (1u << i))
+		c->member_gen++;
 	c->attached &= ~(1u << i);
 	c->round &= ~(1u << i);
 }
@@ -610,6 +625,7 @@ static void daemon_attach(ml_chan *c, unsigned i, uint32_t gen)
 		poison(c, i);
 	} else {
 		c->attached |= bit;
+		c->member_gen++;
 	}
 }
 
@@ -785,6 +801,14 @@ static void daemon_scan(ml_chan *c, bool liveness)
 		/* Gone: nothing more goes to it, whatever is still to be read. */
 		if (gone)
 			c->departed |= bit;
+		/* A topic's clients send nothing: a departed one's slot goes now. */
+		if (gone && c->magic == ML__TOPIC_MAGIC) {
+			if (st != ML__SLOT_LEAVING && st != ML__SLOT_FREE && !(c->cut & bit))
+				c->stats.clients_died++;
+			daemon_detach(c, i);
+			free_slot(c, i);
+			continue;
+		}
 		/* What a client sent before it left is read before its slot goes. */
 		if (gone && st != ML__SLOT_CLAIMED && !(c->cut & bit)) {
 			const void *p;
@@ -917,6 +941,12 @@ static unsigned ring_default_max_msg(const ml_chan *c)
 
 int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts *opts)
 {
+	return ml__chan_create_ext(out, name, opts, NULL);
+}
+
+int ml__chan_create_ext(ml_chan **out, const char *name, const struct ml_chan_opts *opts,
+			const struct ml__chan_ext *ext)
+{
 	struct ml_chan_opts o;
 	struct ml__ctl *ctl;
 	size_t len, page = ml__os_page_size();
@@ -926,6 +956,13 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 	if (err)
 		return err;
 	c->daemon = true;
+	if (ext) {
+		c->magic = ML__TOPIC_MAGIC;
+		c->extra = ext->extra;
+		err = -EINVAL;
+		if (!ext->lay_out)
+			goto fail;
+	}
 	c->events = o.flags & ML_CHAN_EVENTS;
 	c->max_clients = o.max_clients ? o.max_clients : DEFAULT_MAX_CLIENTS;
 	c->ring_size = o.ring_size ? o.ring_size : DEFAULT_RING_SIZE;
@@ -933,10 +970,10 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 	c->stride = area_stride(ml_ring_mem_size(c->ring_size));
 	err = -EINVAL;
 	if (c->max_clients > ML_CHAN_MAX_CLIENTS || !ml_ring_mem_size(c->ring_size) ||
-	    (o.mode & ~0777u))
+	    (o.mode & ~0777u) || c->extra % page || c->extra > UINT32_MAX)
 		goto fail;
 	/* Private areas are mapped one by one, as clients come. */
-	len = ML__CTL_SIZE;
+	len = ML__CTL_SIZE + (size_t)c->extra;
 	if (!c->shm.be->private_areas)
 		len += (size_t)c->max_clients * c->stride;
 	len = (len + page - 1) / page * page;
@@ -953,6 +990,7 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 	ctl->ring_size = c->ring_size;
 	ctl->client_stride = c->stride;
 	ctl->region_size = len;
+	ctl->extra_size = c->extra;
 	ctl->daemon_pid = (uint32_t)ml__os_pid();
 	if (c->shm.be->private_areas) {
 		c->shm.area_len = (c->stride + page - 1) / page * page;
@@ -970,6 +1008,14 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 	if (!c->max_msg)
 		goto fail;
 	ctl->max_msg = c->max_msg;
+	if (ext) {
+		size_t n;
+		void *mem = ml__chan_extra(c, &n);
+
+		err = mem ? ext->lay_out(mem, n, ext->arg) : -EPROTO;
+		if (err)
+			goto fail;
+	}
 	/* Areas clients take by themselves are made now, each laid out. */
 	for (unsigned i = 0; c->shm.be->premade_areas && i < c->max_clients; i++) {
 		err = c->shm.be->area_new(&c->shm, i, c->shm.area_len);
@@ -984,7 +1030,7 @@ int ml_daemon_create(ml_chan **out, const char *name, const struct ml_chan_opts 
 	bell_init(c);
 	/* The magic goes last: a client that sees it sees the rest. */
 	atomic_thread_fence(memory_order_release);
-	*(volatile uint32_t *)&ctl->magic = ML__CHAN_MAGIC;
+	*(volatile uint32_t *)&ctl->magic = c->magic;
 	if (c->shm.be->ready) {
 		err = c->shm.be->ready(&c->shm);
 		if (err)
@@ -1187,7 +1233,7 @@ int ml__ctl_read(const struct ml__shm *s, struct ml__geom *g)
 	if (!ctl)
 		return -EPROTO;
 	magic = ctl->magic;
-	if (magic != ML__CHAN_MAGIC)
+	if (magic != ML__CHAN_MAGIC && magic != ML__TOPIC_MAGIC)
 		return magic == 0 ? -ENOENT : -EPROTO; /* 0: still starting */
 	atomic_thread_fence(memory_order_acquire);
 	if (ctl->version != ML__CHAN_VERSION || ctl->ctl_size != ML__CTL_SIZE)
@@ -1196,15 +1242,21 @@ int ml__ctl_read(const struct ml__shm *s, struct ml__geom *g)
 	g->ring_size = ctl->ring_size;
 	g->max_msg = ctl->max_msg;
 	g->stride = ctl->client_stride;
+	g->topic = magic == ML__TOPIC_MAGIC;
+	g->extra = ctl->extra_size;
+	/* A channel has no topic region; a topic's is whole pages. */
+	if (g->topic ? !g->extra || g->extra % 4096 || g->extra > UINT32_MAX : g->extra)
+		return -EPROTO;
 	if (g->max_clients == 0 || g->max_clients > ML_CHAN_MAX_CLIENTS ||
 	    !ml_ring_mem_size(g->ring_size) ||
 	    g->stride != area_stride(ml_ring_mem_size(g->ring_size)) ||
 	    ctl->region_size != s->len ||
-	    ML__CTL_SIZE + (s->be->private_areas ? 0 : (uint64_t)g->max_clients * g->stride) >
+	    ML__CTL_SIZE + g->extra +
+			    (s->be->private_areas ? 0 : (uint64_t)g->max_clients * g->stride) >
 		    s->len)
 		return -EPROTO;
 	/* Areas carved after the control region: a daemon of an older libmemlink (kmod). */
-	if (s->be->private_areas && s->len >= ML__CTL_SIZE + g->stride)
+	if (s->be->private_areas && s->len >= ML__CTL_SIZE + g->extra + g->stride)
 		return -EPROTO;
 	return 0;
 }
@@ -1216,6 +1268,10 @@ static int ctl_check(ml_chan *c)
 
 	if (err)
 		return err;
+	/* A channel's client never joins a topic, nor a subscriber a channel. */
+	if (g.topic != (c->magic == ML__TOPIC_MAGIC))
+		return -EPROTO;
+	c->extra = g.extra;
 	c->ctl = (struct ml__ctl *)c->shm.base;
 	c->max_clients = g.max_clients;
 	c->ring_size = g.ring_size;
@@ -1381,6 +1437,12 @@ static int owner_check(ml_chan *c, const struct ml_chan_opts *o)
 
 int ml_client_connect(ml_chan **out, const char *name, const struct ml_chan_opts *opts)
 {
+	return ml__chan_connect_ext(out, name, opts, NULL);
+}
+
+int ml__chan_connect_ext(ml_chan **out, const char *name, const struct ml_chan_opts *opts,
+			 const struct ml__chan_ext *ext)
+{
 	struct ml_chan_opts o;
 	struct ml__peer *p;
 	ml_chan *c;
@@ -1388,6 +1450,11 @@ int ml_client_connect(ml_chan **out, const char *name, const struct ml_chan_opts
 
 	if (err)
 		return err;
+	if (ext) {
+		c->magic = ML__TOPIC_MAGIC;
+		c->ready = ext->ready;
+		c->ready_arg = ext->arg;
+	}
 	err = c->shm.be->open(&c->shm);
 	if (err)
 		goto fail;
@@ -1405,13 +1472,15 @@ int ml_client_connect(ml_chan **out, const char *name, const struct ml_chan_opts
 	if (err)
 		goto fail;
 	p = peer_of(c, c->slot);
-	if (!p || attach_ring(c, c->slot, false, &c->req) ||
-	    attach_ring(c, c->slot, true, &c->resp)) {
+	err = -EPROTO;
+	if (p && !attach_ring(c, c->slot, false, &c->req) &&
+	    !attach_ring(c, c->slot, true, &c->resp))
+		err = ext && ext->join ? ext->join(c, ext->arg) : 0;
+	if (err) {
 		if (p)
 			atomic_store_explicit(&p->state, ML__SLOT_LEAVING, memory_order_release);
 		slots_changed(c);
 		c->shm.be->unhold(&c->shm, 1 + c->slot);
-		err = -EPROTO;
 		goto fail;
 	}
 	p->pid = (uint32_t)ml__os_pid();
@@ -1567,7 +1636,7 @@ static bool has_data(ml_chan *c)
 	const void *p;
 
 	if (!c->daemon)
-		return ml_ring_peek(c->resp, NULL, &p) >= 0;
+		return ml_ring_peek(c->resp, NULL, &p) >= 0 || (c->ready && c->ready(c->ready_arg));
 	daemon_refresh(c, false);
 	if (reports_due(c))
 		return true;
@@ -1660,6 +1729,19 @@ static int recv_take(ml_chan *c, int *prio, unsigned *client, void *buf, size_t 
 	return n;
 }
 
+bool ml__chan_rearm(ml_chan *c)
+{
+	if (!c->armed)
+		return false;
+	if (c->shm.be->fd_ack)
+		c->shm.be->fd_ack(&c->shm);
+	/* Armed again under a new number: a send after our look wakes us. */
+	atomic_store_explicit(&bell_of(c, own_bell(c))->sleeping, asleep_word(c, 0),
+			      memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	return true;
+}
+
 /*
  * The first message of any receive. Nothing to read on an armed handle:
  * mark the descriptor's readiness seen, arm again under a new number (the
@@ -1671,15 +1753,8 @@ static int recv_first(ml_chan *c, int *prio, unsigned *client, void *buf, size_t
 {
 	int n = recv_take(c, prio, client, buf, len, view);
 
-	if (n == -EAGAIN && c->armed) {
-		if (c->shm.be->fd_ack)
-			c->shm.be->fd_ack(&c->shm);
-		/* Armed again under a new number: a send after our look wakes us. */
-		atomic_store_explicit(&bell_of(c, own_bell(c))->sleeping, asleep_word(c, 0),
-				      memory_order_relaxed);
-		atomic_thread_fence(memory_order_seq_cst);
+	if (n == -EAGAIN && ml__chan_rearm(c))
 		n = recv_take(c, prio, client, buf, len, view);
-	}
 	return n;
 }
 
@@ -2028,15 +2103,26 @@ static int send_once(ml_chan *c, unsigned client, int prio, const void *buf, siz
 }
 
 /*
- * Sleep on our own bell while lane `prio` of ring r, which we write, has
- * no room: its reader rings us once it has freed half the lane
+ * A wait for room: again() tries once more (-EAGAIN: no room yet); lane()
+ * says which lane of the ring we write lacks it, < 0 when there is none
+ * to sleep on (the try then only spins).
+ */
+struct room_wait {
+	int (*again)(void *arg);
+	int (*lane)(void *arg);
+	void *arg;
+};
+
+/*
+ * Sleep on our own bell while lane `lane` of the ring we write has no
+ * room: its reader rings us once it has freed half the lane
  * (room_given()), as does any message for us. A reader may look at our
  * flags in the moment we set them and miss them, and one of an older
  * version never rings for room: so the sleep lasts `slice` at most, and
  * the caller tries again.
  */
-static int room_sleep(ml_chan *c, ml_ring *r, unsigned client, int prio, const void *buf,
-		      size_t len, uint64_t deadline, uint64_t slice)
+static int room_sleep(ml_chan *c, const struct room_wait *w, unsigned lane, uint64_t deadline,
+		      uint64_t slice)
 {
 	unsigned bell = own_bell(c);
 	struct ml__bell *b = bell_of(c, bell);
@@ -2045,12 +2131,11 @@ static int room_sleep(ml_chan *c, ml_ring *r, unsigned client, int prio, const v
 	int err;
 
 	seq = atomic_load_explicit(&b->seq, memory_order_acquire);
-	atomic_store_explicit(&b->sleeping,
-			      asleep_word(c, ML__BELL_ROOM(ml__ring_lane_of(r, prio))),
+	atomic_store_explicit(&b->sleeping, asleep_word(c, ML__BELL_ROOM(lane)),
 			      memory_order_relaxed);
 	/* The reader frees room, then looks at our flags: we look after it. */
 	atomic_thread_fence(memory_order_seq_cst);
-	err = send_once(c, client, prio, buf, len);
+	err = w->again(w->arg);
 	if (err == -EAGAIN) {
 		beat(c, now);
 		err = c->shm.be->wait(&c->shm, bell, &b->seq, seq,
@@ -2068,36 +2153,28 @@ static int room_sleep(ml_chan *c, ml_ring *r, unsigned client, int prio, const v
 	return err;
 }
 
-int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, size_t len,
-		      int64_t timeout_ns)
+/* Try until there is room, as ml_chan_send_wait() says; -EAGAIN at the deadline. */
+static int wait_room(ml_chan *c, const struct room_wait *w, int64_t timeout_ns)
 {
 	uint64_t start, deadline, spin_end, slice = ROOM_SLICE_NS;
 	bool asked = false, crowd = false;
 
-	if (!c)
-		return -EINVAL;
 	start = ml__now_ns();
 	deadline = timeout_ns < 0 ? UINT64_MAX : start + (uint64_t)timeout_ns;
 	/* As ml_chan_wait() waits for messages: spin first, as the mode says. */
 	spin_end = c->mode == ML_WAIT_BLOCKING ? start :
 		   c->mode == ML_WAIT_BUSY ? deadline : start + c->spin_ns;
 	for (;;) {
-		int err = send_once(c, client, prio, buf, len);
+		int err = w->again(w->arg), lane;
 		uint64_t now;
-		ml_ring *r;
 
 		if (err != -EAGAIN)
 			return err;
 		now = ml__now_ns();
 		if (now >= deadline)
 			return -EAGAIN;
-		r = c->req;
-		if (c->daemon) {
-			unsigned slot;
-
-			r = reply_ring(c, client, &r, &slot) ? NULL : r;
-		}
-		if (!r) {
+		lane = w->lane(w->arg);
+		if (lane < 0) {
 			ml__cpu_relax();
 			continue;
 		}
@@ -2111,13 +2188,53 @@ int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, si
 			ml__os_nap(deadline - now < ROOM_NAP_NS ? deadline - now : ROOM_NAP_NS);
 			continue;
 		}
-		err = room_sleep(c, r, client, prio, buf, len, deadline, slice);
+		err = room_sleep(c, w, (unsigned)lane, deadline, slice);
 		if (err != -EAGAIN)
 			return err;
 		/* Rung or not, room has not come: the reader is slow, look less often. */
 		if (slice < ROOM_SLICE_MAX_NS)
 			slice *= 2;
 	}
+}
+
+struct send_try {
+	ml_chan *c;
+	unsigned client;
+	int prio;
+	const void *buf;
+	size_t len;
+};
+
+static int send_again(void *arg)
+{
+	const struct send_try *t = arg;
+
+	return send_once(t->c, t->client, t->prio, t->buf, t->len);
+}
+
+/* The lane a send waits for; -1 while the client's ring is not there. */
+static int send_lane(void *arg)
+{
+	const struct send_try *t = arg;
+	ml_ring *r = t->c->req;
+
+	if (t->c->daemon) {
+		unsigned slot;
+
+		r = reply_ring(t->c, t->client, &r, &slot) ? NULL : r;
+	}
+	return r ? (int)ml__ring_lane_of(r, t->prio) : -1;
+}
+
+int ml_chan_send_wait(ml_chan *c, unsigned client, int prio, const void *buf, size_t len,
+		      int64_t timeout_ns)
+{
+	struct send_try t = { c, client, prio, buf, len };
+	struct room_wait w = { send_again, send_lane, &t };
+
+	if (!c)
+		return -EINVAL;
+	return wait_room(c, &w, timeout_ns);
 }
 
 int ml_chan_signal(ml_chan *c)
@@ -2349,4 +2466,92 @@ int ml_chan_fd(ml_chan *c)
 const char *ml_chan_backend(const ml_chan *c)
 {
 	return c ? c->shm.be->name : NULL;
+}
+
+/* ---- what topics take (chan_ext.h) -------------------------------------- */
+
+void *ml__chan_extra(ml_chan *c, size_t *len)
+{
+	*len = (size_t)c->extra;
+	return c->extra ? ml__shm_at(&c->shm, ML__CTL_SIZE, c->extra) : NULL;
+}
+
+uint32_t ml__chan_members(ml_chan *c, uint32_t *gen)
+{
+	daemon_refresh(c, false);
+	*gen = c->member_gen;
+	return c->attached;
+}
+
+void *ml__chan_member_line(ml_chan *c, unsigned i)
+{
+	return area_at(c, c->daemon ? i : c->slot, ML__PEER_TOPIC_OFF,
+		       ML__PEER_SIZE - ML__PEER_TOPIC_OFF);
+}
+
+/* As bell_ring() for each, with one fence for all the owners that need one. */
+void ml__chan_wake_members(ml_chan *c)
+{
+	bool fenced = false;
+
+	atomic_signal_fence(memory_order_seq_cst);
+	for (uint32_t m = c->attached; m; m &= m - 1) {
+		unsigned bell = 1 + (unsigned)__builtin_ctz(m);
+		struct ml__bell *b = bell_of(c, bell);
+		uint32_t s;
+
+		if (!b)
+			continue;
+		s = atomic_load_explicit(&b->sleeping, memory_order_relaxed);
+		if (!(c->fence_ok && (s & ML__BELL_ASYM))) {
+			if (!fenced)
+				atomic_thread_fence(memory_order_seq_cst);
+			fenced = true;
+			s = atomic_load_explicit(&b->sleeping, memory_order_relaxed);
+		}
+		bell_wake(c, bell, b, s);
+	}
+}
+
+void ml__chan_wake_daemon(ml_chan *c)
+{
+	bell_ring(c, 0);
+}
+
+void ml__chan_tick(ml_chan *c)
+{
+	recv_prepare(c, NULL);
+}
+
+bool ml__chan_gone(ml_chan *c, bool ask)
+{
+	return daemon_gone(c, ask);
+}
+
+struct lane_try {
+	int (*again)(void *arg);
+	void *arg;
+	int lane;
+};
+
+static int lane_again(void *arg)
+{
+	const struct lane_try *t = arg;
+
+	return t->again(t->arg);
+}
+
+static int lane_fixed(void *arg)
+{
+	return ((const struct lane_try *)arg)->lane;
+}
+
+int ml__chan_wait_room(ml_chan *c, unsigned lane, int (*again)(void *arg), void *arg,
+		       int64_t timeout_ns)
+{
+	struct lane_try t = { again, arg, (int)lane };
+	struct room_wait w = { lane_again, lane_fixed, &t };
+	int err = wait_room(c, &w, timeout_ns);
+
+	return err == -EAGAIN ? -ETIMEDOUT : err;
 }

@@ -5,7 +5,7 @@
  * client writes, then its request ring (client -> daemon) and response
  * ring (daemon -> client), each a three-lane ml_ring (ring_layout.h).
  *
- * Control region (4 KiB):
+ * Control region (4 KiB, and for a topic its topic region after it):
  *   0      config line     written once by the daemon before it publishes
  *                          the magic; a client checks every field
  *   128    daemon line     state, connected count, backpressure override;
@@ -44,9 +44,17 @@
 #include "memlink.h"
 
 #define ML__CHAN_MAGIC 0x4d4c4348u /* "MLCH" */
+/*
+ * A topic (topic.c) is a channel whose clients are its subscribers: its
+ * own magic, so that neither kind connects to the other, and a topic
+ * region (extra_size bytes, the broadcast ring) right after the control
+ * page, which only the publisher writes.
+ */
+#define ML__TOPIC_MAGIC 0x4d4c5450u /* "MLTP" */
 #define ML__CHAN_VERSION 3u /* 2: heartbeats; 3: client areas */
 #define ML__CTL_SIZE 4096u
 #define ML__PEER_SIZE 256u /* a client area's header */
+#define ML__PEER_TOPIC_OFF 128u /* its last line: a subscriber's own */
 
 enum ml__daemon_state {
 	ML__DAEMON_STARTING = 0,
@@ -131,7 +139,9 @@ struct ml__peer {
 	_Atomic uint64_t beat_ns;  /* the client's heartbeat, monotonic ns */
 	uint8_t pad0[64 - 24];
 	struct ml__bell bell;      /* the client's doorbell */
-	uint8_t pad1[ML__PEER_SIZE - 64 - sizeof(struct ml__bell)];
+	uint8_t pad1[ML__PEER_TOPIC_OFF - 64 - sizeof(struct ml__bell)];
+	/* topics: a reliable subscriber's cursor line (bcast_layout.h) */
+	uint8_t topic[ML__PEER_SIZE - ML__PEER_TOPIC_OFF];
 };
 
 struct ml__ctl {
@@ -147,7 +157,8 @@ struct ml__ctl {
 	uint32_t daemon_pid;
 	uint32_t pad0;
 	uint64_t daemon_start;            /* backend token, by its create() (darwin) */
-	uint8_t pad1[128 - 56];
+	uint64_t extra_size;              /* topics: the topic region's bytes; else 0 */
+	uint8_t pad1[128 - 64];
 	/* daemon line */
 	_Atomic uint32_t daemon_state;
 	_Atomic uint32_t clients;         /* connected slots, as the daemon saw */
@@ -167,6 +178,7 @@ _Static_assert(sizeof(struct ml__slot) == 64, "a slot is one cache line");
 _Static_assert(sizeof(struct ml__peer) == ML__PEER_SIZE, "the peer header");
 _Static_assert(offsetof(struct ml__ctl, heartbeat_ns) == 192, "heartbeat on its own line");
 _Static_assert(sizeof(struct ml__ctl) <= ML__CTL_SIZE, "control region fits 4 KiB");
+_Static_assert(offsetof(struct ml__peer, topic) == ML__PEER_TOPIC_OFF, "a subscriber's line");
 
 /* The level a non-zero bp_override stands for (any value is safe). */
 static inline double ml__bp_level(uint32_t o)
@@ -180,6 +192,8 @@ struct ml__geom {
 	uint32_t ring_size;
 	uint32_t max_msg;
 	uint64_t stride;           /* bytes of one client's area: header and two rings */
+	bool topic;                /* ML__TOPIC_MAGIC */
+	uint64_t extra;            /* the topic region's bytes, after the control page */
 };
 
 struct ml__shm;

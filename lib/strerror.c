@@ -21,7 +21,7 @@ const char *ml_strerror(int err)
 	case EBADMSG:
 		return "Shared memory holds a corrupt index, length or header; the lane is poisoned";
 	case EPROTO:
-		return "Memory does not hold a memlink ring or channel of this layout version";
+		return "Memory does not hold a memlink ring, channel or topic of this kind and layout version";
 	case ENOMEM:
 		return "Out of memory";
 	case EBUSY:
@@ -52,6 +52,8 @@ const char *ml_strerror(int err)
 		return "A client left the channel (ML_CHAN_LEFT: its id names nobody any more)";
 	case EOWNERDEAD:
 		return "A peer died in the middle of a message; that message was dropped";
+	case ML_ESTALE:
+		return "The record viewed was overwritten meanwhile (lossy topic); it is counted lost";
 	default:
 		return strerror(e);
 	}

@@ -192,5 +192,13 @@ int t_reuse_churn(void);
 int t_reuse_events(void);
 int t_reuse_departure_wakes(void);
 int t_wake_once(void);                 /* wake_once.c: one wake-up a sleep */
+int t_topic_reliable(void);            /* topic.c: publish-subscribe */
+int t_topic_lossy(void);
+int t_topic_late_join(void);
+int t_topic_publisher_sigkill(void);
+int t_topic_subscriber_sigkill(void);
+int t_topic_read_only(void);
+int t_topic_edges(void);
+int t_topic_wakeup(void);
 
 #endif /* ML_CHAN_TEST_H */

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A topic's shared layout (topic.c): a channel (chan_layout.h, magic
+ * ML__TOPIC_MAGIC) whose topic region, after the control page, only the
+ * publisher writes and every subscriber maps read-only:
+ *
+ *   0    topic line  the lane positions a publisher waiting for room
+ *                    waits for (0: none), for reliable subscribers to
+ *                    ring it when they pass them
+ *   128  the broadcast ring (bcast_layout.h)
+ *
+ * A reliable subscriber's cursor is the last line of its own client
+ * header (ML__PEER_TOPIC_OFF), which no other subscriber maps.
+ */
+#ifndef ML_TOPIC_LAYOUT_H
+#define ML_TOPIC_LAYOUT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "memlink.h"
+#include "ring_layout.h"
+
+#define ML__TOPIC_HDR ML__LINE
+
+struct ml__topic_hdr {
+	_Atomic uint64_t room_want[ML_PRIO_COUNT];
+	uint8_t pad[ML__TOPIC_HDR - ML_PRIO_COUNT * sizeof(uint64_t)];
+};
+
+_Static_assert(sizeof(struct ml__topic_hdr) == ML__TOPIC_HDR, "the topic line");
+
+#endif /* ML_TOPIC_LAYOUT_H */
