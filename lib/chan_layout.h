@@ -38,6 +38,7 @@
 #define ML_CHAN_LAYOUT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

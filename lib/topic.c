@@ -259,10 +259,15 @@ double ml_pub_backpressure(ml_pub *p)
 
 int ml_pub_subscribers(ml_pub *p)
 {
+	int n = 0;
+
 	if (!p)
 		return -EINVAL;
 	members(p);
-	return __builtin_popcount(p->members);
+	/* Not __builtin_popcount: without -mpopcnt it needs libgcc (a DLL on Windows). */
+	for (uint32_t m = p->members; m; m &= m - 1)
+		n++;
+	return n;
 }
 
 void ml_pub_close(ml_pub *p)

@@ -519,6 +519,8 @@ int t_topic_publisher_sigkill(void)
 		reap(pub, 10 * SEC);
 		pub = 0;
 	}
+	/* What the last one left (darwin: its object and files) goes as a channel's does. */
+	CHECK(ml_chan_gc(sh->name, 0) >= 0, "gc");
 	ret = 0;
 out:
 	ml_sub_close(s);
@@ -685,7 +687,8 @@ int t_topic_read_only(void)
 	}
 	/* Reliable: a subscriber writes garbage over its cursor. */
 #ifdef _WIN32
-	skipf("win: a subscriber's own header is not found from outside the library");
+	/* Not skipped as a whole: the read-only part above ran. */
+	printf("  # win: the cursor part is not run: a subscriber's header is not found from outside the library\n");
 	ret = 0;
 	goto out;
 #endif
