@@ -902,7 +902,7 @@ MAN_PAGES := $(wildcard man/*.1 man/*.3 man/*.7)
 # One page per group of calls; every other exported call is a .so link to it.
 ML_CALLS := $(shell sed -n 's/^[[:space:]]*\(ml_[a-z0-9_]*\);.*/\1/p' lib/libmemlink.map)
 MAN_LINKS := $(filter-out $(notdir $(basename $(MAN_PAGES))),$(ML_CALLS))
-man_page_of = $(if $(filter ml_ring_%,$(1)),ml_ring,$(if $(filter ml_version,$(1)),ml_strerror,ml_chan))
+man_page_of = $(if $(filter ml_ring_%,$(1)),ml_ring,$(if $(filter ml_pub_% ml_sub_%,$(1)),ml_pub,$(if $(filter ml_version,$(1)),ml_strerror,ml_chan)))
 # memlink.pc: libdir and includedir relative to ${prefix} when they are in it.
 pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
 # The kernel: KVER, else tools/vm/kernel-version.sh (Debian's, not uname -r).

@@ -64,9 +64,15 @@ struct ml_sub {
 	uint64_t received;
 };
 
-/* The channel options a topic's options stand for. */
-static int chan_opts(const struct ml_topic_opts *o, struct ml_chan_opts *co)
+/* The caller's options, checked, and the channel options they stand for. */
+static int topic_opts(struct ml_topic_opts *o, struct ml_chan_opts *co,
+		      const struct ml_topic_opts *in)
 {
+	int err = ml__copy_opts(o, sizeof(*o), in, in ? in->size : 0,
+				offsetof(struct ml_topic_opts, mode) + sizeof(uint32_t));
+
+	if (err)
+		return err;
 	if (o->flags & ~TOPIC_FLAGS)
 		return -EINVAL;
 	*co = (struct ml_chan_opts){
@@ -81,12 +87,6 @@ static int chan_opts(const struct ml_topic_opts *o, struct ml_chan_opts *co)
 		.daemon_uid = o->daemon_uid,
 	};
 	return 0;
-}
-
-static int topic_opts(struct ml_topic_opts *o, const struct ml_topic_opts *in)
-{
-	return ml__copy_opts(o, sizeof(*o), in, in ? in->size : 0,
-			     offsetof(struct ml_topic_opts, mode) + sizeof(uint32_t));
 }
 
 /* ---- publisher ----------------------------------------------------------- */
@@ -112,9 +112,7 @@ int ml_pub_create(ml_pub **out, const char *name, const struct ml_topic_opts *op
 
 	if (!out)
 		return -EINVAL;
-	err = topic_opts(&o, opts);
-	if (!err)
-		err = chan_opts(&o, &co);
+	err = topic_opts(&o, &co, opts);
 	if (err)
 		return err;
 	if (!o.capacity)
@@ -159,7 +157,7 @@ static void members(ml_pub *p)
 	if (p->policy != ML_TOPIC_RELIABLE)
 		return;
 	for (unsigned i = 0; i < ML__BCAST_MAX_CURSORS; i++) {
-		p->cur[i] = (m >> i & 1) ? ml__chan_member_line(p->c, i) : NULL;
+		p->cur[i] = ((uint64_t)m >> i & 1) ? ml__chan_member_line(p->c, i) : NULL;
 		if (p->cur[i])
 			live |= 1ull << i;
 	}
@@ -323,9 +321,7 @@ int ml_sub_open(ml_sub **out, const char *name, const struct ml_topic_opts *opts
 
 	if (!out)
 		return -EINVAL;
-	err = topic_opts(&o, opts);
-	if (!err)
-		err = chan_opts(&o, &co);
+	err = topic_opts(&o, &co, opts);
 	if (err)
 		return err;
 	s = calloc(1, sizeof(*s));
