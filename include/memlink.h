@@ -668,7 +668,23 @@ struct ml_chan_status {
 	uint32_t daemon_kpid;
 	uint32_t client_uid[ML_CHAN_MAX_CLIENTS];
 	uint32_t client_kpid[ML_CHAN_MAX_CLIENTS];
+	/*
+	 * Since version 3 (it ended at client_kpid[] before): a topic
+	 * (ml_pub(3)) is inspected as a channel whose clients are its
+	 * subscribers. For a topic, client[i].resp_used[] is subscriber i's
+	 * lag, the bytes of each lane it has still to read, out of
+	 * resp_cap[] (its lane sizes), and sub_lost[i] the records it says
+	 * it lost; both as the publisher last looked (at least every 256
+	 * publishes). req_used[] and req_cap[] are 0; ring_size and max_msg
+	 * are the topic's.
+	 */
+	uint32_t kind;             /* ML_CHAN_KIND_* */
+	uint32_t topic_policy;     /* a topic's ML_TOPIC_*, 0 for a channel */
+	uint64_t sub_lost[ML_CHAN_MAX_CLIENTS];
 };
+
+#define ML_CHAN_KIND_CHANNEL 0u
+#define ML_CHAN_KIND_TOPIC   1u
 
 #define ML_CHAN_NOBODY 0xffffffffu
 

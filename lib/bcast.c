@@ -226,6 +226,12 @@ double ml__bcast_fill(struct ml__bcast_writer *w)
 	return worst > 1 ? 1 : worst;
 }
 
+uint64_t ml__bcast_head(const struct ml__bcast_writer *w, unsigned lane, uint32_t *cap)
+{
+	*cap = w->lane_cap[lane];
+	return w->head[lane];
+}
+
 uint64_t ml__bcast_half_free_at(const struct ml__bcast_writer *w, int prio)
 {
 	unsigned l = (unsigned)prio < ML_PRIO_COUNT ? (unsigned)prio : 0;
@@ -413,7 +419,8 @@ int ml__bcast_attach(struct ml__bcast_reader **out, const void *mem, size_t len,
 	r->shm = shm;
 	r->max_msg = cfg.max_msg;
 	r->policy = cfg.policy;
-	r->cursor = cfg.policy == ML__BCAST_RELIABLE ? cursor : NULL;
+	/* A lossy reader's cursor says where it is, for onlookers only. */
+	r->cursor = cursor;
 	for (unsigned i = 0; i < ML_PRIO_COUNT; i++) {
 		uint64_t h = atomic_load_explicit(&shm->head[i], memory_order_acquire);
 		uint64_t t = atomic_load_explicit(&shm->tail[i], memory_order_acquire);

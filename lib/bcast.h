@@ -71,6 +71,8 @@ double ml__bcast_fill(struct ml__bcast_writer *w);
  * for half the lane to be free, whom a writer out of room waits for.
  */
 uint64_t ml__bcast_half_free_at(const struct ml__bcast_writer *w, int prio);
+/* Lane `lane`'s head, and its capacity in bytes (for lag). */
+uint64_t ml__bcast_head(const struct ml__bcast_writer *w, unsigned lane, uint32_t *cap);
 
 /* Copying send; -EAGAIN: a reliable lane is full. */
 int ml__bcast_send(struct ml__bcast_writer *w, int prio, const void *buf, size_t len);
@@ -85,6 +87,8 @@ unsigned ml__bcast_send_batch(struct ml__bcast_writer *w, const struct ml_msg *m
  * Reader: attach to memory a writer laid out; lossy readers only read it.
  * A reliable ring needs `cursor` (the reader's own line, which it writes);
  * the writer must be told of it (ml__bcast_set_cursors) to be held back.
+ * A lossy reader given one writes its positions there too, which its
+ * writer never reads (they are for onlookers).
  */
 int ml__bcast_attach(struct ml__bcast_reader **out, const void *mem, size_t len,
 		     unsigned flags, struct ml__bcast_cursor *cursor);

@@ -635,6 +635,9 @@ static void mirror_lanes(ml_chan *c, unsigned i)
 	struct ml__slot *sl = &c->ctl->slot[i];
 	struct ml_ring_info q = { 0 }, r = { 0 };
 
+	/* A topic's subscribers use no rings: the publisher mirrors them. */
+	if (c->magic == ML__TOPIC_MAGIC)
+		return;
 	if (c->reqs[i] && c->resps[i]) {
 		ml_ring_info(c->reqs[i], &q);
 		ml_ring_info(c->resps[i], &r);
@@ -2554,4 +2557,14 @@ int ml__chan_wait_room(ml_chan *c, unsigned lane, int (*again)(void *arg), void 
 	int err = wait_room(c, &w, timeout_ns);
 
 	return err == -EAGAIN ? -ETIMEDOUT : err;
+}
+
+void ml__chan_mirror_member(ml_chan *c, unsigned i, const uint32_t lag[ML_PRIO_COUNT],
+			    uint64_t lost)
+{
+	struct ml__slot *sl = &c->ctl->slot[i];
+
+	for (unsigned l = 0; l < ML_PRIO_COUNT; l++)
+		atomic_store_explicit(&sl->resp_used[l], lag ? lag[l] : 0, memory_order_relaxed);
+	atomic_store_explicit(&sl->sub_lost, lost, memory_order_relaxed);
 }

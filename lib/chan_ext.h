@@ -52,6 +52,9 @@ void *ml__chan_extra(ml_chan *c, size_t *len);
 uint32_t ml__chan_members(ml_chan *c, uint32_t *gen);
 /* The last line of slot i's client header (ML__PEER_TOPIC_OFF); a client: its own. */
 void *ml__chan_member_line(ml_chan *c, unsigned i);
+/* Daemon: what slot i's record shows onlookers (chan_layout.h); lag NULL: nothing. */
+void ml__chan_mirror_member(ml_chan *c, unsigned i, const uint32_t lag[ML_PRIO_COUNT],
+			    uint64_t lost);
 /* Daemon: wake every attached client that sleeps (one load each if none does). */
 void ml__chan_wake_members(ml_chan *c);
 /* Client: wake the daemon if it sleeps. */

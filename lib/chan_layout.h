@@ -122,10 +122,15 @@ struct ml__slot {
 	uint32_t pad1;
 	uint64_t start;            /* backend token (Windows: creation time) */
 	_Atomic uint64_t beat_ns;  /* the client's heartbeat, as the daemon last saw it */
-	/* Bytes in each lane, as the daemon last saw them: onlookers map no area. */
+	/*
+	 * Bytes in each lane, as the daemon last saw them: onlookers map no
+	 * area. A topic's: resp_used is the subscriber's lag, the bytes of
+	 * each lane it has still to read, and sub_lost the records it says
+	 * it lost, as the publisher last saw them.
+	 */
 	_Atomic uint32_t req_used[ML_PRIO_COUNT];
 	_Atomic uint32_t resp_used[ML_PRIO_COUNT];
-	uint8_t pad2[64 - 32 - 24];
+	_Atomic uint64_t sub_lost;
 };
 
 /*

@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include "backend.h"
+#include "bcast.h"
 #include "chan_layout.h"
 #include "internal.h"
 #include "ring_layout.h"
+#include "topic_layout.h"
 
 static int pick(unsigned backend, const struct ml__backend **be)
 {
@@ -157,6 +159,58 @@ static void slot_status(struct ml__shm *s, const struct ml__geom *g, unsigned i,
 	}
 }
 
+/*
+ * A topic's policy and lane sizes, from its ring's config line, checked
+ * as a subscriber checks it (nothing, if it does not check out); and what
+ * the publisher mirrored of each subscriber, which replaces the lanes.
+ */
+static void topic_status(struct ml__shm *s, const struct ml__geom *g, struct ml_chan_status *st)
+{
+	const struct ml__bcast_shm *b =
+		ml__shm_at(s, ML__CTL_SIZE + ML__TOPIC_HDR, sizeof(struct ml__bcast_shm));
+	const struct ml__ctl *ctl = (const struct ml__ctl *)s->base;
+	uint32_t off[ML_PRIO_COUNT], cap[ML_PRIO_COUNT] = { 0 };
+	struct ml__bcast_shm cfg;
+	double worst = 0;
+
+	st->kind = ML_CHAN_KIND_TOPIC;
+	if (b && g->extra >= ML__TOPIC_HDR + ML__BCAST_HDR_SIZE) {
+		memcpy(&cfg, b, sizeof(cfg));
+		if (cfg.magic == ML__BCAST_MAGIC && cfg.policy <= ML__BCAST_RELIABLE &&
+		    ml__bcast_mem_size(cfg.capacity) &&
+		    ML__TOPIC_HDR + ml__bcast_mem_size(cfg.capacity) <= g->extra) {
+			st->topic_policy = cfg.policy;
+			/* The topic's ring, not its subscribers' unused ones. */
+			st->ring_size = cfg.capacity;
+			st->max_msg = cfg.max_msg <= 4096 ? cfg.max_msg : 0;
+			ml__lane_split(cfg.capacity, off, cap);
+		}
+	}
+	for (unsigned i = 0; i < g->max_clients; i++) {
+		struct ml_chan_client_status *cs = &st->client[i];
+
+		memset(cs->req_used, 0, sizeof(cs->req_used));
+		memset(cs->req_cap, 0, sizeof(cs->req_cap));
+		for (unsigned l = 0; l < ML_PRIO_COUNT; l++) {
+			uint32_t lag = atomic_load_explicit(&ctl->slot[i].resp_used[l],
+							    memory_order_relaxed);
+
+			cs->resp_cap[l] = cap[l];
+			cs->resp_used[l] = cs->state == ML__SLOT_CONNECTED && lag < cap[l] ? lag :
+					   cs->state == ML__SLOT_CONNECTED ? cap[l] : 0;
+			/* Reliable: the slowest subscriber is what holds the publisher. */
+			if (st->topic_policy == ML__BCAST_RELIABLE && cap[l] &&
+			    (double)cs->resp_used[l] / cap[l] > worst)
+				worst = (double)cs->resp_used[l] / cap[l];
+		}
+		st->sub_lost[i] = cs->state == ML__SLOT_CONNECTED ?
+					  atomic_load_explicit(&ctl->slot[i].sub_lost,
+							       memory_order_relaxed) :
+					  0;
+	}
+	st->backpressure = worst;
+}
+
 /* Who the daemon and the clients are, where the backend knows it. */
 static void creds(struct ml__shm *s, const struct ml__geom *g, struct ml_chan_status *st)
 {
@@ -231,8 +285,10 @@ int ml_chan_inspect(const char *name, unsigned backend, struct ml_chan_status *s
 	o = atomic_load_explicit(&ctl->bp_override, memory_order_relaxed);
 	if (o)
 		st->backpressure = ml__bp_level(o);
-	if (st->size >= sizeof(*st))
+	if (st->size >= offsetof(struct ml_chan_status, kind))
 		creds(&s, &g, st);
+	if (st->size >= sizeof(*st) && g.topic)
+		topic_status(&s, &g, st);
 out:
 	s.be->close(&s);
 	return err;

@@ -43,6 +43,7 @@ struct ml_pub {
 	struct ml__topic_hdr *hdr;
 	unsigned policy;
 	uint32_t members;       /* the slots counted, as last told */
+	unsigned ticks;         /* calls, to mirror now and then */
 	uint32_t member_gen;    /* ml__chan_members()'s generation then */
 	bool members_known;
 	/* reliable: the counted subscribers' cursors, by slot */
@@ -62,6 +63,7 @@ struct ml_sub {
 	int view_prio;
 	uint64_t view_from;              /* the view's lane position before it */
 	uint64_t received;
+	uint64_t lost_told;              /* as our line last said */
 };
 
 /* The caller's options, checked, and the channel options they stand for. */
@@ -141,6 +143,33 @@ int ml_pub_create(ml_pub **out, const char *name, const struct ml_topic_opts *op
 }
 
 /*
+ * What onlookers (memlink-stat) see of each subscriber, in its slot's
+ * record: its lag, from its cursor, and the losses it tells there. Both
+ * are the subscriber's to write, and only ever reported.
+ */
+static void mirror(ml_pub *p)
+{
+	for (uint32_t m = p->members; m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctz(m);
+		const struct ml__bcast_cursor *cur = ml__chan_member_line(p->c, i);
+		uint32_t lag[ML_PRIO_COUNT], cap;
+
+		if (!cur)
+			continue;
+		for (unsigned l = 0; l < ML_PRIO_COUNT; l++) {
+			uint64_t d = ml__bcast_head(p->w, l, &cap) -
+				     atomic_load_explicit(&cur->next[l], memory_order_relaxed);
+
+			lag[l] = d > cap ? cap : (uint32_t)d;
+		}
+		ml__chan_mirror_member(p->c, i, lag,
+				       atomic_load_explicit((const _Atomic uint64_t *)(const void *)
+								    ((const uint8_t *)cur + ML__SUB_LOST_OFF),
+							    memory_order_relaxed));
+	}
+}
+
+/*
  * Count the subscribers there are now: those that came since the last
  * look, and not those gone. A reliable topic holds for each one's cursor.
  */
@@ -149,11 +178,14 @@ static void members(ml_pub *p)
 	uint32_t gen, m = ml__chan_members(p->c, &gen);
 	uint64_t live = 0;
 
+	if ((++p->ticks & 255) == 0)
+		mirror(p);
 	if (p->members_known && m == p->members && gen == p->member_gen)
 		return;
 	p->members = m;
 	p->member_gen = gen;
 	p->members_known = true;
+	mirror(p);
 	if (p->policy != ML_TOPIC_RELIABLE)
 		return;
 	for (unsigned i = 0; i < ML__BCAST_MAX_CURSORS; i++) {
@@ -262,6 +294,7 @@ int ml_pub_subscribers(ml_pub *p)
 	if (!p)
 		return -EINVAL;
 	members(p);
+	mirror(p);
 	/* Not __builtin_popcount: without -mpopcnt it needs libgcc (a DLL on Windows). */
 	for (uint32_t m = p->members; m; m &= m - 1)
 		n++;
@@ -365,6 +398,19 @@ static void positions(const ml_sub *s, uint64_t at[ML_PRIO_COUNT])
 		at[l] = atomic_load_explicit(&s->cursor->next[l], memory_order_relaxed);
 }
 
+/* Say in our line how many records we lost, for onlookers. */
+static void tell_lost(ml_sub *s)
+{
+	uint64_t lost = ml__bcast_lost(s->r, NULL);
+
+	if (lost != s->lost_told) {
+		s->lost_told = lost;
+		atomic_store_explicit((_Atomic uint64_t *)(void *)((uint8_t *)s->cursor +
+								   ML__SUB_LOST_OFF),
+				      lost, memory_order_relaxed);
+	}
+}
+
 static void end_view(ml_sub *s)
 {
 	if (s->viewing)
@@ -401,6 +447,7 @@ int ml_sub_recv(ml_sub *s, int *prio, uint64_t *seq, void *buf, size_t len)
 	if (prio)
 		*prio = pr;
 	room_given(s, pr, at[pr]);
+	tell_lost(s);
 	return n;
 }
 
@@ -440,6 +487,7 @@ int ml_sub_done(ml_sub *s)
 		return -EINVAL;
 	s->viewing = false;
 	err = ml__bcast_done(s->r);
+	tell_lost(s);
 	if (err)
 		return err;
 	s->received++;

@@ -9,8 +9,10 @@
  *                    ring it when they pass them
  *   128  the broadcast ring (bcast_layout.h)
  *
- * A reliable subscriber's cursor is the last line of its own client
- * header (ML__PEER_TOPIC_OFF), which no other subscriber maps.
+ * A subscriber's cursor is the last line of its own client header
+ * (ML__PEER_TOPIC_OFF), which no other subscriber maps: where it is in
+ * each lane (the reliable publisher's bound), and at ML__SUB_LOST_OFF in
+ * it the records it lost, for onlookers (memlink-stat).
  */
 #ifndef ML_TOPIC_LAYOUT_H
 #define ML_TOPIC_LAYOUT_H
@@ -22,6 +24,7 @@
 #include "ring_layout.h"
 
 #define ML__TOPIC_HDR ML__LINE
+#define ML__SUB_LOST_OFF 64u
 
 struct ml__topic_hdr {
 	_Atomic uint64_t room_want[ML_PRIO_COUNT];

@@ -299,6 +299,23 @@ static int tp_fanout(uint32_t policy, int nsubs, int nslow)
 	      ml_pub_subscribers(p), nsubs);
 	if (tp_run_pub(p, sh, 12345u))
 		goto out;
+	/* memlink-stat's view: the slow one says it lost records (lossy). */
+	for (int64_t end = now_ns() + 20 * SEC; policy == ML_TOPIC_LOSSY && nslow;) {
+		struct ml_chan_status stat_, *st = &stat_;
+		uint64_t lost = 0;
+
+		st->size = sizeof(*st);
+		ml_pub_subscribers(p);
+		CHECK_RC(ml_chan_inspect(sh->name, 0, st), 0);
+		CHECK(st->kind == ML_CHAN_KIND_TOPIC && st->topic_policy == ML_TOPIC_LOSSY,
+		      "inspected: kind %u, policy %u", st->kind, st->topic_policy);
+		for (unsigned i = 0; i < st->max_clients; i++)
+			lost += st->sub_lost[i];
+		if (lost)
+			break;
+		CHECK(now_ns() < end, "no subscriber reports a loss");
+		sleep_ms(5);
+	}
 	ml_pub_close(p);
 	p = NULL;
 	for (int i = 0; i < nsubs; i++) {
@@ -596,6 +613,25 @@ int t_topic_subscriber_sigkill(void)
 	}
 	CHECK_RC(ml_pub_send_wait(p, ML_PRIO_LOW, buf, tp_fill(buf, ML_PRIO_LOW, k),
 				  50 * MS), -ETIMEDOUT);
+	/* memlink-stat's view: a reliable topic, and the one that holds it. */
+	{
+		struct ml_chan_status stat_, *st = &stat_;
+		uint32_t worst = 0;
+
+		st->size = sizeof(*st);
+		ml_pub_subscribers(p);
+		CHECK_RC(ml_chan_inspect(sh->name, 0, st), 0);
+		CHECK(st->kind == ML_CHAN_KIND_TOPIC && st->topic_policy == ML_TOPIC_RELIABLE &&
+			      st->clients == 2,
+		      "inspected: kind %u, policy %u, %u subscribers", st->kind, st->topic_policy,
+		      st->clients);
+		for (unsigned i = 0; i < st->max_clients; i++)
+			if (st->client[i].resp_used[ML_PRIO_LOW] > worst)
+				worst = st->client[i].resp_used[ML_PRIO_LOW];
+		CHECK(worst > st->client[0].resp_cap[ML_PRIO_LOW] / 2 && st->backpressure > 0.5,
+		      "the stuck subscriber's lag: %u of %u bytes, backpressure %.2f", worst,
+		      st->client[0].resp_cap[ML_PRIO_LOW], st->backpressure);
+	}
 	kill(stuck, SIGKILL);
 	reap(stuck, 10 * SEC);
 	stuck = 0;

@@ -4,6 +4,9 @@
  * (fork, not pinned), issue 18's benchmark. The transports are struct
  * ps_ops entries (bench_pubsub.h):
  *
+ *   memlink       a topic (ml_pub_send(), ml_sub_recv(), ml_sub_wait()),
+ *                 reliable so that nothing is dropped, as for the others;
+ *                 default options but the wait mode.
  *   memlink-chan  today's workaround: the publisher is a channel's daemon
  *                 and sends every message to each client in turn with
  *                 ml_chan_reply() (ml_chan_send_wait() on a full lane);
@@ -502,6 +505,118 @@ static const struct ps_ops ps_memlink_chan = {
 	.sub_close = mc_close,
 };
 
+/* ---- memlink: a topic, reliable (nothing is dropped, as for the others) -- */
+
+struct mt_end {
+	ml_pub *p;
+	ml_sub *s;
+};
+
+static void mt_opts(struct ml_topic_opts *o, const struct ps_row *r)
+{
+	memset(o, 0, sizeof(*o));
+	o->size = sizeof(*o);
+	o->policy = ML_TOPIC_RELIABLE;
+	o->wait_mode = r->mode == PS_BUSY ? ML_WAIT_BUSY : ML_WAIT_BLOCKING;
+	if (r->n > 8)   /* the default is 8 subscribers */
+		o->max_subs = r->n;
+}
+
+static int mt_pub_open(struct ps_end *e)
+{
+	struct ml_topic_opts o;
+	struct mt_end *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	e->priv = m;
+	mt_opts(&o, e->r);
+	return ml_pub_create(&m->p, e->r->name, &o);
+}
+
+static int mt_pub_ready(struct ps_end *e)
+{
+	struct mt_end *m = e->priv;
+	uint64_t t0 = now_ns();
+	int k;
+
+	while ((k = ml_pub_subscribers(m->p)) != (int)e->r->n) {
+		if (k < 0)
+			return k;
+		if (ps_aborted(e))
+			return -ECANCELED;
+		if (now_ns() - t0 > PS_CONNECT_NS)
+			return -ETIMEDOUT;
+		mp_nap(1000000);
+	}
+	return 0;
+}
+
+static int mt_pub_send(struct ps_end *e, const void *buf, size_t len)
+{
+	struct mt_end *m = e->priv;
+	int err = ml_pub_send(m->p, ML_PRIO_HIGH, buf, len);
+
+	while (err == -EAGAIN || err == -ETIMEDOUT) {
+		if (ps_aborted(e))
+			return -ECANCELED;
+		err = ml_pub_send_wait(m->p, ML_PRIO_HIGH, buf, len, PS_WAIT_NS);
+	}
+	return err;
+}
+
+static void mt_close(struct ps_end *e)
+{
+	struct mt_end *m = e->priv;
+
+	if (!m)
+		return;
+	ml_pub_close(m->p);
+	ml_sub_close(m->s);
+	free(m);
+	e->priv = NULL;
+}
+
+static int mt_sub_open(struct ps_end *e)
+{
+	struct ml_topic_opts o;
+	struct mt_end *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	e->priv = m;
+	mt_opts(&o, e->r);
+	return ml_sub_open(&m->s, e->r->name, &o);
+}
+
+static int mt_sub_recv(struct ps_end *e, void *buf, size_t cap)
+{
+	struct mt_end *m = e->priv;
+	int n = ml_sub_recv(m->s, NULL, NULL, buf, cap);
+
+	if (n != -EAGAIN)
+		return n;
+	n = ml_sub_wait(m->s, PS_WAIT_NS);
+	if (n && n != -ETIMEDOUT)
+		return n;
+	if (ps_aborted(e))
+		return -ECANCELED;
+	return ml_sub_recv(m->s, NULL, NULL, buf, cap);
+}
+
+static const struct ps_ops ps_memlink_topic = {
+	.name = "memlink",
+	.modes = PS_MODE_BIT(PS_BUSY) | PS_MODE_BIT(PS_BLOCKING),
+	.cleanup = mc_cleanup,
+	.pub_open = mt_pub_open,
+	.pub_ready = mt_pub_ready,
+	.pub_send = mt_pub_send,
+	.pub_close = mt_close,
+	.sub_open = mt_sub_open,
+	.sub_recv = mt_sub_recv,
+	.sub_close = mt_close,
+};
+
 /* ---- iceoryx ------------------------------------------------------------ */
 
 #ifdef HAVE_ICEORYX
@@ -883,7 +998,8 @@ static const struct ps_ops ps_zmq = {
 #endif
 
 /* The transports, in run order; memlink's topics go first once they exist. */
-static const struct ps_ops *const transports[] = { &ps_memlink_chan, &ps_iceoryx, &ps_zmq };
+static const struct ps_ops *const transports[] = { &ps_memlink_topic, &ps_memlink_chan, &ps_iceoryx,
+						     &ps_zmq };
 #define NTRANSPORTS (sizeof(transports) / sizeof(transports[0]))
 
 /* ---- the parent: one row ------------------------------------------------ */
@@ -1176,9 +1292,10 @@ static void emit_skip(const struct ps_opts *o, const struct ps_row *r, const cha
 void bench_pubsub_usage(FILE *f)
 {
 	fprintf(f, "memlink-bench pubsub [--quick] [--json] [--subs N,...] [--payload N,...]\n"
-		   "                     [--only memlink-chan,iceoryx,zmq] [--mode busy,blocking]\n"
+		   "                     [--only memlink,memlink-chan,iceoryx,zmq] [--mode busy,blocking]\n"
 		   "  One publisher and N subscriber processes (fork, not pinned), every message\n"
 		   "  to every subscriber, nothing dropped:\n"
+		   "    memlink       a reliable topic: ml_pub_send(), ml_sub_recv(), ml_sub_wait()\n"
 		   "    memlink-chan  today's workaround: a channel daemon, one ml_chan_reply()\n"
 		   "                  per subscriber (ml_chan_send_wait() when a lane is full)\n"
 		   "    iceoryx       C binding publisher/subscriber, WAIT_FOR_CONSUMER and\n"

@@ -12,7 +12,10 @@
  * backpressure, heartbeat age, the daemon's uid; then one line per client
  * slot in use with its uid and pid as the kernel reported them (where the
  * backend knows them), per-lane fill levels and lanes whose indices are
- * corrupt. --json prints one JSON object per channel per line. --gc
+ * corrupt. A topic (ml_pub(3)) says "topic lossy" or "topic reliable",
+ * and each subscriber's line its lag (how much of each lane it has still
+ * to read) and the records it lost. --json prints one JSON object per
+ * channel per line. --gc
  * removes what dead daemons left behind (darwin: objects and lock files;
  * linux and kmod leave nothing) and says how many. --regions lists the
  * module's regions instead, as ipcs(1) does (regions.c). Exit status: 0, 1
@@ -123,8 +126,10 @@ static void print_text(const struct ml_chan_status *st)
 		 alive_word(st->daemon_alive), daemon_state(st->daemon_state));
 	if (st->daemon_uid != ML_CHAN_NOBODY)
 		snprintf(uid, sizeof(uid), "%u", st->daemon_uid);
-	printf("%-24s %-7s %10s  %-26s %3u/%-3u %5.2f  %8s  %s\n", st->name, st->backend, size,
-	       daemon, st->clients, st->max_clients, st->backpressure, age, uid);
+	printf("%-24s %-7s %10s  %-26s %3u/%-3u %5.2f  %8s  %s%s\n", st->name, st->backend, size,
+	       daemon, st->clients, st->max_clients, st->backpressure, age, uid,
+	       st->kind != ML_CHAN_KIND_TOPIC ? "" :
+	       st->topic_policy == ML_TOPIC_RELIABLE ? "  topic reliable" : "  topic lossy");
 	for (unsigned i = 0; i < st->max_clients && i < ML_CHAN_MAX_CLIENTS; i++) {
 		const struct ml_chan_client_status *c = &st->client[i];
 		char req[64], resp[64];
@@ -135,6 +140,13 @@ static void print_text(const struct ml_chan_status *st)
 		fmt_lanes(req, sizeof(req), c->req_used, c->req_cap, c->corrupt & 7);
 		fmt_lanes(resp, sizeof(resp), c->resp_used, c->resp_cap, c->corrupt >> 3);
 		fmt_cred(cred, sizeof(cred), st->client_uid[i], st->client_kpid[i]);
+		/* A topic's subscriber: how far behind it is, and what it lost. */
+		if (st->kind == ML_CHAN_KIND_TOPIC) {
+			printf("  sub %-2u %-10s pid %-7u %s%-7s beat %-7s lag %s  lost %llu\n", i,
+			       slot_state(c->state), c->pid, cred, alive_word(c->alive), age, resp,
+			       (unsigned long long)st->sub_lost[i]);
+			continue;
+		}
 		printf("  client %-2u %-10s pid %-7u %s%-7s beat %-7s req %s  resp %s\n", i,
 		       slot_state(c->state), c->pid, cred, alive_word(c->alive), age, req, resp);
 	}
@@ -172,6 +184,11 @@ static void print_json(const struct ml_chan_status *st)
 	       json_bool(st->daemon_alive), daemon_state(st->daemon_state));
 	json_id("daemon_uid", st->daemon_uid);
 	json_age("heartbeat_age_ms", st->beat_age_ns);
+	if (st->kind == ML_CHAN_KIND_TOPIC)
+		printf(",\"kind\":\"topic\",\"policy\":\"%s\"",
+		       st->topic_policy == ML_TOPIC_RELIABLE ? "reliable" : "lossy");
+	else
+		printf(",\"kind\":\"channel\"");
 	printf(",\"clients\":%u,\"max_clients\":%u,\"ring_size\":%u,\"max_msg\":%u,"
 	       "\"backpressure\":%.4f,\"slots\":[",
 	       st->clients, st->max_clients, st->ring_size, st->max_msg, st->backpressure);
@@ -185,6 +202,13 @@ static void print_json(const struct ml_chan_status *st)
 		json_id("uid", st->client_uid[i]);
 		json_id("kpid", st->client_kpid[i]);
 		json_age("heartbeat_age_ms", c->beat_age_ns);
+		if (st->kind == ML_CHAN_KIND_TOPIC) {
+			json_lanes("lag", c->resp_used);
+			json_lanes("lane_cap", c->resp_cap);
+			printf(",\"lost\":%llu}", (unsigned long long)st->sub_lost[i]);
+			first = false;
+			continue;
+		}
 		json_lanes("req_used", c->req_used);
 		json_lanes("req_cap", c->req_cap);
 		json_lanes("resp_used", c->resp_used);
