@@ -18,6 +18,12 @@
  * connection closes). ml_chan_inspect() (memlink-stat) reads the control
  * region before and after. Nothing may crash, every call must return what
  * the API allows, and no descriptor may be left behind.
+ *
+ * A control region with a topic's magic (ML__TOPIC_MAGIC) is a topic's:
+ * its topic region (extra_size bytes, at most MAX_EXTRA) follows the
+ * control region in the region's memfd, the areas after both, and a
+ * subscriber (ml_sub_open) meets it instead of a client, reading through
+ * the operations' receives, views and waits.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -33,6 +39,7 @@
 #include "fuzz.h"
 
 #define MAX_REGION (1u << 20)
+#define MAX_EXTRA (256u << 10)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,7 +48,8 @@ static char name[32];
 /* The harness's daemon: what the thread answers with, under `lock`. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_memfd = -1, g_conn = -1, g_listen = -1;
-static uint8_t *g_region;             /* the control region, ML__CTL_SIZE bytes */
+static uint8_t *g_region;             /* the control region (and a topic's), g_region_len bytes */
+static size_t g_region_len;
 static const uint8_t *g_input;        /* the memory as input, g_input_len bytes */
 static size_t g_input_len;
 static int g_areafd = -1;             /* the area given to the client, if any */
@@ -65,7 +73,7 @@ static int sealed(const char *what, size_t len, const uint8_t *src, size_t n, ui
 /* Slot i's area, from the input at its place (under `lock`, with no area given yet). */
 static void make_area(unsigned i, uint64_t stride)
 {
-	uint64_t off = ML__CTL_SIZE + (uint64_t)i * stride, n = 0;
+	uint64_t off = g_region_len + (uint64_t)i * stride, n = 0;
 	size_t len;
 
 	if (stride && stride <= g_input_len && off < g_input_len)
@@ -97,7 +105,7 @@ static void answer(int c)
 		return;
 	}
 	r.kind = h.kind;
-	r.region_size = ML__CTL_SIZE;
+	r.region_size = g_region_len;
 	fds[n++] = g_memfd;
 	if (h.kind == ML__WIRE_INSPECT) {
 		len = sizeof(r);
@@ -240,24 +248,91 @@ static void name_once(void)
 static void poke(struct fz *f)
 {
 	size_t k = fz_u16(f) | (size_t)fz_u8(f) << 16, n = fz_u8(f) % 32u;
-	size_t total = ML__CTL_SIZE + (g_area ? g_area_len : 0), off = k % total;
+	size_t total = g_region_len + (g_area ? g_area_len : 0), off = k % total;
 
 	for (size_t i = 0; i < n && off + i < total; i++) {
 		uint8_t b = fz_u8(f);
 
-		if (off + i < ML__CTL_SIZE)
+		if (off + i < g_region_len)
 			g_region[off + i] = b;
 		else
-			g_area[off + i - ML__CTL_SIZE] = b;
+			g_area[off + i - g_region_len] = b;
 	}
+}
+
+/* The control region's bytes, and a topic's region after them if the input says so. */
+static size_t region_len(const uint8_t *mem, size_t len)
+{
+	struct ml__ctl ctl;
+
+	if (len < sizeof(ctl))
+		return ML__CTL_SIZE;
+	memcpy(&ctl, mem, sizeof(ctl));
+	if (ctl.magic != ML__TOPIC_MAGIC || !ctl.extra_size || ctl.extra_size % 4096 ||
+	    ctl.extra_size > MAX_EXTRA)
+		return ML__CTL_SIZE;
+	return ML__CTL_SIZE + (size_t)ctl.extra_size;
+}
+
+static void sub_answer(int n, size_t cap)
+{
+	CHECK((n >= 0 && (size_t)n <= cap) || n == -EAGAIN || n == -EMSGSIZE || n == -EPIPE ||
+	      n == -EBADMSG);
+}
+
+/* The operations as a subscriber's calls; then what is left, in bounded time. */
+static void drive_sub(ml_sub *s, struct fz *f)
+{
+	static uint8_t buf[4096];
+	struct ml_sub_stats st = { .size = sizeof(st) };
+
+	while (f->n) {
+		unsigned op = fz_u8(f) % FZC_CLIENT_NOPS;
+		const void *at;
+		uint64_t seq;
+		int prio, n;
+
+		if (op == FZC_POKE) {
+			pthread_mutex_lock(&lock);
+			poke(f);
+			pthread_mutex_unlock(&lock);
+		} else if (op == FZC_BELL) {
+			pthread_mutex_lock(&lock);
+			if (g_conn >= 0)
+				close(g_conn);
+			g_conn = -1;
+			pthread_mutex_unlock(&lock);
+		} else if (op == FZC_RECV_MANY) {
+			n = ml_sub_view(s, &prio, &seq, &at);
+			sub_answer(n, 4096);
+			if (n >= 0) {
+				CHECK(prio >= 0 && prio < ML_PRIO_COUNT);
+				memcpy(buf, at, (size_t)n); /* inside the mapping, or ASan says */
+				n = ml_sub_done(s);
+				CHECK(n == 0 || n == -ML_ESTALE);
+			}
+		} else if (op == FZC_WAIT) {
+			n = ml_sub_wait(s, 0);
+			CHECK(n == 0 || n == -ETIMEDOUT || n == -EPIPE);
+		} else if (op == FZC_STATS) {
+			CHECK(ml_sub_stats(s, &st) == 0 && st.poisoned < 8);
+		} else {
+			size_t cap = op == FZC_RECV ? fz_u8(f) * 8u : sizeof(buf);
+
+			sub_answer(ml_sub_recv(s, &prio, &seq, buf, cap), cap);
+		}
+	}
+	for (unsigned i = 0; i < 64; i++)
+		sub_answer(ml_sub_recv(s, NULL, NULL, buf, sizeof(buf)), sizeof(buf));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ml_chan_opts o = { .size = sizeof(o), .backend = ML_BACKEND_LINUX };
 	uint8_t *region = NULL;
-	size_t nops, rlen;
+	size_t nops, rlen, rsize;
 	ml_chan *c = NULL;
+	ml_sub *s = NULL;
 	struct fz f;
 	int fd, err;
 
@@ -270,15 +345,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rlen > MAX_REGION)
 		rlen = MAX_REGION;
 
-	fd = sealed("fzc", ML__CTL_SIZE, data + 1 + nops, rlen, &region);
+	rsize = region_len(data + 1 + nops, rlen);
+	fd = sealed("fzc", rsize, data + 1 + nops, rlen, &region);
 	pthread_mutex_lock(&lock);
 	g_memfd = fd;
 	g_region = region;
+	g_region_len = rsize;
 	g_input = data + 1 + nops;
 	g_input_len = rlen;
 	pthread_mutex_unlock(&lock);
 
 	inspect();
+	if (rsize > ML__CTL_SIZE) {
+		struct ml_topic_opts to = { .size = sizeof(to), .backend = ML_BACKEND_LINUX };
+
+		err = ml_sub_open(&s, name, &to);
+		CHECK(!err || err == -ENOENT || err == -EPROTO || err == -ECONNREFUSED ||
+		      err == -EPIPE || err == -EPERM);
+		if (!err)
+			drive_sub(s, &f);
+		inspect();
+		goto out;
+	}
 	err = ml_client_connect(&c, name, &o);
 	if (err) {
 		CHECK(err == -ENOENT || err == -EPROTO || err == -ECONNREFUSED ||
@@ -309,6 +397,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	inspect();
 out:
 	ml_chan_close(c);
+	ml_sub_close(s);
 	pthread_mutex_lock(&lock);
 	if (g_conn >= 0)
 		close(g_conn);
@@ -317,7 +406,7 @@ out:
 	g_input = NULL;
 	drop_area();
 	pthread_mutex_unlock(&lock);
-	munmap(region, ML__CTL_SIZE);
+	munmap(region, rsize);
 	close(fd);
 	/* Whatever the daemon sent, the client kept none of it. */
 	CHECK(count_fds() == fds_at_start);

@@ -139,24 +139,26 @@ static uint8_t *region_copy(size_t *len)
 	char memfd[80];
 	const struct ml__ctl *ctl;
 	uint8_t *copy;
-	size_t total;
+	size_t total, base;
 
 	snprintf(memfd, sizeof(memfd), "memlink.%s", chan);
 	ctl = (const struct ml__ctl *)mapping(memfd);
 	if (!ctl)
 		exit(1);
-	total = ML__CTL_SIZE + ctl->max_clients * ctl->client_stride;
+	/* A topic's region comes right after the control region. */
+	base = ML__CTL_SIZE + ctl->extra_size;
+	total = base + ctl->max_clients * ctl->client_stride;
 	copy = calloc(1, total);
 	if (!copy)
 		exit(1);
-	memcpy(copy, ctl, ML__CTL_SIZE);
+	memcpy(copy, ctl, base);
 	for (unsigned i = 0; i < ctl->max_clients; i++) {
 		const uint8_t *a;
 
 		snprintf(memfd, sizeof(memfd), "memlink.%s.%u", chan, i);
 		a = mapping(memfd);
 		if (a)
-			memcpy(copy + ML__CTL_SIZE + i * ctl->client_stride, a, ctl->client_stride);
+			memcpy(copy + base + i * ctl->client_stride, a, ctl->client_stride);
 	}
 	*len = total;
 	return copy;
@@ -208,8 +210,42 @@ static void connect_seed(const char *name, unsigned clients, unsigned ring_size,
 	ml_chan_close(d);
 }
 
+/* A subscriber's operations: receives, views, waits, and the publisher's pokes. */
+static const uint8_t sub_ops[] = {
+	FZC_RECV, 8, FZC_RECV_MANY, FZC_RECV, 1, FZC_RECV_MAX, FZC_WAIT, FZC_STATS,
+	FZC_POKE, 0x80, 0x10, 0, 8, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, /* a lane's head */
+	FZC_RECV_MAX, FZC_RECV_MANY, FZC_BELL, FZC_WAIT, FZC_RECV_MAX,
+};
+
+/* A topic with records in every lane, slot 0 free for the fuzzed subscriber. */
+static void topic_seed(const char *name, uint32_t policy, unsigned records)
+{
+	struct ml_topic_opts o = { .size = sizeof(o), .backend = ML_BACKEND_LINUX,
+				   .policy = policy, .capacity = 8192, .max_subs = 2 };
+	struct ml__ctl *ctl;
+	uint8_t *region;
+	ml_pub *p;
+	ml_sub *s;
+	size_t len;
+
+	TRY(ml_pub_create(&p, chan, &o));
+	TRY(ml_sub_open(&s, chan, &o));
+	ml_pub_subscribers(p);
+	for (unsigned i = 0; i < records; i++)
+		TRY(ml_pub_send(p, (int)(i % 3), "a record", 1 + i % 8));
+	region = region_copy(&len);
+	ctl = (struct ml__ctl *)region;
+	atomic_store(&ctl->slot[0].state, ML__SLOT_FREE);
+	put("connect", name, sub_ops, sizeof(sub_ops), region, len, true);
+	free(region);
+	ml_sub_close(s);
+	ml_pub_close(p);
+}
+
 static void connect_seeds(void)
 {
+	topic_seed("seed-topic-lossy", ML_TOPIC_LOSSY, 400);
+	topic_seed("seed-topic-reliable", ML_TOPIC_RELIABLE, 20);
 	connect_seed("seed-fresh", 1, 256, 0, 0, true, NULL, 0);
 	connect_seed("seed-messages", 2, 256, 5, 6, true, client_ops, sizeof(client_ops));
 	connect_seed("seed-slot1", 2, 1024, 3, 3, false, client_ops, sizeof(client_ops));
