@@ -315,8 +315,23 @@ static void daemon_seed(const char *name, uint8_t geom, uint8_t bells, const uin
 	put("daemon", name, NULL, 0, buf, 2 + nops, false);
 }
 
+/*
+ * A topic's publisher (geometry bit 6) with a real subscriber and a raw
+ * one: sends of every kind, the raw one's cursor moved and scribbled on,
+ * then it leaves.
+ */
+static const uint8_t daemon_ops_topic[] = {
+	FZC_RECV, 1, 10, FZC_RECV_MANY, 2, 20, FZC_CLIENT_RECV, FZC_WAIT, 0, 5,
+	FZC_POKE_RING, 1, 0, 3, FZC_SEND, 0, 0, FZC_SEND_WAIT, 2, 30,
+	FZC_POKE, 0x80, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+	FZC_RECV, 3, 200, FZC_CLIENT_RECV, FZC_SLOT, 1, 1, FZC_RECV, 1, 10,
+	FZC_BELL, 1, FZC_RECV, 0, 40, FZC_CLIENT_RECV, FZC_SEND, 0, 0,
+};
+
 static void daemon_seeds(void)
 {
+	daemon_seed("seed-topic-reliable", 0xd1, 0x2, daemon_ops_topic, sizeof(daemon_ops_topic));
+	daemon_seed("seed-topic-lossy", 0x51, 0x2, daemon_ops_topic, sizeof(daemon_ops_topic));
 	daemon_seed("seed-client", 0x11, 0, daemon_ops_client, sizeof(daemon_ops_client));
 	daemon_seed("seed-slots", 0x13, 0x2, daemon_ops_slots, sizeof(daemon_ops_slots));
 	daemon_seed("seed-ctl", 0x04, 0x1, daemon_ops_ctl, sizeof(daemon_ops_ctl));
