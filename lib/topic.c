@@ -178,10 +178,11 @@ static void members(ml_pub *p)
 	uint32_t gen, m = ml__chan_members(p->c, &gen);
 	uint64_t live = 0;
 
-	if ((++p->ticks & 255) == 0)
-		mirror(p);
-	if (p->members_known && m == p->members && gen == p->member_gen)
+	if (p->members_known && m == p->members && gen == p->member_gen) {
+		if ((++p->ticks & 255) == 0)
+			mirror(p);
 		return;
+	}
 	p->members = m;
 	p->member_gen = gen;
 	p->members_known = true;
