@@ -755,9 +755,12 @@ ML_API const char *ml_chan_backend(const ml_chan *c);
  *                     the death (at once on kmod, linux, win and darwin: a
  *                     connection or the module tells; a publisher that
  *                     only sends looks at least every 50 ms).
- * A subscriber is counted (held for, woken) from the publisher's first
- * send after it opened; records a reliable topic held when it joined at
- * the oldest may be overwritten before then, and are then counted lost.
+ * The publisher counts a new subscriber (holds for it, wakes it) from its
+ * first call after the subscriber opened. A lossy subscriber starts when
+ * it opens; a reliable one where the publisher puts it when it counts it:
+ * at the next record published (or, ML_SUB_OLDEST, at the oldest still in
+ * the ring), reading nothing before. From there on a reliable subscriber
+ * loses nothing.
  *
  * Threads: a handle is used by one thread at a time, as channels are.
  */

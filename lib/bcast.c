@@ -58,6 +58,7 @@ struct ml__bcast_reader {
 	unsigned poisoned;
 	struct ml__bcast_cursor *cursor;
 	bool peeked;
+	bool unstarted;               /* nothing to read before ml__bcast_start() */
 	struct ml__bview pk;
 };
 
@@ -396,7 +397,7 @@ int ml__bcast_attach(struct ml__bcast_reader **out, const void *mem, size_t len,
 	struct ml__bcast_reader *r;
 
 	if (!out || !mem || len < ML__BCAST_HDR_SIZE || (uintptr_t)mem % ML__LINE ||
-	    (flags & ~ML__BCAST_JOIN_OLDEST))
+	    (flags & ~(ML__BCAST_JOIN_OLDEST | ML__BCAST_UNSTARTED)))
 		return -EINVAL;
 	if (*(const volatile uint32_t *)&shm->magic != ML__BCAST_MAGIC)
 		return -EPROTO;
@@ -437,9 +438,10 @@ int ml__bcast_attach(struct ml__bcast_reader **out, const void *mem, size_t len,
 			free(r);
 			return -EBADMSG;
 		}
-		if (r->cursor)
+		if (r->cursor && !(flags & ML__BCAST_UNSTARTED))
 			atomic_store_explicit(&r->cursor->next[i], r->pos[i], memory_order_release);
 	}
+	r->unstarted = flags & ML__BCAST_UNSTARTED;
 	*out = r;
 	return 0;
 }
@@ -618,6 +620,8 @@ bad:
 /* The most urgent lane's next record: 1 and *v, 0: none, or -EBADMSG. */
 static int next(struct ml__bcast_reader *r, struct ml__bview *v)
 {
+	if (r->unstarted)
+		return 0;
 	for (unsigned l = 0; l < ML_PRIO_COUNT; l++) {
 		int n;
 
@@ -731,6 +735,8 @@ bool ml__bcast_pending(const struct ml__bcast_reader *r)
 {
 	if (r->peeked)
 		return true;
+	if (r->unstarted)
+		return false;
 	for (unsigned l = 0; l < ML_PRIO_COUNT; l++)
 		if (!(r->poisoned & (1u << l)) &&
 		    atomic_load_explicit(&r->shm->head[l], memory_order_acquire) != r->pos[l])
@@ -741,4 +747,36 @@ bool ml__bcast_pending(const struct ml__bcast_reader *r)
 unsigned ml__bcast_policy(const struct ml__bcast_reader *r)
 {
 	return r->policy;
+}
+
+int ml__bcast_start(struct ml__bcast_reader *r, const uint64_t pos[ML_PRIO_COUNT])
+{
+	for (unsigned l = 0; l < ML_PRIO_COUNT; l++) {
+		uint64_t h = atomic_load_explicit(&r->shm->head[l], memory_order_acquire);
+
+		if (pos[l] % ML__REC_ALIGN || h - pos[l] > r->lane_cap[l])
+			return -EBADMSG;
+	}
+	for (unsigned l = 0; l < ML_PRIO_COUNT; l++) {
+		r->pos[l] = pos[l];
+		/* From position 0 the first record is number 0: count from there. */
+		r->fresh[l] = pos[l] != 0;
+		r->want[l] = 0;
+		if (r->cursor)
+			atomic_store_explicit(&r->cursor->next[l], pos[l], memory_order_release);
+	}
+	r->unstarted = false;
+	return 0;
+}
+
+bool ml__bcast_started(const struct ml__bcast_reader *r)
+{
+	return !r->unstarted;
+}
+
+void ml__bcast_start_at(const struct ml__bcast_writer *w, bool oldest,
+			uint64_t pos[ML_PRIO_COUNT])
+{
+	for (unsigned l = 0; l < ML_PRIO_COUNT; l++)
+		pos[l] = oldest ? w->tail[l] : w->head[l];
 }

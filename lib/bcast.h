@@ -32,6 +32,7 @@
 /* ml__bcast_attach() flags */
 #define ML__BCAST_JOIN_OLDEST 1u /* start at the oldest record still there,
 				  * not at the next one written */
+#define ML__BCAST_UNSTARTED 2u   /* read nothing until ml__bcast_start() */
 
 struct ml__bcast_writer;
 struct ml__bcast_reader;
@@ -117,6 +118,17 @@ int ml__bcast_done(struct ml__bcast_reader *r);
 bool ml__bcast_pending(const struct ml__bcast_reader *r);
 /* The ring's ML__BCAST_* policy. */
 unsigned ml__bcast_policy(const struct ml__bcast_reader *r);
+
+/*
+ * A reader attached ML__BCAST_UNSTARTED starts at pos[] (its writer chose
+ * them: ml__bcast_start_at()); -EBADMSG if they make no sense (misaligned,
+ * beyond the head or more than a lane behind it).
+ */
+int ml__bcast_start(struct ml__bcast_reader *r, const uint64_t pos[ML_PRIO_COUNT]);
+bool ml__bcast_started(const struct ml__bcast_reader *r);
+/* Writer: where a reader starting now begins: the heads, or the tails (oldest). */
+void ml__bcast_start_at(const struct ml__bcast_writer *w, bool oldest,
+			uint64_t pos[ML_PRIO_COUNT]);
 
 /* Records lost: the total, and per lane in lost[] if not NULL. */
 uint64_t ml__bcast_lost(const struct ml__bcast_reader *r, uint64_t lost[ML_PRIO_COUNT]);

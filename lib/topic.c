@@ -60,6 +60,7 @@ struct ml_sub {
 	unsigned flags;
 	unsigned policy;
 	bool viewing;
+	int start_err;                   /* the publisher's start made no sense */
 	int view_prio;
 	uint64_t view_from;              /* the view's lane position before it */
 	uint64_t received;
@@ -142,6 +143,42 @@ int ml_pub_create(ml_pub **out, const char *name, const struct ml_topic_opts *op
 	return 0;
 }
 
+/* A 32-bit word of a subscriber's line (topic_layout.h). */
+static _Atomic uint32_t *line_word(const void *line, unsigned off)
+{
+	return (_Atomic uint32_t *)(void *)((uint8_t *)(uintptr_t)line + off);
+}
+
+/*
+ * Reliable: start the subscribers counted for the first time where they
+ * asked, at the heads or the tails, before holding for them; wake them,
+ * as records may be there already. The line is theirs to write: what it
+ * says only ever chooses between those two.
+ */
+static void start_members(ml_pub *p, uint32_t m)
+{
+	bool woke = false;
+
+	for (; m; m &= m - 1) {
+		struct ml__bcast_cursor *cur = ml__chan_member_line(p->c, (unsigned)__builtin_ctz(m));
+		uint64_t pos[ML_PRIO_COUNT];
+
+		if (!cur || atomic_load_explicit(line_word(cur, ML__SUB_STARTED_OFF),
+						 memory_order_acquire) == 1)
+			continue;
+		ml__bcast_start_at(p->w,
+				   atomic_load_explicit(line_word(cur, ML__SUB_JOIN_OFF),
+							memory_order_relaxed) == ML__SUB_JOIN_OLDEST,
+				   pos);
+		for (unsigned l = 0; l < ML_PRIO_COUNT; l++)
+			atomic_store_explicit(&cur->next[l], pos[l], memory_order_relaxed);
+		atomic_store_explicit(line_word(cur, ML__SUB_STARTED_OFF), 1, memory_order_release);
+		woke = true;
+	}
+	if (woke)
+		ml__chan_wake_members(p->c);
+}
+
 /*
  * What onlookers (memlink-stat) see of each subscriber, in its slot's
  * record: its lag, from its cursor, and the losses it tells there. Both
@@ -189,6 +226,7 @@ static void members(ml_pub *p)
 	mirror(p);
 	if (p->policy != ML_TOPIC_RELIABLE)
 		return;
+	start_members(p, m);
 	for (unsigned i = 0; i < ML__BCAST_MAX_CURSORS; i++) {
 		p->cur[i] = ((uint64_t)m >> i & 1) ? ml__chan_member_line(p->c, i) : NULL;
 		if (p->cur[i])
@@ -334,14 +372,40 @@ static int sub_join(ml_chan *c, void *arg)
 		return err == -EINVAL || err == -EBADMSG ? -EPROTO : err;
 	s->policy = ml__bcast_policy(s->r) == ML__BCAST_RELIABLE ? ML_TOPIC_RELIABLE :
 								  ML_TOPIC_LOSSY;
-	return 0;
+	if (s->policy != ML_TOPIC_RELIABLE)
+		return 0;
+	/* Reliable: the publisher says where we start, once it holds for us. */
+	ml__bcast_reader_free(s->r);
+	s->r = NULL;
+	atomic_store_explicit(line_word(s->cursor, ML__SUB_JOIN_OFF),
+			      s->flags & ML_SUB_OLDEST ? ML__SUB_JOIN_OLDEST : ML__SUB_JOIN_NEWEST,
+			      memory_order_relaxed);
+	atomic_store_explicit(line_word(s->cursor, ML__SUB_STARTED_OFF), 0, memory_order_relaxed);
+	err = ml__bcast_attach(&s->r, mem + ML__TOPIC_HDR, len - ML__TOPIC_HDR,
+			       ML__BCAST_UNSTARTED, s->cursor);
+	return err == -EINVAL || err == -EBADMSG ? -EPROTO : err;
+}
+
+/* Reliable, not started yet: has the publisher said where? */
+static void try_start(ml_sub *s)
+{
+	uint64_t pos[ML_PRIO_COUNT];
+
+	if (!s->r || ml__bcast_started(s->r) || s->start_err ||
+	    atomic_load_explicit(line_word(s->cursor, ML__SUB_STARTED_OFF),
+				 memory_order_acquire) != 1)
+		return;
+	for (unsigned l = 0; l < ML_PRIO_COUNT; l++)
+		pos[l] = atomic_load_explicit(&s->cursor->next[l], memory_order_relaxed);
+	s->start_err = ml__bcast_start(s->r, pos);
 }
 
 static bool sub_ready(void *arg)
 {
-	const ml_sub *s = arg;
+	ml_sub *s = arg;
 
-	return s->r && ml__bcast_pending(s->r);
+	try_start(s);
+	return s->r && (ml__bcast_pending(s->r) || s->start_err);
 }
 
 int ml_sub_open(ml_sub **out, const char *name, const struct ml_topic_opts *opts)
@@ -429,13 +493,16 @@ static bool look_again(ml_sub *s, int n)
 
 int ml_sub_recv(ml_sub *s, int *prio, uint64_t *seq, void *buf, size_t len)
 {
-	uint64_t at[ML_PRIO_COUNT];
+	uint64_t at[ML_PRIO_COUNT] = { 0 };
 	int n, pr = 0;
 
 	if (!s || (len && !buf))
 		return -EINVAL;
 	end_view(s);
 	ml__chan_tick(s->c);
+	try_start(s);
+	if (s->start_err)
+		return s->start_err;
 	positions(s, at);
 	n = ml__bcast_read(s->r, &pr, seq, buf, len);
 	if (look_again(s, n))
@@ -454,13 +521,16 @@ int ml_sub_recv(ml_sub *s, int *prio, uint64_t *seq, void *buf, size_t len)
 
 int ml_sub_view(ml_sub *s, int *prio, uint64_t *seq, const void **ptr)
 {
-	uint64_t at[ML_PRIO_COUNT];
+	uint64_t at[ML_PRIO_COUNT] = { 0 };
 	int n, pr = 0;
 
 	if (!s || !ptr)
 		return -EINVAL;
 	if (!s->viewing) {
 		ml__chan_tick(s->c);
+		try_start(s);
+		if (s->start_err)
+			return s->start_err;
 		positions(s, at);
 	}
 	n = ml__bcast_peek(s->r, &pr, seq, ptr);

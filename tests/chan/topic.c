@@ -21,6 +21,7 @@
 #include "proctest.h"
 #include "chan_test.h"
 #include "chan_layout.h"
+#include "topic_layout.h"
 
 #define TP_MAX 256u
 #define TP_SUBS_MAX 8
@@ -563,6 +564,7 @@ static int tp_idler(void *arg)
 	int ret = 1;
 
 	CHECK_RC(ml_sub_open(&s, sh->name, &o), 0);
+	atomic_fetch_add(&sh->opened, 1);
 	/* The scribbler: beyond any head, misaligned, a cursor no honest reader writes. */
 	for (unsigned i = 0; sh->scribble && i < 4 && !line; i++) {
 		size_t len = 0;
@@ -572,9 +574,16 @@ static int tp_idler(void *arg)
 			line = a + ML__PEER_TOPIC_OFF;
 	}
 	CHECK(line || !sh->scribble, "cannot find our own header");
-	if (line)
+	/*
+	 * Once the publisher has counted both (a publisher starts a
+	 * subscriber that says it has not started, writing its cursor).
+	 */
+	while (line && !atomic_load(&sh->round))
+		sleep_ms(1);
+	if (line) {
 		memset(line, 0x5a, ML__PEER_SIZE - ML__PEER_TOPIC_OFF);
-	atomic_fetch_add(&sh->opened, 1);
+		atomic_store(&sh->go, 1);
+	}
 	for (;;)
 		sleep_ms(1000);
 out:
@@ -732,6 +741,8 @@ int t_topic_read_only(void)
 	CHECK(wait_flag(&sh->opened, 1, 20 * SEC), "the scribbler never opened");
 	good = spawn(tp_sub, sh);
 	CHECK(tp_await_subs(p, 2, 20 * SEC), "not both counted");
+	atomic_store(&sh->round, 1);
+	CHECK(wait_flag(&sh->go, 1, 20 * SEC), "the scribbler never scribbled");
 	for (uint64_t k = 0; k < sh->msgs; k++)
 		CHECK_RC(ml_pub_send_wait(p, ML_PRIO_LOW, buf, tp_fill(buf, ML_PRIO_LOW, k),
 					  30 * SEC), 0);

@@ -87,7 +87,7 @@ static void test_args(void **state)
 	assert_int_equal(ml__bcast_attach(&r, mem, 2 * CAP, 0, NULL), -EPROTO);
 	assert_int_equal(ml__bcast_init(&w, mem, 2 * CAP, CAP, 0, 204), 0);
 	assert_int_equal(ml__bcast_attach(&r, mem, CAP, 0, NULL), -EPROTO); /* too short */
-	assert_int_equal(ml__bcast_attach(&r, mem, 2 * CAP, 2, NULL), -EINVAL);
+	assert_int_equal(ml__bcast_attach(&r, mem, 2 * CAP, 4, NULL), -EINVAL);
 	assert_int_equal(ml__bcast_attach(&r, mem, 2 * CAP, 0, NULL), 0);
 	assert_int_equal(ml__bcast_send(w, 3, buf, 1), -EINVAL);
 	assert_int_equal(ml__bcast_send(w, -1, buf, 1), -EINVAL);
@@ -319,6 +319,45 @@ static void test_batch(void **state)
 	tu_shared_unmap(mem, ml__bcast_mem_size(CAP));
 }
 
+/* A reader started where its writer says (topics' reliable join). */
+static void test_start(void **state)
+{
+	void *mem = mem_new(CAP);
+	struct ml__bcast_writer *w = writer(mem, CAP, ML__BCAST_LOSSY);
+	struct ml__bcast_reader *r = reader(mem, CAP, ML__BCAST_UNSTARTED);
+	uint64_t pos[ML_PRIO_COUNT], bad[ML_PRIO_COUNT];
+	uint8_t buf[64];
+
+	(void)state;
+	send(w, ML_PRIO_LOW, 0, 24);
+	assert_false(ml__bcast_started(r));
+	assert_false(ml__bcast_pending(r));
+	assert_int_equal(ml__bcast_read(r, NULL, NULL, buf, sizeof(buf)), -EAGAIN);
+	ml__bcast_start_at(w, false, pos);
+	memcpy(bad, pos, sizeof(bad));
+	bad[ML_PRIO_LOW] += 8; /* beyond the head */
+	assert_int_equal(ml__bcast_start(r, bad), -EBADMSG);
+	bad[ML_PRIO_LOW] = pos[ML_PRIO_LOW] + 4; /* misaligned */
+	assert_int_equal(ml__bcast_start(r, bad), -EBADMSG);
+	assert_false(ml__bcast_started(r));
+	/* At the heads: the next one; at the tails: the oldest too. */
+	assert_int_equal(ml__bcast_start(r, pos), 0);
+	assert_true(ml__bcast_started(r));
+	assert_int_equal(ml__bcast_read(r, NULL, NULL, buf, sizeof(buf)), -EAGAIN);
+	send(w, ML_PRIO_LOW, 1, 24);
+	expect(r, ML_PRIO_LOW, 1, 24);
+	ml__bcast_reader_free(r);
+	r = reader(mem, CAP, ML__BCAST_UNSTARTED);
+	ml__bcast_start_at(w, true, pos);
+	assert_int_equal(ml__bcast_start(r, pos), 0);
+	expect(r, ML_PRIO_LOW, 0, 24);
+	expect(r, ML_PRIO_LOW, 1, 24);
+	assert_int_equal(ml__bcast_lost(r, NULL), 0);
+	ml__bcast_reader_free(r);
+	ml__bcast_writer_free(w);
+	tu_shared_unmap(mem, ml__bcast_mem_size(CAP));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_late_join),
 		cmocka_unit_test(test_reserve_uncommitted),
 		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_start),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
