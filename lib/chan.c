@@ -316,13 +316,7 @@ static unsigned own_bell(const ml_chan *c)
 	return c->daemon ? 0 : 1 + c->slot;
 }
 
-/*
- * After a send: ring the peer's bell only if it may be asleep. Either we
- * see it asleep, or it sees what we sent before it sleeps: for that our
- * send and our look at its flag are ordered by a fence here paired with
- * the one in chan_sleep() or, when the owner is ASYM and we take part in
- * remote barriers, by the barrier it runs before its last look.
- */
+/* Wake bell `bell`'s owner, whose flags read `s`, if asleep and not woken in this sleep. */
 static void bell_wake(ml_chan *c, unsigned bell, struct ml__bell *b, uint32_t s)
 {
 	if (!(s & ML__BELL_ASLEEP))
@@ -344,6 +338,13 @@ static void bell_wake(ml_chan *c, unsigned bell, struct ml__bell *b, uint32_t s)
 	c->stats.wakeups++;
 }
 
+/*
+ * After a send: ring the peer's bell only if it may be asleep. Either we
+ * see it asleep, or it sees what we sent before it sleeps: for that our
+ * send and our look at its flag are ordered by a fence here paired with
+ * the one in chan_sleep() or, when the owner is ASYM and we take part in
+ * remote barriers, by the barrier it runs before its last look.
+ */
 static void bell_ring(ml_chan *c, unsigned bell)
 {
 	struct ml__bell *b = bell_of(c, bell);

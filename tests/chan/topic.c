@@ -726,7 +726,7 @@ int t_topic_read_only(void)
 	/* Reliable: a subscriber writes garbage over its cursor. */
 #ifdef _WIN32
 	/* Not skipped as a whole: the read-only part above ran. */
-	printf("  # win: the cursor part is not run: a subscriber's header is not found from outside the library\n");
+	printf("  # win: the cursor part is not run: a subscriber's header cannot be found\n");
 	ret = 0;
 	goto out;
 #endif
