@@ -377,6 +377,42 @@ static int run_sub(struct ps_ctx *x)
 	return 0;
 }
 
+/* ---- what both memlink transports share ---------------------------------- */
+
+/* Publisher: wait until count(h) says all n subscribers are there. */
+static int ps_ml_await(struct ps_end *e, int (*count)(void *h), void *h)
+{
+	uint64_t t0 = now_ns();
+	int k;
+
+	while ((k = count(h)) != (int)e->r->n) {
+		if (k < 0)
+			return k;
+		if (ps_aborted(e))
+			return -ECANCELED;
+		if (now_ns() - t0 > PS_CONNECT_NS)
+			return -ETIMEDOUT;
+		mp_nap(1000000);
+	}
+	return 0;
+}
+
+/* Subscriber: a receive, and if nothing is there a wait as the mode says, and one more. */
+static int ps_ml_recv(struct ps_end *e, int (*recv)(void *h, void *buf, size_t cap),
+			   int (*wait)(void *h, int64_t ns), void *h, void *buf, size_t cap)
+{
+	int n = recv(h, buf, cap);
+
+	if (n != -EAGAIN)
+		return n;
+	n = wait(h, PS_WAIT_NS);
+	if (n && n != -ETIMEDOUT)
+		return n;
+	if (ps_aborted(e))
+		return -ECANCELED;
+	return recv(h, buf, cap);
+}
+
 /* ---- memlink-chan: one ml_chan_reply() per subscriber --------------------- */
 
 struct mc_end {
@@ -411,23 +447,18 @@ static int mc_pub_open(struct ps_end *e)
 	return 0;
 }
 
+static int mc_count(void *h)
+{
+	struct mc_end *m = h;
+	int k = ml_chan_clients(m->c, m->ids, ML_CHAN_MAX_CLIENTS);
+
+	m->n = k > 0 ? (unsigned)k : 0;
+	return k;
+}
+
 static int mc_pub_ready(struct ps_end *e)
 {
-	struct mc_end *m = e->priv;
-	uint64_t t0 = now_ns();
-	int k;
-
-	while ((k = ml_chan_clients(m->c, m->ids, ML_CHAN_MAX_CLIENTS)) != (int)e->r->n) {
-		if (k < 0)
-			return k;
-		if (ps_aborted(e))
-			return -ECANCELED;
-		if (now_ns() - t0 > PS_CONNECT_NS)
-			return -ETIMEDOUT;
-		mp_nap(1000000);
-	}
-	m->n = (unsigned)k;
-	return 0;
+	return ps_ml_await(e, mc_count, e->priv);
 }
 
 static int mc_pub_send(struct ps_end *e, const void *buf, size_t len)
@@ -472,19 +503,19 @@ static int mc_sub_open(struct ps_end *e)
 	return ml_client_connect(&m->c, e->r->name, &o);
 }
 
+static int mc_recv(void *h, void *buf, size_t cap)
+{
+	return ml_chan_recv(((struct mc_end *)h)->c, NULL, NULL, buf, cap);
+}
+
+static int mc_wait(void *h, int64_t ns)
+{
+	return ml_chan_wait(((struct mc_end *)h)->c, ns);
+}
+
 static int mc_sub_recv(struct ps_end *e, void *buf, size_t cap)
 {
-	struct mc_end *m = e->priv;
-	int n = ml_chan_recv(m->c, NULL, NULL, buf, cap);
-
-	if (n != -EAGAIN)
-		return n;
-	n = ml_chan_wait(m->c, PS_WAIT_NS);
-	if (n && n != -ETIMEDOUT)
-		return n;
-	if (ps_aborted(e))
-		return -ECANCELED;
-	return ml_chan_recv(m->c, NULL, NULL, buf, cap);
+	return ps_ml_recv(e, mc_recv, mc_wait, e->priv, buf, cap);
 }
 
 static void mc_cleanup(const struct ps_row *r)
@@ -534,22 +565,14 @@ static int mt_pub_open(struct ps_end *e)
 	return ml_pub_create(&m->p, e->r->name, &o);
 }
 
+static int mt_count(void *h)
+{
+	return ml_pub_subscribers(((struct mt_end *)h)->p);
+}
+
 static int mt_pub_ready(struct ps_end *e)
 {
-	struct mt_end *m = e->priv;
-	uint64_t t0 = now_ns();
-	int k;
-
-	while ((k = ml_pub_subscribers(m->p)) != (int)e->r->n) {
-		if (k < 0)
-			return k;
-		if (ps_aborted(e))
-			return -ECANCELED;
-		if (now_ns() - t0 > PS_CONNECT_NS)
-			return -ETIMEDOUT;
-		mp_nap(1000000);
-	}
-	return 0;
+	return ps_ml_await(e, mt_count, e->priv);
 }
 
 static int mt_pub_send(struct ps_end *e, const void *buf, size_t len)
@@ -589,19 +612,19 @@ static int mt_sub_open(struct ps_end *e)
 	return ml_sub_open(&m->s, e->r->name, &o);
 }
 
+static int mt_recv(void *h, void *buf, size_t cap)
+{
+	return ml_sub_recv(((struct mt_end *)h)->s, NULL, NULL, buf, cap);
+}
+
+static int mt_wait(void *h, int64_t ns)
+{
+	return ml_sub_wait(((struct mt_end *)h)->s, ns);
+}
+
 static int mt_sub_recv(struct ps_end *e, void *buf, size_t cap)
 {
-	struct mt_end *m = e->priv;
-	int n = ml_sub_recv(m->s, NULL, NULL, buf, cap);
-
-	if (n != -EAGAIN)
-		return n;
-	n = ml_sub_wait(m->s, PS_WAIT_NS);
-	if (n && n != -ETIMEDOUT)
-		return n;
-	if (ps_aborted(e))
-		return -ECANCELED;
-	return ml_sub_recv(m->s, NULL, NULL, buf, cap);
+	return ps_ml_recv(e, mt_recv, mt_wait, e->priv, buf, cap);
 }
 
 static const struct ps_ops ps_memlink_topic = {
