@@ -260,6 +260,27 @@ static void poke(struct fz *f)
 	}
 }
 
+/*
+ * The harness daemon's own operations, for a client and a subscriber alike:
+ * FZC_POKE writes into the memory, FZC_BELL dies (its end of the
+ * connection goes). false: not one of them.
+ */
+static bool daemon_op(unsigned op, struct fz *f)
+{
+	if (op != FZC_POKE && op != FZC_BELL)
+		return false;
+	pthread_mutex_lock(&lock);
+	if (op == FZC_POKE) {
+		poke(f);
+	} else {
+		if (g_conn >= 0)
+			close(g_conn);
+		g_conn = -1;
+	}
+	pthread_mutex_unlock(&lock);
+	return true;
+}
+
 /* The control region's bytes, and a topic's region after them if the input says so. */
 static size_t region_len(const uint8_t *mem, size_t len)
 {
@@ -292,16 +313,8 @@ static void drive_sub(ml_sub *s, struct fz *f)
 		uint64_t seq;
 		int prio, n;
 
-		if (op == FZC_POKE) {
-			pthread_mutex_lock(&lock);
-			poke(f);
-			pthread_mutex_unlock(&lock);
-		} else if (op == FZC_BELL) {
-			pthread_mutex_lock(&lock);
-			if (g_conn >= 0)
-				close(g_conn);
-			g_conn = -1;
-			pthread_mutex_unlock(&lock);
+		if (daemon_op(op, f)) {
+			continue;
 		} else if (op == FZC_RECV_MANY) {
 			n = ml_sub_view(s, &prio, &seq, &at);
 			sub_answer(n, 4096);
@@ -376,20 +389,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (f.n) {
 		unsigned op = fz_u8(&f) % FZC_CLIENT_NOPS;
 
-		if (op == FZC_POKE) {
-			pthread_mutex_lock(&lock);
-			poke(&f);
-			pthread_mutex_unlock(&lock);
-		} else if (op == FZC_BELL) {
-			/* The daemon dies: its end of the client's connection goes. */
-			pthread_mutex_lock(&lock);
-			if (g_conn >= 0)
-				close(g_conn);
-			g_conn = -1;
-			pthread_mutex_unlock(&lock);
-		} else {
+		if (!daemon_op(op, &f))
 			fz_chan_op(c, false, 1, op, &f);
-		}
 	}
 	/* What is left reads out in bounded time. */
 	for (unsigned i = 0; i < 64; i++)
